@@ -1,0 +1,1 @@
+"""NeuronLab web layer: parse requests, call the engine, serialize. Thin on purpose."""

@@ -1,0 +1,55 @@
+"""One JSON shape for every error: {"error": code, "message": what went wrong and how to fix it,
+"fields": {field: problem} for invalid requests}. No error is ever an HTML page or a bare 500."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("neuronlab")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    body = {"error": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form", "header")]
+    return ".".join(parts) or "request"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError):
+        return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError):
+        fields = {_field_name(e["loc"]): e["msg"] for e in exc.errors()}
+        message = "Invalid request: " + "; ".join(f"{k}: {v}" for k, v in fields.items())
+        return JSONResponse(error_body("invalid_request", message, fields), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404 and message == "Not Found":
+            message = "There is nothing at this address. The API is described at /docs."
+        return JSONResponse(error_body(f"http_{exc.status_code}", message), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception):
+        log.exception("unexpected error")
+        return JSONResponse(error_body("internal", "Something went wrong on the server; "
+                                       "the error was logged. Try again."), status_code=500)

@@ -1,0 +1,46 @@
+"""Assemble the NeuronLab app: settings, models in app state, routers, static files, errors.
+
+    uvicorn app.main:app
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app import errors
+from app.limits import BodySizeLimit
+from app.routers import health, models, pages, predict
+from app.settings import ROOT, Settings, get_settings
+from engine.store import ModelRegistry
+
+log = logging.getLogger("neuronlab")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        torch.set_num_threads(settings.torch_threads)
+        app.state.registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"])
+        if settings.default_model not in app.state.registry.models:
+            log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
+        yield
+
+    app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan,
+                  description="A visual deep-learning playground for classrooms. "
+                              "Every error is JSON: {error, message, fields?}.")
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    for router in (health.router, models.router, predict.router, pages.router):
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    return app
+
+
+app = create_app()

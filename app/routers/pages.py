@@ -1,0 +1,30 @@
+"""HTML pages. Each renders a thin template; a page module in static/js does the rest."""
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.settings import ROOT
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+templates = Jinja2Templates(directory=ROOT / "templates")
+
+PAGES = [  # (path, template, title, one-line description) in the order the home page lists them
+    ("/draw", "draw.html", "Draw a digit",
+     "Draw with mouse, finger or pen; a CNN reads it live, stroke by stroke, and shows the 28x28 it sees."),
+]
+
+
+def _page(request: Request, template: str, title: str, **context) -> HTMLResponse:
+    config = {"defaultModel": request.app.state.settings.default_model, **context.pop("config", {})}
+    return templates.TemplateResponse(request, template, {"title": title, "config": config,
+                                                          "pages": PAGES, **context})
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request):
+    return _page(request, "index.html", "NeuronLab")
+
+
+@router.get("/draw", response_class=HTMLResponse)
+def draw(request: Request):
+    return _page(request, "draw.html", "Draw a digit")

@@ -1,0 +1,129 @@
+"""Classify images: one upload over HTTP, or a live stream of canvas frames over a WebSocket."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import RegistryDep, SettingsDep, find_model
+from app.errors import ApiError, error_body, log
+from app.serialize import classification_json
+from app.settings import Settings
+from engine import imageio
+from engine.inference import Classification, classify
+from engine.store import StoredModel
+
+router = APIRouter(tags=["predict"])
+
+STATUS = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413}
+
+
+def classify_bytes(data: bytes, model: StoredModel, settings: Settings) -> Classification:
+    """Decode untrusted bytes and classify them; raises imageio.ImageError."""
+    return classify(model, imageio.decode(data, settings.max_image_pixels))
+
+
+@router.post("/api/predict")
+def predict(
+    registry: RegistryDep,
+    settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
+    model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
+    steps: Annotated[bool, Form(description="include the preprocessing steps")] = False,
+) -> dict:
+    """Classify one image. Returns the labels, their probabilities (same order), the prediction
+    and the 28x28 input the network saw (floats 0..1)."""
+    stored = find_model(registry, model or settings.default_model)
+    data = image.file.read(settings.max_upload_bytes + 1)
+    try:
+        result = classify_bytes(data, stored, settings)
+    except imageio.ImageError as exc:
+        raise ApiError(STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+    if result.probabilities is None:
+        raise ApiError(422, "image_blank", "No ink or object was found in the image: it is blank "
+                       "or has almost no contrast. Draw or photograph a digit with a clear stroke.")
+    return classification_json(result, with_steps=steps)
+
+
+@router.websocket("/ws/draw")
+async def draw_socket(ws: WebSocket, model: str | None = None):
+    """Live drawing. Send each canvas frame as a binary message (PNG bytes); receive
+    {"type": "prediction", "frame": n, ...} for the latest frame (frames that arrive while one is
+    being read are skipped: the latest wins), {"type": "empty"} for a blank canvas, or
+    {"type": "error"}. A text message {"model": id} switches the model."""
+    settings: Settings = ws.app.state.settings
+    registry = ws.app.state.registry
+    await ws.accept()
+    state = {"model": None, "latest": None, "frames": 0}
+    wake = asyncio.Event()
+
+    async def use_model(model_id: str) -> None:
+        try:
+            state["model"] = registry.get(model_id)
+        except KeyError as exc:
+            await ws.send_json({"type": "error", **error_body("unknown_model", exc.args[0])})
+            return
+        card = state["model"].card
+        await ws.send_json({"type": "ready", "model": card.id, "labels": card.labels, "task": card.task})
+
+    async def worker() -> None:
+        done = 0
+        while True:
+            await wake.wait()
+            wake.clear()
+            frame, data = state["latest"]
+            reply = await run_in_threadpool(_reply_for, data, state["model"], settings)
+            await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1})
+            done = frame
+
+    await use_model(model or settings.default_model)
+    task = asyncio.create_task(worker())
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            if message.get("bytes") is not None:
+                if state["model"] is None:
+                    await ws.send_json({"type": "error", **error_body(
+                        "no_model", "Choose a model first: send {\"model\": \"digits\"}.")})
+                    continue
+                state["frames"] += 1
+                state["latest"] = (state["frames"], message["bytes"])
+                wake.set()
+            elif message.get("text") is not None:
+                await _control(message["text"], use_model, ws)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        task.cancel()
+
+
+async def _control(text: str, use_model, ws: WebSocket) -> None:
+    try:
+        command = json.loads(text)
+    except ValueError:
+        command = None
+    if not isinstance(command, dict) or not isinstance(command.get("model"), str):
+        await ws.send_json({"type": "error", **error_body(
+            "bad_message", "Text messages must be JSON like {\"model\": \"digits\"}; "
+            "send canvas frames as binary PNG messages.")})
+        return
+    await use_model(command["model"])
+
+
+def _reply_for(data: bytes, model: StoredModel, settings: Settings) -> dict:
+    if len(data) > settings.max_upload_bytes:
+        return {"type": "error", **error_body("image_too_large", "The frame is larger than the upload limit.")}
+    try:
+        result = classify_bytes(data, model, settings)
+    except imageio.ImageError as exc:
+        return {"type": "error", **error_body(f"image_{exc.code}", str(exc))}
+    except Exception:  # never let one bad frame end the stream
+        log.exception("draw frame failed")
+        return {"type": "error", **error_body("internal", "This frame could not be read; keep drawing.")}
+    kind = "empty" if result.probabilities is None else "prediction"
+    return {"type": kind, **classification_json(result, with_steps=True)}

@@ -1,0 +1,26 @@
+"""Server settings, read from NEURONLAB_* environment variables (see README, "Configuration")."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NEURONLAB_")
+
+    models_dir: Path = Field(ROOT / "models", description="shipped models (safetensors + cards)")
+    data_dir: Path = Field(ROOT / "data", description="datasets and everything users create")
+    default_model: str = Field("digits", description="model used when a request names none")
+    max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="request body cap")
+    max_image_pixels: int = Field(40_000_000, ge=10_000, description="refused before decoding above this")
+    torch_threads: int = Field(1, ge=1, description="threads for inference (1 keeps latency flat)")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,60 @@
+"""Batched augmentation that makes an MNIST-trained network read digits drawn on a screen:
+slant (shear), rotation, size, position, and stroke thickness. Pure torch, on (B, 1, 28, 28).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class AugmentConfig:
+    rotate_deg: float = 12.0      # uniform in +-rotate_deg
+    shear: float = 0.35           # slant: x += shear * y, uniform in +-shear
+    scale: tuple[float, float] = (0.8, 1.15)  # zoom factor (1 = unchanged)
+    aspect: float = 0.15          # independent x/y stretch, +-aspect
+    shift_px: float = 2.5         # translation, uniform in +-shift_px pixels
+    stroke: float = 0.7           # thickness change strength, uniform in +-stroke
+    p: float = 0.85               # probability that a sample is augmented at all
+
+
+def _uniform(n: int, lo: float, hi: float, g: torch.Generator) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g)
+
+
+def random_affine(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Random rotation, shear, scale and shift of each image in (B, 1, H, W)."""
+    b, _, h, w = x.shape
+    angle = _uniform(b, -cfg.rotate_deg, cfg.rotate_deg, g) * math.pi / 180
+    shear = _uniform(b, -cfg.shear, cfg.shear, g)
+    zoom = _uniform(b, *cfg.scale, g)
+    stretch = _uniform(b, -cfg.aspect, cfg.aspect, g)
+    sx, sy = 1 / (zoom * (1 + stretch)), 1 / (zoom * (1 - stretch))  # grid maps output -> input
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = sx * cos
+    theta[:, 0, 1] = sx * (-sin + shear)
+    theta[:, 1, 0] = sy * sin
+    theta[:, 1, 1] = sy * cos
+    theta[:, 0, 2] = _uniform(b, -1, 1, g) * cfg.shift_px * 2 / w
+    theta[:, 1, 2] = _uniform(b, -1, 1, g) * cfg.shift_px * 2 / h
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_stroke(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Blend each image toward its dilation (thicker) or erosion (thinner)."""
+    t = _uniform(x.shape[0], -cfg.stroke, cfg.stroke, g).view(-1, 1, 1, 1)
+    thick = F.max_pool2d(x, 3, stride=1, padding=1)
+    thin = -F.max_pool2d(-x, 3, stride=1, padding=1)
+    return torch.where(t > 0, x + t * (thick - x), x + (-t) * (thin - x))
+
+
+def augment(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
+    """Augment a batch (B, 1, 28, 28) in 0..1; a fraction 1 - p of samples is left unchanged."""
+    out = random_stroke(random_affine(x, cfg, g), cfg, g).clamp_(0, 1)
+    keep = (torch.rand(x.shape[0], generator=g) >= cfg.p).view(-1, 1, 1, 1)
+    return torch.where(keep, x, out)

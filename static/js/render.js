@@ -1,0 +1,60 @@
+// Drawing helpers shared by pages: grey images from arrays, probability bars.
+
+// Paint a 2-D array (rows of 0..255 ints, or 0..1 floats with {scale: 255}) into a canvas,
+// white ink on black, the way the network sees it. The canvas takes the array's size.
+export function paintGrey(canvas, rows, { scale = 1 } = {}) {
+  const h = rows.length, w = h ? rows[0].length : 0;
+  canvas.width = Math.max(w, 1);
+  canvas.height = Math.max(h, 1);
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(canvas.width, canvas.height);
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const v = Math.round(rows[y][x] * scale), i = (y * w + x) * 4;
+      img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
+      img.data[i + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
+  return ctx;
+}
+
+// Show a small canvas enlarged to fill its parent's box, keeping its aspect ratio.
+export function fitToParent(canvas) {
+  const box = canvas.parentElement.getBoundingClientRect();
+  const k = Math.min(box.width / canvas.width, box.height / canvas.height);
+  canvas.style.width = `${canvas.width * k}px`;
+  canvas.style.height = `${canvas.height * k}px`;
+}
+
+export function clearCanvas(canvas) {
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+}
+
+// Build one row per label once; `update` then only moves the bars.
+export function createBars(list, labels) {
+  list.replaceChildren();
+  list.classList.toggle("wide", labels.some((l) => l.length > 2));
+  const rows = labels.map((label) => {
+    const li = document.createElement("li");
+    li.className = "bar";
+    li.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
+    li.querySelector(".name").textContent = label;
+    list.append(li);
+    return li;
+  });
+  return {
+    update(probabilities) {
+      const top = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+      rows.forEach((li, i) => {
+        const p = probabilities ? probabilities[i] : 0;
+        li.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
+        li.querySelector(".pct").textContent = probabilities ? `${Math.round(p * 100)}%` : "";
+        li.classList.toggle("top", i === top);
+        li.setAttribute("aria-label", `${labels[i]}: ${Math.round(p * 100)} percent`);
+      });
+    },
+  };
+}
+
+export const percent = (p) => `${Math.round(p * 100)}%`;

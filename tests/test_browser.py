@@ -1,0 +1,143 @@
+"""Real browser tests: uvicorn serving the app, Playwright driving Debian's chromium."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app.settings import ROOT
+
+pytestmark = pytest.mark.browser
+CHROMIUM = os.environ.get("NEURONLAB_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "NEURONLAB_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stderr.read().decode())
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError("the server did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium (apt-get install chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    yield page
+    context.close()
+
+
+def stroke(page, points):
+    """Drag the real mouse through points given as fractions of the drawing pad."""
+    box = page.locator("#pad").bounding_box()
+    at = lambda p: (box["x"] + p[0] * box["width"], box["y"] + p[1] * box["height"])
+    page.mouse.move(*at(points[0]))
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*at(p), steps=8)
+    page.mouse.up()
+
+
+def verdict(page):
+    return page.locator("#verdict-label")
+
+
+def test_home_leads_to_every_page(page, server):
+    page.goto(server + "/")
+    page.get_by_role("link", name="Draw a digit").first.click()
+    page.wait_for_url("**/draw")
+    assert page.errors == []
+
+
+def test_draw_a_seven_and_watch_it_read(page, server):
+    page.goto(server + "/draw")
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    assert verdict(page).text_content() == "Draw a digit"
+    assert page.locator("#bars li").count() == 10
+    stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '7'", timeout=10000)
+    assert page.locator("#bars li.top .name").text_content() == "7"
+    assert int(page.locator("#verdict-confidence").text_content().rstrip("%")) >= 50
+    # the 28x28 the network saw has ink in it
+    ink = page.evaluate("""() => { const c = document.getElementById('seen');
+        const d = c.getContext('2d').getImageData(0, 0, 28, 28).data; let s = 0;
+        for (let i = 0; i < d.length; i += 4) s += d[i]; return s; }""")
+    assert ink > 255 * 20
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "draw-seven.png"))
+    assert page.errors == []
+
+
+def test_one_then_undo_and_clear(page, server):
+    page.goto(server + "/draw")
+    page.keyboard.press("c")
+    stroke(page, [(0.5, 0.15), (0.52, 0.85)])
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
+    stroke(page, [(0.3, 0.3), (0.7, 0.3)])
+    page.keyboard.press("u")  # undo the second stroke: still a 1
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
+    page.keyboard.press("c")
+    assert verdict(page).text_content() == "Draw a digit"
+    assert page.locator("#bars li.top").count() == 0
+
+
+def test_drawing_survives_a_reload(page, server):
+    page.goto(server + "/draw")
+    page.keyboard.press("c")
+    stroke(page, [(0.5, 0.15), (0.52, 0.85)])
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
+    page.reload()
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
+
+
+def test_choosing_another_model(page, server):
+    page.goto(server + "/draw?model=mnist-recipe")
+    page.keyboard.press("c")
+    page.wait_for_function("document.querySelectorAll('#model option').length >= 3")
+    assert page.locator("#model").input_value() == "mnist-recipe"
+    page.select_option("#model", "fashion")
+    page.wait_for_function("document.querySelector('#bars li .name').textContent === 'T-shirt/top'")
+    assert "model=fashion" in page.url

@@ -1,0 +1,117 @@
+import gzip
+import hashlib
+import http.server
+import pickle
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+
+from engine import datasets
+from engine.idx import encode_idx, write_idx
+
+
+def test_mnist_has_the_standard_split(mnist):
+    assert (len(mnist.train), len(mnist.val), len(mnist.test)) == (55000, 5000, 10000)
+    assert mnist.train.images.shape[1:] == (28, 28) and mnist.train.images.dtype == np.uint8
+    assert set(np.unique(mnist.test.labels)) == set(range(10))
+    assert mnist.train.images.max() == 255
+
+
+def test_validation_is_disjoint_from_training(mnist):
+    train = {hashlib.sha1(x.tobytes()).digest() for x in mnist.train.images[:20000]}
+    val = [hashlib.sha1(x.tobytes()).digest() for x in mnist.val.images]
+    assert sum(v in train for v in val) < 50  # MNIST has a few true duplicates, no more
+
+
+def test_fashion_loads_offline(tmp_path):
+    data = datasets.load("fashion", tmp_path)
+    assert (len(data.train) + len(data.val), len(data.test)) == (60000, 10000)
+    assert data.labels[9] == "Ankle boot"
+
+
+def test_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(datasets.SPECS, "fashion", datasets.SPECS["fashion"].__class__(
+        **{**datasets.SPECS["fashion"].__dict__, "system_dirs": ()}))
+    with pytest.raises(datasets.DatasetUnavailable, match="engine.datasets download fashion"):
+        datasets.load("fashion", tmp_path)
+
+
+def test_unknown_dataset():
+    with pytest.raises(KeyError, match="choose one of"):
+        datasets.spec("cifar")
+
+
+def test_restricted_unpickler_refuses_code():
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        datasets.read_array_pickle(pickle.dumps(Evil(), protocol=2))
+
+
+def test_pickle_conversion_is_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    split = lambda n: (rng.integers(0, 256, (n, 784)).astype(np.float32) / 256, rng.integers(0, 10, n))
+    parts = (split(5), split(3), split(4))
+    src = tmp_path / "mnist.pkl.gz"
+    with gzip.open(src, "wb") as f:
+        pickle.dump(parts, f, protocol=2)
+    datasets.convert_mnist_pickle(src, tmp_path / "out")
+    from engine.idx import read_idx
+    images = read_idx(tmp_path / "out" / "train-images-idx3-ubyte.gz")
+    assert images.shape == (8, 28, 28)
+    assert np.array_equal(images[:5].reshape(5, -1), np.rint(parts[0][0] * 256).astype(np.uint8))
+    assert read_idx(tmp_path / "out" / "t10k-labels-idx1-ubyte.gz").tolist() == parts[2][1].tolist()
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A local HTTP server holding a tiny dataset in the canonical file layout."""
+    root = tmp_path / "www"
+    root.mkdir()
+    rng = np.random.default_rng(1)
+    content = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (20, 28, 28)),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 20),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (6, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 6),
+    }
+    hashes = {}
+    for name, array in content.items():
+        write_idx(root / name, array.astype(np.uint8))
+        hashes[name] = hashlib.sha256((root / name).read_bytes()).hexdigest()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", hashes
+    server.shutdown()
+
+
+def test_download_checks_sha256_and_loads(tmp_path, served):
+    url, hashes = served
+    datasets.download("mnist", tmp_path / "data", base_url=url, sha256=hashes)
+    data = datasets.load("mnist", tmp_path / "data", val_size=5)
+    assert (len(data.train), len(data.val), len(data.test)) == (15, 5, 6)
+
+
+def test_download_with_wrong_checksum_keeps_nothing(tmp_path, served):
+    url, hashes = served
+    bad = {**hashes, "t10k-images-idx3-ubyte.gz": "0" * 64}
+    with pytest.raises(datasets.DownloadError, match="does not match"):
+        datasets.download("mnist", tmp_path / "data", base_url=url, sha256=bad)
+    assert not (tmp_path / "data" / "mnist" / "t10k-images-idx3-ubyte.gz").exists()
+
+
+def test_download_failure_is_clear(tmp_path):
+    with pytest.raises(datasets.DownloadError, match="could not download"):
+        datasets.download("mnist", tmp_path, base_url="http://127.0.0.1:9/", timeout=2)
+
+
+def test_canonical_hashes_are_listed():
+    for spec in datasets.SPECS.values():
+        assert set(spec.sha256) == set(datasets.FILES.values())
+        assert all(len(h) == 64 for h in spec.sha256.values())
+    assert encode_idx(np.zeros(1, np.uint8))[:4] == b"\x00\x00\x08\x01"

@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.preprocess import center_of_mass, fit, ink_map, prepare
+from tests.helpers import on_canvas
+
+
+def mean_abs(a, b):
+    return float(np.abs(a - b).mean())
+
+
+@pytest.fixture(scope="module")
+def digits(mnist):
+    return [mnist.test.images[i] for i in range(12)]
+
+
+def test_output_is_28x28_centred(digits):
+    p = prepare(on_canvas(digits[0]))
+    assert p.input.shape == (28, 28) and p.input.dtype == np.float32
+    assert 0 <= p.input.min() and p.input.max() <= 1
+    cx, cy = p.center_of_mass
+    assert abs(cx - 13.5) <= 0.75 and abs(cy - 13.5) <= 0.75
+    assert max(p.fitted.shape) == 20
+
+
+def test_shifted_digit_gives_nearly_the_same_input(digits):
+    for d in digits:
+        a = prepare(on_canvas(d, at=(10, 10))).input
+        b = prepare(on_canvas(d, at=(60, 45))).input
+        assert mean_abs(a, b) < 0.02
+
+
+def test_scaled_digit_gives_nearly_the_same_input(digits):
+    diffs = [mean_abs(prepare(on_canvas(d, scale=4, at=(100, 30))).input,
+                      prepare(on_canvas(d, scale=9, at=(10, 10))).input) for d in digits]
+    assert np.median(diffs) < 0.02 and max(diffs) < 0.08
+
+
+def test_polarity_and_transparency_do_not_matter(digits):
+    d = digits[3]
+    dark_on_light = prepare(on_canvas(d)).input
+    light_on_dark = prepare(on_canvas(d, dark_on_light=False)).input
+    alpha = on_canvas(d, dark_on_light=False)
+    transparent = Image.new("RGBA", alpha.size, (255, 0, 0, 0))
+    transparent.putalpha(alpha)
+    assert mean_abs(dark_on_light, light_on_dark) < 0.01
+    assert mean_abs(dark_on_light, prepare(transparent).input) < 0.01
+
+
+def test_pen_colour_and_grey_paper_do_not_matter(digits):
+    d = on_canvas(digits[5])
+    blue_on_grey = Image.merge("RGB", [Image.eval(d, lambda v: 200 * v // 255)] * 2 + [Image.eval(d, lambda v: 120 + v // 3)])
+    assert mean_abs(prepare(d).input, prepare(blue_on_grey).input) < 0.06
+
+
+def test_redrawn_mnist_digits_are_read_right(mnist):
+    """Test digits enlarged, moved and re-polarised as a canvas would show them, then prepared:
+    the shipped digit model still reads them as well as the original test images."""
+    from app.settings import ROOT
+    from engine import inference, store
+    model = store.ModelRegistry([ROOT / "models"]).get("digits")
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(mnist.test), 300, replace=False)
+    inputs = []
+    for i in idx:
+        scale = rng.uniform(3, 9)
+        at = tuple(int(v) for v in rng.integers(0, 280 - int(28 * scale), 2))
+        inputs.append(prepare(on_canvas(mnist.test.images[i], scale=scale, at=at)).input)
+    accuracy = (inference.probabilities(model, np.stack(inputs)).argmax(1) == mnist.test.labels[idx]).mean()
+    assert accuracy >= 0.98
+
+
+def test_blank_images_are_empty():
+    assert prepare(Image.new("RGB", (200, 200), "white")).empty
+    assert prepare(Image.new("RGBA", (50, 50), (0, 0, 0, 0))).empty
+    assert prepare(Image.new("L", (1, 1), 0)).empty
+
+
+def test_fit_keeps_the_aspect_ratio():
+    bar = np.ones((100, 10), np.float32)
+    assert fit(bar, 20).shape == (20, 2)
+    assert fit(np.ones((5, 50), np.float32), 20).shape == (2, 20)
+
+
+def test_object_style_fills_the_box_and_centres_by_box():
+    img = Image.new("L", (100, 60), 255)
+    img.paste(0, (20, 10, 80, 50))  # a dark 60x40 block on white
+    p = prepare(img, "object")
+    assert max(p.fitted.shape) == 28
+    rows = np.nonzero(p.input.any(axis=1))[0]
+    assert rows[0] + rows[-1] in (26, 27, 28)
+
+
+def test_ink_map_and_center_of_mass():
+    img = Image.new("L", (10, 10), 255)
+    img.putpixel((7, 2), 0)
+    ink = ink_map(img)
+    assert ink[2, 7] == pytest.approx(1.0) and ink.sum() == pytest.approx(1.0)
+    assert center_of_mass(ink) == (7.0, 2.0)
