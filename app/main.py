@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
         yield
 
-    app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A visual deep-learning playground for classrooms. "
                               "Every error is JSON: {error, message, fields?}.")
     app.state.settings = settings
@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, models.router, predict.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    swagger = ROOT / "node_modules" / "swagger-ui-dist"  # from package.json: /docs works offline
+    if swagger.is_dir():
+        app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger), name="swagger-ui")
     return app
 
 

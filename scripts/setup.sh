@@ -32,6 +32,12 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && [ ! -
   apt_install dataset-fashion-mnist || echo "Fashion-MNIST missing: apt-get install dataset-fashion-mnist, or python -m engine.datasets download fashion"
 fi
 
+# Browser libraries from the npm registry (package-lock.json), served locally: /docs works offline.
+if [ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]; then
+  if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+  else echo "npm not found: /docs needs node_modules (npm ci); the API itself works without it" >&2; fi
+fi
+
 if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || { echo "The browser tests need Debian's chromium: apt-get install chromium" >&2; exit 1; }
 fi

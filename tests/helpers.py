@@ -27,3 +27,37 @@ def stroke_image(points: list[tuple[float, float]], width: int = 22, size: int =
     img = Image.new("RGB", (size, size), "white")
     ImageDraw.Draw(img).line(points, fill="black", width=width, joint="curve")
     return img
+
+
+def _arc(cx, cy, rx, ry, start_deg, end_deg, n=24):
+    t = np.radians(np.linspace(start_deg, end_deg, n))
+    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
+
+
+# Hand-written-style digits as polylines in a unit box (x right, y down), angles in degrees.
+STROKE_DIGITS: dict[str, list[list[tuple[float, float]]]] = {
+    "0": [_arc(0.5, 0.5, 0.3, 0.45, 0, 360, 40)],
+    "1": [[(0.35, 0.2), (0.55, 0.05), (0.55, 0.95)]],
+    "2": [_arc(0.5, 0.3, 0.3, 0.25, 200, 360) + [(0.75, 0.45), (0.2, 0.95), (0.85, 0.95)]],
+    "3": [_arc(0.5, 0.27, 0.28, 0.22, 200, 450) + _arc(0.5, 0.71, 0.32, 0.24, 270, 520)],
+    "4": [[(0.6, 0.05), (0.15, 0.65), (0.85, 0.65)], [(0.62, 0.3), (0.62, 0.95)]],
+    "5": [[(0.8, 0.05), (0.3, 0.05), (0.25, 0.45)] + _arc(0.5, 0.66, 0.32, 0.29, 240, 500)],
+    "6": [_arc(0.75, 0.55, 0.55, 0.5, 230, 180, 12) + _arc(0.5, 0.7, 0.3, 0.25, 180, 540)],
+    "7": [[(0.15, 0.08), (0.85, 0.08), (0.4, 0.95)]],
+    "8": [_arc(0.5, 0.27, 0.25, 0.22, 90, 450) + _arc(0.5, 0.71, 0.3, 0.24, 270, 630)],
+    "9": [_arc(0.5, 0.3, 0.28, 0.25, 0, 360) + [(0.78, 0.3), (0.7, 0.95)]],
+}
+
+
+def draw_digit(digit: str, width: int = 22, size: int = 280, box: tuple[float, float, float, float] = (0.2, 0.1, 0.8, 0.9),
+               slant: float = 0.0) -> Image.Image:
+    """A STROKE_DIGITS digit drawn in black on white inside box = (left, top, right, bottom)."""
+    img = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(img)
+    left, top, right, bottom = box
+    for line in STROKE_DIGITS[digit]:
+        pts = [((left + (x + slant * (0.5 - y)) * (right - left)) * size, (top + y * (bottom - top)) * size) for x, y in line]
+        draw.line(pts, fill="black", width=width, joint="curve")
+        for p in (pts[0], pts[-1]):
+            draw.ellipse([p[0] - width / 2, p[1] - width / 2, p[0] + width / 2, p[1] + width / 2], fill="black")
+    return img

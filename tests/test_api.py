@@ -133,3 +133,10 @@ def test_pages_render(client):
     assert draw.status_code == 200 and "/static/js/draw.js" in draw.text and 'id="pad"' in draw.text
     assert client.get("/static/js/draw.js").status_code == 200
     assert client.get("/docs").status_code == 200
+
+
+def test_api_docs_are_served_locally(client):
+    docs = client.get("/docs").text
+    assert "/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    assert client.get("/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert "/api/predict" in client.get("/openapi.json").json()["paths"]

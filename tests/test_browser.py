@@ -116,8 +116,11 @@ def test_one_then_undo_and_clear(page, server):
     page.keyboard.press("c")
     stroke(page, [(0.5, 0.15), (0.52, 0.85)])
     page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
+    strokes = "JSON.parse(localStorage.getItem('neuronlab.draw')).strokes.length"
     stroke(page, [(0.3, 0.3), (0.7, 0.3)])
-    page.keyboard.press("u")  # undo the second stroke: still a 1
+    assert page.evaluate(strokes) == 2
+    page.keyboard.press("u")  # undo the second stroke: back to the 1
+    assert page.evaluate(strokes) == 1
     page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
     page.keyboard.press("c")
     assert verdict(page).text_content() == "Draw a digit"

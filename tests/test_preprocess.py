@@ -98,3 +98,24 @@ def test_ink_map_and_center_of_mass():
     ink = ink_map(img)
     assert ink[2, 7] == pytest.approx(1.0) and ink.sum() == pytest.approx(1.0)
     assert center_of_mass(ink) == (7.0, 2.0)
+
+
+def test_drawn_digits_in_many_sizes_places_slants_and_pens_are_read_right():
+    """Stroke-drawn digits (not MNIST): big, mid-size, small in a corner, tiny; upright and
+    slanted both ways; pens from hair-thin to a fifth of the digit's height."""
+    from app.settings import ROOT
+    from engine import inference, store
+    from tests.helpers import STROKE_DIGITS, draw_digit
+    model = store.ModelRegistry([ROOT / "models"]).get("digits")
+    boxes = [(0.05, 0.05, 0.95, 0.95), (0.2, 0.1, 0.8, 0.9), (0.6, 0.6, 0.85, 0.9), (0.1, 0.1, 0.22, 0.25)]
+    inputs, truth = [], []
+    for width in (3, 6, 10, 16, 24, 34, 44):
+        for box in boxes:
+            if not 0.015 <= width / ((box[3] - box[1]) * 280) <= 0.25:
+                continue
+            for slant in (0.0, 0.25, -0.15):
+                for digit in STROKE_DIGITS:
+                    inputs.append(prepare(draw_digit(digit, width=width, box=box, slant=slant)).input)
+                    truth.append(int(digit))
+    guesses = inference.probabilities(model, np.stack(inputs)).argmax(1)
+    assert len(truth) > 500 and (guesses == np.array(truth)).mean() >= 0.97

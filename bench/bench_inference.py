@@ -1,0 +1,156 @@
+"""Single-image inference latency: in-process engine (the baseline), then HTTP POST /api/predict
+and WebSocket /ws/draw against a real uvicorn server, alone and with 30 concurrent clients.
+
+    .venv/bin/python bench/bench_inference.py [--requests 300] [--clients 30]
+
+Prints p50/p99 in milliseconds and each figure's ratio to the in-process baseline p50.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import io
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from uuid import uuid4
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from engine import imageio, inference, store  # noqa: E402
+
+
+def frame_png() -> bytes:
+    """A 280x280 canvas with a drawn 7, as the draw page sends it."""
+    img = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(img).line([(70, 56), (210, 56), (126, 238)], fill="black", width=24, joint="curve")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def pct(samples: list[float]) -> tuple[float, float]:
+    a = np.array(samples) * 1000
+    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def engine_baseline(data: bytes, n: int) -> list[float]:
+    torch.set_num_threads(1)
+    model = store.ModelRegistry([ROOT / "models"]).get("digits")
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        inference.classify(model, imageio.decode(data, 40_000_000))
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def multipart(data: bytes) -> tuple[bytes, str]:
+    boundary = uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def http_client(port: int, data: bytes, n: int, out: list[float]) -> None:
+    body, ctype = multipart(data)
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    for _ in range(n):
+        t = time.perf_counter()
+        conn.request("POST", "/api/predict", body=body, headers={"Content-Type": ctype})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200, resp.status
+        out.append(time.perf_counter() - t)
+    conn.close()
+
+
+def http_load(port: int, data: bytes, clients: int, n: int) -> list[float]:
+    out: list[float] = []
+    threads = [threading.Thread(target=http_client, args=(port, data, n, out)) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+async def ws_client(port: int, data: bytes, n: int, out: list[float]) -> None:
+    async with connect(f"ws://127.0.0.1:{port}/ws/draw", max_size=None) as ws:
+        await ws.recv()  # ready
+        for _ in range(n):
+            t = time.perf_counter()
+            await ws.send(data)
+            await ws.recv()
+            out.append(time.perf_counter() - t)
+
+
+def ws_load(port: int, data: bytes, clients: int, n: int) -> list[float]:
+    out: list[float] = []
+
+    async def run():
+        await asyncio.gather(*(ws_client(port, data, n, out) for _ in range(clients)))
+    asyncio.run(run())
+    return out
+
+
+def start_server() -> tuple[subprocess.Popen, int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+                             "--log-level", "warning"], cwd=ROOT,
+                            env={**os.environ, "NEURONLAB_DATA_DIR": "/tmp/neuronlab-bench"})
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=300, help="requests per single-client run")
+    p.add_argument("--clients", type=int, default=30)
+    p.add_argument("--per-client", type=int, default=30, help="requests per client under load")
+    args = p.parse_args()
+    data = frame_png()
+    engine_baseline(data, 20)  # warm up
+    base_p50, base_p99 = pct(engine_baseline(data, args.requests))
+    proc, port = start_server()
+    try:
+        http_client(port, data, 20, [])  # warm up
+        rows = [("engine in-process (baseline)", 1, base_p50, base_p99)]
+        for label, fn in (("HTTP POST /api/predict", http_load), ("WebSocket /ws/draw", ws_load)):
+            single = fn(port, data, 1, args.requests)
+            loaded = fn(port, data, args.clients, args.per_client)
+            rows.append((label, 1, *pct(single)))
+            rows.append((label, args.clients, *pct(loaded)))
+    finally:
+        proc.terminate()
+        proc.wait()
+    print(f"{'path':32} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
+    for label, clients, p50, p99 in rows:
+        print(f"{label:32} {clients:>7} {p50:8.2f} {p99:8.2f} {p50 / base_p50:15.2f}")
+    print(f"cpu cores: {os.cpu_count()}, torch {torch.__version__}, median of {args.requests} / "
+          f"{args.clients}x{args.per_client} requests; load clients run on the same cores")
+
+
+if __name__ == "__main__":
+    main()
