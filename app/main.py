@@ -19,6 +19,17 @@ from engine.store import ModelRegistry
 
 log = logging.getLogger("neuronlab")
 
+API_DESCRIPTION = """A visual deep-learning playground for classrooms.
+
+Every error is JSON: `{"error": code, "message": what went wrong and how to fix it, "fields"?: {...}}`.
+
+**WebSocket `/ws/draw?model=digits`** (not listed below, as OpenAPI has no WebSockets): send each
+canvas frame as a binary PNG message; receive `{"type": "prediction", "frame", "skipped", "model",
+"labels", "probabilities", "prediction", "input", "steps"}`, `{"type": "empty"}` for a blank
+canvas or `{"type": "error", "error", "message"}`. Frames that arrive while one is being read are
+skipped: the latest frame wins. A text message `{"model": "fashion"}` switches the model.
+"""
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
@@ -32,8 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
 
     app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="A visual deep-learning playground for classrooms. "
-                              "Every error is JSON: {error, message, fields?}.")
+                  description=API_DESCRIPTION)
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
