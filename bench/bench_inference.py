@@ -88,7 +88,7 @@ def http_load(port: int, data: bytes, clients: int, n: int) -> list[float]:
     return out
 
 
-async def ws_client(port: int, data: bytes, n: int, out: list[float]) -> None:
+async def ws_client(port: int, data: bytes, n: int, out: list[float], interval: float) -> None:
     async with connect(f"ws://127.0.0.1:{port}/ws/draw", max_size=None) as ws:
         await ws.recv()  # ready
         for _ in range(n):
@@ -96,15 +96,24 @@ async def ws_client(port: int, data: bytes, n: int, out: list[float]) -> None:
             await ws.send(data)
             await ws.recv()
             out.append(time.perf_counter() - t)
+            await asyncio.sleep(max(0.0, interval - (time.perf_counter() - t)))
 
 
-def ws_load(port: int, data: bytes, clients: int, n: int) -> list[float]:
+def ws_load(port: int, data: bytes, clients: int, n: int, interval: float = 0.0) -> list[float]:
+    """`clients` drawers, each sending its next frame when the last is answered, at most one
+    frame per `interval` seconds (0 = as fast as possible)."""
     out: list[float] = []
 
     async def run():
-        await asyncio.gather(*(ws_client(port, data, n, out) for _ in range(clients)))
+        await asyncio.gather(*(ws_client(port, data, n, out, interval) for _ in range(clients)))
     asyncio.run(run())
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server() -> tuple[subprocess.Popen, int]:
@@ -129,6 +138,7 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=300, help="requests per single-client run")
     p.add_argument("--clients", type=int, default=30)
     p.add_argument("--per-client", type=int, default=30, help="requests per client under load")
+    p.add_argument("--fps", type=float, default=5, help="frames per second per drawer in the paced run")
     args = p.parse_args()
     data = frame_png()
     engine_baseline(data, 20)  # warm up
@@ -136,18 +146,24 @@ def main() -> None:
     proc, port = start_server()
     try:
         http_client(port, data, 20, [])  # warm up
-        rows = [("engine in-process (baseline)", 1, base_p50, base_p99)]
+        rows = [("engine in-process (baseline)", 1, base_p50, base_p99, base_p50)]
+
+        def measure(label, clients, fn, *fn_args):
+            cpu = cpu_seconds(proc.pid)
+            samples = fn(port, data, clients, *fn_args)
+            server_ms = (cpu_seconds(proc.pid) - cpu) / len(samples) * 1000
+            rows.append((label, clients, *pct(samples), server_ms))
+
         for label, fn in (("HTTP POST /api/predict", http_load), ("WebSocket /ws/draw", ws_load)):
-            single = fn(port, data, 1, args.requests)
-            loaded = fn(port, data, args.clients, args.per_client)
-            rows.append((label, 1, *pct(single)))
-            rows.append((label, args.clients, *pct(loaded)))
+            measure(label, 1, fn, args.requests)
+            measure(label, args.clients, fn, args.per_client)
+        measure(f"WebSocket, {args.fps:g} frames/s each", args.clients, ws_load, args.per_client, 1 / args.fps)
     finally:
         proc.terminate()
         proc.wait()
-    print(f"{'path':32} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50 / baseline':>15}")
-    for label, clients, p50, p99 in rows:
-        print(f"{label:32} {clients:>7} {p50:8.2f} {p99:8.2f} {p50 / base_p50:15.2f}")
+    print(f"{'path':32} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'p50/baseline':>12} {'server CPU ms/req':>18}")
+    for label, clients, p50, p99, server_ms in rows:
+        print(f"{label:32} {clients:>7} {p50:8.2f} {p99:8.2f} {p50 / base_p50:12.2f} {server_ms:18.2f}")
     print(f"cpu cores: {os.cpu_count()}, torch {torch.__version__}, median of {args.requests} / "
           f"{args.clients}x{args.per_client} requests; load clients run on the same cores")
 

@@ -52,6 +52,7 @@ def save(folder: Path, card: ModelCard, model: nn.Module) -> Path:
     weights = folder / f"{card.id}.safetensors"
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(state, str(weights), metadata={"architecture": card.architecture, "id": card.id})
+    weights.chmod(0o644)  # safetensors writes 0600; servers often run as another user
     (folder / f"{card.id}.json").write_text(json.dumps(card.to_json(), indent=2) + "\n")
     return weights
 

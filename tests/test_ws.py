@@ -1,3 +1,5 @@
+import base64
+
 import pytest
 from PIL import Image
 
@@ -18,7 +20,9 @@ def test_ready_then_predictions(client, frames):
         ws.send_bytes(frames[3])
         reply = ws.receive_json()
         assert reply["type"] == "prediction" and reply["prediction"] == "3" and reply["frame"] == 1
-        assert len(reply["input"]) == 28 and "fitted" in reply["steps"]
+        seen = base64.b64decode(reply["input"]["base64"])
+        assert (reply["input"]["width"], reply["input"]["height"], len(seen)) == (28, 28, 784)
+        assert max(seen) > 200 and reply["steps"]["fitted"]["height"] == 20
         ws.send_bytes(encode(stroke_image([(140, 40), (140, 240)])))
         assert ws.receive_json()["prediction"] == "1"
 

@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import RegistryDep, SettingsDep, find_model
@@ -26,14 +27,14 @@ def classify_bytes(data: bytes, model: StoredModel, settings: Settings) -> Class
     return classify(model, imageio.decode(data, settings.max_image_pixels))
 
 
-@router.post("/api/predict")
+@router.post("/api/predict", response_class=JSONResponse)
 def predict(
     registry: RegistryDep,
     settings: SettingsDep,
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
     model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
     steps: Annotated[bool, Form(description="include the preprocessing steps")] = False,
-) -> dict:
+) -> JSONResponse:
     """Classify one image. Returns the labels, their probabilities (same order), the prediction
     and the 28x28 input the network saw (floats 0..1)."""
     stored = find_model(registry, model or settings.default_model)
@@ -45,7 +46,8 @@ def predict(
     if result.probabilities is None:
         raise ApiError(422, "image_blank", "No ink or object was found in the image: it is blank "
                        "or has almost no contrast. Draw or photograph a digit with a clear stroke.")
-    return classification_json(result, with_steps=steps)
+    # JSONResponse directly: FastAPI's generic encoder would walk the 784 floats one by one
+    return JSONResponse(classification_json(result, with_steps=steps))
 
 
 @router.websocket("/ws/draw")
@@ -53,7 +55,8 @@ async def draw_socket(ws: WebSocket, model: str | None = None):
     """Live drawing. Send each canvas frame as a binary message (PNG bytes); receive
     {"type": "prediction", "frame": n, ...} for the latest frame (frames that arrive while one is
     being read are skipped: the latest wins), {"type": "empty"} for a blank canvas, or
-    {"type": "error"}. A text message {"model": id} switches the model."""
+    {"type": "error"}. Images in replies are compact: {"width", "height", "base64"} of 0..255
+    bytes. A text message {"model": id} switches the model."""
     settings: Settings = ws.app.state.settings
     registry = ws.app.state.registry
     await ws.accept()
@@ -126,4 +129,4 @@ def _reply_for(data: bytes, model: StoredModel, settings: Settings) -> dict:
         log.exception("draw frame failed")
         return {"type": "error", **error_body("internal", "This frame could not be read; keep drawing.")}
     kind = "empty" if result.probabilities is None else "prediction"
-    return {"type": kind, **classification_json(result, with_steps=True)}
+    return {"type": kind, **classification_json(result, with_steps=True, compact=True)}

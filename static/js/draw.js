@@ -146,7 +146,7 @@ function showPrediction(message) {
   $("verdict-label").textContent = message.prediction;
   $("verdict-confidence").textContent = percent(probs[best]);
   state.bars.update(probs);
-  paintGrey($("seen"), message.input, { scale: 255 });
+  paintGrey($("seen"), message.input);
   showSteps(message.steps, message.input);
   if (state.announceNext) {
     $("announce").textContent = `The network reads ${message.prediction}, ${percent(probs[best])} sure.`;
@@ -158,12 +158,12 @@ function showSteps(steps, input) {
   const ink = paintGrey($("step-ink"), steps.ink);
   const [l, t, r, b] = steps.bbox;
   ink.strokeStyle = "#f0a400";
-  ink.lineWidth = Math.max(1, steps.ink.length / 40);
+  ink.lineWidth = Math.max(1, ink.canvas.width / 40);
   ink.strokeRect(l, t, r - l, b - t);
   paintGrey($("step-crop"), steps.cropped);
   paintGrey($("step-fit"), steps.fitted);
-  $("step-fit-caption").textContent = `3 · Fit in 20×20 (${steps.fitted[0].length}×${steps.fitted.length})`;
-  const ctx = paintGrey($("step-center"), input, { scale: 255 });
+  $("step-fit-caption").textContent = `3 · Fit in 20×20 (${steps.fitted.width}×${steps.fitted.height})`;
+  const ctx = paintGrey($("step-center"), input);
   const [cx, cy] = steps.center_of_mass;
   ctx.fillStyle = "#f0a400";
   ctx.fillRect(Math.round(cx), 0, 1, 28);

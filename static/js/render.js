@@ -1,20 +1,26 @@
 // Drawing helpers shared by pages: grey images from arrays, probability bars.
 
-// Paint a 2-D array (rows of 0..255 ints, or 0..1 floats with {scale: 255}) into a canvas,
-// white ink on black, the way the network sees it. The canvas takes the array's size.
-export function paintGrey(canvas, rows, { scale = 1 } = {}) {
-  const h = rows.length, w = h ? rows[0].length : 0;
-  canvas.width = Math.max(w, 1);
-  canvas.height = Math.max(h, 1);
+// A grey image from the server, either compact {width, height, base64} or rows of 0..255 ints.
+export function greyImage(value) {
+  if (Array.isArray(value)) {
+    const height = value.length, width = height ? value[0].length : 0;
+    return { width, height, data: Uint8Array.from(value.flat()) };
+  }
+  const raw = atob(value.base64);
+  return { width: value.width, height: value.height, data: Uint8Array.from(raw, (c) => c.charCodeAt(0)) };
+}
+
+// Paint a grey image into a canvas, white ink on black, the way the network sees it.
+// The canvas takes the image's size; returns its 2-D context for overlays.
+export function paintGrey(canvas, value) {
+  const { width, height, data } = greyImage(value);
+  canvas.width = Math.max(width, 1);
+  canvas.height = Math.max(height, 1);
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(canvas.width, canvas.height);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const v = Math.round(rows[y][x] * scale), i = (y * w + x) * 4;
-      img.data[i] = img.data[i + 1] = img.data[i + 2] = v;
-      img.data[i + 3] = 255;
-    }
-  }
+  data.forEach((v, i) => {
+    img.data.set([v, v, v, 255], i * 4);
+  });
   ctx.putImageData(img, 0, 0);
   return ctx;
 }
