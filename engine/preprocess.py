@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageFilter
 
 INK_THRESHOLD = 0.1    # ink map values below this (after normalising) are background
+TRIM_MASS = 0.0025     # each side of the ink box drops rows/columns holding less than this share
+SPECK_MASS = 0.03      # ...and separate blobs at its edges holding less than this share
 WORKING_SIZE = 280     # larger images are first shrunk to this (longer side) for speed
 STYLES = {"digit": 20, "object": 28}  # size of the box the ink is fitted into
 
@@ -34,21 +36,62 @@ class Prepared:
         return self.input is None
 
 
-def ink_map(img: Image.Image) -> np.ndarray:
-    """Ink strength per pixel in 0..1, whatever the polarity (dark on light or light on dark)
-    and for transparent images (the alpha channel is the ink)."""
+def ink_map(img: Image.Image, notes: list[str] | None = None) -> np.ndarray:
+    """Ink strength per pixel in 0..1, whatever the polarity (dark on light or light on dark),
+    for transparent images (the alpha channel is the ink), on noisy or unevenly lit paper."""
+    notes = [] if notes is None else notes
     if img.mode == "RGBA":
         alpha = np.asarray(img.getchannel("A"), dtype=np.float32) / 255
         if alpha.min() < 0.98:  # really transparent somewhere: opacity is the drawing
+            notes.append("transparent image: the opaque part is the ink")
             return alpha
-    grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    if background >= 0.5:  # light paper, dark ink
-        ink = (background - grey) / max(background, 1e-3)
-    else:                  # dark background, light ink (MNIST's own polarity)
-        ink = (grey - background) / max(1 - background, 1e-3)
-    return np.clip(ink, 0, 1)
+    paper = np.asarray(img.convert("L"), dtype=np.float32) / 255  # (H, W)
+    if np.median(_border(paper)) < 0.5:  # light ink on a dark background (MNIST's own polarity)
+        paper = 1 - paper
+        notes.append("light ink on a dark background")
+    if _noise_level(paper) > 0.02:
+        paper = np.asarray(Image.fromarray(paper, mode="F").filter(ImageFilter.MedianFilter(3)))
+        notes.append("noisy background: smoothed")
+    background = paper_level(paper)
+    if np.ndim(background):
+        notes.append("uneven lighting: corrected")
+    return np.clip((background - paper) / np.maximum(background, 0.05), 0, 1)
+
+
+def _border(a: np.ndarray) -> np.ndarray:
+    return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
+
+
+def _noise_level(paper: np.ndarray) -> float:
+    """Pixel-to-pixel noise along the border (median absolute difference of neighbours)."""
+    border = _border(paper)
+    return float(np.median(np.abs(np.diff(border)))) if border.size > 8 else 0.0
+
+
+def paper_level(paper: np.ndarray) -> float | np.ndarray:
+    """The brightness of blank paper under each pixel: one number when the border is evenly lit
+    (a screen drawing), else a smooth quadratic surface fitted to the paper-like pixels."""
+    border = _border(paper)
+    level = float(np.median(border))
+    if np.percentile(border, 90) - np.percentile(border, 10) < 0.08:
+        return level
+    small = np.asarray(Image.fromarray(paper, mode="F").resize(
+        (min(64, paper.shape[1]), min(64, paper.shape[0])), Image.Resampling.BOX))
+    basis = lambda h, w: _quadratic_basis(h, w)
+    design = basis(*small.shape)
+    values = small.ravel()
+    chosen = values >= np.median(values)  # paper is the brighter half to begin with
+    for _ in range(2):
+        coef, *_ = np.linalg.lstsq(design[chosen], values[chosen], rcond=None)
+        chosen = values - design @ coef > -0.08  # not clearly darker than the fitted paper
+    return (basis(*paper.shape) @ coef).reshape(paper.shape).astype(np.float32)
+
+
+def _quadratic_basis(h: int, w: int) -> np.ndarray:
+    y, x = np.meshgrid(np.linspace(-1, 1, h, dtype=np.float32), np.linspace(-1, 1, w, dtype=np.float32),
+                       indexing="ij")
+    x, y = x.ravel(), y.ravel()
+    return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)  # (h*w, 6)
 
 
 def shrink(img: Image.Image, size: int = WORKING_SIZE) -> Image.Image:
@@ -95,14 +138,15 @@ def place(fitted: np.ndarray, left: int, top: int, size: int = 28) -> np.ndarray
 def prepare(img: Image.Image, style: str = "digit") -> Prepared:
     """The full pipeline; `style` is "digit" (MNIST) or "object" (Fashion-MNIST)."""
     box = STYLES[style]
-    ink = ink_map(shrink(img))
-    peak = float(ink.max())
+    notes: list[str] = []
+    ink = ink_map(shrink(img), notes)
+    peak = _robust_peak(ink)
     if peak < 0.15:
-        return Prepared(input=None, ink=ink, notes=["no ink found"])
+        return Prepared(input=None, ink=ink, notes=notes + ["no ink found"])
     ink = np.clip(ink / peak, 0, 1)  # full contrast whatever the pen colour
     ink[ink < INK_THRESHOLD] = 0
-    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
-    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    top, bottom = _span(ink.sum(axis=1))
+    left, right = _span(ink.sum(axis=0))
     cropped = ink[top:bottom, left:right]
     fitted = fit(cropped, box)
     h, w = fitted.shape
@@ -113,4 +157,33 @@ def prepare(img: Image.Image, style: str = "digit") -> Prepared:
         x0, y0 = (28 - w) // 2, (28 - h) // 2
     final = place(fitted, x0, y0)
     return Prepared(input=final, ink=ink, bbox=(left, top, right, bottom), cropped=cropped,
-                    fitted=fitted, center_of_mass=center_of_mass(final))
+                    fitted=fitted, center_of_mass=center_of_mass(final), notes=notes)
+
+
+def _robust_peak(ink: np.ndarray) -> float:
+    """The ink's full strength, ignoring lone bright pixels: the highest 2x2 average, or the
+    maximum when the image is too small for that."""
+    if min(ink.shape) < 2:
+        return float(ink.max())
+    pooled = (ink[:-1, :-1] + ink[1:, :-1] + ink[:-1, 1:] + ink[1:, 1:]) / 4
+    return float(max(pooled.max(), 0.6 * ink.max()))
+
+
+def _span(mass: np.ndarray) -> tuple[int, int]:
+    """[start, end) of the ink along one axis. Specks and dust are left out: a run of ink at
+    either end that holds under SPECK_MASS of the ink and is cut off by a blank gap, and thin
+    tails holding under TRIM_MASS."""
+    inked = np.nonzero(mass > 0)[0]
+    runs = np.split(inked, np.nonzero(np.diff(inked) > 1)[0] + 1)  # contiguous inked stretches
+    total = mass.sum()
+    share = lambda run: mass[run].sum() / total
+    while len(runs) > 1 and share(runs[0]) < SPECK_MASS:
+        runs.pop(0)
+    while len(runs) > 1 and share(runs[-1]) < SPECK_MASS:
+        runs.pop()
+    first, last = int(runs[0][0]), int(runs[-1][-1])
+    kept = mass[first:last + 1]
+    cumulative = np.cumsum(kept) / kept.sum()
+    start = first + int(np.searchsorted(cumulative, TRIM_MASS, side="right"))
+    end = first + int(np.searchsorted(cumulative, 1 - TRIM_MASS, side="left")) + 1
+    return start, max(end, start + 1)

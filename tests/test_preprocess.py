@@ -119,3 +119,36 @@ def test_drawn_digits_in_many_sizes_places_slants_and_pens_are_read_right():
                     truth.append(int(digit))
     guesses = inference.probabilities(model, np.stack(inputs)).argmax(1)
     assert len(truth) > 500 and (guesses == np.array(truth)).mean() >= 0.97
+
+
+def _accuracy(mnist, make_image, n=150):
+    from app.settings import ROOT
+    from engine import inference, store
+    model = store.ModelRegistry([ROOT / "models"]).get("digits")
+    idx = np.random.default_rng(1).choice(len(mnist.test), n, replace=False)
+    inputs = np.stack([prepare(make_image(mnist.test.images[i])).input for i in idx])
+    return (inference.probabilities(model, inputs).argmax(1) == mnist.test.labels[idx]).mean()
+
+
+def test_unevenly_lit_paper_is_corrected(mnist):
+    def side_lit(digit):
+        grey = np.asarray(on_canvas(digit), np.float32) * np.linspace(0.55, 1.0, 280)[None, :]
+        return Image.fromarray(grey.astype(np.uint8))
+    assert _accuracy(mnist, side_lit) >= 0.97
+    assert "uneven lighting: corrected" in prepare(side_lit(mnist.test.images[0])).notes
+
+
+def test_noisy_scans_are_read(mnist):
+    rng = np.random.default_rng(2)
+    def noisy(digit):
+        grey = np.asarray(on_canvas(digit), np.float32) + rng.normal(0, 40, (280, 280))
+        return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    assert _accuracy(mnist, noisy) >= 0.97
+
+
+def test_a_speck_far_from_the_digit_does_not_shrink_it(digits):
+    clean = on_canvas(digits[1], scale=5, at=(20, 20))
+    dusty = clean.copy()
+    dusty.paste(0, (260, 260, 263, 263))  # a 3x3 speck in the far corner
+    a, b = prepare(clean), prepare(dusty)
+    assert b.bbox == a.bbox and mean_abs(a.input, b.input) < 0.01
