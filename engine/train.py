@@ -200,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
                       momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
                       augment=not args.no_augment, train_size=args.train_size, seed=args.seed,
                       bf16=not args.no_bf16)
-    data = datasets.load(cfg.dataset, args.data_dir, val_size=cfg.val_size)
+    try:
+        data = datasets.load(cfg.dataset, args.data_dir, val_size=cfg.val_size)
+    except datasets.DatasetUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
     trainer = Trainer(cfg, data, on_event=_print_event)
     summary = trainer.run()
     is_digits = cfg.dataset == "mnist"

