@@ -13,11 +13,13 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.limits import BodySizeLimit
-from app.routers import health, models, pages, predict
+from app.routers import health, models, pages, predict, train
 from app.settings import ROOT, Settings, get_settings
 from engine.store import ModelRegistry
 
 log = logging.getLogger("neuronlab")
+
+VENDOR = {"/vendor/swagger-ui": "swagger-ui-dist", "/vendor/chartjs": "chart.js/dist"}
 
 API_DESCRIPTION = """A visual deep-learning playground for classrooms.
 
@@ -40,19 +42,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"])
         if settings.default_model not in app.state.registry.models:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
+        app.state.jobs = train.install(app, settings)
         yield
+        app.state.jobs.close()
 
     app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=API_DESCRIPTION)
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for router in (health.router, models.router, predict.router, pages.router):
+    for router in (health.router, models.router, predict.router, train.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    swagger = ROOT / "node_modules" / "swagger-ui-dist"  # from package.json: /docs works offline
-    if swagger.is_dir():
-        app.mount("/vendor/swagger-ui", StaticFiles(directory=swagger), name="swagger-ui")
+    for url, folder in VENDOR.items():  # npm packages (package.json), served locally: works offline
+        if (ROOT / "node_modules" / folder).is_dir():
+            app.mount(url, StaticFiles(directory=ROOT / "node_modules" / folder), name=url)
     return app
 
 

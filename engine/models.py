@@ -1,74 +1,206 @@
-"""Named network architectures. Each is an nn.Sequential of plain layers applied in order,
-so that every intermediate output can be recorded by walking the layers (see `layer_outputs`).
+"""Network architectures as plain data: a list of layer specs, built into an nn.Sequential of
+plain layers applied in order (so every intermediate output can be recorded, `layer_outputs`).
 
-Inputs are (B, 1, 28, 28) floats in 0..1, ink bright; outputs are logits (B, classes).
+A layer spec is a dict: {"type": "conv", "filters": 32, "kernel": 3, "padding": "valid"|"same",
+"activation": "relu", "bias": true}, {"type": "pool", "size": 2}, {"type": "dense", "units": 100,
+"activation": "relu"}, {"type": "batchnorm"}, {"type": "dropout", "rate": 0.25},
+{"type": "activation", "fn": "relu"}. A Flatten is inserted before the first dense layer and the
+output layer (dense, one unit per class, no activation: softmax comes at prediction time) is
+appended. Inputs are (B, 1, 28, 28) floats in 0..1, ink bright; outputs are logits (B, classes).
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-ARCHITECTURES: dict[str, Callable[[int], nn.Sequential]] = {}
-DESCRIPTIONS: dict[str, str] = {}
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU,
+               "leaky_relu": lambda: nn.LeakyReLU(0.01)}
+LAYER_TYPES = ("conv", "pool", "dense", "batchnorm", "dropout", "activation")
+INPUT_SHAPE = (1, 28, 28)
 
 
-def architecture(name: str, description: str):
-    def register(fn: Callable[[int], nn.Sequential]):
-        ARCHITECTURES[name] = fn
-        DESCRIPTIONS[name] = description
-        return fn
-    return register
+class ArchitectureError(ValueError):
+    """The layer list cannot be built; `index` is the offending layer (or None)."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
 
 
-@architecture("mnist_recipe", "The lesson's Keras recipe: Conv 32 3x3 ReLU, BatchNorm, MaxPool 2, "
-              "Dense 100 ReLU, BatchNorm, Dense 10 (he_uniform init).")
-def mnist_recipe(classes: int = 10) -> nn.Sequential:
-    net = nn.Sequential(
-        nn.Conv2d(1, 32, 3),          # (B, 32, 26, 26)
-        nn.ReLU(),
-        nn.BatchNorm2d(32),
-        nn.MaxPool2d(2),              # (B, 32, 13, 13)
-        nn.Flatten(),                 # (B, 5408)
-        nn.Linear(32 * 13 * 13, 100),
-        nn.ReLU(),
-        nn.BatchNorm1d(100),
-        nn.Linear(100, classes),      # (B, classes); softmax is applied at prediction time
-    )
-    for layer in net:
-        if isinstance(layer, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")  # Keras he_uniform
-            nn.init.zeros_(layer.bias)
+@dataclass(frozen=True)
+class Architecture:
+    name: str
+    title: str
+    description: str
+    layers: list[dict] = field(default_factory=list)
+    init: str = "default"  # or "he_uniform" (Keras' he_uniform, zero biases)
+
+
+def _conv(filters, kernel, activation=None, padding="valid", bias=True):
+    return {"type": "conv", "filters": filters, "kernel": kernel, "padding": padding,
+            "activation": activation, "bias": bias}
+
+
+def _dense(units, activation=None, bias=True):
+    return {"type": "dense", "units": units, "activation": activation, "bias": bias}
+
+
+BN, POOL = {"type": "batchnorm"}, {"type": "pool", "size": 2}
+RELU = {"type": "activation", "fn": "relu"}
+
+PRESETS = {a.name: a for a in [
+    Architecture("mnist_recipe", "Lesson recipe CNN",
+                 "The lesson's Keras recipe: Conv 32 3x3 ReLU, BatchNorm, MaxPool 2, Dense 100 ReLU, "
+                 "BatchNorm, Dense 10 (he_uniform init).",
+                 [_conv(32, 3, "relu"), BN, POOL, _dense(100, "relu"), BN], init="he_uniform"),
+    Architecture("mlp_16", "MLP 784-16-10", "One hidden layer of 16 neurons, as in the slides' MNIST 784-16-10.",
+                 [_dense(16, "relu")]),
+    Architecture("mlp_512_128", "MLP 784-512-128-10", "Two hidden layers (512, 128), as in the slides.",
+                 [_dense(512, "relu"), _dense(128, "relu")]),
+    Architecture("lenet", "LeNet-like CNN", "Conv 6 5x5, pool, conv 16 5x5, pool, dense 120, dense 84.",
+                 [_conv(6, 5, "relu", "same"), POOL, _conv(16, 5, "relu"), POOL, _dense(120, "relu"),
+                  _dense(84, "relu")]),
+    Architecture("compact_cnn", "Compact CNN (the default digit model)",
+                 "Three conv blocks (24 5x5, 48 3x3, 64 3x3; BatchNorm, ReLU, MaxPool 2), Dense 128 with "
+                 "dropout, Dense 10. About 115k weights.",
+                 [_conv(24, 5, padding="same", bias=False), BN, RELU, POOL,
+                  _conv(48, 3, padding="same", bias=False), BN, RELU, POOL,
+                  _conv(64, 3, padding="same", bias=False), BN, RELU, POOL,
+                  _dense(128, bias=False), BN, RELU, {"type": "dropout", "rate": 0.25}]),
+]}
+ARCHITECTURES = PRESETS  # name -> Architecture
+DESCRIPTIONS = {name: a.description for name, a in PRESETS.items()}
+
+
+def _int(spec: dict, key: str, lo: int, hi: int, index: int, default=None) -> int:
+    value = spec.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ArchitectureError(f"layer {index + 1} ({spec.get('type')}): {key} must be a whole number "
+                                f"from {lo} to {hi}, not {value!r}", index)
+    return value
+
+
+def _activation(name, index: int) -> list[nn.Module]:
+    if name in (None, "none", "linear"):
+        return []
+    if name not in ACTIVATIONS:
+        raise ArchitectureError(f"layer {index + 1}: unknown activation {name!r}; choose one of "
+                                f"{', '.join(ACTIVATIONS)}", index)
+    return [ACTIVATIONS[name]()]
+
+
+def _shape_after(modules: list[nn.Module], shape: tuple) -> tuple:
+    with torch.no_grad():
+        x = torch.zeros(1, *shape)
+        for m in modules:
+            x = m.eval()(x)
+    return tuple(x.shape[1:])
+
+
+def build_layers(layers: list[dict], classes: int = 10, init: str = "default",
+                 input_shape: tuple = INPUT_SHAPE) -> nn.Sequential:
+    """Build a layer list (see the module docstring) into an nn.Sequential, checking shapes."""
+    if not isinstance(layers, list) or len(layers) > 40:
+        raise ArchitectureError("architecture must be a list of at most 40 layers")
+    modules: list[nn.Module] = []
+    shape = tuple(input_shape)  # (C, H, W) or (features,)
+    for i, spec in enumerate(layers):
+        if not isinstance(spec, dict) or spec.get("type") not in LAYER_TYPES:
+            raise ArchitectureError(f"layer {i + 1}: type must be one of {', '.join(LAYER_TYPES)}", i)
+        new = _module_for(spec, shape, i)
+        try:
+            shape = _shape_after(new, shape)
+        except RuntimeError as exc:
+            raise ArchitectureError(f"layer {i + 1} ({spec['type']}) does not fit its input of shape "
+                                    f"{list(shape)}: {str(exc).splitlines()[0]}", i) from exc
+        modules += new
+    if len(shape) == 3:
+        modules.append(nn.Flatten())
+        shape = (shape[0] * shape[1] * shape[2],)
+    modules.append(nn.Linear(shape[0], classes))
+    net = nn.Sequential(*modules)
+    if init == "he_uniform":
+        for m in net:
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
     return net
 
 
-def _conv_block(c_in: int, c_out: int, k: int) -> list[nn.Module]:
-    return [nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-
-
-@architecture("compact_cnn", "Three conv blocks (24 5x5, 48 3x3, 64 3x3; BatchNorm, ReLU, MaxPool 2), "
-              "Dense 128 with dropout, Dense 10. About 115k weights.")
-def compact_cnn(classes: int = 10) -> nn.Sequential:
-    return nn.Sequential(
-        *_conv_block(1, 24, 5), nn.MaxPool2d(2),    # (B, 24, 14, 14)
-        *_conv_block(24, 48, 3), nn.MaxPool2d(2),   # (B, 48, 7, 7)
-        *_conv_block(48, 64, 3), nn.MaxPool2d(2),   # (B, 64, 3, 3)
-        nn.Flatten(),                               # (B, 576)
-        nn.Linear(64 * 3 * 3, 128, bias=False), nn.BatchNorm1d(128), nn.ReLU(),
-        nn.Dropout(0.25),
-        nn.Linear(128, classes),                    # (B, classes)
-    )
+def _module_for(spec: dict, shape: tuple, i: int) -> list[nn.Module]:
+    kind, spatial = spec["type"], len(shape) == 3
+    if kind == "conv":
+        if not spatial:
+            raise ArchitectureError(f"layer {i + 1}: a conv layer cannot follow a dense layer", i)
+        filters, kernel = _int(spec, "filters", 1, 512, i), _int(spec, "kernel", 1, 11, i)
+        padding = spec.get("padding", "valid")
+        if padding not in ("valid", "same"):
+            raise ArchitectureError(f"layer {i + 1}: padding must be 'valid' or 'same'", i)
+        if padding == "valid" and kernel > min(shape[1:]):
+            raise ArchitectureError(f"layer {i + 1}: a {kernel}x{kernel} kernel is larger than its "
+                                    f"{shape[1]}x{shape[2]} input", i)
+        pad = kernel // 2 if padding == "same" else 0
+        conv = nn.Conv2d(shape[0], filters, kernel, padding=pad, bias=bool(spec.get("bias", True)))
+        return [conv, *_activation(spec.get("activation"), i)]
+    if kind == "pool":
+        if not spatial:
+            raise ArchitectureError(f"layer {i + 1}: pooling needs an image-shaped input (put it before dense layers)", i)
+        size = _int(spec, "size", 2, 8, i, default=2)
+        if size > min(shape[1:]):
+            raise ArchitectureError(f"layer {i + 1}: {size}x{size} pooling is larger than its "
+                                    f"{shape[1]}x{shape[2]} input", i)
+        return [nn.AvgPool2d(size) if spec.get("kind") == "avg" else nn.MaxPool2d(size)]
+    if kind == "dense":
+        units = _int(spec, "units", 1, 4096, i)
+        flat = [nn.Flatten()] if spatial else []
+        features = shape[0] * shape[1] * shape[2] if spatial else shape[0]
+        return [*flat, nn.Linear(features, units, bias=bool(spec.get("bias", True))),
+                *_activation(spec.get("activation"), i)]
+    if kind == "batchnorm":
+        return [nn.BatchNorm2d(shape[0]) if spatial else nn.BatchNorm1d(shape[0])]
+    if kind == "dropout":
+        rate = spec.get("rate", 0.25)
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+            raise ArchitectureError(f"layer {i + 1}: dropout rate must be from 0 to below 1", i)
+        return [nn.Dropout(float(rate))]
+    return _activation(spec.get("fn"), i) or [nn.Identity()]
 
 
 def build(name: str, classes: int = 10) -> nn.Sequential:
-    if name not in ARCHITECTURES:
-        raise KeyError(f"unknown architecture {name!r}; choose one of {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[name](classes)
+    """Build a preset by name."""
+    if name not in PRESETS:
+        raise KeyError(f"unknown architecture {name!r}; choose one of {sorted(PRESETS)}")
+    preset = PRESETS[name]
+    return build_layers(preset.layers, classes, preset.init)
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Trainable parameters (weights and biases), as Keras counts 'trainable params'."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def describe(model: nn.Sequential, input_shape: tuple = INPUT_SHAPE) -> list[dict]:
+    """One row per layer: type, output shape, weights, biases and multiply-adds per image."""
+    rows, x = [], torch.zeros(1, *input_shape)
+    with torch.no_grad():
+        for m in model:
+            y = m.eval()(x)
+            weight = getattr(m, "weight", None)
+            bias = getattr(m, "bias", None)
+            w = weight.numel() if isinstance(weight, torch.Tensor) else 0
+            b = bias.numel() if isinstance(bias, torch.Tensor) else 0
+            macs = 0
+            if isinstance(m, nn.Conv2d):
+                macs = w * y.shape[2] * y.shape[3]
+            elif isinstance(m, nn.Linear):
+                macs = w
+            rows.append({"type": type(m).__name__, "output": list(y.shape[1:]), "weights": w,
+                         "biases": b, "params": w + b, "macs": macs})
+            x = y
+    return rows
 
 
 @torch.inference_mode()

@@ -26,12 +26,13 @@ class ModelCard:
     task: str                      # "digits" or "fashion": what the model reads
     dataset: str                   # dataset it was trained on
     labels: list[str]
-    architecture: str              # a name in engine.models.ARCHITECTURES
+    architecture: str              # a preset name in engine.models.PRESETS, or "custom"
     preprocess: str                # "digit" or "object": how an image is prepared (engine.preprocess)
     test_accuracy: float | None = None
     parameters: int | None = None
     training: dict = field(default_factory=dict)  # epochs, seed, seconds, command, optimizer...
     description: str = ""
+    layers: list | None = None     # the layer list, for architectures that are not presets
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -65,10 +66,17 @@ def read_card(path: Path) -> ModelCard:
 def load(card_path: Path) -> StoredModel:
     """Rebuild the architecture named in the card and load its safetensors weights."""
     card = read_card(card_path)
-    module = models.build(card.architecture, len(card.labels))
+    module = build_for(card)
     module.load_state_dict(load_file(str(Path(card_path).with_suffix(".safetensors"))))
     module.eval()
     return StoredModel(card, module)
+
+
+def build_for(card: ModelCard) -> nn.Sequential:
+    """The untrained network a card describes."""
+    if card.layers is not None:
+        return models.build_layers(card.layers, len(card.labels))
+    return models.build(card.architecture, len(card.labels))
 
 
 def load_folder(folder: Path) -> dict[str, StoredModel]:
@@ -82,14 +90,56 @@ def load_folder(folder: Path) -> dict[str, StoredModel]:
 
 
 class ModelRegistry:
-    """The models a server can use: shipped ones first, then user-made ones (same id: user wins)."""
+    """The models a server can use: shipped ones first, then user-made ones from the last folder
+    (same id: user wins). Only user-made models can be renamed or deleted."""
 
     def __init__(self, folders: list[Path]):
         self.folders = [Path(f) for f in folders]
+        self.user_folder = self.folders[-1]
         self.models: dict[str, StoredModel] = {}
+        self.user_ids: set[str] = set()
         for folder in self.folders:
             if folder.is_dir():
-                self.models.update(load_folder(folder))
+                found = load_folder(folder)
+                self.models.update(found)
+                if folder == self.user_folder and len(self.folders) > 1:
+                    self.user_ids |= set(found)
+
+    def add(self, model_id: str) -> StoredModel:
+        """Load a model that was just saved into the user folder."""
+        stored = load(self.user_folder / f"{model_id}.json")
+        self.models[model_id] = stored
+        self.user_ids.add(model_id)
+        return stored
+
+    def _user_model(self, model_id: str) -> StoredModel:
+        stored = self.get(model_id)
+        if model_id not in self.user_ids:
+            raise PermissionError(f"{model_id!r} ships with NeuronLab and cannot be changed or deleted.")
+        return stored
+
+    def rename(self, model_id: str, name: str) -> ModelCard:
+        stored = self._user_model(model_id)
+        stored.card.name = name
+        path = self.user_folder / f"{model_id}.json"
+        tmp = path.with_suffix(".json.part")
+        tmp.write_text(json.dumps(stored.card.to_json(), indent=2) + "\n")
+        tmp.replace(path)
+        return stored.card
+
+    def delete(self, model_id: str) -> None:
+        self._user_model(model_id)
+        for suffix in (".json", ".safetensors"):
+            (self.user_folder / f"{model_id}{suffix}").unlink(missing_ok=True)
+        del self.models[model_id]
+        self.user_ids.discard(model_id)
+
+    def weights_path(self, model_id: str) -> Path:
+        self.get(model_id)
+        for folder in reversed(self.folders):
+            if (folder / f"{model_id}.safetensors").is_file():
+                return folder / f"{model_id}.safetensors"
+        raise KeyError(f"the weights of {model_id!r} are missing")
 
     def get(self, model_id: str) -> StoredModel:
         if model_id not in self.models:

@@ -27,7 +27,7 @@ from engine.augment import AugmentConfig, augment
 
 @dataclass
 class TrainConfig:
-    architecture: str = "compact_cnn"  # a name in engine.models.ARCHITECTURES
+    architecture: str | list = "compact_cnn"  # a preset name (engine.models.PRESETS) or a layer list
     dataset: str = "mnist"             # "mnist" or "fashion"
     epochs: int = 3
     batch_size: int = 128
@@ -42,6 +42,9 @@ class TrainConfig:
     seed: int = 0
     bf16: bool = True                  # bfloat16 autocast for the forward pass (CPU)
     eval_batch: int = 1000
+
+
+DIVERGE_FACTOR = 100
 
 
 class Diverged(RuntimeError):
@@ -60,7 +63,7 @@ class Trainer:
         self.on_event = on_event or (lambda event: None)
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.model = models.build(config.architecture, len(data.labels))
+        self.model = build_model(config.architecture, len(data.labels))
         n = len(data.train) if config.train_size is None else min(config.train_size, len(data.train))
         self.train_x = torch.from_numpy(data.train.images[:n])  # (N, 28, 28) uint8
         self.train_y = torch.from_numpy(data.train.labels[:n]).long()
@@ -72,6 +75,9 @@ class Trainer:
             if config.schedule == "onecycle" else None)
         self.augment_cfg = AugmentConfig() if config.augment else None
         self.step_count = 0
+        self.first_loss = 0.0
+        self._order = self.batch_order(1)
+        self.started = time.perf_counter()
         self.history: list[Event] = []
 
     def batch_order(self, epoch: int) -> torch.Tensor:
@@ -88,8 +94,7 @@ class Trainer:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
             logits = self.model(x)
         loss = F.cross_entropy(logits.float(), y)
-        if not torch.isfinite(loss):
-            raise Diverged(f"loss became {loss.item()} at step {self.step_count + 1}")
+        self._check_divergence(loss.item())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -97,6 +102,15 @@ class Trainer:
             self.scheduler.step()
         self.step_count += 1
         return loss.item(), (logits.argmax(1) == y).float().mean().item()
+
+    def _check_divergence(self, loss: float) -> None:
+        """NaN, infinite, or DIVERGE_FACTOR times the first loss: the run has diverged."""
+        if not math.isfinite(loss):
+            raise Diverged(f"the loss became {loss} at step {self.step_count + 1}")
+        self.first_loss = self.first_loss or loss
+        if loss > DIVERGE_FACTOR * max(self.first_loss, 1.0):
+            raise Diverged(f"the loss reached {loss:.3g} at step {self.step_count + 1}, over "
+                           f"{DIVERGE_FACTOR}x its first value ({self.first_loss:.3g}): the learning rate is too large")
 
     @torch.inference_mode()
     def evaluate(self, split: datasets.Split) -> tuple[float, float]:
@@ -116,25 +130,50 @@ class Trainer:
         self.history.append(event) if event["type"] != "batch" else None
         self.on_event(event)
 
-    def run(self) -> dict:
-        """Train all epochs; returns a summary with validation and test accuracy."""
-        start = time.perf_counter()
-        for epoch in range(1, self.config.epochs + 1):
-            order = self.batch_order(epoch)
-            for b in range(self.steps_per_epoch):
-                loss, acc = self.step(order[b * self.config.batch_size:(b + 1) * self.config.batch_size])
-                self.emit({"type": "batch", "epoch": epoch, "batch": b + 1,
-                           "batches": self.steps_per_epoch, "step": self.step_count,
-                           "total_steps": self.total_steps, "loss": loss, "accuracy": acc,
-                           "learning_rate": self.optimizer.param_groups[0]["lr"]})
+    def advance(self) -> bool:
+        """Train the next mini-batch (validating at the end of each epoch); False when done."""
+        if self.step_count >= self.total_steps:
+            return False
+        epoch, b = divmod(self.step_count, self.steps_per_epoch)
+        if b == 0:
+            self._order = self.batch_order(epoch + 1)
+        size = self.config.batch_size
+        loss, acc = self.step(self._order[b * size:(b + 1) * size])
+        self.emit({"type": "batch", "epoch": epoch + 1, "batch": b + 1, "batches": self.steps_per_epoch,
+                   "step": self.step_count, "total_steps": self.total_steps, "loss": loss,
+                   "accuracy": acc, "learning_rate": self.learning_rate})
+        if b + 1 == self.steps_per_epoch:
             val_loss, val_acc = self.evaluate(self.data.val)
-            self.emit({"type": "epoch", "epoch": epoch, "val_loss": val_loss, "val_accuracy": val_acc,
-                       "seconds": time.perf_counter() - start})
+            self.emit({"type": "epoch", "epoch": epoch + 1, "val_loss": val_loss, "val_accuracy": val_acc,
+                       "seconds": time.perf_counter() - self.started})
+        return True
+
+    @property
+    def learning_rate(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Use this rate from the next batch on (a schedule, if any, is switched off)."""
+        self.scheduler = None
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def run(self) -> dict:
+        """Train all epochs; returns a summary with the test accuracy."""
+        start = time.perf_counter()
+        while self.advance():
+            pass
         test_loss, test_acc = self.evaluate(self.data.test)
         summary = {"type": "done", "test_loss": test_loss, "test_accuracy": test_acc,
                    "seconds": time.perf_counter() - start, "steps": self.step_count}
         self.emit(summary)
         return summary
+
+
+def build_model(architecture: str | list, classes: int) -> torch.nn.Sequential:
+    if isinstance(architecture, str):
+        return models.build(architecture, classes)
+    return models.build_layers(architecture, classes)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -33,9 +33,11 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && [ ! -
 fi
 
 # Browser libraries from the npm registry (package-lock.json), served locally: /docs works offline.
-if [ ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]; then
-  if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-  else echo "npm not found: /docs needs node_modules (npm ci); the API itself works without it" >&2; fi
+npm_stamp="node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)"
+if [ ! -f "$npm_stamp" ]; then
+  if command -v npm >/dev/null; then
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch "$npm_stamp"
+  else echo "npm not found: the pages need node_modules (npm ci) for charts and /docs" >&2; fi
 fi
 
 if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then

@@ -1,0 +1,243 @@
+"""One training job, run inside its own process: builds a Trainer per learning rate (more than
+one is a learning-rate race), obeys commands between mini-batches, reports events.
+
+Commands (from the manager): {"action": "pause" | "resume" | "step" | "stop"} and
+{"action": "lr", "value": float, "run": int | None}. Events (to the manager) are dicts with
+"type": status, progress, epoch, samples, run_status, done.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import queue
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from engine import datasets, models, store
+from engine.train import Diverged, TrainConfig, Trainer
+
+PROGRESS_EVERY = 0.1   # seconds between progress events per run
+SAMPLES_EVERY = 1.5    # seconds between streams of test images with guesses
+MISTAKES_PER_CELL = 16
+
+
+@dataclass
+class JobSpec:
+    dataset: str = "mnist"
+    architecture: str | list = "mnist_recipe"
+    optimizer: str = "momentum"
+    learning_rates: list[float] = field(default_factory=lambda: [0.01])
+    momentum: float = 0.9
+    batch_size: int = 64
+    epochs: int = 1
+    train_size: int | None = 5000
+    val_size: int = 5000
+    seed: int = 0
+    augment: bool = False
+    schedule: str = "constant"
+    name: str | None = None
+    start_paused: bool = False
+
+    def config(self, lr: float) -> TrainConfig:
+        return TrainConfig(architecture=self.architecture, dataset=self.dataset, epochs=self.epochs,
+                           batch_size=self.batch_size, optimizer=self.optimizer, learning_rate=lr,
+                           momentum=self.momentum, weight_decay=0.0, schedule=self.schedule,
+                           augment=self.augment, train_size=self.train_size, val_size=self.val_size,
+                           seed=self.seed, bf16=False)
+
+
+def b64(images: np.ndarray) -> list[str]:
+    return [base64.b64encode(np.ascontiguousarray(im, dtype=np.uint8).tobytes()).decode() for im in images]
+
+
+class Run:
+    """One trainer plus the running means it reports between progress events."""
+
+    def __init__(self, index: int, trainer: Trainer):
+        self.index, self.trainer = index, trainer
+        self.status = "running"  # running | finished | diverged
+        self.loss_sum = self.acc_sum = 0.0
+        self.count = 0
+        self.last: dict = {}
+        self.sent = 0.0
+
+    def on_event(self, event: dict, emit) -> None:
+        if event["type"] == "batch":
+            self.loss_sum += event["loss"]
+            self.acc_sum += event["accuracy"]
+            self.count += 1
+            self.last = event
+        elif event["type"] == "epoch":
+            self.flush(emit)
+            emit({**event, "run": self.index})
+
+    def flush(self, emit, elapsed: float = 0.0) -> None:
+        if not self.count:
+            return
+        e = self.last
+        eta = elapsed / e["step"] * (e["total_steps"] - e["step"]) if e["step"] else None
+        emit({"type": "progress", "run": self.index, "epoch": e["epoch"], "batch": e["batch"],
+              "batches": e["batches"], "step": e["step"], "total_steps": e["total_steps"],
+              "loss": self.loss_sum / self.count, "accuracy": self.acc_sum / self.count,
+              "learning_rate": e["learning_rate"], "elapsed": elapsed, "eta": eta})
+        self.loss_sum = self.acc_sum = 0.0
+        self.count = 0
+        self.sent = time.monotonic()
+
+
+def worker_main(job_id: str, spec: dict, data_dir: str, models_dir: str, commands, events,
+                threads: int = 1, niceness: int = 10, time_limit: float = 1800.0) -> None:
+    """Process entry point."""
+    emit = lambda event: events.put({"job": job_id, **event})
+    try:
+        if niceness:
+            os.nice(niceness)  # the server's live inference keeps priority over training
+        torch.set_num_threads(threads)
+        JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit).run()
+    except Exception as exc:  # the job fails; the server goes on
+        emit({"type": "done", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+
+
+class JobRunner:
+    def __init__(self, job_id, spec: JobSpec, data_dir: Path, models_dir: Path, commands, emit, time_limit):
+        self.job_id, self.spec, self.models_dir = job_id, spec, models_dir
+        self.commands, self.emit, self.deadline = commands, emit, time.monotonic() + time_limit
+        self.data = datasets.load(spec.dataset, data_dir, val_size=spec.val_size)
+        self.runs = []
+        for i, lr in enumerate(spec.learning_rates):
+            run = Run(i, None)
+            run.trainer = Trainer(spec.config(lr), self.data, on_event=lambda e, r=run: r.on_event(e, self.emit))
+            self.runs.append(run)
+        self.paused, self.step_once, self.active_time = spec.start_paused, False, 0.0
+        self.rng = np.random.default_rng(spec.seed)
+        self.samples_at = 0.0
+
+    def run(self) -> None:
+        t0 = self.runs[0].trainer
+        self.emit({"type": "status", "status": "paused" if self.paused else "running",
+                   "total_steps": t0.total_steps, "batches": t0.steps_per_epoch, "runs": len(self.runs),
+                   "learning_rates": self.spec.learning_rates, "parameters": models.count_parameters(t0.model)})
+        while any(r.status == "running" for r in self.runs):
+            if not self.obey(self.next_command()):
+                return self.finish("stopped")
+            if time.monotonic() > self.deadline:
+                return self.finish("stopped", "the time limit for one job was reached")
+            if self.paused and not self.step_once:
+                continue
+            started = time.monotonic()
+            for run in self.runs:
+                self.advance(run)
+            self.active_time += time.monotonic() - started
+            self.report(force=self.step_once)
+            if self.step_once:
+                self.step_once, self.paused = False, True
+                self.emit({"type": "status", "status": "paused"})
+        self.report(force=True)
+        self.finish("done" if any(r.status == "finished" for r in self.runs) else "diverged")
+
+    def next_command(self) -> dict | None:
+        try:
+            return self.commands.get(timeout=0.2) if self.paused and not self.step_once else self.commands.get_nowait()
+        except queue.Empty:
+            return None
+
+    def obey(self, command: dict | None) -> bool:
+        """Apply a command; False means stop."""
+        if command is None:
+            return True
+        action = command["action"]
+        if action == "stop":
+            return False
+        if action in ("pause", "resume"):
+            self.paused = action == "pause"
+            self.emit({"type": "status", "status": "paused" if self.paused else "running"})
+        elif action == "step":
+            self.step_once = True
+        elif action == "lr":
+            targets = self.runs if command.get("run") is None else [self.runs[command["run"]]]
+            for run in targets:
+                run.trainer.set_learning_rate(command["value"])
+            self.emit({"type": "learning_rate", "value": command["value"], "run": command.get("run")})
+        return True
+
+    def advance(self, run: Run) -> None:
+        if run.status != "running":
+            return
+        try:
+            if not run.trainer.advance():
+                run.status = "finished"
+        except Diverged as exc:
+            run.status = "diverged"
+            self.emit({"type": "run_status", "run": run.index, "status": "diverged", "message": str(exc)})
+
+    def report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        for run in self.runs:
+            if force or now - run.sent >= PROGRESS_EVERY:
+                run.flush(self.emit, self.active_time)
+        if now - self.samples_at >= SAMPLES_EVERY:
+            self.samples_at = now
+            self.emit_samples()
+
+    def live_run(self) -> Run:
+        return next((r for r in self.runs if r.status != "diverged"), self.runs[0])
+
+    @torch.inference_mode()
+    def emit_samples(self, n: int = 8) -> None:
+        idx = self.rng.choice(len(self.data.test), n, replace=False)
+        x = torch.from_numpy(self.data.test.images[idx]).unsqueeze(1).float() / 255
+        model = self.live_run().trainer.model
+        model.eval()
+        guesses = model(x).argmax(1).tolist()
+        self.emit({"type": "samples", "images": b64(self.data.test.images[idx]),
+                   "labels": self.data.test.labels[idx].tolist(), "guesses": guesses})
+
+    def finish(self, status: str, reason: str | None = None) -> None:
+        results = [self.evaluate(run) for run in self.runs if run.status != "diverged"]
+        self.emit({"type": "done", "status": status, "reason": reason, "results": results,
+                   "runs_diverged": [r.index for r in self.runs if r.status == "diverged"]})
+
+    @torch.inference_mode()
+    def evaluate(self, run: Run) -> dict:
+        """Test accuracy, confusion matrix and examples of mistakes; the model is saved."""
+        trainer, test = run.trainer, self.data.test
+        model = trainer.model.eval()
+        preds = np.concatenate([model(torch.from_numpy(test.images[i:i + 1000]).unsqueeze(1).float() / 255)
+                                .argmax(1).numpy() for i in range(0, len(test), 1000)])
+        k = len(self.data.labels)
+        confusion = np.zeros((k, k), dtype=int)
+        np.add.at(confusion, (test.labels, preds), 1)
+        mistakes = {}
+        for t, p in zip(*np.nonzero(confusion - np.diag(np.diag(confusion)))):
+            where = np.nonzero((test.labels == t) & (preds == p))[0][:MISTAKES_PER_CELL]
+            mistakes[f"{t},{p}"] = {"indices": where.tolist(), "images": b64(test.images[where])}
+        accuracy = float((preds == test.labels).mean())
+        model_id = self.save(run, accuracy)
+        return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy,
+                "steps": trainer.step_count, "confusion": confusion.tolist(), "mistakes": mistakes,
+                "model_id": model_id}
+
+    def save(self, run: Run, accuracy: float) -> str:
+        spec, trainer = self.spec, run.trainer
+        base = re.sub(r"[^a-z0-9]+", "-", (spec.name or "trained").lower()).strip("-")[:40] or "trained"
+        model_id = f"{base}-{self.job_id[:6]}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")
+        preset = isinstance(spec.architecture, str)
+        digits = spec.dataset == "mnist"
+        card = store.ModelCard(
+            id=model_id, name=(spec.name or f"Trained {spec.dataset}") + (
+                f" (lr {trainer.config.learning_rate:g})" if len(self.runs) > 1 else ""),
+            task="digits" if digits else "fashion", dataset=spec.dataset, labels=list(self.data.labels),
+            architecture=spec.architecture if preset else "custom", preprocess="digit" if digits else "object",
+            test_accuracy=round(accuracy, 4), parameters=models.count_parameters(trainer.model),
+            layers=None if preset else spec.architecture,
+            training={**{k: v for k, v in trainer.config.__dict__.items() if k != "architecture"},
+                      "steps": trainer.step_count, "seconds": round(self.active_time, 1),
+                      "final_learning_rate": trainer.learning_rate, "job": self.job_id,
+                      "command": "POST /api/train (the live training lab)"})
+        store.save(self.models_dir, card, trainer.model)
+        return model_id

@@ -1,0 +1,55 @@
+"""The job manager with real worker processes."""
+import time
+
+import torch
+from safetensors.torch import load_file
+
+from app.settings import ROOT
+from engine.jobs import JobManager
+from engine.worker import JobSpec
+
+
+def finish(manager, job_id, statuses=("done",), timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if manager.get(job_id).status in statuses:
+            return manager.get(job_id)
+        time.sleep(0.1)
+    raise AssertionError(manager.get(job_id).status)
+
+
+def test_pause_step_and_resume_give_the_same_model_as_an_uninterrupted_run(tmp_path):
+    manager = JobManager(ROOT / "data", tmp_path, max_running=2)
+    try:
+        spec = dict(architecture="mnist_recipe", train_size=640, batch_size=64, epochs=1, val_size=500, seed=7)
+        plain = manager.submit(JobSpec(**spec, name="plain"), "a")
+        stepped = manager.submit(JobSpec(**spec, name="stepped", start_paused=True), "b")
+        finish(manager, stepped.id, ("paused",))
+        for _ in range(3):
+            manager.command(stepped.id, "step")
+            time.sleep(0.3)
+            finish(manager, stepped.id, ("paused",))
+        manager.command(stepped.id, "resume")
+        a = finish(manager, plain.id).results[0]
+        b = finish(manager, stepped.id).results[0]
+    finally:
+        manager.close()
+    assert a["steps"] == b["steps"] == 10 and a["test_accuracy"] == b["test_accuracy"]
+    wa, wb = (load_file(str(tmp_path / f"{r['model_id']}.safetensors")) for r in (a, b))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_race_trains_each_learning_rate_on_the_same_data(tmp_path):
+    manager = JobManager(ROOT / "data", tmp_path)
+    try:
+        job = manager.submit(JobSpec(architecture="mlp_16", optimizer="sgd", learning_rates=[0.001, 0.1, 50.0],
+                                     train_size=640, batch_size=64, val_size=500), "c")
+        done = finish(manager, job.id)
+    finally:
+        manager.close()
+    slow, good = done.results
+    assert (slow["learning_rate"], good["learning_rate"]) == (0.001, 0.1)
+    assert good["test_accuracy"] > slow["test_accuracy"]
+    assert [e["run"] for e in done.events if e["type"] == "run_status"] == [2]  # 50 diverged
+    progress_runs = {e["run"] for e in done.events if e["type"] == "progress"}
+    assert progress_runs == {0, 1, 2}

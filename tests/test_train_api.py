@@ -1,0 +1,152 @@
+"""The live training lab over HTTP and WebSocket, with real worker processes."""
+import json
+import time
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from tests.helpers import encode, on_canvas
+
+SMALL = {"train_size": 640, "batch_size": 64, "epochs": 1, "val_size": 500}
+
+
+def wait_for(client, job_id, statuses, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = client.get(f"/api/train/{job_id}").json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached {statuses}: {body}")
+
+
+def start(client, client_id="tester", **fields):
+    response = client.post("/api/train", json={**SMALL, **fields}, headers={"X-Client-Id": client_id})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("fields, bad", [
+    ({"learning_rate": -1}, "learning_rate"),
+    ({"learning_rate": 1e308}, "learning_rate"),
+    ({"learning_rate": "abc"}, "learning_rate"),
+    ({"epochs": 0}, "epochs"),
+    ({"epochs": 10**9}, "epochs"),
+    ({"batch_size": 0, "seed": -4}, "batch_size"),
+    ({"dataset": "cifar"}, "dataset"),
+    ({"architecture": "resnet"}, "architecture"),
+    ({"architecture": [{"type": "dense", "units": 10}, {"type": "conv", "filters": 4, "kernel": 3}]}, "architecture"),
+    ({"architecture": [{"type": "conv", "filters": 8, "kernel": 40}]}, "architecture"),
+    ({"learning_rates": [0.1, 0.2, 0.3, 0.4, 0.5]}, "learning_rates"),
+])
+def test_invalid_values_name_the_field(client, fields, bad):
+    response = client.post("/api/train", json={**SMALL, **fields})
+    assert response.status_code == 422, response.text
+    assert bad in response.json()["fields"], response.json()
+
+
+def test_nan_learning_rate_is_refused(client):
+    response = client.post("/api/train", content='{"learning_rate": NaN}', headers={"content-type": "application/json"})
+    assert response.status_code == 422 and "learning_rate" in response.json()["fields"]
+
+
+def test_an_architecture_too_large_for_the_server(client):
+    huge = [{"type": "dense", "units": 4096}, {"type": "dense", "units": 4096}]
+    body = client.post("/api/train", json={**SMALL, "architecture": huge}).json()
+    assert body["fields"] == {"architecture": "too large for this server"} and "limit" in body["message"]
+
+
+def test_describe_counts_like_the_slides(client):
+    body = client.post("/api/architectures/describe", json={"architecture": "mlp_16"}).json()
+    dense = [row for row in body["layers"] if row["type"] == "Linear"]
+    assert [(r["weights"], r["biases"]) for r in dense] == [(784 * 16, 16), (16 * 10, 10)]
+    assert body["parameters"] == 784 * 16 + 16 + 16 * 10 + 10
+    assert {p["name"] for p in client.get("/api/architectures").json()["presets"]} >= {
+        "mnist_recipe", "mlp_16", "mlp_512_128", "lenet"}
+
+
+def test_pause_step_learning_rate_resume_and_use_the_model(client):
+    job = start(client, start_paused=True, name="Class model", architecture="mlp_16", learning_rate=0.1)
+    assert wait_for(client, job["id"], {"paused"})["step"] == 0
+    client.post(f"/api/train/{job['id']}/step")
+    body = wait_for(client, job["id"], {"paused"})
+    deadline = time.time() + 30
+    while body["step"] != 1 and time.time() < deadline:
+        body = client.get(f"/api/train/{job['id']}").json()
+    assert body["step"] == 1 and body["total_steps"] == 10
+    assert client.patch(f"/api/train/{job['id']}", json={"learning_rate": 0.05}).status_code == 200
+    assert client.patch(f"/api/train/{job['id']}", json={"learning_rate": -3}).status_code == 422
+    client.post(f"/api/train/{job['id']}/resume")
+    done = wait_for(client, job["id"], {"done"})
+    assert done["step"] == 10 and done["test_accuracy"][0] > 0.2  # chance is 0.1
+    model_id = done["model_ids"][0]
+    assert model_id.startswith("class-model-")
+    assert done["runs"][0]["learning_rate"] == pytest.approx(0.05)
+
+    listed = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+    assert listed[model_id]["trained_here"] and listed[model_id]["test_accuracy"] == done["test_accuracy"][0]
+    results = client.get(f"/api/train/{job['id']}/results").json()["results"][0]
+    assert np.array(results["confusion"]).sum() == 10000
+    assert all(len(cell["images"]) <= 16 for cell in results["mistakes"].values())
+
+    digit = encode(on_canvas(np.zeros((28, 28), np.uint8) + np.eye(28, dtype=np.uint8) * 255))
+    predicted = client.post("/api/predict", files={"image": ("d.png", digit)}, data={"model": model_id})
+    assert predicted.status_code == 200 and predicted.json()["model"] == model_id
+
+    script = client.get(f"/api/models/{model_id}/export").text
+    weights = client.get(f"/api/models/{model_id}/weights").content
+    namespace = {}
+    exec(compile(script, "export.py", "exec"), namespace)
+    import io
+    import torch
+    from safetensors.torch import load as load_bytes
+    namespace["model"].load_state_dict(load_bytes(weights))
+    x = torch.rand(2, 1, 28, 28)
+    stored = client.app.state.registry.get(model_id).module
+    assert torch.allclose(namespace["model"].eval()(x), stored(x))
+    assert io  # (used for clarity of the import above)
+
+    assert client.patch(f"/api/models/{model_id}", json={"name": "Our digits"}).json()["name"] == "Our digits"
+    assert client.patch("/api/models/digits", json={"name": "x"}).status_code == 403
+    assert client.delete("/api/models/digits").status_code == 403
+    assert client.delete(f"/api/models/{model_id}").status_code == 204
+    assert client.get(f"/api/models/{model_id}").status_code == 404
+
+
+def test_one_job_per_client_and_a_queue_with_positions(client):
+    first = start(client, "teacher", train_size=3200, epochs=2)
+    again = client.post("/api/train", json=SMALL, headers={"X-Client-Id": "teacher"})
+    assert again.status_code == 409 and again.json()["error"] == "job_conflict"
+    second = start(client, "student")
+    assert second["status"] == "queued" and second["position"] == 1
+    assert client.post(f"/api/train/{second['id']}/stop").json()["status"] == "stopped"
+    client.post(f"/api/train/{first['id']}/stop")
+    stopped = wait_for(client, first["id"], {"stopped"})
+    assert stopped["model_ids"]  # the model so far is saved
+    assert client.post(f"/api/train/{first['id']}/pause").status_code == 409
+    assert client.get("/api/train/nope").status_code == 404
+
+
+def test_websocket_streams_and_resumes(client):
+    job = start(client, "ws-client", architecture="mlp_16", learning_rate=0.1)
+    seen = []
+    with client.websocket_connect(f"/ws/train/{job['id']}") as ws:
+        while len(seen) < 3:
+            seen.append(ws.receive_json())
+    assert [e["seq"] for e in seen] == [1, 2, 3]
+    rest = []
+    with client.websocket_connect(f"/ws/train/{job['id']}?since=3") as ws:
+        while not rest or rest[-1]["type"] != "done":
+            rest.append(ws.receive_json())
+    assert rest[0]["seq"] == 4 and rest[-1]["status"] == "done"
+    kinds = {e["type"] for e in seen + rest}
+    assert {"status", "progress", "epoch", "done"} <= kinds
+    with client.websocket_connect("/ws/train/nope") as ws:
+        assert ws.receive_json()["error"] == "job_not_found"
+
+
+def test_a_huge_learning_rate_ends_as_diverged(client):
+    job = start(client, "bold", architecture="mlp_512_128", optimizer="sgd", learning_rate=10)
+    done = wait_for(client, job["id"], {"diverged", "done"})
+    assert done["status"] == "diverged", done
