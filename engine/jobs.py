@@ -119,7 +119,7 @@ class JobManager:
         with self.lock:
             return [e for e in self.get(job_id).events if e["seq"] > seq]
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 2.0) -> None:
         """Stop every job (workers get a stop, then are terminated)."""
         with self.lock:
             self.closed = True
@@ -141,8 +141,8 @@ class JobManager:
                 target=worker_main, name=f"train-{job.id}", daemon=True,
                 args=(job.id, asdict(job.spec), str(self.data_dir), str(self.models_dir), job.commands,
                       self.events, self.threads, self.niceness, self.time_limit))
-            job.status = "running"  # starting; the worker confirms with its first status event
             job.process.start()
+            self._record(job, {"type": "status", "status": "running", "starting": True})
         self._announce_positions()
 
     def _announce_positions(self) -> None:

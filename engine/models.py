@@ -110,6 +110,8 @@ def build_layers(layers: list[dict], classes: int = 10, init: str = "default",
         if not isinstance(spec, dict) or spec.get("type") not in LAYER_TYPES:
             raise ArchitectureError(f"layer {i + 1}: type must be one of {', '.join(LAYER_TYPES)}", i)
         new = _module_for(spec, shape, i)
+        for m in new:
+            m.spec_index = i  # which layer of the list made this module (for editors)
         try:
             shape = _shape_after(new, shape)
         except RuntimeError as exc:
@@ -197,10 +199,28 @@ def describe(model: nn.Sequential, input_shape: tuple = INPUT_SHAPE) -> list[dic
                 macs = w * y.shape[2] * y.shape[3]
             elif isinstance(m, nn.Linear):
                 macs = w
-            rows.append({"type": type(m).__name__, "output": list(y.shape[1:]), "weights": w,
-                         "biases": b, "params": w + b, "macs": macs})
+            rows.append({"type": type(m).__name__, "label": _label(m), "output": list(y.shape[1:]),
+                         "weights": w, "biases": b, "params": w + b, "macs": macs,
+                         "layer": getattr(m, "spec_index", None)})
             x = y
     return rows
+
+
+def _label(m: nn.Module) -> str:
+    if isinstance(m, nn.Conv2d):
+        return f"Conv {m.out_channels} {m.kernel_size[0]}×{m.kernel_size[1]}"
+    if isinstance(m, nn.Linear):
+        return f"Dense {m.out_features}"
+    if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+        return f"{'Max' if isinstance(m, nn.MaxPool2d) else 'Average'} pool {k}×{k}"
+    if isinstance(m, nn.Dropout):
+        return f"Dropout {m.p:g}"
+    if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return "BatchNorm"
+    if isinstance(m, nn.LeakyReLU):
+        return "Leaky ReLU"
+    return type(m).__name__
 
 
 @torch.inference_mode()

@@ -154,6 +154,7 @@ class JobRunner:
         if action == "stop":
             return False
         if action in ("pause", "resume"):
+            self.report(force=True)  # the view shows exactly where it paused
             self.paused = action == "pause"
             self.emit({"type": "status", "status": "paused" if self.paused else "running"})
         elif action == "step":

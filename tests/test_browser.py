@@ -44,7 +44,10 @@ def server(tmp_path_factory):
         raise RuntimeError("the server did not start")
     yield url
     proc.terminate()
-    proc.wait(10)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -147,3 +150,56 @@ def test_choosing_another_model(page, server):
     page.select_option("#model", "fashion")
     page.wait_for_function("document.querySelector('#bars li .name').textContent === 'T-shirt/top'")
     assert "model=fashion" in page.url
+
+
+def badge(page, status, timeout=60000):
+    page.wait_for_function(f"document.getElementById('job-status').dataset.status === '{status}'", timeout=timeout)
+
+
+def test_train_step_pause_resume_and_draw_with_the_model(page, server):
+    page.goto(server + "/train")
+    page.evaluate("localStorage.clear()")
+    page.goto(server + "/train?train_size=20000&batch_size=32&epochs=1&learning_rate=0.02")
+    page.wait_for_function("document.querySelectorAll('#layers tr').length > 5")  # the recipe's layers
+    assert "542,494 parameters" in page.locator("#param-total").text_content()
+    page.keyboard.press(" ")  # Step with no job: starts one, paused, and trains exactly one batch
+    badge(page, "paused")
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('step 1/625')")
+    page.keyboard.press(" ")
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('step 2/625')")
+    page.keyboard.press("ArrowUp")  # learning rate x 10^0.1, sent to the running job
+    assert page.locator("[name=learning_rate]").input_value() == "0.0252"
+    page.keyboard.press("p")
+    badge(page, "running")
+    page.click("#pause")
+    badge(page, "paused")
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('lr 0.0252')")
+    page.click("#pause")  # now reads Resume
+    badge(page, "done", timeout=120000)
+    points = page.evaluate("Chart.getChart(document.getElementById('loss-chart')).data.datasets[0].data.length")
+    assert points > 10
+    assert page.locator("#samples figure").count() == 8
+    assert page.locator("#confusion tbody tr").count() == 10
+    page.locator("#confusion td.miss").first.click()
+    assert page.locator("#mistake-images canvas").count() >= 1
+    page.keyboard.press("Escape")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "train-done.png"), full_page=True)
+    model_id = page.locator("#saved code").first.text_content()
+    page.get_by_role("link", name="Draw with it").first.click()
+    page.wait_for_url(f"**/draw?model={model_id}")
+    page.wait_for_function(f"document.getElementById('model').value === '{model_id}'")
+    page.keyboard.press("c")
+    stroke(page, [(0.5, 0.15), (0.52, 0.85)])
+    page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'", timeout=10000)
+    assert page.errors == []
+
+
+def test_invalid_setup_is_explained(page, server):
+    page.goto(server + "/train")
+    page.evaluate("localStorage.clear()")
+    page.goto(server + "/train?race=0.1,abc")
+    page.wait_for_function("document.querySelectorAll('#layers tr').length > 5")
+    page.click("#train")
+    page.wait_for_function("document.getElementById('form-error').textContent.length > 0")
+    assert "learning_rates" in page.locator("#form-error").text_content()

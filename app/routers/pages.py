@@ -5,6 +5,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app.settings import ROOT
+from engine.datasets import SPECS
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -12,6 +13,8 @@ templates = Jinja2Templates(directory=ROOT / "templates")
 PAGES = [  # (path, template, title, one-line description) in the order the home page lists them
     ("/draw", "draw.html", "Draw a digit",
      "Draw with mouse, finger or pen; a CNN reads it live, stroke by stroke, and shows the 28x28 it sees."),
+    ("/train", "train.html", "Train a network",
+     "Train a real network live: loss and accuracy curves, pause, step one batch, change the learning rate."),
 ]
 
 
@@ -38,3 +41,9 @@ def api_docs():
 @router.get("/draw", response_class=HTMLResponse)
 def draw(request: Request):
     return _page(request, "draw.html", "Draw a digit")
+
+
+@router.get("/train", response_class=HTMLResponse)
+def train(request: Request):
+    labels = {name: list(spec.labels) for name, spec in SPECS.items()}
+    return _page(request, "train.html", "Train a network", config={"labels": labels})

@@ -1,0 +1,236 @@
+// Training page: a form -> POST /api/train -> events over /ws/train/{id} -> curves, progress,
+// test images, confusion matrix. Controls steer the job; the job id survives a reload.
+import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
+import { LayerEditor } from "./layers.js";
+import { Curves, showConfusion, showMistakes, showProgress, showSamples } from "./train-view.js";
+
+const $ = (id) => document.getElementById(id);
+const config = pageConfig();
+const form = $("setup");
+const JOB_KEY = "neuronlab.train.job";
+const FINAL = ["done", "stopped", "diverged", "failed"];
+const state = { job: null, status: "idle", seq: 0, socket: null, spec: null, batches: 0, results: [] };
+const curves = new Curves($("loss-chart"), $("acc-chart"));
+const editor = new LayerEditor({
+  select: $("preset"), tbody: $("layers"), total: $("param-total"),
+  onChange: (error) => { $("form-error").textContent = error || ""; saveForm(); },
+});
+
+// --- the form, mirrored in the URL so a link reproduces the setup --------------------------
+
+const FIELDS = ["dataset", "train_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment"];
+
+function saveForm() {
+  const params = new URLSearchParams();
+  for (const name of FIELDS) {
+    const el = form.elements[name];
+    params.set(name, el.type === "checkbox" ? (el.checked ? "1" : "0") : el.value);
+  }
+  if (editor.preset) params.set("architecture", editor.preset);
+  history.replaceState(null, "", `?${params}`);
+}
+
+function restoreForm() {
+  const params = new URLSearchParams(location.search);
+  for (const name of FIELDS) {
+    const el = form.elements[name];
+    if (!params.has(name)) continue;
+    if (el.type === "checkbox") el.checked = params.get(name) === "1";
+    else el.value = params.get(name);
+  }
+  setLearningRate(Number(form.elements.learning_rate.value) || 0.01, false);
+  return params.get("architecture");
+}
+
+function request(startPaused = false) {
+  const f = form.elements;
+  const race = f.race.value.split(/[ ,;]+/).filter(Boolean).map(Number);
+  return {
+    dataset: f.dataset.value, architecture: editor.value(), optimizer: f.optimizer.value,
+    learning_rate: Number(f.learning_rate.value), learning_rates: race.length ? race : null,
+    batch_size: Number(f.batch_size.value), epochs: Number(f.epochs.value), seed: Number(f.seed.value),
+    train_size: f.train_size.value === "all" ? null : Number(f.train_size.value),
+    augment: f.augment.checked, start_paused: startPaused,
+  };
+}
+
+// --- learning rate: a log slider and a typed value, live while training --------------------
+
+let lrTimer = null;
+function setLearningRate(lr, send = true) {
+  lr = Math.min(10, Math.max(1e-4, lr));
+  form.elements.learning_rate.value = Number(lr.toPrecision(3));
+  $("lr-slider").value = Math.log10(lr);
+  saveForm();
+  if (send && state.job && !FINAL.includes(state.status)) {
+    clearTimeout(lrTimer);
+    lrTimer = setTimeout(() => command("PATCH", "", { learning_rate: Number(form.elements.learning_rate.value) }), 250);
+  }
+}
+$("lr-slider").addEventListener("input", (e) => setLearningRate(10 ** Number(e.target.value)));
+form.elements.learning_rate.addEventListener("change", (e) => setLearningRate(Number(e.target.value)));
+form.addEventListener("change", saveForm);
+
+// --- the job ---------------------------------------------------------------------------------
+
+async function start(startPaused = false) {
+  $("form-error").textContent = "";
+  try {
+    const job = await sendJSON("POST", "/api/train", request(startPaused));
+    attach(job.id);
+    return job;
+  } catch (err) {
+    $("form-error").textContent = err.message;
+  }
+}
+
+async function command(method, action, body) {
+  if (!state.job) return;
+  try {
+    await sendJSON(method, `/api/train/${state.job}${action}`, body);
+  } catch (err) {
+    $("form-error").textContent = err.message;
+  }
+}
+
+function attach(jobId) {
+  if (state.socket) state.socket.close();
+  Object.assign(state, { job: jobId, seq: 0, status: "queued", results: [] });
+  localStorage.setItem(JOB_KEY, jobId);
+  $("results").hidden = true;
+  $("samples").replaceChildren();
+  state.socket = new LiveSocket(() => `/ws/train/${jobId}?since=${state.seq}`, { onMessage });
+}
+
+function onMessage(e) {
+  if (e.type === "error") { localStorage.removeItem(JOB_KEY); return setStatus("idle"); }
+  state.seq = e.seq;
+  if (e.seq === 1) loadSpec();
+  if (e.type === "status") {
+    if (e.total_steps) { state.batches = e.batches; state.runs = e.learning_rates; }
+    setStatus(e.status, e.position, e.starting);
+  } else if (e.type === "progress") {
+    curves.progress(e);
+    if (e.run === 0) state.progress = e;
+    if (e.run === 0) showProgress($("progress-fill"), $("progress-text"), e, state.spec ? state.spec.epochs : "?");
+  } else if (e.type === "learning_rate" && state.progress && (e.run === null || e.run === 0)) {
+    state.progress = { ...state.progress, learning_rate: e.value };
+    showProgress($("progress-fill"), $("progress-text"), state.progress, state.spec ? state.spec.epochs : "?");
+  } else if (e.type === "epoch") {
+    curves.epoch(e, state.batches);
+  } else if (e.type === "samples") {
+    showSamples($("samples"), e, labels());
+  } else if (e.type === "run_status") {
+    announce(`The run with learning rate ${state.runs[e.run]} diverged: ${e.message}`);
+  } else if (e.type === "done") {
+    state.socket.close();
+    finish(e);
+  }
+}
+
+async function loadSpec() {
+  const job = await getJSON(`/api/train/${state.job}`);
+  state.spec = job.spec;
+  curves.reset(job.spec.learning_rates);
+}
+
+const labels = () => config.labels[(state.spec || {}).dataset || "mnist"];
+
+function setStatus(status, position, starting = false) {
+  state.status = status;
+  const badge = $("job-status");
+  badge.dataset.status = status;
+  badge.textContent = status === "queued" && position ? `queued · position ${position}` : status;
+  const active = state.job && !FINAL.includes(status) && status !== "idle";
+  $("pause").disabled = !["running", "paused"].includes(status);
+  $("pause").innerHTML = status === "paused" ? "▶ Resume <kbd>P</kbd>" : "‖ Pause <kbd>P</kbd>";
+  $("stop").disabled = !active;
+  $("train").disabled = active;
+  if (status === "queued") $("progress-text").textContent = `Waiting for the machine: position ${position} in the queue.`;
+  if (starting) $("progress-text").textContent = "Starting the training process and loading the data…";
+}
+
+function finish(e) {
+  setStatus(e.status);
+  state.results = e.results || [];
+  if (e.status === "failed") $("progress-text").textContent = `Training failed: ${e.error}`;
+  if (e.status === "diverged") {
+    $("progress-text").textContent = "Diverged: the loss blew up. The learning rate is too large — try a smaller one.";
+  }
+  if (e.reason) $("progress-text").textContent += ` (${e.reason})`;
+  if (!state.results.length) return;
+  const best = state.results.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a));
+  showSaved(state.results);
+  showConfusion($("confusion"), best, labels(), (t, p) => showMistakes($("mistakes"), best, labels(), t, p));
+  $("results").hidden = false;
+  announce(`Training ${e.status}. Test accuracy ${(best.test_accuracy * 100).toFixed(1)} percent.`);
+}
+
+function showSaved(results) {
+  const box = $("saved");
+  box.replaceChildren();
+  for (const r of results) {
+    const p = document.createElement("p");
+    const strong = document.createElement("strong");
+    strong.textContent = `${(r.test_accuracy * 100).toFixed(2)}%`;
+    p.append("Test accuracy ", strong, ` (lr ${Number(r.learning_rate.toPrecision(3))}) · saved as `);
+    const code = document.createElement("code");
+    code.textContent = r.model_id;
+    p.append(code, " · ");
+    for (const [text, href] of [["Draw with it", `/draw?model=${r.model_id}`],
+      ["Weights", `/api/models/${r.model_id}/weights`], ["PyTorch script", `/api/models/${r.model_id}/export`]]) {
+      const a = document.createElement("a");
+      a.href = href;
+      a.textContent = text;
+      p.append(a, " ");
+    }
+    const rename = document.createElement("button");
+    rename.type = "button";
+    rename.textContent = "Rename";
+    rename.addEventListener("click", async () => {
+      const name = prompt("New name for this model", r.model_id);
+      if (name) await sendJSON("PATCH", `/api/models/${r.model_id}`, { name }).catch((err) => alert(err.message));
+    });
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Delete";
+    remove.addEventListener("click", async () => {
+      if (!confirm(`Delete ${r.model_id}?`)) return;
+      await sendJSON("DELETE", `/api/models/${r.model_id}`).then(() => p.remove()).catch((err) => alert(err.message));
+    });
+    p.append(rename, " ", remove);
+    box.append(p);
+  }
+}
+
+function announce(text) {
+  $("announce").textContent = text;
+}
+
+// --- controls ----------------------------------------------------------------------------
+
+const togglePause = () => command("POST", state.status === "paused" ? "/resume" : "/pause");
+function step() {
+  if (state.job && ["running", "paused"].includes(state.status)) return command("POST", "/step");
+  // No job yet: start one paused; the step waits in its queue until the worker is ready.
+  if (!state.job || FINAL.includes(state.status) || state.status === "idle") {
+    start(true).then((job) => job && command("POST", "/step"));
+  }
+}
+$("train").addEventListener("click", () => start(false));
+$("pause").addEventListener("click", togglePause);
+$("step").addEventListener("click", step);
+$("stop").addEventListener("click", () => command("POST", "/stop"));
+$("add-layer").addEventListener("click", () => editor.add($("new-layer").value, $("new-activation").value));
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea, button") && e.key !== "Escape") return;
+  if (e.key === " ") { e.preventDefault(); step(); }
+  if (e.key === "p" || e.key === "P") togglePause();
+  if (e.key === "ArrowUp" || e.key === "ArrowRight") { e.preventDefault(); setLearningRate(Number(form.elements.learning_rate.value) * 10 ** 0.1); }
+  if (e.key === "ArrowDown" || e.key === "ArrowLeft") { e.preventDefault(); setLearningRate(Number(form.elements.learning_rate.value) / 10 ** 0.1); }
+});
+
+const preset = restoreForm();
+editor.init(preset || "mnist_recipe");
+const saved = localStorage.getItem(JOB_KEY);
+if (saved) getJSON(`/api/train/${saved}`).then(() => attach(saved)).catch(() => localStorage.removeItem(JOB_KEY));
