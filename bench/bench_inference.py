@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import http.client
 import io
+import json
 import os
 import socket
 import statistics
@@ -110,6 +111,25 @@ def ws_load(port: int, data: bytes, clients: int, n: int, interval: float = 0.0)
     return out
 
 
+def api(port: int, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "X-Client-Id": "bench"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def start_training(port: int) -> str:
+    """A full-size job (the default digit network on all 55,000 images), running once this returns."""
+    job = api(port, "POST", "/api/train", {"architecture": "digit_cnn", "train_size": None, "epochs": 20,
+                                           "batch_size": 128, "learning_rate": 0.05, "augment": True})["id"]
+    for _ in range(300):
+        if api(port, "GET", f"/api/train/{job}")["step"] > 0:
+            return job
+        time.sleep(0.1)
+    raise RuntimeError("the training job did not start")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -139,6 +159,8 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=30)
     p.add_argument("--per-client", type=int, default=30, help="requests per client under load")
     p.add_argument("--fps", type=float, default=5, help="frames per second per drawer in the paced run")
+    p.add_argument("--during-training", action="store_true",
+                   help="measure again while a training job runs in its worker process")
     args = p.parse_args()
     data = frame_png()
     engine_baseline(data, 20)  # warm up
@@ -154,10 +176,18 @@ def main() -> None:
             server_ms = (cpu_seconds(proc.pid) - cpu) / len(samples) * 1000
             rows.append((label, clients, *pct(samples), server_ms))
 
-        for label, fn in (("HTTP POST /api/predict", http_load), ("WebSocket /ws/draw", ws_load)):
-            measure(label, 1, fn, args.requests)
-            measure(label, args.clients, fn, args.per_client)
-        measure(f"WebSocket, {args.fps:g} frames/s each", args.clients, ws_load, args.per_client, 1 / args.fps)
+        def measure_all(suffix: str = "") -> None:
+            for label, fn in (("HTTP POST /api/predict", http_load), ("WebSocket /ws/draw", ws_load)):
+                measure(label + suffix, 1, fn, args.requests)
+                measure(label + suffix, args.clients, fn, args.per_client)
+            measure(f"WebSocket, {args.fps:g} frames/s each{suffix}", args.clients, ws_load, args.per_client,
+                    1 / args.fps)
+
+        measure_all()
+        if args.during_training:
+            job = start_training(port)
+            measure_all(" [training]")
+            api(port, "POST", f"/api/train/{job}/stop")
     finally:
         proc.terminate()
         proc.wait()

@@ -5,6 +5,7 @@ events (numbered, so a listener that reconnects can resume) and tells listeners 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine.train import MALLOC_TUNING
 from engine.worker import JobSpec, worker_main
 
 ACTIVE = ("queued", "running", "paused")
@@ -66,6 +68,8 @@ class JobManager:
         self.max_running, self.threads, self.niceness = max_running, threads, niceness
         self.time_limit, self.max_events = time_limit, max_events
         self.ctx = mp.get_context("spawn")  # a clean interpreter: no forked server threads
+        for key, value in MALLOC_TUNING.items():  # read by glibc when each worker starts
+            os.environ.setdefault(key, value)
         self.events = self.ctx.Queue()
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()

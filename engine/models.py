@@ -62,7 +62,14 @@ PRESETS = {a.name: a for a in [
     Architecture("lenet", "LeNet-like CNN", "Conv 6 5x5, pool, conv 16 5x5, pool, dense 120, dense 84.",
                  [_conv(6, 5, "relu", "same"), POOL, _conv(16, 5, "relu"), POOL, _dense(120, "relu"),
                   _dense(84, "relu")]),
-    Architecture("compact_cnn", "Compact CNN (the default digit model)",
+    Architecture("digit_cnn", "Digit CNN (the default digit model)",
+                 "Three conv blocks (16, 32, 64 filters 3x3; BatchNorm, ReLU, MaxPool 2), Dense 64 with "
+                 "dropout, Dense 10. About 42k weights: fast to train on a small CPU.",
+                 [_conv(16, 3, padding="same", bias=False), BN, RELU, POOL,
+                  _conv(32, 3, padding="same", bias=False), BN, RELU, POOL,
+                  _conv(64, 3, padding="same", bias=False), BN, RELU, POOL,
+                  _dense(64, bias=False), BN, RELU, {"type": "dropout", "rate": 0.2}]),
+    Architecture("compact_cnn", "Compact CNN (the Fashion-MNIST model)",
                  "Three conv blocks (24 5x5, 48 3x3, 64 3x3; BatchNorm, ReLU, MaxPool 2), Dense 128 with "
                  "dropout, Dense 10. About 115k weights.",
                  [_conv(24, 5, padding="same", bias=False), BN, RELU, POOL,

@@ -148,4 +148,5 @@ class ModelRegistry:
         return self.models[model_id]
 
     def cards(self) -> list[ModelCard]:
-        return [m.card for m in self.models.values()]
+        # list() copies in one step: the job thread may add a model meanwhile
+        return [m.card for m in list(self.models.values())]

@@ -27,7 +27,7 @@ from engine.augment import AugmentConfig, augment
 
 @dataclass
 class TrainConfig:
-    architecture: str | list = "compact_cnn"  # a preset name (engine.models.PRESETS) or a layer list
+    architecture: str | list = "digit_cnn"  # a preset name (engine.models.PRESETS) or a layer list
     dataset: str = "mnist"             # "mnist" or "fashion"
     epochs: int = 3
     batch_size: int = 128

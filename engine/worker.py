@@ -114,6 +114,7 @@ class JobRunner:
             run.trainer = Trainer(spec.config(lr), self.data, on_event=lambda e, r=run: r.on_event(e, self.emit))
             self.runs.append(run)
         self.paused, self.step_once, self.active_time = spec.start_paused, False, 0.0
+        self.parent = os.getppid()
         self.rng = np.random.default_rng(spec.seed)
         self.samples_at = 0.0
 
@@ -123,6 +124,8 @@ class JobRunner:
                    "total_steps": t0.total_steps, "batches": t0.steps_per_epoch, "runs": len(self.runs),
                    "learning_rates": self.spec.learning_rates, "parameters": models.count_parameters(t0.model)})
         while any(r.status == "running" for r in self.runs):
+            if os.getppid() != self.parent:  # the server is gone: nobody will ever resume us
+                return
             if not self.obey(self.next_command()):
                 return self.finish("stopped")
             if time.monotonic() > self.deadline:

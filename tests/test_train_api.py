@@ -150,3 +150,16 @@ def test_a_huge_learning_rate_ends_as_diverged(client):
     job = start(client, "bold", architecture="mlp_512_128", optimizer="sgd", learning_rate=10)
     done = wait_for(client, job["id"], {"diverged", "done"})
     assert done["status"] == "diverged", done
+
+
+def test_a_trained_model_survives_a_server_restart(settings):
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    with TestClient(create_app(settings)) as first:
+        job = start(first, "restart", architecture="mlp_16", name="Kept")
+        model_id = wait_for(first, job["id"], {"done"})["model_ids"][0]
+    with TestClient(create_app(settings)) as second:
+        listed = {m["id"] for m in second.get("/api/models").json()["models"]}
+        assert model_id in listed
+        assert second.get(f"/api/models/{model_id}").json()["name"] == "Kept"

@@ -2,11 +2,12 @@
 // (each layer's output shape, weights and biases, and the total), checked by the server.
 import { getJSON, sendJSON } from "./api.js";
 
+// New layers: `size` is the filters of a conv, the units of a dense layer, a dropout percent.
 const NEW_LAYERS = {
-  conv: (act) => ({ type: "conv", filters: 16, kernel: 3, padding: "same", activation: act }),
+  conv: (act, size) => ({ type: "conv", filters: size, kernel: 3, padding: "same", activation: act }),
   pool: () => ({ type: "pool", size: 2 }),
-  dense: (act) => ({ type: "dense", units: 64, activation: act }),
-  dropout: () => ({ type: "dropout", rate: 0.25 }),
+  dense: (act, size) => ({ type: "dense", units: size, activation: act }),
+  dropout: (act, size) => ({ type: "dropout", rate: Math.min(size, 90) / 100 }),
   batchnorm: () => ({ type: "batchnorm" }),
 };
 const fmt = (n) => n.toLocaleString("en-US");
@@ -47,8 +48,9 @@ export class LayerEditor {
     await this.refresh();
   }
 
-  add(type, activation) {
-    return this.edit((layers) => layers.push(NEW_LAYERS[type](activation === "none" ? null : activation)));
+  add(type, activation, size) {
+    const act = activation === "none" ? null : activation;
+    return this.edit((layers) => layers.push(NEW_LAYERS[type](act, Math.max(1, Math.round(size) || 16))));
   }
 
   async refresh() {

@@ -18,7 +18,7 @@ const editor = new LayerEditor({
 
 // --- the form, mirrored in the URL so a link reproduces the setup --------------------------
 
-const FIELDS = ["dataset", "train_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment"];
+const FIELDS = ["dataset", "train_size", "val_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment"];
 
 function saveForm() {
   const params = new URLSearchParams();
@@ -50,6 +50,7 @@ function request(startPaused = false) {
     learning_rate: Number(f.learning_rate.value), learning_rates: race.length ? race : null,
     batch_size: Number(f.batch_size.value), epochs: Number(f.epochs.value), seed: Number(f.seed.value),
     train_size: f.train_size.value === "all" ? null : Number(f.train_size.value),
+    val_size: Number(f.val_size.value),
     augment: f.augment.checked, start_paused: startPaused,
   };
 }
@@ -221,7 +222,8 @@ $("train").addEventListener("click", () => start(false));
 $("pause").addEventListener("click", togglePause);
 $("step").addEventListener("click", step);
 $("stop").addEventListener("click", () => command("POST", "/stop"));
-$("add-layer").addEventListener("click", () => editor.add($("new-layer").value, $("new-activation").value));
+$("add-layer").addEventListener("click", () =>
+  editor.add($("new-layer").value, $("new-activation").value, Number($("new-size").value)));
 document.addEventListener("keydown", (e) => {
   if (e.target.matches("input, select, textarea, button") && e.key !== "Escape") return;
   if (e.key === " ") { e.preventDefault(); step(); }
