@@ -203,3 +203,17 @@ def test_invalid_setup_is_explained(page, server):
     page.click("#train")
     page.wait_for_function("document.getElementById('form-error').textContent.length > 0")
     assert "learning_rates" in page.locator("#form-error").text_content()
+
+
+def test_learning_rate_race_shows_the_diverged_run(page, server):
+    page.goto(server + "/train")
+    page.evaluate("localStorage.clear()")
+    page.goto(server + "/train?train_size=1000&race=0.05,10&optimizer=sgd&architecture=mlp_512_128")
+    page.wait_for_function("document.querySelectorAll('#layers tr').length >= 3")
+    page.click("#train")
+    badge(page, "done")
+    runs = page.locator("#runs li").all_text_contents()
+    assert runs[0].startswith("lr 0.05: loss") and runs[1] == "lr 10: diverged ✗"
+    assert page.locator("#saved p").count() == 1
+    datasets = page.evaluate("Chart.getChart(document.getElementById('loss-chart')).data.datasets.length")
+    assert datasets == 4  # train and validation for each rate

@@ -76,7 +76,7 @@ export class LayerEditor {
         tr.append(td);
       }
       const cell = document.createElement("td");
-      if (row.layer !== null && row.layer !== lastLayer) {
+      if (row.layer !== null && row.layer !== lastLayer && row.type !== "Flatten") {
         const remove = document.createElement("button");
         remove.type = "button";
         remove.className = "remove";
@@ -86,7 +86,7 @@ export class LayerEditor {
         remove.addEventListener("click", () => this.edit((layers) => layers.splice(index, 1)));
         cell.append(remove);
       }
-      lastLayer = row.layer ?? lastLayer;
+      if (row.type !== "Flatten") lastLayer = row.layer ?? lastLayer;
       tr.append(cell);
       this.tbody.append(tr);
     }

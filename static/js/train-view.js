@@ -152,3 +152,17 @@ export function showMistakes(dialog, result, labels, t, p) {
   }));
   dialog.showModal();
 }
+
+// One line per run of a learning-rate race: its rate, its latest loss and accuracy, or diverged.
+export function showRuns(list, runs) {
+  list.replaceChildren();
+  if (runs.length < 2) return;
+  runs.forEach((run, i) => {
+    const li = document.createElement("li");
+    li.style.setProperty("--run", RUN_COLOURS[i]);
+    li.className = run.diverged ? "diverged" : "";
+    li.textContent = `lr ${run.lr}: ` + (run.diverged ? "diverged ✗" :
+      run.loss === undefined ? "…" : `loss ${run.loss.toFixed(3)} · accuracy ${Math.round(run.accuracy * 100)}%`);
+    list.append(li);
+  });
+}

@@ -2,7 +2,7 @@
 // test images, confusion matrix. Controls steer the job; the job id survives a reload.
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
-import { Curves, showConfusion, showMistakes, showProgress, showSamples } from "./train-view.js";
+import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -100,6 +100,8 @@ function attach(jobId) {
   localStorage.setItem(JOB_KEY, jobId);
   $("results").hidden = true;
   $("samples").replaceChildren();
+  $("runs").replaceChildren();
+  state.runInfo = null;
   state.socket = new LiveSocket(() => `/ws/train/${jobId}?since=${state.seq}`, { onMessage });
 }
 
@@ -108,10 +110,19 @@ function onMessage(e) {
   state.seq = e.seq;
   if (e.seq === 1) loadSpec();
   if (e.type === "status") {
-    if (e.total_steps) { state.batches = e.batches; state.runs = e.learning_rates; }
+    if (e.total_steps) {
+      state.batches = e.batches;
+      state.runs = e.learning_rates;
+      state.runInfo = e.learning_rates.map((lr) => ({ lr }));
+      showRuns($("runs"), state.runInfo);
+    }
     setStatus(e.status, e.position, e.starting);
   } else if (e.type === "progress") {
     curves.progress(e);
+    if (state.runInfo) {
+      Object.assign(state.runInfo[e.run], { loss: e.loss, accuracy: e.accuracy });
+      showRuns($("runs"), state.runInfo);
+    }
     if (e.run === 0) state.progress = e;
     if (e.run === 0) showProgress($("progress-fill"), $("progress-text"), e, state.spec ? state.spec.epochs : "?");
   } else if (e.type === "learning_rate" && state.progress && (e.run === null || e.run === 0)) {
@@ -122,6 +133,7 @@ function onMessage(e) {
   } else if (e.type === "samples") {
     showSamples($("samples"), e, labels());
   } else if (e.type === "run_status") {
+    if (state.runInfo) { state.runInfo[e.run].diverged = true; showRuns($("runs"), state.runInfo); }
     announce(`The run with learning rate ${state.runs[e.run]} diverged: ${e.message}`);
   } else if (e.type === "done") {
     state.socket.close();
@@ -162,6 +174,7 @@ function finish(e) {
   if (!state.results.length) return;
   const best = state.results.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a));
   showSaved(state.results);
+  $("confusion-run").textContent = state.results.length > 1 ? ` of the best run (lr ${Number(best.learning_rate.toPrecision(3))})` : "";
   showConfusion($("confusion"), best, labels(), (t, p) => showMistakes($("mistakes"), best, labels(), t, p));
   $("results").hidden = false;
   announce(`Training ${e.status}. Test accuracy ${(best.test_accuracy * 100).toFixed(1)} percent.`);
