@@ -152,15 +152,20 @@ def test_choosing_another_model(page, server):
     assert "model=fashion" in page.url
 
 
+def open_train(page, server, query: str, min_rows: int = 3):
+    """The training page with a fresh browser state and the setup in the URL, layers shown."""
+    page.goto(server + "/train")
+    page.evaluate("localStorage.clear()")
+    page.goto(server + "/train?" + query)
+    page.wait_for_function(f"document.querySelectorAll('#layers tr').length >= {min_rows}")
+
+
 def badge(page, status, timeout=60000):
     page.wait_for_function(f"document.getElementById('job-status').dataset.status === '{status}'", timeout=timeout)
 
 
 def test_train_step_pause_resume_and_draw_with_the_model(page, server):
-    page.goto(server + "/train")
-    page.evaluate("localStorage.clear()")
-    page.goto(server + "/train?train_size=20000&batch_size=32&epochs=1&learning_rate=0.02")
-    page.wait_for_function("document.querySelectorAll('#layers tr').length > 5")  # the recipe's layers
+    open_train(page, server, "train_size=20000&batch_size=32&epochs=1&learning_rate=0.02", 6)
     assert "542,494 parameters" in page.locator("#param-total").text_content()
     page.keyboard.press(" ")  # Step with no job: starts one, paused, and trains exactly one batch
     badge(page, "paused")
@@ -196,20 +201,14 @@ def test_train_step_pause_resume_and_draw_with_the_model(page, server):
 
 
 def test_invalid_setup_is_explained(page, server):
-    page.goto(server + "/train")
-    page.evaluate("localStorage.clear()")
-    page.goto(server + "/train?race=0.1,abc")
-    page.wait_for_function("document.querySelectorAll('#layers tr').length > 5")
+    open_train(page, server, "race=0.1,abc")
     page.click("#train")
     page.wait_for_function("document.getElementById('form-error').textContent.length > 0")
     assert "learning_rates" in page.locator("#form-error").text_content()
 
 
 def test_learning_rate_race_shows_the_diverged_run(page, server):
-    page.goto(server + "/train")
-    page.evaluate("localStorage.clear()")
-    page.goto(server + "/train?train_size=1000&race=0.05,10&optimizer=sgd&architecture=mlp_512_128")
-    page.wait_for_function("document.querySelectorAll('#layers tr').length >= 3")
+    open_train(page, server, "train_size=1000&race=0.05,10&optimizer=sgd&architecture=mlp_512_128")
     page.click("#train")
     badge(page, "done")
     runs = page.locator("#runs li").all_text_contents()
