@@ -64,7 +64,7 @@ PRESETS = {a.name: a for a in [
                   _dense(84, "relu")]),
     Architecture("digit_cnn", "Digit CNN (the default digit model)",
                  "Three conv blocks (16, 32, 64 filters 3x3; BatchNorm, ReLU, MaxPool 2), Dense 64 with "
-                 "dropout, Dense 10. About 42k weights: fast to train on a small CPU.",
+                 "dropout, Dense 10. About 61k weights: fast to train on a small CPU.",
                  [_conv(16, 3, padding="same", bias=False), BN, RELU, POOL,
                   _conv(32, 3, padding="same", bias=False), BN, RELU, POOL,
                   _conv(64, 3, padding="same", bias=False), BN, RELU, POOL,

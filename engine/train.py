@@ -127,7 +127,8 @@ class Trainer:
         return total_loss / max(len(split), 1), correct / max(len(split), 1)
 
     def emit(self, event: Event) -> None:
-        self.history.append(event) if event["type"] != "batch" else None
+        if event["type"] != "batch":  # batches are many: listeners get them, the history does not
+            self.history.append(event)
         self.on_event(event)
 
     def advance(self) -> bool:

@@ -18,6 +18,9 @@ def mnist() -> datasets.Dataset:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    """A fresh data folder (models trained by a test land there) that shares the converted MNIST."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
     return Settings(data_dir=tmp_path / "data", models_dir=ROOT / "models", max_upload_bytes=2 * 1024 * 1024)
 
 

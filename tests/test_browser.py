@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app.settings import ROOT
+from engine import datasets
 
 pytestmark = pytest.mark.browser
 CHROMIUM = os.environ.get("NEURONLAB_CHROMIUM", "/usr/bin/chromium")
@@ -27,7 +28,9 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "NEURONLAB_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    data = tmp_path_factory.mktemp("data")
+    (data / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
+    env = {**os.environ, "NEURONLAB_DATA_DIR": str(data)}
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

@@ -71,16 +71,24 @@ def _call(fn, *args, **kwargs):
         raise ApiError(exc.status, "job_not_found" if exc.status == 404 else "job_conflict", str(exc)) from exc
 
 
-def _check_size(architecture, settings: Settings) -> list[dict]:
+def _measure(architecture) -> tuple[list[dict], int, int]:
+    """(layer rows, trainable parameters, multiply-adds per image) of a preset or layer list."""
     net = models.build(architecture) if isinstance(architecture, str) else models.build_layers(architecture)
     rows = models.describe(net)
-    params, macs = models.count_parameters(net), sum(r["macs"] for r in rows)
-    if params > settings.max_parameters or macs > settings.max_macs:
+    return rows, models.count_parameters(net), sum(r["macs"] for r in rows)
+
+
+def _fits(params: int, macs: int, settings: Settings) -> bool:
+    return params <= settings.max_parameters and macs <= settings.max_macs
+
+
+def _check_size(architecture, settings: Settings) -> None:
+    _, params, macs = _measure(architecture)
+    if not _fits(params, macs, settings):
         raise ApiError(422, "invalid_request", "The architecture is too large for this server: "
                        f"{params:,} weights (limit {settings.max_parameters:,}) and {macs:,} multiply-adds "
                        f"per image (limit {settings.max_macs:,}). Use fewer filters or units, or pool earlier.",
                        {"architecture": "too large for this server"})
-    return rows
 
 
 @router.get("/api/architectures")
@@ -93,12 +101,8 @@ def presets() -> dict:
 @router.post("/api/architectures/describe")
 def describe(body: ArchitectureRequest, settings: SettingsDep) -> dict:
     """Each layer's output shape, weights, biases and parameters, and the totals."""
-    net = (models.build(body.architecture) if isinstance(body.architecture, str)
-           else models.build_layers(body.architecture))
-    rows = models.describe(net)
-    params, macs = models.count_parameters(net), sum(r["macs"] for r in rows)
-    return {"layers": rows, "parameters": params, "macs": macs,
-            "fits": params <= settings.max_parameters and macs <= settings.max_macs}
+    rows, params, macs = _measure(body.architecture)
+    return {"layers": rows, "parameters": params, "macs": macs, "fits": _fits(params, macs, settings)}
 
 
 @router.post("/api/train", status_code=201)
