@@ -1,0 +1,112 @@
+"""'Split the data': a tiny network learns to separate two classes of 2-D points.
+
+Stateless: the caller keeps the network's weights (plain nested lists) and sends them back with
+each request, so any number of students can step their own networks without server sessions.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DATASETS = ("blobs", "circles", "xor", "spiral")
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1)}
+EXTENT = 1.2        # the plane shown: [-EXTENT, EXTENT] on both axes
+GRID = 48           # decision-boundary grid size
+
+
+def make_points(name: str, n: int = 200, noise: float = 0.1, seed: int = 0) -> np.ndarray:
+    """(n, 3) rows of x, y, label in [-1, 1]^2."""
+    rng = np.random.default_rng(seed)
+    label = np.arange(n) % 2
+    if name == "blobs":
+        centre = np.where(label[:, None] == 0, [-0.5, -0.4], [0.5, 0.4])
+        xy = centre + rng.normal(0, 0.25 + noise, (n, 2))
+    elif name == "circles":
+        radius = np.where(label == 0, rng.uniform(0, 0.4, n), rng.uniform(0.65, 1.0, n))
+        angle = rng.uniform(0, 2 * math.pi, n)
+        xy = np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1) + rng.normal(0, noise / 2, (n, 2))
+    elif name == "xor":
+        xy = rng.uniform(-1, 1, (n, 2))
+        xy += np.sign(xy) * 0.05
+        label = ((xy[:, 0] > 0) ^ (xy[:, 1] > 0)).astype(int)
+        xy += rng.normal(0, noise / 2, (n, 2))
+    elif name == "spiral":
+        t = rng.uniform(0.25, 1.0, n) * 3 * math.pi
+        r = t / (3 * math.pi)
+        angle = t + label * math.pi
+        xy = np.stack([r * np.cos(angle), r * np.sin(angle)], 1) + rng.normal(0, noise / 3, (n, 2))
+    else:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    return np.concatenate([np.clip(xy, -1.1, 1.1), label[:, None]], axis=1)
+
+
+def build(layers: list[int], activation: str) -> nn.Sequential:
+    """2 inputs -> hidden layers -> 1 logit."""
+    modules, width = [], 2
+    for units in layers:
+        modules += [nn.Linear(width, units), ACTIVATIONS[activation]()]
+        width = units
+    return nn.Sequential(*modules, nn.Linear(width, 1))
+
+
+def get_state(net: nn.Sequential) -> list[dict]:
+    return [{"weight": m.weight.detach().tolist(), "bias": m.bias.detach().tolist()}
+            for m in net if isinstance(m, nn.Linear)]
+
+
+def set_state(net: nn.Sequential, state: list[dict]) -> None:
+    """Load weights sent by a client; ValueError if they do not fit the network."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    if len(state) != len(linears):
+        raise ValueError("the weights do not match the network's layers")
+    with torch.no_grad():
+        for m, s in zip(linears, state):
+            w = torch.tensor(s["weight"], dtype=torch.float32)
+            b = torch.tensor(s["bias"], dtype=torch.float32)
+            if w.shape != m.weight.shape or b.shape != m.bias.shape or not (w.isfinite().all() and b.isfinite().all()):
+                raise ValueError("the weights do not match the network's layers")
+            m.weight.copy_(w)
+            m.bias.copy_(b)
+
+
+def grid_probabilities(net: nn.Sequential) -> np.ndarray:
+    """(GRID, GRID) probability of class 1, rows from top (y = +EXTENT) to bottom."""
+    axis = torch.linspace(-EXTENT, EXTENT, GRID)
+    ys, xs = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+    with torch.no_grad():
+        return torch.sigmoid(net(torch.stack([xs.ravel(), ys.ravel()], 1))).reshape(GRID, GRID).numpy()
+
+
+def train(points: np.ndarray, layers: list[int], activation: str, learning_rate: float, steps: int,
+          state: list[dict] | None = None, seed: int = 0) -> dict:
+    """`steps` full-batch gradient-descent steps on the binary cross-entropy."""
+    torch.manual_seed(seed)
+    net = build(layers, activation)
+    if state is not None:
+        set_state(net, state)
+    x = torch.tensor(points[:, :2], dtype=torch.float32)
+    y = torch.tensor(points[:, 2], dtype=torch.float32)
+    opt = torch.optim.SGD(net.parameters(), lr=learning_rate)
+    losses, status = [], "running"
+    for _ in range(steps):
+        loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), y)
+        if not math.isfinite(loss.item()):
+            status = "diverged"
+            break
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    with torch.no_grad():
+        logits = net(x).squeeze(1)
+        final = F.binary_cross_entropy_with_logits(logits, y).item()
+        accuracy = float(((logits > 0).float() == y).float().mean())
+    if not math.isfinite(final) or not all(p.isfinite().all() for p in net.parameters()):
+        return {"status": "diverged", "loss": [v for v in losses if math.isfinite(v)], "accuracy": None,
+                "state": None, "grid": None}
+    return {"status": status, "loss": losses, "final_loss": final, "accuracy": accuracy,
+            "state": get_state(net), "grid": grid_probabilities(net)}
