@@ -219,3 +219,65 @@ def test_learning_rate_race_shows_the_diverged_run(page, server):
     assert page.locator("#saved p").count() == 1
     datasets = page.evaluate("Chart.getChart(document.getElementById('loss-chart')).data.datasets.length")
     assert datasets == 4  # train and validation for each rate
+
+
+def numbers(page) -> dict:
+    keys = page.locator("#numbers dt").all_text_contents()
+    return dict(zip(keys, page.locator("#numbers dd").all_text_contents()))
+
+
+def test_descent_steps_with_two_learning_rates_and_the_url_restores_the_setup(page, server, browser):
+    page.goto(server + "/descent?tab=parabola&lr=0.08")
+    page.wait_for_function("document.getElementById('numbers').children.length > 0")
+    assert numbers(page)["w"] == "-4" and numbers(page)["gradient"] == "(-12)"
+    for _ in range(3):
+        page.keyboard.press(" ")
+    page.wait_for_function("document.getElementById('counter').textContent === '3'")
+    crawled = float(numbers(page)["w"])
+    assert -4 < crawled < 0  # lr 0.08 crawls towards w = 2
+    page.fill("#lr-number", "1.05")
+    page.locator("#lr-number").dispatch_event("change")
+    page.wait_for_function("document.getElementById('counter').textContent === '0'")
+    page.click("#run")
+    page.wait_for_function("document.getElementById('verdict').textContent.includes('diverged')", timeout=30000)
+    assert page.locator("#verdict").get_attribute("data-state") == "diverged"
+    page.fill("#lr-number", "0.5")
+    page.locator("#lr-number").dispatch_event("change")
+    page.wait_for_function("document.getElementById('counter').textContent === '0'")
+    page.click("#step")
+    page.wait_for_function("document.getElementById('verdict').textContent.includes('reached the minimum in 1 steps')")
+
+    page.click("[data-tab=surface]")
+    page.select_option("#problem", "valley")
+    page.select_option("#optimizer", "momentum")
+    page.fill("#momentum", "0.8")
+    page.locator("#momentum").dispatch_event("change")
+    page.click("#add-run")
+    page.wait_for_function("document.querySelectorAll('#race li').length === 1")
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function("location.search.includes('lr=0.629')")
+    link = page.url
+    other = browser.new_page(viewport={"width": 1280, "height": 720})
+    other.goto(link)
+    other.wait_for_function("document.querySelectorAll('#race li').length === 1")
+    assert other.locator("#problem").input_value() == "valley"
+    assert other.locator("#optimizer").input_value() == "momentum"
+    assert other.locator("#momentum").input_value() == "0.8"
+    assert other.locator("#lr-number").input_value() == "0.629"
+    assert other.locator("[data-tab=surface]").get_attribute("aria-selected") == "true"
+    other.close()
+    assert page.errors == []
+
+
+def test_split_the_data_steps_and_learns(page, server):
+    page.goto(server + "/descent?tab=split&dataset=xor&layers=8&lr=1")
+    page.wait_for_function("document.getElementById('numbers').children.length > 0")
+    page.keyboard.press(" ")
+    page.wait_for_function("document.getElementById('counter').textContent === '1'")
+    page.click("#run")
+    page.wait_for_function("Number(document.getElementById('counter').textContent) >= 150", timeout=60000)
+    page.click("#run")
+    accuracy = int(numbers(page)["accuracy"].rstrip("%"))
+    assert accuracy >= 80
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "descent-split.png"))

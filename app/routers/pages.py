@@ -13,6 +13,8 @@ templates = Jinja2Templates(directory=ROOT / "templates")
 PAGES = [  # (path, template, title, one-line description) in the order the home page lists them
     ("/draw", "draw.html", "Draw a digit",
      "Draw with mouse, finger or pen; a CNN reads it live, stroke by stroke, and shows the 28x28 it sees."),
+    ("/descent", "descent.html", "Gradient descent",
+     "Step gradient descent with a learning rate you choose: too small crawls, too large diverges."),
     ("/train", "train.html", "Train a network",
      "Train a real network live: loss and accuracy curves, pause, step one batch, change the learning rate."),
 ]
@@ -41,6 +43,11 @@ def api_docs():
 @router.get("/draw", response_class=HTMLResponse)
 def draw(request: Request):
     return _page(request, "draw.html", "Draw a digit")
+
+
+@router.get("/descent", response_class=HTMLResponse)
+def descent(request: Request):
+    return _page(request, "descent.html", "Gradient descent")
 
 
 @router.get("/train", response_class=HTMLResponse)

@@ -1,0 +1,383 @@
+// Gradient descent page: every point of a path is a real optimizer step computed on the server
+// (POST /api/descent/run); STEP reveals the next one, RUN animates, RESET starts again.
+import { getJSON, sendJSON } from "./api.js";
+import { COLOURS, Frame, bands, fmt, lossPlot } from "./plot.js";
+
+const $ = (id) => document.getElementById(id);
+const MAX_STEPS = 500;
+const params = new URLSearchParams(location.search);
+const S = {
+  tab: params.get("tab") || "parabola",
+  problem: params.get("problem") || "bowl",
+  optimizer: params.get("optimizer") || "sgd",
+  lr: Number(params.get("lr")) || 0.08,
+  momentum: Number(params.get("momentum")) || 0.9,
+  starts: {},                      // problem -> dragged start
+  data: parseData(params.get("data")) || null,
+  race: parseRace(params.get("race")),
+  n: 0, runs: [], problems: {}, surface: null, timer: null, drag: null,
+  split: { dataset: params.get("dataset") || "circles", layers: params.get("layers") || "4,4",
+           activation: params.get("activation") || "tanh", state: null, losses: [], points: [], mine: [],
+           grid: null, accuracy: null, status: "running" },
+};
+if (params.get("start")) S.starts[problemName()] = params.get("start").split(",").map(Number);
+
+function parseData(text) {
+  if (!text) return null;
+  const pairs = text.split(",").map((p) => p.split(":").map(Number));
+  return { x: pairs.map((p) => p[0]), y: pairs.map((p) => p[1]) };
+}
+function parseRace(text) {
+  return text ? text.split(",").map((r) => { const [optimizer, lr] = r.split(":"); return { optimizer, lr: Number(lr) }; }) : [];
+}
+function problemName() { return S.tab === "surface" ? S.problem : S.tab; }
+const lineData = () => S.data || S.lineExample;
+
+function saveURL() {
+  const q = new URLSearchParams({ tab: S.tab, optimizer: S.optimizer, lr: S.lr });
+  if (S.tab === "surface") q.set("problem", S.problem);
+  if (S.optimizer === "momentum") q.set("momentum", S.momentum);
+  if (S.starts[problemName()]) q.set("start", S.starts[problemName()].map((v) => v.toFixed(3)).join(","));
+  if (S.data) q.set("data", S.data.x.map((x, i) => `${x.toFixed(2)}:${S.data.y[i].toFixed(2)}`).join(","));
+  if (S.race.length) q.set("race", S.race.map((r) => `${r.optimizer}:${r.lr}`).join(","));
+  if (S.tab === "split") {
+    q.set("dataset", S.split.dataset);
+    q.set("layers", S.split.layers);
+    q.set("activation", S.split.activation);
+  }
+  history.replaceState(null, "", `?${q}`);
+}
+
+// --- runs from the server -----------------------------------------------------------------
+
+function runSpecs() {
+  const current = { optimizer: S.optimizer, lr: S.lr };
+  return S.tab === "surface" && S.race.length ? S.race : [current];
+}
+
+async function fetchRuns(steps = MAX_STEPS) {
+  const problem = problemName();
+  const body = (spec) => ({
+    problem, optimizer: spec.optimizer, learning_rate: spec.lr, momentum: S.momentum, steps,
+    start: S.starts[problem] || null, data: problem === "line_fit" ? lineData() : null,
+  });
+  try {
+    S.runs = await Promise.all(runSpecs().map(async (spec, i) => ({
+      ...spec, colour: COLOURS[i % COLOURS.length], ...(await sendJSON("POST", "/api/descent/run", body(spec))),
+    })));
+    $("verdict").textContent = "";
+  } catch (err) {
+    S.runs = [];
+    $("verdict").textContent = err.message;
+  }
+}
+
+async function loadSurface() {
+  const problem = problemName();
+  S.surface = await sendJSON("POST", "/api/descent/surface", { problem, data: problem === "line_fit" ? lineData() : null });
+}
+
+async function setup() {
+  stop();
+  S.n = 0;
+  saveURL();
+  syncControls();
+  if (S.tab === "split") { resetSplit(); return render(); }
+  await Promise.all([loadSurface(), fetchRuns()]);
+  render();
+}
+
+// --- controls -------------------------------------------------------------------------------
+
+async function step() {
+  if (S.tab === "split") return splitStep(1);
+  const longest = Math.max(...S.runs.map((r) => r.path.length - 1), 0);
+  if (S.n >= longest) {
+    const growing = S.runs.some((r) => r.status === "running" && r.path.length - 1 === r.steps && r.steps < 10000);
+    if (!growing) return stop();
+    await fetchRuns(Math.min(10000, longest * 4));
+  }
+  S.n += 1;
+  render();
+}
+
+function run() {
+  if (S.timer) return stop();
+  $("run").textContent = "PAUSE";
+  S.timer = setInterval(() => (S.tab === "split" ? splitStep(5) : step()), S.tab === "split" ? 120 : 160);
+}
+
+function stop() {
+  clearInterval(S.timer);
+  S.timer = null;
+  $("run").textContent = "RUN";
+}
+
+function reset() {
+  stop();
+  S.n = 0;
+  if (S.tab === "split") resetSplit();
+  render();
+}
+
+function setLearningRate(lr) {
+  S.lr = Number(Math.min(100, Math.max(1e-4, lr)).toPrecision(3));
+  $("lr-number").value = S.lr;
+  $("lr-slider").value = Math.log10(S.lr);
+  if (S.tab === "split") { saveURL(); return; }
+  setup();
+}
+
+function syncControls() {
+  document.querySelectorAll("[data-tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === S.tab)));
+  $("problem-row").hidden = S.tab !== "surface";
+  $("race-row").hidden = S.tab !== "surface";
+  $("split-row").hidden = S.tab !== "split";
+  $("optimizer-row").hidden = S.tab === "split";
+  $("momentum-row").hidden = S.tab === "split" || S.optimizer !== "momentum";
+  $("class-row").hidden = S.split.dataset !== "mine";
+  $("problem").value = S.problem;
+  $("optimizer").value = S.optimizer;
+  $("momentum").value = S.momentum;
+  $("lr-number").value = S.lr;
+  $("lr-slider").value = Math.log10(S.lr);
+  $("dataset").value = S.split.dataset;
+  $("layers").value = S.split.layers;
+  $("activation").value = S.split.activation;
+  const raceList = $("race");
+  raceList.replaceChildren(...S.race.map((r, i) => {
+    const li = document.createElement("li");
+    li.style.setProperty("--run", COLOURS[i]);
+    li.textContent = `${r.optimizer} · lr ${r.lr} `;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "✕";
+    remove.setAttribute("aria-label", `Remove run ${i + 1}`);
+    remove.addEventListener("click", () => { S.race.splice(i, 1); setup(); });
+    li.append(remove);
+    return li;
+  }));
+  const p = S.problems[problemName()];
+  $("formula").textContent = S.tab === "split" ? "Split the data: a small network learns to separate two classes"
+    : p ? `${p.title}: ${p.formula}` : "";
+}
+
+// --- split the data ----------------------------------------------------------------------
+
+function resetSplit() {
+  Object.assign(S.split, { state: null, losses: [], grid: null, accuracy: null, status: "running" });
+  S.n = 0;
+  splitStep(0);
+}
+
+async function splitStep(k) {
+  const sp = S.split;
+  if (S.splitBusy) return;
+  const layers = sp.layers.split(/[ ,]+/).filter(Boolean).map(Number);
+  const body = { layers, activation: sp.activation, learning_rate: S.lr, steps: k, state: sp.state, seed: 0 };
+  if (sp.dataset === "mine") body.points = sp.mine;
+  else body.dataset = sp.dataset;
+  S.splitBusy = true;
+  try {
+    const r = await sendJSON("POST", "/api/split/step", body);
+    Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status });
+    sp.losses.push(...r.loss);
+    S.n = sp.losses.length;
+    $("verdict").textContent = r.status === "diverged" ? "Diverged: the learning rate is too large. Press RESET." : "";
+    if (r.status === "diverged") stop();
+  } catch (err) {
+    sp.points = sp.dataset === "mine" ? sp.mine : sp.points;
+    $("verdict").textContent = err.message;
+    stop();
+  } finally {
+    S.splitBusy = false;
+  }
+  render();
+}
+
+// --- drawing --------------------------------------------------------------------------------
+
+let frame = null;
+
+function render() {
+  $("counter").textContent = S.n;
+  if (S.tab === "split") return renderSplit();
+  if (!S.surface || !S.runs.length) return;
+  const view = S.problems[problemName()].view;
+  if (S.tab === "parabola") renderCurve(view);
+  else if (S.tab === "line_fit") renderLine();
+  else renderSurface(view);
+  lossPlot($("loss-plot"), S.runs, S.n);
+  renderNumbers();
+}
+
+const at = (run) => Math.min(S.n, run.path.length - 1);
+
+function renderCurve(view) {
+  const top = Math.max(...S.surface.loss);
+  frame = new Frame($("main-plot"), view[0], [0, top]);
+  frame.axes("w", "loss L(w)");
+  frame.line(S.surface.x.map((x, i) => [x, S.surface.loss[i]]), "#555", 3);
+  for (const r of S.runs) {
+    const pts = r.path.slice(0, at(r) + 1).map((p, i) => [p[0], r.loss[i]]);
+    frame.line(pts, r.colour, 2, [6, 4]);
+    pts.forEach((p, i) => frame.marker(p, r.colour, "circle", i === pts.length - 1 ? 10 : 5));
+  }
+}
+
+function renderLine() {
+  const d = lineData();
+  const xs = [0, Math.max(...d.x) + 2], ys = [Math.min(0, ...d.y) - 1, Math.max(...d.y) + 3];
+  frame = new Frame($("main-plot"), xs, ys);
+  frame.axes("x", "y");
+  const [a, b] = S.runs[0].path[at(S.runs[0])];
+  frame.line([[xs[0], a * xs[0] + b], [xs[1], a * xs[1] + b]], COLOURS[0], 4);
+  d.x.forEach((x, i) => {
+    frame.line([[x, d.y[i]], [x, a * x + b]], COLOURS[1], 2, [4, 4]);  // the errors
+    frame.marker([x, d.y[i]], "#222", "square", 8);
+  });
+}
+
+function renderSurface(view) {
+  frame = new Frame($("main-plot"), view[0], view[1]);
+  const flat = S.surface.loss.flat();
+  frame.heatmap(S.surface.loss, bands(Math.min(...flat), Math.max(...flat)));
+  frame.axes(S.problem === "line_fit" ? "a" : "x", S.problem === "line_fit" ? "b" : "y");
+  for (const r of S.runs) {
+    const pts = r.path.slice(0, at(r) + 1);
+    frame.line(pts, r.colour, 3);
+    frame.marker(pts[pts.length - 1], r.colour, "circle", 8);
+  }
+  frame.marker(S.runs[0].path[0], "#222", "square", 8);
+}
+
+function renderNumbers() {
+  const lines = [];
+  const names = S.tab === "line_fit" || S.problem === "line_fit" && S.tab === "surface" ? ["a", "b"]
+    : S.tab === "parabola" ? ["w"] : ["x", "y"];
+  const verdicts = [];
+  for (const r of S.runs) {
+    const i = at(r);
+    if (S.runs.length === 1) {
+      r.path[i].forEach((v, k) => lines.push([names[k], fmt(v)]));
+      lines.push(["gradient", `(${r.gradient[i].map(fmt).join(", ")})`]);
+      lines.push([S.tab === "line_fit" ? "loss (MSE)" : "loss", fmt(r.loss[i])]);
+    }
+    verdicts.push(verdict(r, i));
+  }
+  $("numbers").replaceChildren(...lines.flatMap(([k, v]) => {
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = k;
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+  $("verdict").textContent = verdicts.filter(Boolean).join("  ·  ");
+  $("verdict").dataset.state = S.runs.some((r) => r.status === "diverged" && at(r) === r.path.length - 1) ? "diverged" : "";
+}
+
+function verdict(r, i) {
+  const who = S.runs.length > 1 ? `${r.optimizer} lr ${r.lr}: ` : "";
+  const last = i === r.path.length - 1;
+  if (last && r.status === "converged") return `${who}reached the minimum in ${i} steps ✓`;
+  if (last && r.status === "diverged") return `${who}diverged after ${i} steps ✗ — the learning rate is too large`;
+  const g = r.gradient;
+  if (i >= 2 && g[i].some((v, k) => Math.sign(v) !== Math.sign(g[i - 1][k]) && Math.sign(g[i - 1][k]) !== Math.sign(g[i - 2][k]))) {
+    return `${who}oscillating around the minimum ↔`;
+  }
+  return "";
+}
+
+function renderSplit() {
+  const sp = S.split;
+  frame = new Frame($("main-plot"), [-1.2, 1.2], [-1.2, 1.2]);
+  if (sp.grid) {
+    const bytes = Uint8Array.from(atob(sp.grid.base64), (c) => c.charCodeAt(0));
+    const rows = Array.from({ length: sp.grid.size }, (_, r) => Array.from(bytes.slice(r * sp.grid.size, (r + 1) * sp.grid.size)));
+    frame.heatmap(rows, (v) => {  // blue (class 0) to orange (class 1), pale near 50%
+      const t = v / 255, strength = Math.abs(t - 0.5) * 2;
+      return t < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
+    });
+  }
+  frame.axes("x₁", "x₂");
+  const points = sp.dataset === "mine" ? sp.mine : sp.points;
+  for (const [x, y, label] of points) frame.marker([x, y], label ? COLOURS[1] : COLOURS[0], label ? "triangle" : "circle", 6);
+  lossPlot($("loss-plot"), [{ loss: sp.losses, colour: COLOURS[0] }], sp.losses.length);
+  $("numbers").replaceChildren(...[["loss", fmt(sp.losses[sp.losses.length - 1])],
+    ["accuracy", sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]].flatMap(([k, v]) => {
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = k;
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+  $("hint").textContent = sp.dataset === "mine" ? "Click the plot to add points; choose their class on the left." : "";
+}
+
+// --- pointer: drag the line's points or the start point; add points to split ----------------
+
+const canvasPoint = (e) => { const r = $("main-plot").getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+
+$("main-plot").addEventListener("pointerdown", (e) => {
+  if (!frame) return;
+  const [px, py] = canvasPoint(e);
+  const near = (x, y) => Math.hypot(frame.x(x) - px, frame.y(y) - py) < 16;
+  if (S.tab === "split" && S.split.dataset === "mine") {
+    const [x, y] = frame.invert(px, py);
+    S.split.mine.push([Number(x.toFixed(3)), Number(y.toFixed(3)), Number($("click-class").value)]);
+    return resetSplit();
+  }
+  if (S.tab === "line_fit") {
+    const d = lineData();
+    const i = d.x.findIndex((x, k) => near(x, d.y[k]));
+    if (i >= 0) S.drag = { kind: "point", i };
+  } else if (S.tab === "surface" && S.runs.length && near(...S.runs[0].path[0])) {
+    S.drag = { kind: "start" };
+  }
+  if (S.drag) $("main-plot").setPointerCapture(e.pointerId);
+});
+$("main-plot").addEventListener("pointermove", (e) => {
+  if (!S.drag) return;
+  const [x, y] = frame.invert(...canvasPoint(e));
+  if (S.drag.kind === "point") {
+    S.data = structuredClone(lineData());
+    S.data.x[S.drag.i] = Math.max(0, x);
+    S.data.y[S.drag.i] = y;
+  } else {
+    S.starts[problemName()] = [x, y];
+    S.runs.forEach((r) => { r.path = [[x, y]]; r.loss = [r.loss[0]]; r.gradient = [r.gradient[0]]; });
+  }
+  render();
+});
+$("main-plot").addEventListener("pointerup", () => { if (S.drag) { S.drag = null; setup(); } });
+
+// --- wiring ---------------------------------------------------------------------------------
+
+document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => { S.tab = b.dataset.tab; setup(); }));
+$("problem").addEventListener("change", (e) => { S.problem = e.target.value; setup(); });
+$("optimizer").addEventListener("change", (e) => { S.optimizer = e.target.value; setup(); });
+$("momentum").addEventListener("change", (e) => { S.momentum = Math.min(0.99, Math.max(0, Number(e.target.value))); setup(); });
+$("lr-slider").addEventListener("input", (e) => setLearningRate(10 ** Number(e.target.value)));
+$("lr-number").addEventListener("change", (e) => setLearningRate(Number(e.target.value)));
+$("step").addEventListener("click", step);
+$("run").addEventListener("click", run);
+$("reset").addEventListener("click", reset);
+$("add-run").addEventListener("click", () => {
+  if (S.race.length < 4) S.race.push({ optimizer: S.optimizer, lr: S.lr });
+  setup();
+});
+for (const id of ["dataset", "layers", "activation"]) {
+  $(id).addEventListener("change", (e) => { S.split[id] = e.target.value; setup(); });
+}
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea")) return;
+  if (e.key === " ") { e.preventDefault(); step(); }
+  else if (e.key === "r" || e.key === "R") reset();
+  else if (e.key === "ArrowUp" || e.key === "ArrowRight") { e.preventDefault(); setLearningRate(S.lr * 10 ** 0.1); }
+  else if (e.key === "ArrowDown" || e.key === "ArrowLeft") { e.preventDefault(); setLearningRate(S.lr / 10 ** 0.1); }
+});
+window.addEventListener("resize", render);
+
+getJSON("/api/descent/problems").then(({ problems, line_example }) => {
+  for (const p of problems) S.problems[p.name] = p;
+  S.lineExample = line_example;
+  setup();
+});

@@ -1,0 +1,136 @@
+// Small canvas plotting for the descent page: a frame mapping data to pixels, curves, points,
+// heatmaps of a grid, paths. Colours are colour-blind safe (Okabe-Ito), shapes carry meaning too.
+export const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"];
+
+export class Frame {
+  constructor(canvas, xRange, yRange, pad = 44) {
+    const dpr = window.devicePixelRatio || 1;
+    const { width, height } = canvas.getBoundingClientRect();
+    canvas.width = Math.round(width * dpr);
+    canvas.height = Math.round(height * dpr);
+    this.ctx = canvas.getContext("2d");
+    this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    Object.assign(this, { canvas, width, height, pad, xRange, yRange });
+    this.ctx.clearRect(0, 0, width, height);
+  }
+
+  x(v) { const [a, b] = this.xRange; return this.pad + ((v - a) / (b - a)) * (this.width - 1.5 * this.pad); }
+  y(v) { const [a, b] = this.yRange; return this.height - this.pad - ((v - a) / (b - a)) * (this.height - 1.5 * this.pad); }
+  invert(px, py) {
+    const [a, b] = this.xRange, [c, d] = this.yRange;
+    return [a + ((px - this.pad) / (this.width - 1.5 * this.pad)) * (b - a),
+            c + ((this.height - this.pad - py) / (this.height - 1.5 * this.pad)) * (d - c)];
+  }
+
+  axes(xLabel, yLabel) {
+    const ctx = this.ctx;
+    ctx.strokeStyle = "#333";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    ctx.moveTo(this.pad, this.pad / 2);
+    ctx.lineTo(this.pad, this.height - this.pad);
+    ctx.lineTo(this.width - this.pad / 2, this.height - this.pad);
+    ctx.stroke();
+    ctx.fillStyle = "#222";
+    ctx.font = "15px DejaVu Sans, sans-serif";
+    ctx.textAlign = "center";
+    for (const t of ticks(this.xRange)) {
+      ctx.fillText(fmt(t), this.x(t), this.height - this.pad + 18);
+    }
+    ctx.textAlign = "right";
+    for (const t of ticks(this.yRange)) ctx.fillText(fmt(t), this.pad - 6, this.y(t) + 5);
+    ctx.textAlign = "center";
+    ctx.fillText(xLabel, this.width / 2, this.height - 6);
+    ctx.save();
+    ctx.translate(13, this.height / 2);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillText(yLabel, 0, 0);
+    ctx.restore();
+  }
+
+  line(points, colour, width = 3, dash = []) {
+    const ctx = this.ctx;
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = width;
+    ctx.setLineDash(dash);
+    ctx.beginPath();
+    points.forEach(([a, b], i) => (i ? ctx.lineTo(this.x(a), this.y(b)) : ctx.moveTo(this.x(a), this.y(b))));
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+
+  marker([a, b], colour, shape = "circle", size = 8) {
+    const ctx = this.ctx, px = this.x(a), py = this.y(b);
+    ctx.fillStyle = colour;
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    if (shape === "triangle") {
+      ctx.moveTo(px, py - size);
+      ctx.lineTo(px + size, py + size * 0.8);
+      ctx.lineTo(px - size, py + size * 0.8);
+      ctx.closePath();
+    } else if (shape === "square") {
+      ctx.rect(px - size, py - size, 2 * size, 2 * size);
+    } else {
+      ctx.arc(px, py, size, 0, 2 * Math.PI);
+    }
+    ctx.fill();
+    ctx.stroke();
+  }
+
+  // A grid of values (rows from the top) as filled cells; `colour(v)` gives a CSS colour.
+  heatmap(grid, colour) {
+    const rows = grid.length, cols = grid[0].length;
+    const x0 = this.x(this.xRange[0]), x1 = this.x(this.xRange[1]);
+    const y0 = this.y(this.yRange[1]), y1 = this.y(this.yRange[0]);
+    const w = (x1 - x0) / cols, h = (y1 - y0) / rows;
+    grid.forEach((row, r) => row.forEach((v, c) => {
+      this.ctx.fillStyle = colour(v);
+      this.ctx.fillRect(x0 + c * w, y0 + r * h, w + 0.6, h + 0.6);
+    }));
+  }
+}
+
+function ticks([a, b], n = 5) {
+  const step = niceStep((b - a) / n);
+  const out = [];
+  for (let t = Math.ceil(a / step) * step; t <= b + 1e-9; t += step) out.push(Math.abs(t) < 1e-12 ? 0 : t);
+  return out;
+}
+
+function niceStep(raw) {
+  const p = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+}
+
+export function fmt(v) {
+  if (v === undefined || v === null || !isFinite(v)) return "–";
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
+  return String(Number(v.toPrecision(4)));
+}
+
+// Contour-like bands: the log of the loss, quantised, from light (low) to dark blue (high).
+export function bands(min, max, levels = 14) {
+  const lo = Math.log10(Math.max(min, 1e-6)), hi = Math.log10(Math.max(max, 1e-5));
+  return (v) => {
+    const t = Math.min(1, Math.max(0, (Math.log10(Math.max(v, 1e-6)) - lo) / (hi - lo || 1)));
+    const band = Math.floor(t * levels) / levels;
+    const light = 96 - band * 58;
+    return `hsl(205, ${40 + band * 30}%, ${light}%)`;
+  };
+}
+
+// A small loss-per-step plot; runs = [{loss: [...], colour}].
+export function lossPlot(canvas, runs, upTo) {
+  const all = runs.flatMap((r) => r.loss.slice(0, upTo + 1)).filter(isFinite);
+  const maxSteps = Math.max(1, ...runs.map((r) => Math.min(upTo, r.loss.length - 1)));
+  const top = Math.max(...all, 1e-9);
+  const frame = new Frame(canvas, [0, maxSteps], [0, top * 1.05], 40);
+  frame.axes("step", "loss");
+  for (const run of runs) {
+    frame.line(run.loss.slice(0, upTo + 1).map((v, i) => [i, Math.min(v, top * 1.05)]), run.colour, 2.5);
+  }
+  return frame;
+}
