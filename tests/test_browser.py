@@ -281,3 +281,31 @@ def test_split_the_data_steps_and_learns(page, server):
     assert accuracy >= 80
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "descent-split.png"))
+
+
+def test_dragging_a_point_refits_the_line(page, server):
+    page.goto(server + "/descent?tab=line_fit&lr=0.02")
+    page.wait_for_function("document.getElementById('numbers').children.length > 0")
+    assert numbers(page)["loss (MSE)"] == "10"
+    loss = "[...document.querySelectorAll('#numbers dd')][3].textContent"
+    page.mouse.move(*locate_point(page, 4, 9))  # drag the slides' point (4, 9) down to (4, 3)
+    page.mouse.down()
+    page.mouse.move(*locate_point(page, 4, 3), steps=5)
+    page.mouse.up()
+    page.wait_for_function("new URLSearchParams(location.search).has('data')")
+    page.wait_for_function(f"{loss} !== '10'")  # the line a = 1, b = 1 now misses by less
+    dragged = page.evaluate("new URLSearchParams(location.search).get('data').split(',')[1].split(':').map(Number)")
+    assert abs(dragged[0] - 4) < 0.3 and abs(dragged[1] - 3) < 0.3
+    assert float(numbers(page)["loss (MSE)"]) < 10
+    page.click("#example")
+    page.wait_for_function(f"{loss} === '10'")
+    assert "data" not in page.url
+
+
+def locate_point(page, x, y):
+    """Page coordinates of data point (x, y) on the line-fit plot: x in [0, 6], y in [-1, 12]."""
+    box = page.locator("#main-plot").bounding_box()
+    pad = 44
+    px = box["x"] + pad + (x - 0) / 6 * (box["width"] - 1.5 * pad)
+    py = box["y"] + box["height"] - pad - (y + 1) / 13 * (box["height"] - 1.5 * pad)
+    return px, py

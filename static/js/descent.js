@@ -133,6 +133,7 @@ function syncControls() {
   $("problem-row").hidden = S.tab !== "surface";
   $("race-row").hidden = S.tab !== "surface";
   $("split-row").hidden = S.tab !== "split";
+  $("example").hidden = S.tab !== "line_fit" || !S.data;
   $("optimizer-row").hidden = S.tab === "split";
   $("momentum-row").hidden = S.tab === "split" || S.optimizer !== "momentum";
   $("class-row").hidden = S.split.dataset !== "mine";
@@ -227,7 +228,10 @@ function renderCurve(view) {
 
 function renderLine() {
   const d = lineData();
-  const xs = [0, Math.max(...d.x) + 2], ys = [Math.min(0, ...d.y) - 1, Math.max(...d.y) + 3];
+  if (!S.drag || !S.lineView) {  // the axes stay put while a point is dragged
+    S.lineView = [[0, Math.max(...d.x) + 2], [Math.min(0, ...d.y) - 1, Math.max(...d.y) + 3]];
+  }
+  const [xs, ys] = S.lineView;
   frame = new Frame($("main-plot"), xs, ys);
   frame.axes("x", "y");
   const [a, b] = S.runs[0].path[at(S.runs[0])];
@@ -360,6 +364,7 @@ $("lr-number").addEventListener("change", (e) => setLearningRate(Number(e.target
 $("step").addEventListener("click", step);
 $("run").addEventListener("click", run);
 $("reset").addEventListener("click", reset);
+$("example").addEventListener("click", () => { S.data = null; setup(); });
 $("add-run").addEventListener("click", () => {
   if (S.race.length < 4) S.race.push({ optimizer: S.optimizer, lr: S.lr });
   setup();
