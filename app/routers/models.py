@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.deps import RegistryDep, SettingsDep, find_model
 from app.errors import ApiError
 from app.serialize import card_summary
+from engine.activations import filters as conv_filters
 from engine.export import standalone_script
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -65,3 +66,12 @@ def export(model_id: str, registry: RegistryDep) -> PlainTextResponse:
     script = standalone_script(find_model(registry, model_id))
     return PlainTextResponse(script, media_type="text/x-python",
                              headers={"Content-Disposition": f'attachment; filename="{model_id}.py"'})
+
+
+@router.get("/{model_id}/filters")
+def filters(model_id: str, registry: RegistryDep) -> dict:
+    """Each conv layer's learned weights (out, in, kH, kW) and biases."""
+    try:
+        return {"model": model_id, "layers": conv_filters(find_model(registry, model_id))}
+    except ValueError as exc:
+        raise ApiError(422, "no_conv_layers", str(exc)) from exc

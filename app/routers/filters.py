@@ -1,0 +1,152 @@
+"""Inside the network: convolution and pooling step by step, the kernel table, every layer's
+output for one input, and sample digits to look at."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import RegistryDep, SettingsDep, find_model
+from app.errors import ApiError
+from app.routers.predict import STATUS
+from engine import convolution, datasets, imageio
+from engine.activations import activations
+from engine.preprocess import prepare, shrink
+
+router = APIRouter(tags=["inside the network"])
+
+MAX_GRID = 64          # the step-by-step grids are for looking at, not for photos
+MAX_STEPS_CELLS = 4096
+Cell = Annotated[float, Field(allow_inf_nan=False, ge=-1e6, le=1e6)]
+Grid = Annotated[list[Annotated[list[Cell], Field(min_length=1, max_length=MAX_GRID)]],
+                 Field(min_length=1, max_length=MAX_GRID, description=f"rows of numbers, at most {MAX_GRID}x{MAX_GRID}")]
+
+
+class ConvolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Grid
+    kernel: Annotated[list[Annotated[list[Cell], Field(min_length=1, max_length=11)]], Field(min_length=1, max_length=11)]
+    stride: int = Field(1, ge=1, le=10)
+    padding: Literal["valid", "same"] | Annotated[int, Field(ge=0, le=10)] = "valid"
+
+
+class PoolRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Grid
+    size: int = Field(2, ge=1, le=8)
+    stride: int | None = Field(None, ge=1, le=8, description="default: the pool size")
+
+
+def _shape_error(fn, *args, **kwargs) -> dict:
+    try:
+        return fn(*args, **kwargs)
+    except convolution.ShapeError as exc:
+        raise ApiError(422, "invalid_request", str(exc), {"input": str(exc)}) from exc
+
+
+def _cells(grid: list[list[float]]) -> int:
+    return len(grid) * len(grid[0])
+
+
+@router.get("/api/kernels")
+def kernels() -> dict:
+    """The classic kernels and the slides' worked examples."""
+    return {"kernels": convolution.KERNELS, "examples": {
+        "slides_5x5": {"input": convolution.SLIDES_INPUT, "kernel": convolution.VERTICAL_EDGE},
+        "vertical_edge": {"input": convolution.EDGE_INPUT, "kernel": convolution.VERTICAL_EDGE}}}
+
+
+@router.post("/api/convolve")
+def convolve(body: ConvolveRequest) -> dict:
+    """Cross-correlate (what conv layers compute; the kernel is not flipped): the output grid, the
+    padded input, the output-size formula and each position's window, products and sum."""
+    return _shape_error(convolution.convolve, body.input, body.kernel, body.stride, body.padding,
+                        steps=_cells(body.input) <= MAX_STEPS_CELLS)
+
+
+@router.post("/api/pool")
+def pool(body: PoolRequest) -> dict:
+    """Max pooling: the output grid, the formula and each window's position and maximum."""
+    return _shape_error(convolution.max_pool, body.input, body.size, body.stride)
+
+
+def _decode(image: UploadFile, settings) -> Image.Image:
+    try:
+        return imageio.decode(image.file.read(settings.max_upload_bytes + 1), settings.max_image_pixels)
+    except imageio.ImageError as exc:
+        raise ApiError(STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+
+
+@router.post("/api/activations")
+def layer_activations(
+    registry: RegistryDep, settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
+    model: Annotated[str | None, Form()] = None,
+) -> dict:
+    """Every layer's output for one image, in order: feature maps as bytes on a diverging scale
+    (128 = 0; multiply by scale / 127.5 after subtracting 128), dense outputs as numbers."""
+    stored = find_model(registry, model or settings.default_model)
+    prepared = prepare(_decode(image, settings), stored.card.preprocess)
+    if prepared.empty:
+        raise ApiError(422, "image_blank", "No ink or object was found in the image: draw or upload something.")
+    layers = activations(stored, prepared.input)
+    probs = layers[-1]["probabilities"]
+    return {"model": stored.card.id, "labels": stored.card.labels,
+            "input": base64.b64encode(np.rint(prepared.input * 255).astype(np.uint8).tobytes()).decode(),
+            "layers": layers, "prediction": stored.card.labels[int(np.argmax(probs))]}
+
+
+@router.post("/api/kernels/apply")
+def apply_kernel(
+    settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
+    kernel: Annotated[str, Form(description="a name from GET /api/kernels, or a JSON 3x3 list")] = "sharpen",
+    mode: Annotated[Literal["grey", "colour"], Form()] = "grey",
+) -> dict:
+    """A kernel applied to a photo or drawing (shrunk to at most 320 px): before and after as PNG."""
+    grid = convolution.KERNELS.get(kernel)
+    if grid is None:
+        try:
+            grid = json.loads(kernel)
+            convolution.as_grid(grid, "kernel")
+        except (ValueError, TypeError) as exc:
+            raise ApiError(422, "invalid_request", "kernel must be a preset name or a JSON grid like "
+                           "[[0,-1,0],[-1,5,-1],[0,-1,0]]", {"kernel": "not a preset or a grid"}) from exc
+        if len(grid) > 11 or len(grid[0]) > 11:
+            raise ApiError(422, "invalid_request", "kernel is at most 11x11", {"kernel": "too large"})
+    img = shrink(_decode(image, settings).convert("RGB"), 320)
+    pixels = np.asarray(img.convert("L") if mode == "grey" else img)
+    after = convolution.apply_kernel(pixels, grid)
+    return {"kernel": grid, "mode": mode, "before": _png(pixels), "after": _png(after)}
+
+
+def _png(a: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(np.rint(a).astype(np.uint8)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@lru_cache(maxsize=2)
+def _test_split(name: str, data_dir: Path) -> datasets.Split:
+    return datasets.load_test(name, data_dir)
+
+
+@router.get("/api/samples")
+def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist",
+            n: Annotated[int, Field(ge=1, le=50)] = 10, seed: int = 0) -> dict:
+    """Test images to look inside the network with: 28x28 bytes (base64) and their labels."""
+    try:
+        split = _test_split(dataset, settings.data_dir)
+    except datasets.DatasetUnavailable as exc:
+        raise ApiError(503, "dataset_unavailable", str(exc)) from exc
+    idx = np.random.default_rng(seed).choice(len(split), min(n, 50), replace=False)
+    return {"dataset": dataset, "labels": split.labels[idx].tolist(),
+            "images": [base64.b64encode(split.images[i].tobytes()).decode() for i in idx]}

@@ -1,0 +1,136 @@
+"""Inside the network: convolution and pooling against torch, the slides' arithmetic, the API."""
+import base64
+import itertools
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from engine import convolution as conv
+from tests.helpers import encode, on_canvas
+
+
+def test_the_slides_worked_example():
+    out = conv.convolve(conv.SLIDES_INPUT, conv.VERTICAL_EDGE)
+    assert out["output"] == [[-3, 4, -7], [-3, 0, -8], [-4, -9, -10]]
+    first = out["steps"][0]
+    assert first["products"] == [[3, 0, -3], [1, 0, -1], [2, 0, -5]] and first["sum"] == -3
+    assert out["steps"][1]["sum"] == 4  # 2*1 + 9*1 + 3*1 - (1 + 3 + 6)
+
+
+def test_the_slides_vertical_edge():
+    assert conv.convolve(conv.EDGE_INPUT, conv.VERTICAL_EDGE)["output"] == [[0, 24, 24, 0]] * 4
+
+
+@pytest.mark.parametrize("size, k, stride, padding", list(itertools.product(
+    [(5, 5), (7, 6)], [1, 2, 3], [1, 2, 3], ["valid", "same", 0, 1, 2])))
+def test_convolve_matches_torch_conv2d(size, k, stride, padding):
+    rng = np.random.default_rng(sum(size) + k + stride)
+    x, w = rng.normal(size=size), rng.normal(size=(k, k))
+    out = conv.convolve(x.tolist(), w.tolist(), stride, padding)
+    top, bottom = conv.padding_amounts(k, padding)
+    t = F.pad(torch.tensor(x)[None, None], (top, bottom, top, bottom))
+    expected = F.conv2d(t, torch.tensor(w)[None, None], stride=stride)[0, 0]
+    assert np.allclose(out["output"], expected.numpy())
+    f = out["formula"]
+    assert f["output"] == [conv.output_size(size[i], k, f["padding"][i], stride) for i in (0, 1)]
+    if padding == "same" and stride == 1:
+        assert f["output"] == list(size)
+
+
+@pytest.mark.parametrize("size, stride", [(2, None), (2, 1), (3, 2)])
+def test_max_pool_matches_torch(size, stride):
+    x = np.random.default_rng(size).normal(size=(7, 7))
+    out = conv.max_pool(x.tolist(), size, stride)
+    expected = F.max_pool2d(torch.tensor(x)[None, None], size, stride or size)[0, 0]
+    assert np.allclose(out["output"], expected.numpy())
+    assert out["steps"][0]["max"] == pytest.approx(x[:size, :size].max())
+
+
+def test_kernel_table_on_an_image():
+    img = np.zeros((20, 20, 3), np.float32)
+    img[:, 10:] = 200
+    identity = conv.apply_kernel(img, conv.KERNELS["identity"])
+    assert np.allclose(identity, img)
+    edges = conv.apply_kernel(img[..., 0], conv.KERNELS["edge_all"])
+    assert edges[:, 10].max() > 0 and edges[:, 3].max() == 0 and edges.shape == (20, 20)
+    blurred = conv.apply_kernel(img[..., 0], conv.KERNELS["box_blur"])
+    assert 0 < blurred[5, 10] < 200
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"input": [[1, 2], [3, 4]], "kernel": conv.VERTICAL_EDGE}, "input"),          # kernel larger than input
+    ({"input": [[1, 2, 3], [4, 5]], "kernel": [[1]]}, "input"),                     # not rectangular
+    ({"input": [[0] * 100] * 100, "kernel": [[1]]}, "input"),                       # too large to look at
+    ({"input": conv.SLIDES_INPUT, "kernel": conv.VERTICAL_EDGE, "stride": 0}, "stride"),
+    ({"input": conv.SLIDES_INPUT, "kernel": conv.VERTICAL_EDGE, "padding": "full"}, "padding"),
+    ({"input": [["a"]], "kernel": [[1]]}, "input"),
+])
+def test_convolve_api_bad_input(client, body, field):
+    response = client.post("/api/convolve", json=body)
+    assert response.status_code == 422 and any(k.startswith(field) for k in response.json()["fields"]), response.json()
+
+
+def test_a_huge_grid_is_refused_before_parsing(client):
+    row = "[" + ",".join(["0"] * 10000) + "]"
+    body = '{"input": [' + ",".join([row] * 200) + '], "kernel": [[1]]}'
+    assert client.post("/api/convolve", content=body, headers={"content-type": "application/json"}).status_code in (413, 422)
+
+
+def test_convolve_and_pool_api(client):
+    out = client.post("/api/convolve", json={"input": conv.SLIDES_INPUT, "kernel": conv.VERTICAL_EDGE}).json()
+    assert out["output"][0] == [-3, 4, -7] and len(out["steps"]) == 9
+    pooled = client.post("/api/pool", json={"input": out["output"], "size": 2, "stride": 1}).json()
+    assert pooled["output"] == [[4, 4], [0, 0]]
+    assert client.post("/api/pool", json={"input": [[1]], "size": 2}).status_code == 422
+    assert "sharpen" in client.get("/api/kernels").json()["kernels"]
+
+
+def test_activations_shapes_follow_each_layer(client, mnist):
+    digit = encode(on_canvas(mnist.test.images[0]))
+    body = client.post("/api/activations", files={"image": ("d.png", digit)}, data={"model": "mnist-recipe"}).json()
+    shapes = [layer["shape"] for layer in body["layers"]]
+    assert shapes[0] == [32, 26, 26] and shapes[3] == [32, 13, 13] and shapes[-1] == [10]
+    first = body["layers"][0]["maps"]
+    assert len(base64.b64decode(first["base64"])) == 32 * 26 * 26
+    assert body["prediction"] == str(mnist.test.labels[0])
+    assert sum(body["layers"][-1]["probabilities"]) == pytest.approx(1)
+
+
+def test_activations_bad_input(client):
+    assert client.post("/api/activations", files={"image": ("x.png", b"nope")}).status_code == 415
+    blank = encode(Image.new("L", (50, 50), 255))
+    assert client.post("/api/activations", files={"image": ("b.png", blank)}).status_code == 422
+    assert client.post("/api/activations", files={"image": ("b.png", blank)}, data={"model": "zzz"}).status_code == 404
+
+
+def test_filters_api(client):
+    layers = client.get("/api/models/mnist-recipe/filters").json()["layers"]
+    assert layers[0]["shape"] == [32, 1, 3, 3] and len(layers[0]["weights"]) == 32
+    assert client.get("/api/models/nope/filters").status_code == 404
+
+
+def test_a_model_without_conv_layers_has_no_filters(client, settings):
+    from engine import models, store
+    card = store.ModelCard(id="flat", name="Flat", task="digits", dataset="mnist", labels=list("0123456789"),
+                           architecture="mlp_16", preprocess="digit")
+    store.save(settings.data_dir / "models", card, models.build("mlp_16"))
+    client.app.state.registry.add("flat")
+    body = client.get("/api/models/flat/filters")
+    assert body.status_code == 422 and "no convolution layers" in body.json()["message"]
+
+
+def test_kernel_apply_and_samples(client, mnist):
+    photo = encode(Image.new("RGB", (64, 48), (200, 30, 30)))
+    body = client.post("/api/kernels/apply", files={"image": ("p.png", photo)},
+                       data={"kernel": "gaussian_blur", "mode": "colour"}).json()
+    assert body["before"].startswith("data:image/png;base64,") and body["after"].startswith("data:image/png")
+    custom = client.post("/api/kernels/apply", files={"image": ("p.png", photo)}, data={"kernel": "[[0,0,0],[0,2,0],[0,0,0]]"})
+    assert custom.status_code == 200
+    bad = client.post("/api/kernels/apply", files={"image": ("p.png", photo)}, data={"kernel": "[[1,2],[3]]"})
+    assert bad.status_code == 422 and bad.json()["fields"] == {"kernel": "not a preset or a grid"}
+    samples = client.get("/api/samples?n=5").json()
+    assert len(samples["images"]) == 5 and len(base64.b64decode(samples["images"][0])) == 784
+    assert client.get("/api/samples?n=500").status_code == 422
