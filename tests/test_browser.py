@@ -309,3 +309,48 @@ def locate_point(page, x, y):
     px = box["x"] + pad + (x - 0) / 6 * (box["width"] - 1.5 * pad)
     py = box["y"] + box["height"] - pad - (y + 1) / 13 * (box["height"] - 1.5 * pad)
     return px, py
+
+
+def test_convolution_steps_through_the_slides_example(page, server):
+    page.goto(server + "/filters")
+    page.wait_for_function("document.querySelectorAll('#input-grid input').length === 25")
+    for _ in range(9):
+        page.keyboard.press(" ")
+    page.wait_for_function("document.querySelectorAll('#output-grid td.current').length === 1")
+    cells = page.locator("#output-grid td").all_text_contents()
+    assert cells == ["-3", "4", "-7", "-3", "0", "-8", "-4", "-9", "-10"]
+    assert page.locator("#arithmetic").text_content().endswith("= -10")
+    assert "⌊(5 + 0 − 3) / 1⌋ + 1 = 3" in page.locator("#conv-formula").text_content()
+    page.click("[data-example=vertical_edge]")
+    page.wait_for_function("document.querySelectorAll('#input-grid input').length === 36")
+    page.click("#conv-play")
+    page.wait_for_function("document.querySelectorAll('#output-grid td')[15].textContent !== ''", timeout=30000)
+    assert page.locator("#output-grid td").all_text_contents()[:4] == ["0", "24", "24", "0"]
+
+
+def test_feature_maps_for_a_drawn_digit(page, server):
+    page.goto(server + "/filters?tab=network&model=mnist-recipe")
+    page.wait_for_selector("#mini-pad", state="visible")
+    page.wait_for_function("document.getElementById('net-prediction').textContent.length > 0")  # a test image
+    pad = page.locator("#mini-pad").bounding_box()
+    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.15)
+    page.mouse.down()
+    page.mouse.move(pad["x"] + pad["width"] * 0.52, pad["y"] + pad["height"] * 0.85, steps=8)
+    page.mouse.up()
+    page.wait_for_function("document.getElementById('net-prediction').textContent.endsWith('1')", timeout=15000)
+    headings = page.locator("#layer-list h3").all_text_contents()
+    assert headings[1].startswith("1. Conv 32 3×3") and "26×26×32" in headings[1]
+    assert page.locator("#layer-list .maps").count() == 2  # the conv layer and the pooling layer
+    assert page.locator("#layer-list .maps").first.locator("canvas").count() == 32
+    page.locator(".maps canvas").nth(3).click()
+    box = page.locator("#map-big").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.getElementById('map-explain').textContent.includes('times filter 4')")
+    page.keyboard.press("Escape")
+    page.click("[data-tab=filters]")
+    page.wait_for_function("document.querySelectorAll('canvas.filter').length === 32")
+    page.locator("canvas.filter").first.click()
+    assert page.locator("table.weights td").count() == 9
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "filters.png"))
+    assert page.errors == []

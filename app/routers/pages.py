@@ -15,6 +15,8 @@ PAGES = [  # (path, template, title, one-line description) in the order the home
      "Draw with mouse, finger or pen; a CNN reads it live, stroke by stroke, and shows the 28x28 it sees."),
     ("/descent", "descent.html", "Gradient descent",
      "Step gradient descent with a learning rate you choose: too small crawls, too large diverges."),
+    ("/filters", "filters.html", "Inside the network",
+     "Convolution step by step, the kernel table, feature maps and learned filters of a real CNN."),
     ("/train", "train.html", "Train a network",
      "Train a real network live: loss and accuracy curves, pause, step one batch, change the learning rate."),
 ]
@@ -48,6 +50,11 @@ def draw(request: Request):
 @router.get("/descent", response_class=HTMLResponse)
 def descent(request: Request):
     return _page(request, "descent.html", "Gradient descent")
+
+
+@router.get("/filters", response_class=HTMLResponse)
+def filters(request: Request):
+    return _page(request, "filters.html", "Inside the network")
 
 
 @router.get("/train", response_class=HTMLResponse)

@@ -166,21 +166,44 @@ function syncControls() {
 // --- split the data ----------------------------------------------------------------------
 
 function resetSplit() {
+  S.splitGeneration = (S.splitGeneration || 0) + 1;  // answers to requests sent before are dropped
+  S.splitPending = 0;
+  S.splitQueued = false;
   Object.assign(S.split, { state: null, losses: [], grid: null, accuracy: null, status: "running" });
   S.n = 0;
   splitStep(0);
 }
 
+// Steps asked for while a request is out are not lost: they are sent next, together.
 async function splitStep(k) {
   const sp = S.split;
+  S.splitPending = (S.splitPending || 0) + k;
+  S.splitQueued = true;
   if (S.splitBusy) return;
-  const layers = sp.layers.split(/[ ,]+/).filter(Boolean).map(Number);
-  const body = { layers, activation: sp.activation, learning_rate: S.lr, steps: k, state: sp.state, seed: 0 };
-  if (sp.dataset === "mine") body.points = sp.mine;
-  else body.dataset = sp.dataset;
   S.splitBusy = true;
   try {
+    while (S.splitQueued && sp.status !== "diverged") {
+      const steps = S.splitPending;
+      S.splitPending = 0;
+      S.splitQueued = false;
+      await splitRequest(steps);
+    }
+  } finally {
+    S.splitBusy = false;
+  }
+  render();
+}
+
+async function splitRequest(steps) {
+  const sp = S.split;
+  const layers = sp.layers.split(/[ ,]+/).filter(Boolean).map(Number);
+  const body = { layers, activation: sp.activation, learning_rate: S.lr, steps, state: sp.state, seed: 0 };
+  if (sp.dataset === "mine") body.points = sp.mine;
+  else body.dataset = sp.dataset;
+  const generation = S.splitGeneration;
+  try {
     const r = await sendJSON("POST", "/api/split/step", body);
+    if (generation !== S.splitGeneration) return;
     Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status });
     sp.losses.push(...r.loss);
     S.n = sp.losses.length;
@@ -189,9 +212,8 @@ async function splitStep(k) {
   } catch (err) {
     sp.points = sp.dataset === "mine" ? sp.mine : sp.points;
     $("verdict").textContent = err.message;
+    S.splitPending = 0;
     stop();
-  } finally {
-    S.splitBusy = false;
   }
   render();
 }

@@ -1,0 +1,459 @@
+// Inside the network: convolution step by step (POST /api/convolve, /api/pool), every layer's
+// output for one input (/api/activations), learned filters, and the kernel table.
+import { getJSON, pageConfig, sendJSON } from "./api.js";
+import { paintGrey } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const config = pageConfig();
+const params = new URLSearchParams(location.search);
+const S = { tab: params.get("tab") || "conv", input: null, kernel: null, conv: null, pool: null, pos: -1,
+            timer: null, model: params.get("model") || config.defaultModel, lastImage: null, net: null };
+const fmt = (v) => String(Number(v.toFixed(3)));
+const term = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));  // the slides write 3×(−1)
+
+// --- tabs --------------------------------------------------------------------------------------
+
+function showTab(tab) {
+  S.tab = tab;
+  document.querySelectorAll("[data-tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
+  document.querySelectorAll(".tab-panel").forEach((p) => { p.hidden = p.id !== `tab-${tab}`; });
+  const q = new URLSearchParams(location.search);
+  q.set("tab", tab);
+  q.set("model", S.model);
+  history.replaceState(null, "", `?${q}`);
+  if (tab === "filters") loadFilters();
+  if (tab === "kernels") applyKernels();
+}
+document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+
+// --- convolution step by step ----------------------------------------------------------------
+
+function editableGrid(table, grid, onChange) {
+  table.replaceChildren(...grid.map((row, r) => {
+    const tr = document.createElement("tr");
+    row.forEach((v, c) => {
+      const td = document.createElement("td");
+      const input = document.createElement("input");
+      input.type = "number";
+      input.value = fmt(v);
+      input.setAttribute("aria-label", `row ${r + 1}, column ${c + 1}`);
+      input.addEventListener("change", () => { grid[r][c] = Number(input.value) || 0; onChange(); });
+      td.append(input);
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
+function numberGrid(table, grid, shown = Infinity, cls = () => "") {
+  let i = 0;
+  table.replaceChildren(...grid.map((row) => {
+    const tr = document.createElement("tr");
+    for (const v of row) {
+      const td = document.createElement("td");
+      td.textContent = i <= shown ? fmt(v) : "";
+      td.className = cls(i);
+      i += 1;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+async function compute() {
+  stopConv();
+  const padding = $("padding").value;
+  try {
+    S.conv = await sendJSON("POST", "/api/convolve", {
+      input: S.input, kernel: S.kernel, stride: Number($("stride").value),
+      padding: ["valid", "same"].includes(padding) ? padding : Number(padding) });
+    S.pool = await sendJSON("POST", "/api/pool", { input: S.conv.output, size: Number($("pool-size").value),
+                                                   stride: Number($("pool-stride").value) }).catch((e) => ({ error: e.message }));
+    $("conv-error").textContent = "";
+  } catch (err) {
+    S.conv = null;
+    $("conv-error").textContent = err.message;
+  }
+  S.pos = -1;
+  renderConv();
+}
+
+function renderConv() {
+  editableGrid($("kernel-grid"), S.kernel, compute);
+  if (!S.conv) { editableGrid($("input-grid"), S.input, compute); return; }
+  const [top, , left] = S.conv.padding;
+  const padded = S.conv.padded, width = padded[0].length;
+  const step = S.conv.steps[S.pos];
+  const kh = S.kernel.length, kw = S.kernel[0].length;
+  const inWindow = (i) => {
+    if (!step) return false;
+    const r = Math.floor(i / width), c = i % width;
+    return r >= step.top && r < step.top + kh && c >= step.left && c < step.left + kw;
+  };
+  if (S.pos < 0) editableGrid($("input-grid"), S.input, compute);
+  else numberGrid($("input-grid"), padded, Infinity, (i) => {
+    const r = Math.floor(i / width), c = i % width;
+    const pad = r < top || c < left || r >= top + S.input.length || c >= left + S.input[0].length;
+    return `${inWindow(i) ? "window" : ""} ${pad ? "pad" : ""}`;
+  });
+  numberGrid($("output-grid"), S.conv.output, S.pos, (i) => (i === S.pos ? "current" : ""));
+  if (S.pool && S.pool.output) numberGrid($("pool-grid"), S.pool.output, S.pos >= S.conv.steps.length - 1 ? Infinity : -1);
+  $("pad-note").textContent = S.conv.padding.some(Boolean) ? "(zeros added around it: padding)" : "";
+  $("arithmetic").textContent = step
+    ? step.products.flat().map((p, i) => `${term(padded[step.top + Math.floor(i / kw)][step.left + (i % kw)])}×${term(S.kernel[Math.floor(i / kw)][i % kw])}`).join(" + ") + ` = ${fmt(step.sum)}`
+    : "Press STEP to slide the kernel over the input.";
+  const f = S.conv.formula;
+  $("conv-formula").textContent = `Output size = ⌊(n + padding − k) / stride⌋ + 1 = ⌊(${f.n[0]} + ${f.padding[0]} − ${f.k[0]}) / ${f.stride}⌋ + 1 = ${f.output[0]}` +
+    (f.n[0] !== f.n[1] || f.k[0] !== f.k[1] ? ` (rows) × ${f.output[1]} (columns)` : "");
+  $("pool-formula").textContent = S.pool && S.pool.formula
+    ? `Max pool ${S.pool.formula.k[0]}×${S.pool.formula.k[0]}, stride ${S.pool.formula.stride}: ⌊(${S.pool.formula.n[0]} − ${S.pool.formula.k[0]}) / ${S.pool.formula.stride}⌋ + 1 = ${S.pool.formula.output[0]}`
+    : S.pool && S.pool.error ? `Max pool: ${S.pool.error}` : "";
+}
+
+function stepConv() {
+  if (!S.conv) return;
+  if (S.pos >= S.conv.steps.length - 1) return stopConv();
+  S.pos += 1;
+  renderConv();
+}
+function stopConv() { clearInterval(S.timer); S.timer = null; $("conv-play").textContent = "PLAY"; }
+function playConv() {
+  if (S.timer) return stopConv();
+  if (S.conv && S.pos >= S.conv.steps.length - 1) S.pos = -1;
+  $("conv-play").textContent = "PAUSE";
+  S.timer = setInterval(stepConv, 700);
+}
+function resetConv() { stopConv(); S.pos = -1; renderConv(); }
+
+async function loadExample(name) {
+  const { examples } = S.kernelInfo;
+  S.input = structuredClone(examples[name].input);
+  S.kernel = structuredClone(examples[name].kernel);
+  await compute();
+}
+document.querySelectorAll("[data-example]").forEach((b) => b.addEventListener("click", () => loadExample(b.dataset.example)));
+for (const id of ["padding", "stride", "pool-size", "pool-stride"]) $(id).addEventListener("change", compute);
+$("conv-step").addEventListener("click", stepConv);
+$("conv-play").addEventListener("click", playConv);
+$("conv-reset").addEventListener("click", resetConv);
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea") || S.tab !== "conv") return;
+  if (e.key === " ") { e.preventDefault(); stepConv(); }
+  if (e.key === "r" || e.key === "R") resetConv();
+});
+
+// --- inside the network ------------------------------------------------------------------------
+
+const decode = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+
+// Diverging colours for a map: blue below zero, white at zero, orange above (128 = zero).
+function paintDiverging(canvas, bytes, w, h, offset = 0) {
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  for (let i = 0; i < w * h; i++) {
+    const t = (bytes[offset + i] - 128) / 127.5;
+    const [r, g, b] = t < 0 ? [255 + t * 255, 255 + t * 141, 255 + t * 77] : [255 - t * 25, 255 - t * 96, 255 - t * 255];
+    img.data.set([r, g, b, 255], i * 4);
+  }
+  ctx.putImageData(img, 0, 0);
+  return ctx;
+}
+
+async function inspect(blob) {
+  S.lastImage = blob;
+  const form = new FormData();
+  form.append("image", blob, "input.png");
+  form.append("model", S.model);
+  const response = await fetch("/api/activations", { method: "POST", body: form });
+  const body = await response.json();
+  if (!response.ok) { $("net-prediction").textContent = body.message; return; }
+  S.net = body;
+  renderLayers(body);
+}
+
+function renderLayers(body) {
+  $("net-prediction").textContent = `The network reads: ${body.prediction}`;
+  const list = $("layer-list");
+  list.replaceChildren();
+  const input = document.createElement("li");
+  input.innerHTML = "<h3>Input <small>28×28×1</small></h3>";
+  const inputCanvas = document.createElement("canvas");
+  inputCanvas.className = "pixelated map";
+  paintGrey(inputCanvas, { width: 28, height: 28, base64: body.input });
+  input.append(inputCanvas);
+  list.append(input);
+  for (const layer of body.layers) {
+    const li = document.createElement("li");
+    const h3 = document.createElement("h3");
+    const shape = layer.shape.length === 3 ? `${layer.shape[1]}×${layer.shape[2]}×${layer.shape[0]}` : `${layer.shape[0]}`;
+    h3.textContent = `${layer.index + 1}. ${layer.label} `;
+    const small = document.createElement("small");
+    small.textContent = `→ ${shape}` + (layer.maps ? ` · scale ±${fmt(layer.maps.scale)}` : "");
+    h3.append(small);
+    li.append(h3);
+    if (layer.maps && ["Conv2d", "MaxPool2d", "AvgPool2d"].includes(layer.type)) li.append(mapGrid(layer));
+    else if (layer.probabilities) li.append(valueStrip(layer.probabilities, body.labels, true));
+    else if (layer.values && layer.values.length <= 128) li.append(valueStrip(layer.values));
+    list.append(li);
+  }
+}
+
+function mapGrid(layer) {
+  const { channels, height, width, base64 } = layer.maps;
+  const bytes = decode(base64);
+  const grid = document.createElement("div");
+  grid.className = "maps";
+  for (let c = 0; c < channels; c++) {
+    const canvas = document.createElement("canvas");
+    canvas.className = "pixelated map";
+    canvas.tabIndex = 0;
+    canvas.setAttribute("role", "button");
+    canvas.setAttribute("aria-label", `Feature map ${c + 1} of ${layer.label}`);
+    paintDiverging(canvas, bytes, width, height, c * width * height);
+    const open = () => openMap(layer, c, bytes);
+    canvas.addEventListener("click", open);
+    canvas.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
+    grid.append(canvas);
+  }
+  return grid;
+}
+
+function valueStrip(values, labels = null, probabilities = false) {
+  const strip = document.createElement("div");
+  strip.className = "values";
+  const max = Math.max(...values.map(Math.abs), 1e-9);
+  values.forEach((v, i) => {
+    const cell = document.createElement("span");
+    cell.style.setProperty("--v", String(v / max));
+    cell.className = v >= 0 ? "pos" : "neg";
+    cell.title = `${labels ? labels[i] : i}: ${fmt(v)}`;
+    if (labels) cell.textContent = `${labels[i]} ${probabilities ? Math.round(v * 100) + "%" : ""}`;
+    strip.append(cell);
+  });
+  return strip;
+}
+
+async function openMap(layer, channel, bytes) {
+  const { height, width, scale } = layer.maps;
+  const canvas = $("map-big");
+  const ctx = paintDiverging(canvas, bytes, width, height, channel * width * height);
+  $("map-title").textContent = `${layer.label}, map ${channel + 1}: ${height}×${width}, values from −${fmt(scale)} to +${fmt(scale)}`;
+  $("map-explain").textContent = "Click a cell to see where it comes from.";
+  canvas.onclick = async (e) => {
+    const r = canvas.getBoundingClientRect();
+    const col = Math.floor(((e.clientX - r.left) / r.width) * width), row = Math.floor(((e.clientY - r.top) / r.height) * height);
+    paintDiverging(canvas, bytes, width, height, channel * width * height);
+    ctx.strokeStyle = "#000";
+    ctx.lineWidth = 0.3;
+    ctx.strokeRect(col, row, 1, 1);
+    const value = ((bytes[channel * width * height + row * width + col] - 128) / 127.5) * scale;
+    $("map-explain").replaceChildren(await explainCell(layer, channel, row, col, value));
+  };
+  $("map-dialog").showModal();
+}
+
+// For the first conv layer: the input patch times the filter, written out; deeper: where it looks.
+async function explainCell(layer, channel, row, col, value) {
+  const box = document.createElement("div");
+  const first = S.net.layers.find((l) => l.type === "Conv2d");
+  if (layer.index !== first.index) {
+    box.textContent = `Cell (${row + 1}, ${col + 1}) = ${fmt(value)}. It combines every map of the layer before, ` +
+      "each through its own 3×3 slice of this filter (see Learned filters).";
+    return box;
+  }
+  const filters = await getJSON(`/api/models/${S.model}/filters`);
+  const f = filters.layers[0];
+  const k = f.shape[2], pad = Math.floor((layer.shape[1] - 28 + k - 1) / 2);
+  const input = decode(S.net.input);
+  const terms = [];
+  let sum = f.bias ? f.bias[channel] : 0;
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) {
+    const y = row + i - pad, x = col + j - pad;
+    const pixel = y >= 0 && y < 28 && x >= 0 && x < 28 ? input[y * 28 + x] / 255 : 0;
+    const weight = f.weights[channel][0][i][j];
+    sum += pixel * weight;
+    terms.push(`${term(pixel)}×${term(weight)}`);
+  }
+  const bias = f.bias ? ` + bias ${term(f.bias[channel])}` : "";
+  box.textContent = `Cell (${row + 1}, ${col + 1}): the ${k}×${k} input patch at rows ${row + 1 - pad}–${row + k - pad}, ` +
+    `columns ${col + 1 - pad}–${col + k - pad}, times filter ${channel + 1}: ${terms.join(" + ")}${bias}` +
+    ` = ${fmt(sum)} (the map shows ${fmt(value)}, rounded to its colour scale).`;
+  return box;
+}
+
+// the small drawing pad
+const pad = $("mini-pad");
+const padCtx = pad.getContext("2d");
+function clearPad() { padCtx.fillStyle = "#fff"; padCtx.fillRect(0, 0, pad.width, pad.height); }
+clearPad();
+let drawing = false, last = null;
+pad.addEventListener("pointerdown", (e) => { drawing = true; last = [e.offsetX, e.offsetY]; pad.setPointerCapture(e.pointerId); });
+pad.addEventListener("pointermove", (e) => {
+  if (!drawing) return;
+  padCtx.strokeStyle = "#000";
+  padCtx.lineWidth = 16;
+  padCtx.lineCap = "round";
+  padCtx.beginPath();
+  padCtx.moveTo(...last);
+  padCtx.lineTo(e.offsetX, e.offsetY);
+  padCtx.stroke();
+  last = [e.offsetX, e.offsetY];
+});
+pad.addEventListener("pointerup", () => { drawing = false; pad.toBlob(inspect, "image/png"); });
+$("mini-clear").addEventListener("click", clearPad);
+$("net-upload").addEventListener("change", (e) => e.target.files[0] && inspect(e.target.files[0]));
+
+async function loadSamples() {
+  const dataset = S.models.find((m) => m.id === S.model)?.task === "fashion" ? "fashion" : "mnist";
+  const { images, labels } = await getJSON(`/api/samples?dataset=${dataset}&n=8`);
+  $("samples").replaceChildren(...images.map((b64, i) => {
+    const canvas = document.createElement("canvas");
+    canvas.className = "pixelated sample";
+    canvas.tabIndex = 0;
+    canvas.setAttribute("role", "button");
+    canvas.setAttribute("aria-label", `Test image of ${labels[i]}`);
+    paintGrey(canvas, { width: 28, height: 28, base64: b64 });
+    const use = () => canvas.toBlob(inspect, "image/png");
+    canvas.addEventListener("click", use);
+    canvas.addEventListener("keydown", (e) => { if (e.key === "Enter") use(); });
+    return canvas;
+  }));
+}
+
+// --- learned filters ---------------------------------------------------------------------------
+
+async function loadFilters() {
+  const box = $("filter-layers");
+  try {
+    const { layers } = await getJSON(`/api/models/${S.model}/filters`);
+    box.replaceChildren(...layers.map((layer, n) => filterLayer(layer, n === 0)));
+  } catch (err) {
+    box.textContent = err.message;
+  }
+}
+
+function filterLayer(layer, first) {
+  const [out, inn, kh, kw] = layer.shape;
+  const section = document.createElement("section");
+  const h3 = document.createElement("h3");
+  h3.textContent = `${layer.label}: ${out} filters of ${kh}×${kw}×${inn}` +
+    (first ? " (click one to read its weights)" : " (one row per filter, one image per input channel)");
+  section.append(h3);
+  const grid = document.createElement("div");
+  grid.className = first ? "filters first" : "filters deep";
+  const shown = first ? out : Math.min(out, 8);
+  for (let o = 0; o < shown; o++) {
+    const row = document.createElement("div");
+    row.className = "filter-row";
+    for (let i = 0; i < (first ? 1 : Math.min(inn, 16)); i++) {
+      const w = layer.weights[o][i];
+      const max = Math.max(...w.flat().map(Math.abs), 1e-9);
+      const bytes = Uint8Array.from(w.flat(), (v) => Math.round(127.5 + (v / max) * 127.5));
+      const canvas = document.createElement("canvas");
+      canvas.className = "pixelated filter";
+      paintDiverging(canvas, bytes, kw, kh);
+      if (first) {
+        canvas.tabIndex = 0;
+        canvas.setAttribute("role", "button");
+        canvas.setAttribute("aria-label", `Filter ${o + 1}`);
+        const show = () => showWeights(section, o, w, layer.bias ? layer.bias[o] : null);
+        canvas.addEventListener("click", show);
+        canvas.addEventListener("keydown", (e) => { if (e.key === "Enter") show(); });
+      }
+      row.append(canvas);
+    }
+    grid.append(row);
+  }
+  section.append(grid);
+  if (!first && out > shown) {
+    const more = document.createElement("p");
+    more.className = "hint";
+    more.textContent = `The first ${shown} of ${out} filters, first ${Math.min(inn, 16)} of ${inn} input channels.`;
+    section.append(more);
+  }
+  return section;
+}
+
+function showWeights(section, o, w, bias) {
+  let table = section.querySelector("table.weights");
+  if (!table) { table = document.createElement("table"); table.className = "grid weights"; section.append(table); }
+  numberGrid(table, w);
+  table.setAttribute("aria-label", `Filter ${o + 1} weights`);
+  const caption = table.createCaption();
+  caption.textContent = `Filter ${o + 1}` + (bias !== null ? `, bias ${fmt(bias)}` : "");
+}
+
+// --- kernel table ------------------------------------------------------------------------------
+
+const customKernel = [[0, 0, 0], [0, 1, 0], [0, 0, 0]];
+editableGrid($("custom-kernel"), customKernel, () => {});
+
+async function kernelSource() {
+  const file = $("kernel-upload").files[0];
+  if (file) return file;
+  if (S.lastImage) return S.lastImage;
+  return new Promise((resolve) => pad.toBlob(resolve, "image/png"));
+}
+
+async function applyKernels() {
+  const source = await kernelSource();
+  const names = [...Object.keys(S.kernelInfo.kernels), "custom"];
+  const cards = await Promise.all(names.map(async (name) => {
+    const form = new FormData();
+    form.append("image", source, "image.png");
+    form.append("kernel", name === "custom" ? JSON.stringify(customKernel) : name);
+    form.append("mode", $("kernel-mode").value);
+    const response = await fetch("/api/kernels/apply", { method: "POST", body: form });
+    return [name, await response.json(), response.ok];
+  }));
+  $("kernel-table").replaceChildren(...cards.map(([name, body, ok]) => {
+    const card = document.createElement("figure");
+    card.className = "kernel-card";
+    const caption = document.createElement("figcaption");
+    caption.textContent = name.replace(/_/g, " ");
+    card.append(caption);
+    if (!ok) { card.append(body.message); return card; }
+    const table = document.createElement("table");
+    table.className = "grid kernel small";
+    numberGrid(table, body.kernel);
+    const after = new Image();
+    after.src = body.after;
+    after.alt = `The image after the ${caption.textContent} kernel`;
+    card.append(table, after);
+    return card;
+  }));
+  const original = document.createElement("figure");
+  original.className = "kernel-card";
+  original.innerHTML = "<figcaption>before</figcaption>";
+  const before = new Image();
+  before.src = cards[0][1].before;
+  before.alt = "The image before";
+  original.append(before);
+  $("kernel-table").prepend(original);
+}
+$("kernel-apply").addEventListener("click", applyKernels);
+$("kernel-mode").addEventListener("change", applyKernels);
+$("kernel-upload").addEventListener("change", applyKernels);
+
+// --- start ---------------------------------------------------------------------------------------
+
+async function init() {
+  S.kernelInfo = await getJSON("/api/kernels");
+  const { models } = await getJSON("/api/models");
+  S.models = models;
+  for (const m of models) $("net-model").append(new Option(m.name, m.id, false, m.id === S.model));
+  $("net-model").addEventListener("change", async (e) => {
+    S.model = e.target.value;
+    showTab(S.tab);
+    await loadSamples();
+    if (S.lastImage) inspect(S.lastImage);
+  });
+  await loadExample("slides_5x5");
+  await loadSamples();
+  showTab(S.tab);
+  const first = document.querySelector("#samples canvas");
+  if (first) first.click();
+}
+init();
