@@ -29,6 +29,7 @@ class Prepared:
     cropped: np.ndarray | None = None   # the ink inside bbox
     fitted: np.ndarray | None = None    # cropped, resized into the style's box
     center_of_mass: tuple[float, float] | None = None  # (x, y) in the 28x28
+    offset: tuple[int, int] | None = None  # (left, top) where `fitted` was placed in the 28x28
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -157,7 +158,7 @@ def prepare(img: Image.Image, style: str = "digit") -> Prepared:
         x0, y0 = (28 - w) // 2, (28 - h) // 2
     final = place(fitted, x0, y0)
     return Prepared(input=final, ink=ink, bbox=(left, top, right, bottom), cropped=cropped,
-                    fitted=fitted, center_of_mass=center_of_mass(final), notes=notes)
+                    fitted=fitted, center_of_mass=center_of_mass(final), offset=(x0, y0), notes=notes)
 
 
 def _robust_peak(ink: np.ndarray) -> float:

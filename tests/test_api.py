@@ -140,3 +140,31 @@ def test_api_docs_are_served_locally(client):
     assert "/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
     assert client.get("/vendor/swagger-ui/swagger-ui-bundle.js").status_code == 200
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+
+
+def test_saliency_looks_at_the_ink(client, seven):
+    import base64
+
+    import numpy as np
+    body = client.post("/api/saliency", files={"image": ("d.png", encode(seven))}).json()
+    assert body["prediction"] == "7" and body["target"] == 7
+    heat = np.frombuffer(base64.b64decode(body["heat"]["base64"]), np.uint8).reshape(28, 28)
+    overlay = body["overlay"]
+    assert (overlay["width"], overlay["height"]) == (280, 280)
+    digit = client.post("/api/predict", files={"image": ("d.png", encode(seven))}).json()["input"]
+    ink = np.array(digit) > 0.3
+    assert heat[ink].mean() > 2 * heat[~ink].mean()  # it looks at the strokes, not the blank field
+    other = client.post("/api/saliency", files={"image": ("d.png", encode(seven))}, data={"target": "1"}).json()
+    assert other["target"] == 1 and other["target_label"] == "1"
+
+
+@pytest.mark.parametrize("data, form, status", [
+    (b"not an image", {}, 415),
+    (None, {"target": "10"}, 422),
+    (None, {"model": "nope"}, 404),
+])
+def test_saliency_bad_input(client, seven, data, form, status):
+    payload = encode(seven) if data is None else data
+    assert client.post("/api/saliency", files={"image": ("d.png", payload)}, data=form).status_code == status
+    blank = encode(Image.new("RGB", (60, 60), "white"))
+    assert client.post("/api/saliency", files={"image": ("b.png", blank)}).status_code == 422

@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import RegistryDep, SettingsDep, find_model
 from app.errors import ApiError, error_body, log
 from app.serialize import classification_json
+from app.serialize import image as image_json
 from app.settings import Settings
 from engine import imageio
 from engine.inference import Classification, classify
+from engine.saliency import occlusion, onto_image
 from engine.store import StoredModel
 
 router = APIRouter(tags=["predict"])
@@ -130,3 +132,31 @@ def _reply_for(data: bytes, model: StoredModel, settings: Settings) -> dict:
         return {"type": "error", **error_body("internal", "This frame could not be read; keep drawing.")}
     kind = "empty" if result.probabilities is None else "prediction"
     return {"type": kind, **classification_json(result, with_steps=True, compact=True)}
+
+
+@router.post("/api/saliency")
+def saliency_map(
+    registry: RegistryDep,
+    settings: SettingsDep,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
+    model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
+    target: Annotated[int | None, Form(ge=0, description="class index to explain (default: the prediction)")] = None,
+) -> JSONResponse:
+    """Occlusion sensitivity: how much covering each part of the input lowers the probability of
+    the class. `heat` is over the 28x28 input, `overlay` over the (shrunk) image as uploaded;
+    both are bytes 0..255 in compact form (255 = covering it hurts most)."""
+    stored = find_model(registry, model or settings.default_model)
+    if target is not None and target >= len(stored.card.labels):
+        raise ApiError(422, "invalid_request", f"target must be a class index below {len(stored.card.labels)}",
+                       {"target": "no such class"})
+    try:
+        result = classify_bytes(image.file.read(settings.max_upload_bytes + 1), stored, settings)
+    except imageio.ImageError as exc:
+        raise ApiError(STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+    if result.probabilities is None:
+        raise ApiError(422, "image_blank", "No ink or object was found in the image: nothing to explain.")
+    heat, cls = occlusion(stored, result.prepared.input, target=target)
+    return JSONResponse({"model": stored.card.id, "prediction": result.prediction, "target": cls,
+                         "target_label": stored.card.labels[cls],
+                         "heat": image_json(heat, compact=True),
+                         "overlay": image_json(onto_image(heat, result.prepared), compact=True)})
