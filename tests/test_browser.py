@@ -59,7 +59,8 @@ def browser():
     assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium (apt-get install chromium)"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
         yield b
         b.close()
 
@@ -353,4 +354,30 @@ def test_feature_maps_for_a_drawn_digit(page, server):
     assert page.locator("table.weights td").count() == 9
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "filters.png"))
+    assert page.errors == []
+
+
+def test_classify_an_uploaded_photo_and_a_webcam_frame(page, server, tmp_path, mnist):
+    import numpy as np
+    from PIL import Image
+
+    from tests.helpers import on_canvas
+    digit = int(np.nonzero(mnist.test.labels == 3)[0][0])
+    paper = np.asarray(on_canvas(mnist.test.images[digit]), np.float32) * np.linspace(0.7, 1.0, 280)[None, :]
+    photo = tmp_path / "three.jpg"
+    Image.fromarray(paper.astype(np.uint8)).convert("RGB").save(photo, quality=80)
+    page.goto(server + "/classify")
+    page.set_input_files("#files", str(photo))
+    page.wait_for_function("document.querySelector('#cards .guess') && document.querySelector('#cards .guess').textContent.startsWith('3')",
+                           timeout=15000)
+    assert page.locator("#cards .pipeline figure").count() == 5
+    assert "where it looked" in page.locator("#cards .pipeline figcaption").last.text_content()
+    page.click("#camera-start")
+    page.wait_for_selector("#capture", state="visible")
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    page.click("#capture")
+    page.wait_for_function("document.querySelectorAll('#cards .card').length === 2")
+    page.wait_for_function("document.querySelector('#cards .card .guess').textContent !== '…'", timeout=15000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "classify.png"))
     assert page.errors == []

@@ -13,6 +13,8 @@ templates = Jinja2Templates(directory=ROOT / "templates")
 PAGES = [  # (path, template, title, one-line description) in the order the home page lists them
     ("/draw", "draw.html", "Draw a digit",
      "Draw with mouse, finger or pen; a CNN reads it live, stroke by stroke, and shows the 28x28 it sees."),
+    ("/classify", "classify.html", "Classify photos",
+     "Upload photos or use the webcam: the network's guess, the steps that prepared the photo, where it looked."),
     ("/descent", "descent.html", "Gradient descent",
      "Step gradient descent with a learning rate you choose: too small crawls, too large diverges."),
     ("/filters", "filters.html", "Inside the network",
@@ -45,6 +47,11 @@ def api_docs():
 @router.get("/draw", response_class=HTMLResponse)
 def draw(request: Request):
     return _page(request, "draw.html", "Draw a digit")
+
+
+@router.get("/classify", response_class=HTMLResponse)
+def classify(request: Request):
+    return _page(request, "classify.html", "Classify photos")
 
 
 @router.get("/descent", response_class=HTMLResponse)

@@ -1,0 +1,175 @@
+// Classify photos: files, drops, pastes and webcam frames -> POST /api/predict (with steps) and
+// POST /api/saliency -> one card each: guess, top probabilities, preprocessing steps, where it looked.
+import { getJSON, pageConfig } from "./api.js";
+import { fitToParent, greyImage, paintGrey, percent } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const config = pageConfig();
+const state = { model: new URLSearchParams(location.search).get("model") || config.defaultModel, stream: null, liveBusy: false };
+
+async function post(path, blob) {
+  const form = new FormData();
+  form.append("image", blob, blob.name || "photo.png");
+  form.append("model", state.model);
+  if (path === "/api/predict") form.append("steps", "true");
+  const response = await fetch(path, { method: "POST", body: form });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+  return body;
+}
+
+async function classify(blob, name) {
+  const card = document.createElement("li");
+  card.className = "card";
+  card.innerHTML = '<div class="card-head"><strong class="guess">…</strong><span class="name"></span></div>';
+  card.querySelector(".name").textContent = name;
+  $("cards").prepend(card);
+  try {
+    const [result, saliency] = await Promise.all([post("/api/predict", blob), post("/api/saliency", blob)]);
+    fillCard(card, blob, result, saliency);
+  } catch (err) {
+    card.classList.add("failed");
+    card.querySelector(".guess").textContent = "✗";
+    const p = document.createElement("p");
+    p.className = "status";
+    p.textContent = err.message;
+    card.append(p);
+  }
+}
+
+function fillCard(card, blob, result, saliency) {
+  const order = result.probabilities.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
+  card.querySelector(".guess").textContent = `${result.prediction} · ${percent(order[0][0])}`;
+  card.setAttribute("aria-label", `${card.querySelector(".name").textContent}: ${result.prediction}, ${percent(order[0][0])}`);
+  const top = document.createElement("ol");
+  top.className = "top3";
+  for (const [p, i] of order) {
+    const li = document.createElement("li");
+    li.textContent = `${result.labels[i]} ${percent(p)}`;
+    li.style.setProperty("--p", String(p));
+    top.append(li);
+  }
+  const steps = document.createElement("div");
+  steps.className = "pipeline";
+  const original = new Image();
+  original.src = URL.createObjectURL(blob);
+  original.alt = "The photo";
+  steps.append(figure("photo", original));
+  steps.append(figure("ink found", canvasOf(result.steps.ink)));
+  steps.append(figure("cropped", canvasOf(result.steps.cropped)));
+  steps.append(figure("the network's input", canvasOf(result.input.map((row) => row.map((v) => Math.round(v * 255))))));
+  steps.append(figure(`where it looked (${saliency.target_label})`, overlay(result.steps.ink, saliency.overlay)));
+  card.append(top, steps);
+  requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
+}
+
+function figure(caption, element) {
+  const f = document.createElement("figure");
+  const frame = document.createElement("span");
+  frame.className = "frame";
+  frame.append(element);
+  const c = document.createElement("figcaption");
+  c.textContent = caption;
+  f.append(frame, c);
+  return f;
+}
+
+function canvasOf(value) {
+  const canvas = document.createElement("canvas");
+  canvas.className = "pixelated";
+  paintGrey(canvas, value);
+  return canvas;
+}
+
+// The ink map in grey with the saliency in orange on top (brighter orange = it mattered more).
+function overlay(inkValue, heatValue) {
+  const canvas = document.createElement("canvas");
+  const ink = greyImage(inkValue), heat = greyImage(heatValue);
+  canvas.width = heat.width;
+  canvas.height = heat.height;
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(heat.width, heat.height);
+  for (let y = 0; y < heat.height; y++) for (let x = 0; x < heat.width; x++) {
+    const i = y * heat.width + x;
+    const g = ink.data[Math.floor((y * ink.height) / heat.height) * ink.width + Math.floor((x * ink.width) / heat.width)] * 0.5;
+    const h = heat.data[i] / 255;
+    img.data.set([g + h * (230 - g), g + h * (159 - g), g * (1 - h), 255], i * 4);
+  }
+  ctx.putImageData(img, 0, 0);
+  return canvas;
+}
+
+function addFiles(files) {
+  for (const file of files) classify(file, file.name);
+}
+
+// --- inputs --------------------------------------------------------------------------------------
+
+$("files").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter") $("files").click(); });
+document.addEventListener("paste", (e) => {
+  const files = [...e.clipboardData.items].filter((i) => i.kind === "file").map((i) => i.getAsFile());
+  if (files.length) addFiles(files);
+});
+
+function frameBlob() {
+  const video = $("video");
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  canvas.getContext("2d").drawImage(video, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+}
+
+$("camera-start").addEventListener("click", async () => {
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+  } catch (err) {
+    $("classify-error").textContent = `The webcam is not available: ${err.message}`;
+    return;
+  }
+  $("video").srcObject = state.stream;
+  for (const id of ["video", "capture", "live-row"]) $(id).hidden = false;
+  $("camera-start").hidden = true;
+});
+const capture = async () => { if (state.stream) classify(await frameBlob(), `webcam ${new Date().toLocaleTimeString()}`); };
+$("capture").addEventListener("click", capture);
+
+async function liveLoop() {
+  if (!$("live").checked || !state.stream) return;
+  if (!state.liveBusy) {
+    state.liveBusy = true;
+    try {
+      const result = await post("/api/predict", await frameBlob());
+      const best = Math.max(...result.probabilities);
+      $("live-result").textContent = `Live: ${result.prediction} · ${percent(best)}`;
+    } catch (err) {
+      $("live-result").textContent = `Live: ${err.message}`;
+    } finally {
+      state.liveBusy = false;
+    }
+  }
+  setTimeout(liveLoop, 400);
+}
+$("live").addEventListener("change", liveLoop);
+
+$("clear-cards").addEventListener("click", () => $("cards").replaceChildren());
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea")) return;
+  if (e.key === " " && state.stream) { e.preventDefault(); capture(); }
+  if (e.key === "c" || e.key === "C") $("cards").replaceChildren();
+});
+
+getJSON("/api/models").then(({ models }) => {
+  for (const m of models) $("model").append(new Option(m.name, m.id, false, m.id === state.model));
+  $("model").addEventListener("change", (e) => {
+    state.model = e.target.value;
+    const url = new URL(location.href);
+    url.searchParams.set("model", state.model);
+    history.replaceState(null, "", url);
+  });
+});
