@@ -41,6 +41,14 @@ def tight(digit: np.ndarray, size: int) -> Image.Image:
     return Image.fromarray(255 - crop).resize((size, size), Image.Resampling.BILINEAR)
 
 
+def paper_on_table(digit: np.ndarray) -> Image.Image:
+    """A photo: lit paper with the digit, on a darker, noisy table around it."""
+    table = rng.normal(45, 8, (300, 400))
+    sheet = np.asarray(on_canvas(digit, size=180, scale=3.5, at=(40, 40)), np.float32)
+    table[60:240, 110:290] = sheet * np.linspace(0.8, 1.0, 180)[None, :]
+    return Image.fromarray(np.clip(table, 0, 255).astype(np.uint8)).convert("RGB")
+
+
 CONDITIONS = {
     "clean canvas": lambda d: on_canvas(d),
     "JPEG quality 25": lambda d: jpeg(on_canvas(d), 25),
@@ -52,6 +60,7 @@ CONDITIONS = {
     "small, in a corner": lambda d: on_canvas(d, scale=2.5, at=(200, 190)),
     "tight 16x16 crop": lambda d: tight(d, 16),
     "blurred (radius 4)": lambda d: on_canvas(d).filter(ImageFilter.GaussianBlur(4)),
+    "paper on a dark table (JPEG)": lambda d: jpeg(paper_on_table(d), 80),
 }
 
 

@@ -95,6 +95,29 @@ def _quadratic_basis(h: int, w: int) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)  # (h*w, 6)
 
 
+def crop_to_paper(img: Image.Image, notes: list[str]) -> Image.Image:
+    """A photo of light paper on a darker surface: keep only the paper (slightly inset), so that
+    the table around it is not taken for ink. Drawings and light-on-dark images pass unchanged."""
+    if img.mode == "RGBA":
+        return img
+    grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
+    if np.median(_border(grey)) >= 0.5 or min(grey.shape) < 16:
+        return img
+    bright = grey > max(0.5, (np.median(_border(grey)) + np.percentile(grey, 90)) / 2)
+    row_share, col_share = bright.mean(axis=1), bright.mean(axis=0)
+    rows = np.nonzero(row_share >= 0.5 * row_share.max())[0]
+    cols = np.nonzero(col_share >= 0.5 * col_share.max())[0]
+    if not len(rows) or not len(cols):
+        return img
+    box = bright[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    tall, wide = box.shape[0] / grey.shape[0], box.shape[1] / grey.shape[1]
+    if min(tall, wide) < 0.3 or tall * wide < 0.25 or box.mean() < 0.85:  # no sheet: light ink on dark
+        return img
+    dy, dx = max(1, round(0.03 * (rows[-1] - rows[0]))), max(1, round(0.03 * (cols[-1] - cols[0])))
+    notes.append("paper on a darker surface: cropped to the paper")
+    return img.crop((int(cols[0]) + dx, int(rows[0]) + dy, int(cols[-1]) + 1 - dx, int(rows[-1]) + 1 - dy))
+
+
 def shrink(img: Image.Image, size: int = WORKING_SIZE) -> Image.Image:
     """Shrink so the longer side is at most `size` pixels (area-averaged); smaller images stay."""
     if max(img.size) <= size:
@@ -140,7 +163,7 @@ def prepare(img: Image.Image, style: str = "digit") -> Prepared:
     """The full pipeline; `style` is "digit" (MNIST) or "object" (Fashion-MNIST)."""
     box = STYLES[style]
     notes: list[str] = []
-    ink = ink_map(shrink(img), notes)
+    ink = ink_map(crop_to_paper(shrink(img), notes), notes)
     peak = _robust_peak(ink)
     if peak < 0.15:
         return Prepared(input=None, ink=ink, notes=notes + ["no ink found"])

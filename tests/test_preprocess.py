@@ -152,3 +152,20 @@ def test_a_speck_far_from_the_digit_does_not_shrink_it(digits):
     dusty.paste(0, (260, 260, 263, 263))  # a 3x3 speck in the far corner
     a, b = prepare(clean), prepare(dusty)
     assert b.bbox == a.bbox and mean_abs(a.input, b.input) < 0.01
+
+
+def test_paper_on_a_dark_table_is_cropped_to_the_paper(mnist):
+    from app.settings import ROOT
+    from engine import inference, store
+    model = store.ModelRegistry([ROOT / "models"]).get("digits")
+    rng = np.random.default_rng(3)
+    right = 0
+    for i in range(40):
+        table = rng.normal(45, 8, (300, 400))
+        sheet = np.asarray(on_canvas(mnist.test.images[i], size=180, scale=3.5, at=(40, 40)), np.float32)
+        table[60:240, 110:290] = sheet * np.linspace(0.8, 1.0, 180)[None, :]  # lit paper with the digit
+        photo = Image.fromarray(np.clip(table, 0, 255).astype(np.uint8)).convert("RGB")
+        p = prepare(photo)
+        assert "paper on a darker surface: cropped to the paper" in p.notes
+        right += int(inference.probabilities(model, p.input[None])[0].argmax()) == mnist.test.labels[i]
+    assert right >= 38
