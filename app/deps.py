@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, UploadFile
+from PIL import Image
 
 from app.errors import ApiError
 from app.settings import Settings
+from engine import imageio
 from engine.store import ModelRegistry, StoredModel
 
 
@@ -28,3 +30,21 @@ def find_model(registry: ModelRegistry, model_id: str) -> StoredModel:
         return registry.get(model_id)
     except KeyError as exc:
         raise ApiError(404, "unknown_model", exc.args[0] + " See GET /api/models.") from exc
+
+
+IMAGE_STATUS = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413}
+BLANK_MESSAGE = ("No ink or object was found in the image: it is blank or has almost no contrast. "
+                 "Draw or photograph a digit with a clear stroke.")
+
+
+def decode_upload(image: UploadFile, settings: Settings) -> Image.Image:
+    """An uploaded file as a decoded image, or the matching 4xx (the size cap is already enforced
+    by the body-size middleware; reading one byte more keeps a lying client honest)."""
+    try:
+        return imageio.decode(image.file.read(settings.max_upload_bytes + 1), settings.max_image_pixels)
+    except imageio.ImageError as exc:
+        raise ApiError(IMAGE_STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+
+
+def blank_image() -> ApiError:
+    return ApiError(422, "image_blank", BLANK_MESSAGE)

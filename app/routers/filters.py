@@ -14,10 +14,9 @@ from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import RegistryDep, SettingsDep, find_model
+from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
 from app.errors import ApiError
-from app.routers.predict import STATUS
-from engine import convolution, datasets, imageio
+from engine import convolution, datasets
 from engine.activations import activations
 from engine.preprocess import prepare, shrink
 
@@ -78,13 +77,6 @@ def pool(body: PoolRequest) -> dict:
     return _shape_error(convolution.max_pool, body.input, body.size, body.stride)
 
 
-def _decode(image: UploadFile, settings) -> Image.Image:
-    try:
-        return imageio.decode(image.file.read(settings.max_upload_bytes + 1), settings.max_image_pixels)
-    except imageio.ImageError as exc:
-        raise ApiError(STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
-
-
 @router.post("/api/activations")
 def layer_activations(
     registry: RegistryDep, settings: SettingsDep,
@@ -94,9 +86,9 @@ def layer_activations(
     """Every layer's output for one image, in order: feature maps as bytes on a diverging scale
     (128 = 0; multiply by scale / 127.5 after subtracting 128), dense outputs as numbers."""
     stored = find_model(registry, model or settings.default_model)
-    prepared = prepare(_decode(image, settings), stored.card.preprocess)
+    prepared = prepare(decode_upload(image, settings), stored.card.preprocess)
     if prepared.empty:
-        raise ApiError(422, "image_blank", "No ink or object was found in the image: draw or upload something.")
+        raise blank_image()
     layers = activations(stored, prepared.input)
     probs = layers[-1]["probabilities"]
     return {"model": stored.card.id, "labels": stored.card.labels,
@@ -122,7 +114,7 @@ def apply_kernel(
                            "[[0,-1,0],[-1,5,-1],[0,-1,0]]", {"kernel": "not a preset or a grid"}) from exc
         if len(grid) > 11 or len(grid[0]) > 11:
             raise ApiError(422, "invalid_request", "kernel is at most 11x11", {"kernel": "too large"})
-    img = shrink(_decode(image, settings).convert("RGB"), 320)
+    img = shrink(decode_upload(image, settings).convert("RGB"), 320)
     pixels = np.asarray(img.convert("L") if mode == "grey" else img)
     after = convolution.apply_kernel(pixels, grid)
     return {"kernel": grid, "mode": mode, "before": _png(pixels), "after": _png(after)}

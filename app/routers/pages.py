@@ -44,27 +44,16 @@ def api_docs():
                                swagger_favicon_url="/static/favicon.svg")
 
 
-@router.get("/draw", response_class=HTMLResponse)
-def draw(request: Request):
-    return _page(request, "draw.html", "Draw a digit")
+PAGE_CONFIG = {  # extra config a page's module needs, by path
+    "/train": {"labels": {name: list(spec.labels) for name, spec in SPECS.items()}},
+}
 
 
-@router.get("/classify", response_class=HTMLResponse)
-def classify(request: Request):
-    return _page(request, "classify.html", "Classify photos")
+def _register(path: str, template: str, title: str) -> None:
+    def page(request: Request):
+        return _page(request, template, title, config=PAGE_CONFIG.get(path, {}))
+    router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, name=template)
 
 
-@router.get("/descent", response_class=HTMLResponse)
-def descent(request: Request):
-    return _page(request, "descent.html", "Gradient descent")
-
-
-@router.get("/filters", response_class=HTMLResponse)
-def filters(request: Request):
-    return _page(request, "filters.html", "Inside the network")
-
-
-@router.get("/train", response_class=HTMLResponse)
-def train(request: Request):
-    labels = {name: list(spec.labels) for name, spec in SPECS.items()}
-    return _page(request, "train.html", "Train a network", config={"labels": labels})
+for _path, _template, _title, _ in PAGES:
+    _register(_path, _template, _title)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisco
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import RegistryDep, SettingsDep, find_model
+from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
 from app.errors import ApiError, error_body, log
 from app.serialize import classification_json
 from app.serialize import image as image_json
@@ -20,9 +20,6 @@ from engine.saliency import occlusion, onto_image
 from engine.store import StoredModel
 
 router = APIRouter(tags=["predict"])
-
-STATUS = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413}
-
 
 def classify_bytes(data: bytes, model: StoredModel, settings: Settings) -> Classification:
     """Decode untrusted bytes and classify them; raises imageio.ImageError."""
@@ -40,14 +37,9 @@ def predict(
     """Classify one image. Returns the labels, their probabilities (same order), the prediction
     and the 28x28 input the network saw (floats 0..1)."""
     stored = find_model(registry, model or settings.default_model)
-    data = image.file.read(settings.max_upload_bytes + 1)
-    try:
-        result = classify_bytes(data, stored, settings)
-    except imageio.ImageError as exc:
-        raise ApiError(STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+    result = classify(stored, decode_upload(image, settings))
     if result.probabilities is None:
-        raise ApiError(422, "image_blank", "No ink or object was found in the image: it is blank "
-                       "or has almost no contrast. Draw or photograph a digit with a clear stroke.")
+        raise blank_image()
     # JSONResponse directly: FastAPI's generic encoder would walk the 784 floats one by one
     return JSONResponse(classification_json(result, with_steps=steps))
 
@@ -149,12 +141,9 @@ def saliency_map(
     if target is not None and target >= len(stored.card.labels):
         raise ApiError(422, "invalid_request", f"target must be a class index below {len(stored.card.labels)}",
                        {"target": "no such class"})
-    try:
-        result = classify_bytes(image.file.read(settings.max_upload_bytes + 1), stored, settings)
-    except imageio.ImageError as exc:
-        raise ApiError(STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+    result = classify(stored, decode_upload(image, settings))
     if result.probabilities is None:
-        raise ApiError(422, "image_blank", "No ink or object was found in the image: nothing to explain.")
+        raise blank_image()
     heat, cls = occlusion(stored, result.prepared.input, target=target)
     return JSONResponse({"model": stored.card.id, "prediction": result.prediction, "target": cls,
                          "target_label": stored.card.labels[cls],
