@@ -1,7 +1,8 @@
 // Gradient descent page: every point of a path is a real optimizer step computed on the server
 // (POST /api/descent/run); STEP reveals the next one, RUN animates, RESET starts again.
 import { getJSON, sendJSON } from "./api.js";
-import { COLOURS, Frame, bands, fmt, lossPlot } from "./plot.js";
+import { COLOURS } from "./plot.js";
+import { drawExercise, drawSplit } from "./descent-view.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_STEPS = 500;
@@ -224,118 +225,8 @@ let frame = null;
 
 function render() {
   $("counter").textContent = S.n;
-  if (S.tab === "split") return renderSplit();
-  if (!S.surface || !S.runs.length) return;
-  const view = S.problems[problemName()].view;
-  if (S.tab === "parabola") renderCurve(view);
-  else if (S.tab === "line_fit") renderLine();
-  else renderSurface(view);
-  lossPlot($("loss-plot"), S.runs, S.n);
-  renderNumbers();
-}
-
-const at = (run) => Math.min(S.n, run.path.length - 1);
-
-function renderCurve(view) {
-  const top = Math.max(...S.surface.loss);
-  frame = new Frame($("main-plot"), view[0], [0, top]);
-  frame.axes("w", "loss L(w)");
-  frame.line(S.surface.x.map((x, i) => [x, S.surface.loss[i]]), "#555", 3);
-  for (const r of S.runs) {
-    const pts = r.path.slice(0, at(r) + 1).map((p, i) => [p[0], r.loss[i]]);
-    frame.line(pts, r.colour, 2, [6, 4]);
-    pts.forEach((p, i) => frame.marker(p, r.colour, "circle", i === pts.length - 1 ? 10 : 5));
-  }
-}
-
-function renderLine() {
-  const d = lineData();
-  if (!S.drag || !S.lineView) {  // the axes stay put while a point is dragged
-    S.lineView = [[0, Math.max(...d.x) + 2], [Math.min(0, ...d.y) - 1, Math.max(...d.y) + 3]];
-  }
-  const [xs, ys] = S.lineView;
-  frame = new Frame($("main-plot"), xs, ys);
-  frame.axes("x", "y");
-  const [a, b] = S.runs[0].path[at(S.runs[0])];
-  frame.line([[xs[0], a * xs[0] + b], [xs[1], a * xs[1] + b]], COLOURS[0], 4);
-  d.x.forEach((x, i) => {
-    frame.line([[x, d.y[i]], [x, a * x + b]], COLOURS[1], 2, [4, 4]);  // the errors
-    frame.marker([x, d.y[i]], "#222", "square", 8);
-  });
-}
-
-function renderSurface(view) {
-  frame = new Frame($("main-plot"), view[0], view[1]);
-  const flat = S.surface.loss.flat();
-  frame.heatmap(S.surface.loss, bands(Math.min(...flat), Math.max(...flat)));
-  frame.axes(S.problem === "line_fit" ? "a" : "x", S.problem === "line_fit" ? "b" : "y");
-  for (const r of S.runs) {
-    const pts = r.path.slice(0, at(r) + 1);
-    frame.line(pts, r.colour, 3);
-    frame.marker(pts[pts.length - 1], r.colour, "circle", 8);
-  }
-  frame.marker(S.runs[0].path[0], "#222", "square", 8);
-}
-
-function renderNumbers() {
-  const lines = [];
-  const names = S.tab === "line_fit" || S.problem === "line_fit" && S.tab === "surface" ? ["a", "b"]
-    : S.tab === "parabola" ? ["w"] : ["x", "y"];
-  const verdicts = [];
-  for (const r of S.runs) {
-    const i = at(r);
-    if (S.runs.length === 1) {
-      r.path[i].forEach((v, k) => lines.push([names[k], fmt(v)]));
-      lines.push(["gradient", `(${r.gradient[i].map(fmt).join(", ")})`]);
-      lines.push([S.tab === "line_fit" ? "loss (MSE)" : "loss", fmt(r.loss[i])]);
-    }
-    verdicts.push(verdict(r, i));
-  }
-  $("numbers").replaceChildren(...lines.flatMap(([k, v]) => {
-    const dt = document.createElement("dt"), dd = document.createElement("dd");
-    dt.textContent = k;
-    dd.textContent = v;
-    return [dt, dd];
-  }));
-  $("verdict").textContent = verdicts.filter(Boolean).join("  ·  ");
-  $("verdict").dataset.state = S.runs.some((r) => r.status === "diverged" && at(r) === r.path.length - 1) ? "diverged" : "";
-}
-
-function verdict(r, i) {
-  const who = S.runs.length > 1 ? `${r.optimizer} lr ${r.lr}: ` : "";
-  const last = i === r.path.length - 1;
-  if (last && r.status === "converged") return `${who}reached the minimum in ${i} steps ✓`;
-  if (last && r.status === "diverged") return `${who}diverged after ${i} steps ✗ — the learning rate is too large`;
-  const g = r.gradient;
-  if (i >= 2 && g[i].some((v, k) => Math.sign(v) !== Math.sign(g[i - 1][k]) && Math.sign(g[i - 1][k]) !== Math.sign(g[i - 2][k]))) {
-    return `${who}oscillating around the minimum ↔`;
-  }
-  return "";
-}
-
-function renderSplit() {
-  const sp = S.split;
-  frame = new Frame($("main-plot"), [-1.2, 1.2], [-1.2, 1.2]);
-  if (sp.grid) {
-    const bytes = Uint8Array.from(atob(sp.grid.base64), (c) => c.charCodeAt(0));
-    const rows = Array.from({ length: sp.grid.size }, (_, r) => Array.from(bytes.slice(r * sp.grid.size, (r + 1) * sp.grid.size)));
-    frame.heatmap(rows, (v) => {  // blue (class 0) to orange (class 1), pale near 50%
-      const t = v / 255, strength = Math.abs(t - 0.5) * 2;
-      return t < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
-    });
-  }
-  frame.axes("x₁", "x₂");
-  const points = sp.dataset === "mine" ? sp.mine : sp.points;
-  for (const [x, y, label] of points) frame.marker([x, y], label ? COLOURS[1] : COLOURS[0], label ? "triangle" : "circle", 6);
-  lossPlot($("loss-plot"), [{ loss: sp.losses, colour: COLOURS[0] }], sp.losses.length);
-  $("numbers").replaceChildren(...[["loss", fmt(sp.losses[sp.losses.length - 1])],
-    ["accuracy", sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]].flatMap(([k, v]) => {
-    const dt = document.createElement("dt"), dd = document.createElement("dd");
-    dt.textContent = k;
-    dd.textContent = v;
-    return [dt, dd];
-  }));
-  $("hint").textContent = sp.dataset === "mine" ? "Click the plot to add points; choose their class on the left." : "";
+  if (S.tab === "split") frame = drawSplit(S);
+  else if (S.surface && S.runs.length) frame = drawExercise(S, S.problems[problemName()].view, lineData());
 }
 
 // --- pointer: drag the line's points or the start point; add points to split ----------------

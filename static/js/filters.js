@@ -1,15 +1,22 @@
 // Inside the network: convolution step by step (POST /api/convolve, /api/pool), every layer's
 // output for one input (/api/activations), learned filters, and the kernel table.
-import { getJSON, pageConfig, sendJSON } from "./api.js";
-import { paintGrey } from "./render.js";
+import { getJSON, pageConfig } from "./api.js";
+import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
+import { editableGrid, numberGrid, paintDiverging, paintGrey } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 const params = new URLSearchParams(location.search);
-const S = { tab: params.get("tab") || "conv", input: null, kernel: null, conv: null, pool: null, pos: -1,
-            timer: null, model: params.get("model") || config.defaultModel, lastImage: null, net: null };
+const S = { tab: params.get("tab") || "conv", model: params.get("model") || config.defaultModel,
+            lastImage: null, net: null, kernelInfo: null };
 const fmt = (v) => String(Number(v.toFixed(3)));
 const term = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));  // the slides write 3×(−1)
+
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea") || S.tab !== "conv") return;
+  if (e.key === " ") { e.preventDefault(); stepConv(); }
+  if (e.key === "r" || e.key === "R") resetConv();
+});
 
 // --- tabs --------------------------------------------------------------------------------------
 
@@ -28,138 +35,9 @@ document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click
 
 // --- convolution step by step ----------------------------------------------------------------
 
-function editableGrid(table, grid, onChange) {
-  table.replaceChildren(...grid.map((row, r) => {
-    const tr = document.createElement("tr");
-    row.forEach((v, c) => {
-      const td = document.createElement("td");
-      const input = document.createElement("input");
-      input.type = "number";
-      input.value = fmt(v);
-      input.setAttribute("aria-label", `row ${r + 1}, column ${c + 1}`);
-      input.addEventListener("change", () => { grid[r][c] = Number(input.value) || 0; onChange(); });
-      td.append(input);
-      tr.append(td);
-    });
-    return tr;
-  }));
-}
-
-function numberGrid(table, grid, shown = Infinity, cls = () => "") {
-  let i = 0;
-  table.replaceChildren(...grid.map((row) => {
-    const tr = document.createElement("tr");
-    for (const v of row) {
-      const td = document.createElement("td");
-      td.textContent = i <= shown ? fmt(v) : "";
-      td.className = cls(i);
-      i += 1;
-      tr.append(td);
-    }
-    return tr;
-  }));
-}
-
-async function compute() {
-  stopConv();
-  const padding = $("padding").value;
-  try {
-    S.conv = await sendJSON("POST", "/api/convolve", {
-      input: S.input, kernel: S.kernel, stride: Number($("stride").value),
-      padding: ["valid", "same"].includes(padding) ? padding : Number(padding) });
-    S.pool = await sendJSON("POST", "/api/pool", { input: S.conv.output, size: Number($("pool-size").value),
-                                                   stride: Number($("pool-stride").value) }).catch((e) => ({ error: e.message }));
-    $("conv-error").textContent = "";
-  } catch (err) {
-    S.conv = null;
-    $("conv-error").textContent = err.message;
-  }
-  S.pos = -1;
-  renderConv();
-}
-
-function renderConv() {
-  editableGrid($("kernel-grid"), S.kernel, compute);
-  if (!S.conv) { editableGrid($("input-grid"), S.input, compute); return; }
-  const [top, , left] = S.conv.padding;
-  const padded = S.conv.padded, width = padded[0].length;
-  const step = S.conv.steps[S.pos];
-  const kh = S.kernel.length, kw = S.kernel[0].length;
-  const inWindow = (i) => {
-    if (!step) return false;
-    const r = Math.floor(i / width), c = i % width;
-    return r >= step.top && r < step.top + kh && c >= step.left && c < step.left + kw;
-  };
-  if (S.pos < 0) editableGrid($("input-grid"), S.input, compute);
-  else numberGrid($("input-grid"), padded, Infinity, (i) => {
-    const r = Math.floor(i / width), c = i % width;
-    const pad = r < top || c < left || r >= top + S.input.length || c >= left + S.input[0].length;
-    return `${inWindow(i) ? "window" : ""} ${pad ? "pad" : ""}`;
-  });
-  numberGrid($("output-grid"), S.conv.output, S.pos, (i) => (i === S.pos ? "current" : ""));
-  if (S.pool && S.pool.output) numberGrid($("pool-grid"), S.pool.output, S.pos >= S.conv.steps.length - 1 ? Infinity : -1);
-  $("pad-note").textContent = S.conv.padding.some(Boolean) ? "(zeros added around it: padding)" : "";
-  $("arithmetic").textContent = step
-    ? step.products.flat().map((p, i) => `${term(padded[step.top + Math.floor(i / kw)][step.left + (i % kw)])}×${term(S.kernel[Math.floor(i / kw)][i % kw])}`).join(" + ") + ` = ${fmt(step.sum)}`
-    : "Press STEP to slide the kernel over the input.";
-  const f = S.conv.formula;
-  $("conv-formula").textContent = `Output size = ⌊(n + padding − k) / stride⌋ + 1 = ⌊(${f.n[0]} + ${f.padding[0]} − ${f.k[0]}) / ${f.stride}⌋ + 1 = ${f.output[0]}` +
-    (f.n[0] !== f.n[1] || f.k[0] !== f.k[1] ? ` (rows) × ${f.output[1]} (columns)` : "");
-  $("pool-formula").textContent = S.pool && S.pool.formula
-    ? `Max pool ${S.pool.formula.k[0]}×${S.pool.formula.k[0]}, stride ${S.pool.formula.stride}: ⌊(${S.pool.formula.n[0]} − ${S.pool.formula.k[0]}) / ${S.pool.formula.stride}⌋ + 1 = ${S.pool.formula.output[0]}`
-    : S.pool && S.pool.error ? `Max pool: ${S.pool.error}` : "";
-}
-
-function stepConv() {
-  if (!S.conv) return;
-  if (S.pos >= S.conv.steps.length - 1) return stopConv();
-  S.pos += 1;
-  renderConv();
-}
-function stopConv() { clearInterval(S.timer); S.timer = null; $("conv-play").textContent = "PLAY"; }
-function playConv() {
-  if (S.timer) return stopConv();
-  if (S.conv && S.pos >= S.conv.steps.length - 1) S.pos = -1;
-  $("conv-play").textContent = "PAUSE";
-  S.timer = setInterval(stepConv, 700);
-}
-function resetConv() { stopConv(); S.pos = -1; renderConv(); }
-
-async function loadExample(name) {
-  const { examples } = S.kernelInfo;
-  S.input = structuredClone(examples[name].input);
-  S.kernel = structuredClone(examples[name].kernel);
-  await compute();
-}
-document.querySelectorAll("[data-example]").forEach((b) => b.addEventListener("click", () => loadExample(b.dataset.example)));
-for (const id of ["padding", "stride", "pool-size", "pool-stride"]) $(id).addEventListener("change", compute);
-$("conv-step").addEventListener("click", stepConv);
-$("conv-play").addEventListener("click", playConv);
-$("conv-reset").addEventListener("click", resetConv);
-document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea") || S.tab !== "conv") return;
-  if (e.key === " ") { e.preventDefault(); stepConv(); }
-  if (e.key === "r" || e.key === "R") resetConv();
-});
-
 // --- inside the network ------------------------------------------------------------------------
 
 const decode = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-
-// Diverging colours for a map: blue below zero, white at zero, orange above (128 = zero).
-function paintDiverging(canvas, bytes, w, h, offset = 0) {
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext("2d");
-  const img = ctx.createImageData(w, h);
-  for (let i = 0; i < w * h; i++) {
-    const t = (bytes[offset + i] - 128) / 127.5;
-    const [r, g, b] = t < 0 ? [255 + t * 255, 255 + t * 141, 255 + t * 77] : [255 - t * 25, 255 - t * 96, 255 - t * 255];
-    img.data.set([r, g, b, 255], i * 4);
-  }
-  ctx.putImageData(img, 0, 0);
-  return ctx;
-}
 
 async function inspect(blob) {
   S.lastImage = blob;
@@ -441,6 +319,7 @@ $("kernel-upload").addEventListener("change", applyKernels);
 
 async function init() {
   S.kernelInfo = await getJSON("/api/kernels");
+  setExamples(S.kernelInfo.examples);
   const { models } = await getJSON("/api/models");
   S.models = models;
   for (const m of models) $("net-model").append(new Option(m.name, m.id, false, m.id === S.model));

@@ -64,3 +64,53 @@ export function createBars(list, labels) {
 }
 
 export const percent = (p) => `${Math.round(p * 100)}%`;
+
+const fmt3 = (v) => String(Number(v.toFixed(3)));
+
+// A table of number inputs bound to `grid` (rows of numbers); onChange after each edit.
+export function editableGrid(table, grid, onChange) {
+  table.replaceChildren(...grid.map((row, r) => {
+    const tr = document.createElement("tr");
+    row.forEach((v, c) => {
+      const td = document.createElement("td");
+      const input = document.createElement("input");
+      input.type = "number";
+      input.value = fmt3(v);
+      input.setAttribute("aria-label", `row ${r + 1}, column ${c + 1}`);
+      input.addEventListener("change", () => { grid[r][c] = Number(input.value) || 0; onChange(); });
+      td.append(input);
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
+export function numberGrid(table, grid, shown = Infinity, cls = () => "") {
+  let i = 0;
+  table.replaceChildren(...grid.map((row) => {
+    const tr = document.createElement("tr");
+    for (const v of row) {
+      const td = document.createElement("td");
+      td.textContent = i <= shown ? fmt3(v) : "";
+      td.className = cls(i);
+      i += 1;
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
+// Diverging colours for a map: blue below zero, white at zero, orange above (128 = zero).
+export function paintDiverging(canvas, bytes, w, h, offset = 0) {
+  canvas.width = w;
+  canvas.height = h;
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  for (let i = 0; i < w * h; i++) {
+    const t = (bytes[offset + i] - 128) / 127.5;
+    const [r, g, b] = t < 0 ? [255 + t * 255, 255 + t * 141, 255 + t * 77] : [255 - t * 25, 255 - t * 96, 255 - t * 255];
+    img.data.set([r, g, b, 255], i * 4);
+  }
+  ctx.putImageData(img, 0, 0);
+  return ctx;
+}
