@@ -50,6 +50,13 @@ def _dense(units, activation=None, bias=True):
 BN, POOL = {"type": "batchnorm"}, {"type": "pool", "size": 2}
 RELU = {"type": "activation", "fn": "relu"}
 
+def _bn_cnn(blocks: list[tuple[int, int]], dense: int, dropout: float) -> list[dict]:
+    """Conv (no bias), BatchNorm, ReLU, MaxPool 2 per (filters, kernel) block; then a dense layer
+    with BatchNorm, ReLU and dropout."""
+    layers = [layer for filters, k in blocks for layer in (_conv(filters, k, padding="same", bias=False), BN, RELU, POOL)]
+    return layers + [_dense(dense, bias=False), BN, RELU, {"type": "dropout", "rate": dropout}]
+
+
 PRESETS = {a.name: a for a in [
     Architecture("mnist_recipe", "Lesson recipe CNN",
                  "The lesson's Keras recipe: Conv 32 3x3 ReLU, BatchNorm, MaxPool 2, Dense 100 ReLU, "
@@ -65,17 +72,11 @@ PRESETS = {a.name: a for a in [
     Architecture("digit_cnn", "Digit CNN (the default digit model)",
                  "Three conv blocks (16, 32, 64 filters 3x3; BatchNorm, ReLU, MaxPool 2), Dense 64 with "
                  "dropout, Dense 10. About 61k weights: fast to train on a small CPU.",
-                 [_conv(16, 3, padding="same", bias=False), BN, RELU, POOL,
-                  _conv(32, 3, padding="same", bias=False), BN, RELU, POOL,
-                  _conv(64, 3, padding="same", bias=False), BN, RELU, POOL,
-                  _dense(64, bias=False), BN, RELU, {"type": "dropout", "rate": 0.2}]),
+                 _bn_cnn([(16, 3), (32, 3), (64, 3)], dense=64, dropout=0.2)),
     Architecture("compact_cnn", "Compact CNN (the Fashion-MNIST model)",
                  "Three conv blocks (24 5x5, 48 3x3, 64 3x3; BatchNorm, ReLU, MaxPool 2), Dense 128 with "
                  "dropout, Dense 10. About 115k weights.",
-                 [_conv(24, 5, padding="same", bias=False), BN, RELU, POOL,
-                  _conv(48, 3, padding="same", bias=False), BN, RELU, POOL,
-                  _conv(64, 3, padding="same", bias=False), BN, RELU, POOL,
-                  _dense(128, bias=False), BN, RELU, {"type": "dropout", "rate": 0.25}]),
+                 _bn_cnn([(24, 5), (48, 3), (64, 3)], dense=128, dropout=0.25)),
 ]}
 ARCHITECTURES = PRESETS  # name -> Architecture
 DESCRIPTIONS = {name: a.description for name, a in PRESETS.items()}
