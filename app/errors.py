@@ -9,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.projects import ProjectError
+
 log = logging.getLogger("neuronlab")
 
 
@@ -34,6 +36,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
         return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status)
+
+    @app.exception_handler(ProjectError)
+    async def project_error(_: Request, exc: ProjectError):
+        fields = {exc.field: str(exc)} if exc.field else None
+        return JSONResponse(error_body(exc.code, str(exc), fields), status_code=exc.status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):

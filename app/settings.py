@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     training_time_limit: float = Field(1800, gt=0, description="seconds one job may train")
     max_parameters: int = Field(3_000_000, ge=1000, description="largest trainable network, in weights")
     max_macs: int = Field(60_000_000, ge=1000, description="largest network, in multiply-adds per image")
+    max_projects: int = Field(200, ge=1, description="teachable projects kept on this server")
+    project_classes: int = Field(10, ge=2, le=50, description="classes per project")
+    project_samples: int = Field(1000, ge=10, description="photos per project")
 
 
 @lru_cache

@@ -81,7 +81,7 @@ class DownloadError(RuntimeError):
 
 @dataclass
 class Split:
-    images: np.ndarray  # (N, 28, 28) uint8, ink bright (0 = background)
+    images: np.ndarray  # (N, 28, 28) uint8, ink bright (0 = background); photos (N, 3, H, W)
     labels: np.ndarray  # (N,) uint8
 
     def __len__(self) -> int:
@@ -142,6 +142,25 @@ def load(name: str, data_dir: Path, val_size: int = 5000, seed: int = 0) -> Data
         val=Split(train_x[val_idx], train_y[val_idx]),
         test=Split(arrays["test_images"], arrays["test_labels"]),
     )
+
+
+def save_arrays(path: Path, data: Dataset) -> None:
+    """A small dataset (a project's photos) as one .npz of plain arrays; validation = test."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        np.savez(f, train_images=data.train.images, train_labels=data.train.labels,
+                 test_images=data.test.images, test_labels=data.test.labels,
+                 labels=np.array(data.labels, dtype=str), name=np.array(data.name))
+    tmp.replace(path)
+
+
+def load_arrays(path: Path) -> Dataset:
+    """Read what save_arrays wrote (no pickles: object arrays are refused)."""
+    with np.load(Path(path), allow_pickle=False) as f:
+        test = Split(f["test_images"], f["test_labels"])
+        return Dataset(name=str(f["name"]), labels=tuple(str(v) for v in f["labels"]),
+                       train=Split(f["train_images"], f["train_labels"]), val=test, test=test)
 
 
 def load_test(name: str, data_dir: Path) -> Split:

@@ -27,8 +27,9 @@ class Classification:
 
 @torch.inference_mode()
 def probabilities(model: StoredModel, inputs: np.ndarray) -> np.ndarray:
-    """Softmax probabilities (N, classes) for prepared inputs (N, 28, 28) in 0..1."""
-    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).unsqueeze(1)  # (N, 1, 28, 28)
+    """Softmax probabilities (N, classes) for prepared inputs (N, 28, 28) or (N, C, H, W) in 0..1."""
+    x = torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32))
+    x = x.unsqueeze(1) if x.ndim == 3 else x  # (N, C, H, W)
     return torch.softmax(model.module(x).double(), dim=1).numpy()
 
 

@@ -52,7 +52,7 @@ class Job:
         """What GET /api/train/{id} returns (no images)."""
         runs = [self.latest.get(i, {}) for i in range(len(self.spec.learning_rates))]
         return {
-            "id": self.id, "status": self.status, "position": position, "spec": asdict(self.spec),
+            "id": self.id, "status": self.status, "position": position, "spec": self.spec.public(),
             "epoch": runs[0].get("epoch", 0), "step": runs[0].get("step", 0),
             "total_steps": runs[0].get("total_steps"), "runs": runs, "epochs": self.epochs,
             "test_accuracy": [r["test_accuracy"] for r in self.results] or None,

@@ -79,6 +79,11 @@ PRESETS = {a.name: a for a in [
                  _bn_cnn([(24, 5), (48, 3), (64, 3)], dense=128, dropout=0.25)),
 ]}
 ARCHITECTURES = PRESETS  # name -> Architecture
+
+PHOTO_INPUT = (3, 32, 32)  # a project's colour photos (engine.preprocess.prepare_photo)
+PHOTO_LAYERS = _bn_cnn([(16, 3), (32, 3), (64, 3)], dense=64, dropout=0.3)  # ~88k weights
+PHOTO_DESCRIPTION = ("Three conv blocks (16, 32, 64 filters 3x3 over the red, green and blue channels; "
+                     "BatchNorm, ReLU, MaxPool 2), Dense 64 with dropout, one output per class.")
 DESCRIPTIONS = {name: a.description for name, a in PRESETS.items()}
 
 

@@ -2,7 +2,10 @@
 
 Digits are prepared as MNIST itself was made: find the ink, crop to it, fit it into 20x20
 keeping the aspect ratio (antialiased), and place it in 28x28 so that its centre of mass is at
-the centre. Objects (Fashion-MNIST) fill the 28x28 on their longer side, centred by their box.
+the centre. Objects are prepared as Fashion-MNIST's product photos were: trim the background
+around the object, shrink its longer side to 28, centre it, negate (object bright on black) and
+turn it grey. Photos for a project's own classes ("photo") keep their colour: the centre square,
+shrunk to 32x32 RGB (as CIFAR-10), three channels the network reads.
 """
 from __future__ import annotations
 
@@ -18,12 +21,13 @@ TRIM_MASS = 0.0025     # each side of the ink box drops rows/columns holding les
 SPECK_MASS = 0.03      # ...and separate blobs at its edges holding less than this share
 WORKING_SIZE = 280     # larger images are first shrunk to this (longer side) for speed
 STYLES = {"digit": 20, "object": 28}  # size of the box the ink is fitted into
+PHOTO_SIZE = 32        # "photo" style: side of the colour square the network reads
 
 
 @dataclass
 class Prepared:
     """The network's input and how it was made. Arrays are float32 in 0..1, ink = 1."""
-    input: np.ndarray | None            # (28, 28), None when no ink was found
+    input: np.ndarray | None            # (28, 28) or (3, 32, 32) for photos; None when no ink was found
     ink: np.ndarray                     # (h, w) ink map of the (possibly shrunk) image
     bbox: tuple[int, int, int, int] | None = None  # (left, top, right, bottom) in `ink`
     cropped: np.ndarray | None = None   # the ink inside bbox
@@ -160,7 +164,9 @@ def place(fitted: np.ndarray, left: int, top: int, size: int = 28) -> np.ndarray
 
 
 def prepare(img: Image.Image, style: str = "digit") -> Prepared:
-    """The full pipeline; `style` is "digit" (MNIST) or "object" (Fashion-MNIST)."""
+    """The full pipeline; `style` is "digit" (MNIST), "object" (Fashion-MNIST) or "photo"."""
+    if style == "photo":
+        return prepare_photo(img)
     box = STYLES[style]
     notes: list[str] = []
     ink = ink_map(crop_to_paper(shrink(img), notes), notes)
@@ -211,3 +217,30 @@ def _span(mass: np.ndarray) -> tuple[int, int]:
     start = first + int(np.searchsorted(cumulative, TRIM_MASS, side="right"))
     end = first + int(np.searchsorted(cumulative, 1 - TRIM_MASS, side="left")) + 1
     return start, max(end, start + 1)
+
+
+def rgb(img: Image.Image) -> Image.Image:
+    """RGB, with any transparency laid on white."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def prepare_photo(img: Image.Image, size: int = PHOTO_SIZE) -> Prepared:
+    """A colour photo as a (3, size, size) input: the centre square, shrunk (area-averaged).
+    `ink` holds the photo in grey (for display), `cropped` the square, `fitted` the small grey."""
+    photo = rgb(shrink(img))
+    w, h = photo.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    square = photo.crop((left, top, left + side, top + side))
+    small = np.asarray(square.resize((size, size), Image.Resampling.BOX), dtype=np.float32) / 255
+    grey = lambda a: (a @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
+    full = np.asarray(photo, dtype=np.float32) / 255
+    notes = [] if side == w == h else [f"the centre square ({side}x{side}) of a {w}x{h} photo"]
+    return Prepared(input=np.ascontiguousarray(small.transpose(2, 0, 1)), ink=grey(full),
+                    bbox=(left, top, left + side, top + side), cropped=grey(full[top:top + side, left:left + side]),
+                    fitted=grey(small), center_of_mass=(size / 2 - 0.5, size / 2 - 0.5), offset=(0, 0),
+                    notes=notes + [f"shrunk to {size}x{size}, three colour channels (red, green, blue)"])

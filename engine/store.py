@@ -23,16 +23,17 @@ ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 class ModelCard:
     id: str
     name: str
-    task: str                      # "digits" or "fashion": what the model reads
+    task: str                      # "digits", "fashion" or "project" (a project's own classes)
     dataset: str                   # dataset it was trained on
     labels: list[str]
     architecture: str              # a preset name in engine.models.PRESETS, or "custom"
-    preprocess: str                # "digit" or "object": how an image is prepared (engine.preprocess)
+    preprocess: str                # "digit", "object" or "photo": how an image is prepared (engine.preprocess)
     test_accuracy: float | None = None
     parameters: int | None = None
     training: dict = field(default_factory=dict)  # epochs, seed, seconds, command, optimizer...
     description: str = ""
     layers: list | None = None     # the layer list, for architectures that are not presets
+    input_shape: list[int] = field(default_factory=lambda: list(models.INPUT_SHAPE))  # (C, H, W)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -75,7 +76,7 @@ def load(card_path: Path) -> StoredModel:
 def build_for(card: ModelCard) -> nn.Sequential:
     """The untrained network a card describes."""
     if card.layers is not None:
-        return models.build_layers(card.layers, len(card.labels))
+        return models.build_layers(card.layers, len(card.labels), input_shape=tuple(card.input_shape))
     return models.build(card.architecture, len(card.labels))
 
 

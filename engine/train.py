@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import datasets, models, store
-from engine.augment import AugmentConfig, augment
+from engine.augment import AugmentConfig, PhotoAugmentConfig, augment, augment_photos
 
 
 @dataclass
@@ -36,7 +36,9 @@ class TrainConfig:
     momentum: float = 0.9              # for "momentum"
     weight_decay: float = 5e-4
     schedule: str = "onecycle"         # "onecycle" (warm up, then anneal) or "constant"
-    augment: bool = True               # slant, size, position and stroke-width changes
+    augment: bool = True               # slant, size, position and stroke-width changes (photos:
+                                       # zoom, turn, shift, mirror, light and colour changes)
+    mirror: bool = True                # photos only: left-right flips are allowed
     train_size: int | None = None      # use only this many training images (None = all)
     val_size: int = 5000               # held out of the 60k training images
     seed: int = 0
@@ -63,9 +65,10 @@ class Trainer:
         self.on_event = on_event or (lambda event: None)
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.model = build_model(config.architecture, len(data.labels))
+        self.input_shape = input_shape(data.train.images)
+        self.model = build_model(config.architecture, len(data.labels), self.input_shape)
         n = len(data.train) if config.train_size is None else min(config.train_size, len(data.train))
-        self.train_x = torch.from_numpy(data.train.images[:n])  # (N, 28, 28) uint8
+        self.train_x = torch.from_numpy(data.train.images[:n])  # (N, 28, 28) or (N, C, H, W) uint8
         self.train_y = torch.from_numpy(data.train.labels[:n]).long()
         self.steps_per_epoch = math.ceil(n / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
@@ -73,7 +76,10 @@ class Trainer:
         self.scheduler = (torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=config.learning_rate, total_steps=self.total_steps, pct_start=0.25)
             if config.schedule == "onecycle" else None)
-        self.augment_cfg = AugmentConfig() if config.augment else None
+        photos = self.input_shape[0] == 3
+        self.augment_cfg = None if not config.augment else (
+            PhotoAugmentConfig(mirror=config.mirror) if photos else AugmentConfig())
+        self.augment_fn = augment_photos if photos else augment
         self.step_count = 0
         self.first_loss = 0.0
         self._order = self.batch_order(1)
@@ -87,10 +93,10 @@ class Trainer:
     def step(self, idx: torch.Tensor) -> tuple[float, float]:
         """One mini-batch: forward, loss, backward, optimizer update. Returns (loss, accuracy)."""
         self.model.train()
-        x = self.train_x[idx].unsqueeze(1).float().div_(255)  # (B, 1, 28, 28)
+        x = as_input(self.train_x[idx])
         y = self.train_y[idx]
         if self.augment_cfg is not None:
-            x = augment(x, self.augment_cfg, self.generator)
+            x = self.augment_fn(x, self.augment_cfg, self.generator)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
             logits = self.model(x)
         loss = F.cross_entropy(logits.float(), y)
@@ -118,7 +124,7 @@ class Trainer:
         self.model.eval()
         total_loss, correct = 0.0, 0
         for start in range(0, len(split), self.config.eval_batch):
-            x = torch.from_numpy(split.images[start:start + self.config.eval_batch]).unsqueeze(1).float().div_(255)
+            x = as_input(split.images[start:start + self.config.eval_batch])
             y = torch.from_numpy(split.labels[start:start + self.config.eval_batch]).long()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
                 logits = self.model(x).float()
@@ -171,10 +177,21 @@ class Trainer:
         return summary
 
 
-def build_model(architecture: str | list, classes: int) -> torch.nn.Sequential:
+def input_shape(images: np.ndarray) -> tuple[int, int, int]:
+    """(C, H, W) of a stack of images (N, H, W) or (N, C, H, W)."""
+    return (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])
+
+
+def as_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 images (N, H, W) or (N, C, H, W) as the floats 0..1 (N, C, H, W) a network reads."""
+    x = torch.as_tensor(images)
+    return (x.unsqueeze(1) if x.ndim == 3 else x).float().div_(255)
+
+
+def build_model(architecture: str | list, classes: int, shape: tuple = models.INPUT_SHAPE) -> torch.nn.Sequential:
     if isinstance(architecture, str):
         return models.build(architecture, classes)
-    return models.build_layers(architecture, classes)
+    return models.build_layers(architecture, classes, input_shape=shape)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

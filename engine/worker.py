@@ -12,14 +12,14 @@ import os
 import queue
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from engine import datasets, models, store
-from engine.train import Diverged, TrainConfig, Trainer
+from engine.train import Diverged, TrainConfig, Trainer, as_input
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
 SAMPLES_EVERY = 1.5    # seconds between streams of test images with guesses
@@ -42,13 +42,21 @@ class JobSpec:
     schedule: str = "constant"
     name: str | None = None
     start_paused: bool = False
+    project: str | None = None     # a project's own classes: data_file holds its photos
+    data_file: str | None = None   # a .npz written by datasets.save_arrays
+    mirror: bool = True
+    weight_decay: float = 0.0
 
     def config(self, lr: float) -> TrainConfig:
         return TrainConfig(architecture=self.architecture, dataset=self.dataset, epochs=self.epochs,
                            batch_size=self.batch_size, optimizer=self.optimizer, learning_rate=lr,
-                           momentum=self.momentum, weight_decay=0.0, schedule=self.schedule,
-                           augment=self.augment, train_size=self.train_size, val_size=self.val_size,
-                           seed=self.seed, bf16=False)
+                           momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
+                           augment=self.augment, mirror=self.mirror, train_size=self.train_size,
+                           val_size=self.val_size, seed=self.seed, bf16=False)
+
+    def public(self) -> dict:
+        """What clients may see (no server paths)."""
+        return {k: v for k, v in asdict(self).items() if k != "data_file"}
 
 
 def b64(images: np.ndarray) -> list[str]:
@@ -107,7 +115,8 @@ class JobRunner:
     def __init__(self, job_id, spec: JobSpec, data_dir: Path, models_dir: Path, commands, emit, time_limit):
         self.job_id, self.spec, self.models_dir = job_id, spec, models_dir
         self.commands, self.emit, self.deadline = commands, emit, time.monotonic() + time_limit
-        self.data = datasets.load(spec.dataset, data_dir, val_size=spec.val_size)
+        self.data = (datasets.load_arrays(Path(spec.data_file)) if spec.data_file
+                     else datasets.load(spec.dataset, data_dir, val_size=spec.val_size))
         self.runs = []
         for i, lr in enumerate(spec.learning_rates):
             run = Run(i, None)
@@ -193,12 +202,12 @@ class JobRunner:
 
     @torch.inference_mode()
     def emit_samples(self, n: int = 8) -> None:
-        idx = self.rng.choice(len(self.data.test), n, replace=False)
-        x = torch.from_numpy(self.data.test.images[idx]).unsqueeze(1).float() / 255
+        idx = self.rng.choice(len(self.data.test), min(n, len(self.data.test)), replace=False)
         model = self.live_run().trainer.model
         model.eval()
-        guesses = model(x).argmax(1).tolist()
-        self.emit({"type": "samples", "images": b64(self.data.test.images[idx]),
+        guesses = model(as_input(self.data.test.images[idx])).argmax(1).tolist()
+        self.emit({"type": "samples", "images": b64(self.data.test.images[idx]), "indices": idx.tolist(),
+                   "shape": list(self.data.test.images.shape[1:]),
                    "labels": self.data.test.labels[idx].tolist(), "guesses": guesses})
 
     def finish(self, status: str, reason: str | None = None) -> None:
@@ -211,11 +220,12 @@ class JobRunner:
         """Test accuracy, confusion matrix and examples of mistakes; the model is saved."""
         trainer, test = run.trainer, self.data.test
         model = trainer.model.eval()
-        preds = np.concatenate([model(torch.from_numpy(test.images[i:i + 1000]).unsqueeze(1).float() / 255)
-                                .argmax(1).numpy() for i in range(0, len(test), 1000)])
+        preds = np.concatenate([model(as_input(test.images[i:i + 1000])).argmax(1).numpy()
+                                for i in range(0, len(test), 1000)])
         k = len(self.data.labels)
         confusion = np.zeros((k, k), dtype=int)
-        np.add.at(confusion, (test.labels, preds), 1)
+        np.add.at(confusion, (test.labels.astype(int), preds), 1)
+        per_class = [float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None for i in range(k)]
         mistakes = {}
         for t, p in zip(*np.nonzero(confusion - np.diag(np.diag(confusion)))):
             where = np.nonzero((test.labels == t) & (preds == p))[0][:MISTAKES_PER_CELL]
@@ -223,8 +233,8 @@ class JobRunner:
         accuracy = float((preds == test.labels).mean())
         model_id = self.save(run, accuracy)
         return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy,
-                "steps": trainer.step_count, "confusion": confusion.tolist(), "mistakes": mistakes,
-                "model_id": model_id}
+                "steps": trainer.step_count, "confusion": confusion.tolist(), "per_class": per_class,
+                "mistakes": mistakes, "model_id": model_id, "seconds": round(self.active_time, 1)}
 
     def save(self, run: Run, accuracy: float) -> str:
         spec, trainer = self.spec, run.trainer
@@ -232,16 +242,19 @@ class JobRunner:
         model_id = f"{base}-{self.job_id[:6]}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")
         preset = isinstance(spec.architecture, str)
         digits = spec.dataset == "mnist"
+        task = "project" if spec.project else "digits" if digits else "fashion"
         card = store.ModelCard(
             id=model_id, name=(spec.name or f"Trained {spec.dataset}") + (
                 f" (lr {trainer.config.learning_rate:g})" if len(self.runs) > 1 else ""),
-            task="digits" if digits else "fashion", dataset=spec.dataset, labels=list(self.data.labels),
-            architecture=spec.architecture if preset else "custom", preprocess="digit" if digits else "object",
+            task=task, dataset=f"project:{spec.project}" if spec.project else spec.dataset,
+            labels=list(self.data.labels), architecture=spec.architecture if preset else "custom",
+            preprocess={"project": "photo", "digits": "digit", "fashion": "object"}[task],
             test_accuracy=round(accuracy, 4), parameters=models.count_parameters(trainer.model),
-            layers=None if preset else spec.architecture,
+            layers=None if preset else spec.architecture, input_shape=list(trainer.input_shape),
             training={**{k: v for k, v in trainer.config.__dict__.items() if k != "architecture"},
                       "steps": trainer.step_count, "seconds": round(self.active_time, 1),
                       "final_learning_rate": trainer.learning_rate, "job": self.job_id,
-                      "command": "POST /api/train (the live training lab)"})
+                      "command": f"POST /api/projects/{spec.project}/train" if spec.project
+                      else "POST /api/train (the live training lab)"})
         store.save(self.models_dir, card, trainer.model)
         return model_id

@@ -61,3 +61,24 @@ def draw_digit(digit: str, width: int = 22, size: int = 280, box: tuple[float, f
         for p in (pts[0], pts[-1]):
             draw.ellipse([p[0] - width / 2, p[1] - width / 2, p[0] + width / 2, p[1] + width / 2], fill="black")
     return img
+
+
+def object_photo(kind: int, rng: np.random.Generator, size: tuple[int, int] = (320, 240)) -> Image.Image:
+    """A webcam-like photo made here: a noisy, unevenly lit background with a few stray lines and,
+    somewhere near the middle, a yellow ball (kind 0) or a blue box (kind 1)."""
+    w, h = size
+    a = np.ones((h, w, 3)) * rng.integers(40, 200, 3) + rng.normal(0, 12, (h, w, 3))
+    a += np.linspace(-30, 30, w)[None, :, None] * rng.uniform(-1, 1)
+    img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    d = ImageDraw.Draw(img)
+    for _ in range(3):
+        x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
+        d.line((x, y, x + int(rng.integers(-80, 80)), y + int(rng.integers(-80, 80))),
+               fill=tuple(int(v) for v in rng.integers(0, 255, 3)), width=3)
+    r = int(rng.integers(35, 70))
+    cx, cy = int(rng.integers(w // 2 - 50, w // 2 + 50)), int(rng.integers(h // 2 - 40, h // 2 + 40))
+    if kind == 0:
+        d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(235, 205, 40))
+    else:
+        d.rectangle((cx - r, cy - int(r * 0.7), cx + r, cy + int(r * 0.7)), fill=(40, 70, 200))
+    return img

@@ -112,9 +112,14 @@ def start(body: TrainRequest, request: Request, settings: SettingsDep,
     _check_size(body.architecture, settings)
     spec = JobSpec(**body.model_dump(exclude={"learning_rate", "learning_rates"}),
                    learning_rates=body.learning_rates or [body.learning_rate])
-    manager = jobs(request)
-    job = _call(manager.submit, spec, x_client_id or (request.client.host if request.client else "anonymous"))
-    return {"id": job.id, "status": job.status, "position": manager.position(job)}
+    job = submit(request, spec, x_client_id)
+    return {"id": job.id, "status": job.status, "position": jobs(request).position(job)}
+
+
+def submit(request: Request, spec: JobSpec, client_id: str | None):
+    """Queue a job for this client (X-Client-Id, else its address): one active job each."""
+    client = client_id or (request.client.host if request.client else "anonymous")
+    return _call(jobs(request).submit, spec, client)
 
 
 @router.get("/api/train/{job_id}")

@@ -1,0 +1,227 @@
+"""Teach your own classes: projects, their classes and photos, training and prediction.
+
+The data lives in engine.projects.ProjectStore (SQLite + files); training runs as a job of the
+live-training lab's JobManager (same queue, limits and progress stream: /ws/train/{job id}).
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import RegistryDep, SettingsDep, decode_upload
+from app.errors import ApiError
+from app.routers.train import jobs, submit
+from app.serialize import classification_json
+from app.settings import Settings
+from engine import datasets, models
+from engine.inference import classify
+from engine.jobs import ACTIVE
+from engine.projects import Limits, ProjectError, ProjectStore
+from engine.worker import JobSpec
+
+router = APIRouter(prefix="/api/projects", tags=["projects"])
+
+Name = Annotated[str, Field(description="shown escaped; 1 to 40 characters")]
+
+
+class NewProject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    classes: list[Name] = Field(default_factory=list, max_length=50, description="class names, e.g. ['Santa', 'not Santa']")
+
+
+class Renamed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+
+
+class TrainProject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    epochs: int = Field(40, ge=1, le=200, description="passes over the training photos")
+    learning_rate: float = Field(0.003, gt=0, le=1, allow_inf_nan=False, description="Adam's step size (peak)")
+    augment: bool = Field(True, description="zoom, turn, shift, light and colour changes of each photo")
+    mirror: bool = Field(True, description="also left-right flips (turn off when left and right differ)")
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+def projects(request: Request) -> ProjectStore:
+    return request.app.state.projects
+
+
+def running_jobs(request: Request, project_id: str) -> list:
+    """This project's jobs (newest last) as (job id, status)."""
+    manager = jobs(request)
+    return [(job_id, manager.jobs[job_id].status) for job_id, (pid, _) in request.app.state.project_jobs.items()
+            if pid == project_id and job_id in manager.jobs]
+
+
+def with_job(request: Request, project: dict) -> dict:
+    found = running_jobs(request, project["id"])
+    active = [(i, s) for i, s in found if s in ACTIVE]
+    project["job"] = {"id": active[-1][0], "status": active[-1][1]} if active else None
+    return project
+
+
+@router.get("")
+def list_projects(request: Request) -> dict:
+    """Every project on this server: id, name, number of classes and photos, its model."""
+    return {"projects": projects(request).list()}
+
+
+@router.post("", status_code=201)
+def create(body: NewProject, request: Request) -> dict:
+    """A new project, with its first classes if given."""
+    return with_job(request, projects(request).create(body.name, body.classes))
+
+
+@router.get("/{project_id}")
+def project(project_id: str, request: Request) -> dict:
+    """The project: classes with their photo ids, its model, the last training's results."""
+    return with_job(request, projects(request).get(project_id))
+
+
+@router.patch("/{project_id}")
+def rename(project_id: str, body: Renamed, request: Request) -> dict:
+    return with_job(request, projects(request).rename(project_id, body.name))
+
+
+@router.delete("/{project_id}", status_code=204)
+def delete(project_id: str, request: Request, registry: RegistryDep) -> None:
+    """Delete the project with its classes, photos and model (a training job is stopped)."""
+    store = projects(request)
+    store.get(project_id)
+    for job_id, status in running_jobs(request, project_id):
+        if status in ACTIVE:
+            jobs(request).command(job_id, "stop")
+        request.app.state.project_jobs.pop(job_id, None)
+    model_id = store.delete(project_id)
+    if model_id in registry.user_ids:
+        registry.delete(model_id)
+
+
+@router.post("/{project_id}/classes", status_code=201)
+def add_class(project_id: str, body: Renamed, request: Request) -> dict:
+    return projects(request).add_class(project_id, body.name)
+
+
+@router.patch("/{project_id}/classes/{class_id}")
+def rename_class(project_id: str, class_id: int, body: Renamed, request: Request) -> dict:
+    return projects(request).rename_class(project_id, class_id, body.name)
+
+
+@router.delete("/{project_id}/classes/{class_id}", status_code=204)
+def delete_class(project_id: str, class_id: int, request: Request) -> None:
+    """Delete a class and its photos (a model already trained keeps its classes until retrained)."""
+    projects(request).delete_class(project_id, class_id)
+
+
+@router.post("/{project_id}/samples", status_code=201)
+def add_samples(
+    project_id: str,
+    request: Request,
+    settings: SettingsDep,
+    images: Annotated[list[UploadFile], File(description="one or more PNG, JPEG, WebP or GIF photos")],
+    class_id: Annotated[int | None, Form(description="the class these photos show")] = None,
+    source: Annotated[Literal["upload", "webcam"], Form()] = "upload",
+) -> dict:
+    """Add photos to a class. All are checked first: if one cannot be read, none is added."""
+    store = projects(request)
+    store.get(project_id)
+    if class_id is None:
+        raise ProjectError(422, "no_class", "Say which class these photos show: send the form field class_id "
+                           "(the ids are in GET /api/projects/{id}).", "class_id")
+    decoded = []
+    for upload in images:
+        try:
+            decoded.append(decode_upload(upload, settings))
+        except ApiError as exc:
+            exc.message = f"{upload.filename or 'a photo'}: {exc.message} No photo was added."
+            raise
+    return {"samples": [store.add_sample(project_id, class_id, img, source) for img in decoded]}
+
+
+@router.get("/{project_id}/samples/{sample_id}.jpg", response_class=FileResponse)
+def sample_image(project_id: str, sample_id: int, request: Request) -> FileResponse:
+    """A kept photo (JPEG, at most 320 pixels on its longer side)."""
+    return FileResponse(projects(request).sample_file(project_id, sample_id), media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.delete("/{project_id}/samples/{sample_id}", status_code=204)
+def delete_sample(project_id: str, sample_id: int, request: Request) -> None:
+    projects(request).delete_sample(project_id, sample_id)
+
+
+@router.post("/{project_id}/train", status_code=201)
+def train(project_id: str, body: TrainProject, request: Request,
+          x_client_id: Annotated[str | None, Header(max_length=64)] = None) -> dict:
+    """Train a small CNN on the project's photos (a job: follow it at /ws/train/{id}). Each class
+    needs 4 photos or more; a fifth of each class is held out to measure the accuracy."""
+    store = projects(request)
+    current = with_job(request, store.get(project_id))
+    if current["job"]:
+        raise ApiError(409, "job_conflict", f"This project is already training (job {current['job']['id']}); "
+                       "wait for it or stop it.")
+    data, held_out = store.training_set(project_id, body.seed)
+    data_file = store.folder / project_id / "training-set.npz"
+    datasets.save_arrays(data_file, data)
+    spec = JobSpec(dataset="project", architecture=models.PHOTO_LAYERS, optimizer="adam",
+                   learning_rates=[body.learning_rate], batch_size=16, epochs=body.epochs,
+                   train_size=None, val_size=len(held_out), seed=body.seed, augment=body.augment,
+                   schedule="onecycle", name=current["name"], project=project_id, data_file=str(data_file),
+                   mirror=body.mirror, weight_decay=1e-4)
+    job = submit(request, spec, x_client_id)
+    request.app.state.project_jobs[job.id] = (project_id, held_out)
+    return {"id": job.id, "status": job.status, "position": jobs(request).position(job),
+            "train_photos": len(data.train), "held_out_photos": len(held_out)}
+
+
+@router.post("/{project_id}/predict")
+def predict(
+    project_id: str,
+    request: Request,
+    settings: SettingsDep,
+    registry: RegistryDep,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
+    steps: Annotated[bool, Form(description="include the preparation steps")] = False,
+) -> JSONResponse:
+    """Classify a photo with the project's trained model (same response as /api/predict)."""
+    model_id = projects(request).get(project_id)["model_id"]
+    if model_id is None or model_id not in registry.models:
+        raise ApiError(409, "not_trained", "This project has no trained model yet: add photos to each class "
+                       f"and train it (POST /api/projects/{project_id}/train).")
+    result = classify(registry.get(model_id), decode_upload(image, settings))
+    return JSONResponse(classification_json(result, with_steps=steps))
+
+
+def install(app, settings: Settings) -> ProjectStore:
+    """Open the project store and record each finished project job's model and results."""
+    store = ProjectStore(settings.data_dir / "projects",
+                         Limits(settings.max_projects, settings.project_classes, settings.project_samples))
+    app.state.project_jobs = {}
+
+    def on_event(job_id: str, event: dict) -> None:  # the job manager's thread, after train's listener
+        if event["type"] != "done" or job_id not in app.state.project_jobs:
+            return
+        project_id, held_out = app.state.project_jobs[job_id]
+        for result in event.get("results", [])[:1]:
+            summary = {
+                "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],
+                "per_class": result["per_class"], "confusion": result["confusion"],
+                "labels": app.state.registry.get(result["model_id"]).card.labels,
+                "held_out": held_out, "seconds": result["seconds"], "steps": result["steps"],
+                "status": event["status"],
+                "mistakes": {cell: [held_out[i] for i in m["indices"]] for cell, m in result["mistakes"].items()},
+            }
+            try:
+                old = store.set_model(project_id, result["model_id"], summary)
+            except ProjectError:  # deleted while it trained: its model goes too
+                old = result["model_id"]
+            if old in app.state.registry.user_ids:
+                app.state.registry.delete(old)
+
+    app.state.jobs.listeners.append(on_event)
+    return store

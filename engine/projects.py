@@ -1,0 +1,296 @@
+"""Projects: classes a user teaches the network ("Santa or not?"), with their photos.
+
+An embedded SQLite database (`<folder>/projects.sqlite3`) holds projects, classes and samples;
+each photo is a file beside it (`<folder>/<project>/<sample>.jpg`, shrunk to at most 320 pixels,
+re-encoded: what is kept is never the uploaded bytes). Every method opens its own connection, so
+the store can be used from any thread; writes are transactions. Names are kept as typed (pages
+show them escaped).
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import shutil
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from engine import datasets
+from engine.preprocess import prepare_photo, rgb, shrink
+
+STORED_SIZE = 320       # longest side of a kept photo
+NAME_LENGTH = 40
+MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
+HELD_OUT = 0.2          # share of each class's photos kept out of training, to test on
+ID_PATTERN = re.compile(r"^[0-9a-f]{8}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projects (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL,
+    model_id TEXT, result TEXT);
+CREATE TABLE IF NOT EXISTS classes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    name TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS samples (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    source TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, created REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS samples_by_class ON samples(class_id);
+"""
+
+
+class ProjectError(Exception):
+    """A request the store refuses: `status` is the HTTP-like code, `field` what was wrong."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.field = status, code, field
+
+
+@dataclass
+class Limits:
+    projects: int = 200
+    classes: int = 10
+    samples: int = 1000  # per project
+
+
+def clean_name(value: object, what: str) -> str:
+    """A display name: text, trimmed, inner whitespace collapsed, 1..NAME_LENGTH characters,
+    no control characters. Markup is allowed here and escaped where it is shown."""
+    if not isinstance(value, str):
+        raise ProjectError(422, "invalid_name", f"The {what} name must be text.", "name")
+    name = " ".join(value.split())
+    if not name:
+        raise ProjectError(422, "invalid_name", f"Give the {what} a name (it is empty).", "name")
+    if len(name) > NAME_LENGTH:
+        raise ProjectError(422, "invalid_name", f"The {what} name is {len(name)} characters long; "
+                           f"use at most {NAME_LENGTH}.", "name")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise ProjectError(422, "invalid_name", f"The {what} name contains control characters; "
+                           "use letters, digits, spaces and punctuation.", "name")
+    return name
+
+
+class ProjectStore:
+    def __init__(self, folder: Path, limits: Limits | None = None):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.db = self.folder / "projects.sqlite3"
+        self.limits = limits or Limits()
+        with closing(self._connect()) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.db, timeout=15)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    def _query(self, sql: str, *args) -> list[sqlite3.Row]:
+        with closing(self._connect()) as con:
+            return con.execute(sql, args).fetchall()
+
+    # --- projects ---------------------------------------------------------------------------
+
+    def create(self, name: str, classes: list[str] = ()) -> dict:
+        name = clean_name(name, "project")
+        names = [clean_name(c, "class") for c in classes]
+        self._check_unique(names)
+        if len(names) > self.limits.classes:
+            raise ProjectError(422, "too_many_classes", f"A project has at most {self.limits.classes} classes.", "classes")
+        if self._query("SELECT COUNT(*) FROM projects")[0][0] >= self.limits.projects:
+            raise ProjectError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
+                               "projects; delete one you no longer need.")
+        project_id = secrets.token_hex(4)
+        now = time.time()
+        with closing(self._connect()) as con, con:
+            con.execute("INSERT INTO projects (id, name, created) VALUES (?, ?, ?)", (project_id, name, now))
+            con.executemany("INSERT INTO classes (project_id, name, created) VALUES (?, ?, ?)",
+                            [(project_id, n, now) for n in names])
+        return self.get(project_id)
+
+    def list(self) -> list[dict]:
+        rows = self._query(
+            "SELECT p.id, p.name, p.created, p.model_id, "
+            "(SELECT COUNT(*) FROM classes c WHERE c.project_id = p.id) AS classes, "
+            "(SELECT COUNT(*) FROM samples s WHERE s.project_id = p.id) AS samples "
+            "FROM projects p ORDER BY p.created DESC")
+        return [dict(r) for r in rows]
+
+    def _project(self, project_id: str) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM projects WHERE id = ?", project_id) if ID_PATTERN.match(project_id) else []
+        if not rows:
+            raise ProjectError(404, "project_not_found", f"There is no project {project_id!r}. "
+                               "See GET /api/projects for the projects on this server.")
+        return rows[0]
+
+    def get(self, project_id: str) -> dict:
+        """The project with its classes, each with its sample ids (oldest first)."""
+        p = self._project(project_id)
+        classes = [dict(c) for c in self._query(
+            "SELECT id, name FROM classes WHERE project_id = ? ORDER BY id", project_id)]
+        samples: dict[int, list[int]] = {c["id"]: [] for c in classes}
+        for s in self._query("SELECT id, class_id FROM samples WHERE project_id = ? ORDER BY id", project_id):
+            samples[s["class_id"]].append(s["id"])
+        for c in classes:
+            c["samples"] = samples[c["id"]]
+            c["count"] = len(c["samples"])
+        return {"id": p["id"], "name": p["name"], "created": p["created"], "classes": classes,
+                "model_id": p["model_id"], "result": json.loads(p["result"]) if p["result"] else None}
+
+    def rename(self, project_id: str, name: str) -> dict:
+        self._project(project_id)
+        with closing(self._connect()) as con, con:
+            con.execute("UPDATE projects SET name = ? WHERE id = ?", (clean_name(name, "project"), project_id))
+        return self.get(project_id)
+
+    def delete(self, project_id: str) -> str | None:
+        """Delete the project, its classes and photos; returns its model id (the caller deletes it)."""
+        model_id = self._project(project_id)["model_id"]
+        with closing(self._connect()) as con, con:
+            con.execute("DELETE FROM projects WHERE id = ?", (project_id,))
+        shutil.rmtree(self.folder / project_id, ignore_errors=True)
+        return model_id
+
+    def set_model(self, project_id: str, model_id: str, result: dict) -> str | None:
+        """Record a newly trained model and its results; returns the model it replaces."""
+        old = self._project(project_id)["model_id"]
+        with closing(self._connect()) as con, con:
+            con.execute("UPDATE projects SET model_id = ?, result = ? WHERE id = ?",
+                        (model_id, json.dumps(result), project_id))
+        return old if old != model_id else None
+
+    # --- classes ----------------------------------------------------------------------------
+
+    def _check_unique(self, names: list[str]) -> None:
+        folded = [n.casefold() for n in names]
+        for n in names:
+            if folded.count(n.casefold()) > 1:
+                raise ProjectError(409, "duplicate_class", f"There is already a class called {n!r} in this "
+                                   "project; give each class a different name.", "name")
+
+    def add_class(self, project_id: str, name: str) -> dict:
+        project = self.get(project_id)
+        name = clean_name(name, "class")
+        self._check_unique([c["name"] for c in project["classes"]] + [name])
+        if len(project["classes"]) >= self.limits.classes:
+            raise ProjectError(409, "too_many_classes", f"A project has at most {self.limits.classes} classes.")
+        with closing(self._connect()) as con, con:
+            cur = con.execute("INSERT INTO classes (project_id, name, created) VALUES (?, ?, ?)",
+                              (project_id, name, time.time()))
+        return {"id": cur.lastrowid, "name": name, "samples": [], "count": 0}
+
+    def _class(self, project_id: str, class_id: object) -> dict:
+        project = self.get(project_id)
+        for c in project["classes"]:
+            if c["id"] == class_id:
+                return c
+        names = ", ".join(f"{c['id']} ({c['name']})" for c in project["classes"]) or "none yet"
+        raise ProjectError(404, "class_not_found", f"This project has no class {class_id!r}. Its classes: {names}.",
+                           "class_id")
+
+    def rename_class(self, project_id: str, class_id: int, name: str) -> dict:
+        self._class(project_id, class_id)
+        name = clean_name(name, "class")
+        others = [c["name"] for c in self.get(project_id)["classes"] if c["id"] != class_id]
+        self._check_unique(others + [name])
+        with closing(self._connect()) as con, con:
+            con.execute("UPDATE classes SET name = ? WHERE id = ?", (name, class_id))
+        return self._class(project_id, class_id)
+
+    def delete_class(self, project_id: str, class_id: int) -> None:
+        doomed = self._class(project_id, class_id)["samples"]
+        with closing(self._connect()) as con, con:
+            con.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        for sample_id in doomed:
+            self.sample_path(project_id, sample_id).unlink(missing_ok=True)
+
+    # --- samples ----------------------------------------------------------------------------
+
+    def sample_path(self, project_id: str, sample_id: int) -> Path:
+        return self.folder / project_id / f"{int(sample_id)}.jpg"
+
+    def add_sample(self, project_id: str, class_id: object, img: Image.Image, source: str = "upload") -> dict:
+        """Keep a photo for a class: shrunk, RGB, re-encoded as JPEG."""
+        if class_id is None:
+            raise ProjectError(422, "no_class", "Say which class this photo shows: send class_id "
+                               "(see the project's classes).", "class_id")
+        self._class(project_id, class_id)
+        total = self._query("SELECT COUNT(*) FROM samples WHERE project_id = ?", project_id)[0][0]
+        if total >= self.limits.samples:
+            raise ProjectError(409, "too_many_samples", f"This project already has {total} photos, the most "
+                               "one project may keep; delete some first.")
+        photo = rgb(shrink(img, STORED_SIZE))
+        folder = self.folder / project_id
+        folder.mkdir(exist_ok=True)
+        with closing(self._connect()) as con, con:  # the row and its file appear together or not at all
+            cur = con.execute("INSERT INTO samples (class_id, project_id, source, width, height, created) "
+                              "VALUES (?, ?, ?, ?, ?, ?)",
+                              (class_id, project_id, source, photo.width, photo.height, time.time()))
+            path = self.sample_path(project_id, cur.lastrowid)
+            tmp = path.with_suffix(".part")
+            photo.save(tmp, "JPEG", quality=90)
+            tmp.replace(path)
+        return {"id": cur.lastrowid, "class_id": class_id, "width": photo.width, "height": photo.height}
+
+    def delete_sample(self, project_id: str, sample_id: int) -> None:
+        self._sample(project_id, sample_id)
+        with closing(self._connect()) as con, con:
+            con.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
+        self.sample_path(project_id, sample_id).unlink(missing_ok=True)
+
+    def _sample(self, project_id: str, sample_id: int) -> sqlite3.Row:
+        self._project(project_id)
+        rows = self._query("SELECT * FROM samples WHERE id = ? AND project_id = ?", sample_id, project_id)
+        if not rows:
+            raise ProjectError(404, "sample_not_found", f"Project {project_id} has no photo {sample_id}.")
+        return rows[0]
+
+    def sample_file(self, project_id: str, sample_id: int) -> Path:
+        self._sample(project_id, sample_id)
+        return self.sample_path(project_id, sample_id)
+
+    # --- training ---------------------------------------------------------------------------
+
+    def training_set(self, project_id: str, seed: int = 0) -> tuple[datasets.Dataset, list[int]]:
+        """The photos prepared as the network reads them (N, 3, 32, 32) uint8, split per class
+        into training and held-out photos (HELD_OUT of each, at least one); and the held-out
+        sample ids in the order of the test split."""
+        project = self.get(project_id)
+        classes = project["classes"]
+        if len(classes) < 2:
+            raise ProjectError(422, "too_few_classes", "A project needs at least two classes to learn "
+                               "to tell apart; add another class.", "classes")
+        short = [f"{c['name']!r} has {c['count']}" for c in classes if c["count"] < MIN_PER_CLASS]
+        if short:
+            raise ProjectError(422, "too_few_samples", f"Each class needs at least {MIN_PER_CLASS} photos "
+                               f"(some are kept aside to test on): {'; '.join(short)}. Add photos to "
+                               "these classes.", "samples")
+        rng = np.random.default_rng(seed)
+        train, test = [], []
+        for label, c in enumerate(classes):
+            ids = rng.permutation(c["samples"]).tolist()
+            n_test = max(1, round(HELD_OUT * len(ids)))
+            test += [(i, label) for i in ids[:n_test]]
+            train += [(i, label) for i in ids[n_test:]]
+        split = lambda pairs: datasets.Split(self._prepared([i for i, _ in pairs], project_id),
+                                             np.array([label for _, label in pairs], dtype=np.uint8))
+        data = datasets.Dataset(name=f"project:{project_id}", labels=tuple(c["name"] for c in classes),
+                                train=split(train), val=split(test), test=split(test))
+        return data, [i for i, _ in test]
+
+    def _prepared(self, sample_ids: list[int], project_id: str) -> np.ndarray:
+        out = []
+        for sample_id in sample_ids:
+            with Image.open(self.sample_path(project_id, sample_id)) as img:
+                out.append(np.rint(prepare_photo(img).input * 255).astype(np.uint8))
+        return np.stack(out)
