@@ -26,10 +26,13 @@ def to_bytes(a: np.ndarray) -> np.ndarray:
 
 
 def image(a: np.ndarray, compact: bool) -> list[list[int]] | dict:
-    """A 0..1 array as rows of 0..255 integers, or in compact form."""
+    """A 0..1 array (H, W) as rows of 0..255 integers, or in compact form; a colour input
+    (3, H, W) compact is {"width", "height", "channels": 3, "base64"} of RGB bytes, pixel by pixel."""
     if compact:
-        h, w = a.shape
-        return {"width": w, "height": h, "base64": base64.b64encode(to_bytes(a).tobytes()).decode()}
+        h, w = a.shape[-2:]
+        extra = {} if a.ndim == 2 else {"channels": a.shape[0]}
+        pixels = a if a.ndim == 2 else a.transpose(1, 2, 0)
+        return {"width": w, "height": h, **extra, "base64": base64.b64encode(to_bytes(pixels).tobytes()).decode()}
     return to_bytes(a).tolist()
 
 
@@ -77,5 +80,5 @@ def classification_json(c: Classification, with_steps: bool, compact: bool = Fal
 def card_summary(card: ModelCard, default_id: str) -> dict:
     return {"id": card.id, "name": card.name, "task": card.task, "dataset": card.dataset,
             "labels": card.labels, "test_accuracy": card.test_accuracy,
-            "architecture": card.architecture, "parameters": card.parameters,
+            "architecture": card.architecture, "parameters": card.parameters, "input_shape": card.input_shape,
             "default": card.id == default_id}

@@ -21,9 +21,10 @@ def diverging_bytes(a: np.ndarray) -> tuple[str, float]:
 
 @torch.inference_mode()
 def activations(model: StoredModel, image: np.ndarray) -> list[dict]:
-    """One entry per layer for a prepared input (28, 28): its type, output shape, and its maps
-    (C, H, W as bytes) or values (1-D); the last entry adds the softmax probabilities."""
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]  # (1, 1, 28, 28)
+    """One entry per layer for a prepared input (28, 28) or (C, H, W): its type, output shape,
+    and its maps (C, H, W as bytes) or values (1-D); the last entry adds the softmax probabilities."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+    x = x[None, None] if x.ndim == 2 else x[None]  # (1, C, H, W)
     layers = []
     for i, ((kind, out), module) in enumerate(zip(layer_outputs(model.module, x), model.module)):
         out = out[0].numpy()

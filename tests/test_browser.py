@@ -381,3 +381,53 @@ def test_classify_an_uploaded_photo_and_a_webcam_frame(page, server, tmp_path, m
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "classify.png"))
     assert page.errors == []
+
+
+def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, server, tmp_path):
+    import numpy as np
+
+    from tests.helpers import object_photo
+    rng = np.random.default_rng(0)
+    photos = []
+    for i in range(6):
+        path = tmp_path / f"ball{i}.jpg"
+        object_photo(0, rng).save(path, quality=85)
+        photos.append(str(path))
+    page.on("dialog", lambda d: d.accept())
+    page.goto(server + "/teach")
+    page.fill("#new-name", "Ball or camera")
+    page.fill("#new-classes", "<b>ball</b>, camera")
+    page.click("#new-project button[type=submit]")
+    rows = page.locator("#classes .class-row")
+    rows.first.wait_for()
+    assert rows.first.locator(".class-name").text_content() == "<b>ball</b>"  # shown as typed, not as markup
+    assert page.locator("#classes b").count() == 0
+    rows.nth(0).locator("input[type=file]").set_input_files(photos)
+    page.wait_for_function("document.querySelector('#classes .count').textContent === '6 photos'")
+    page.click("#camera-start")
+    page.wait_for_function("document.getElementById('video').videoWidth > 0")
+    record = rows.nth(1).locator(".record")
+    record.hover()
+    page.mouse.down()  # hold Record: the fake camera's frames become photos of "camera"
+    page.wait_for_function("parseInt(document.querySelectorAll('#classes .count')[1].textContent) >= 6", timeout=15000)
+    page.mouse.up()
+    assert rows.nth(1).locator(".thumbs img").count() >= 6
+
+    page.fill("#epochs", "15")
+    page.click("#train")
+    page.wait_for_selector("#results:not([hidden])", timeout=60000)
+    assert page.locator("#accuracy").text_content().endswith("%")
+    assert page.locator("#confusion tbody tr").count() == 2
+    page.check("#live")
+    page.wait_for_function("document.getElementById('live-verdict').textContent.includes('camera')", timeout=15000)
+
+    page.reload()  # the project, its photos and its model are kept on the server
+    rows.first.wait_for()
+    assert rows.first.locator(".count").text_content() == "6 photos"
+    page.wait_for_selector("#live-box:not([hidden])")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "teach.png"), full_page=True)
+    page.click("#delete-project")
+    page.wait_for_function("document.getElementById('project').hidden")
+    page.wait_for_function("document.getElementById('project-list').textContent.includes('No projects yet')")
+    assert page.errors == []

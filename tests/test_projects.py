@@ -186,3 +186,24 @@ def test_two_distinct_classes_train_to_high_held_out_accuracy_and_survive_a_rest
         assert again.get(f"/api/projects/{pid}").status_code == 404
     assert not (settings.data_dir / "projects" / pid).exists()
     assert not list((settings.data_dir / "models").glob(f"{result['model_id']}.*"))
+
+
+def test_live_socket_and_activations_read_a_project_model(client, settings):
+    """A project model works wherever a model id is accepted (compact colour input on the socket)."""
+    p = new_project(client)
+    rng = np.random.default_rng(11)
+    for kind, c in enumerate(p["classes"]):
+        add(client, p["id"], c["id"], [object_photo(kind, rng) for _ in range(5)])
+    job = client.post(f"/api/projects/{p['id']}/train", json={"epochs": 2}).json()
+    assert wait_done(client, job["id"])["status"] == "done"
+    model_id = client.get(f"/api/projects/{p['id']}").json()["model_id"]
+    photo = jpeg(object_photo(0, rng))
+    with client.websocket_connect(f"/ws/draw?model={model_id}") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_bytes(photo)
+        reply = ws.receive_json()
+        assert reply["type"] == "prediction" and reply["input"]["channels"] == 3, reply
+    layers = client.post("/api/activations", data={"model": model_id}, files={"image": ("a.jpg", photo, "image/jpeg")})
+    assert layers.status_code == 200 and layers.json()["layers"][0]["shape"] == [16, 32, 32]
+    script = client.get(f"/api/models/{model_id}/export").text
+    assert "torch.zeros(1, 3, 32, 32)" in script

@@ -10,16 +10,18 @@ from engine.datasets import SPECS
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=ROOT / "templates")
 
-PAGES = [  # (path, template, title, one-line description) in the order the home page lists them
-    ("/draw", "draw.html", "Draw a digit",
+PAGES = [  # (path, template, title, menu label, one-line description) in the order the home page lists them
+    ("/draw", "draw.html", "Draw a digit", "Draw",
      "Draw with mouse, finger or pen; a CNN reads it live, stroke by stroke, and shows the 28x28 it sees."),
-    ("/classify", "classify.html", "Classify photos",
+    ("/classify", "classify.html", "Classify photos", "Classify",
      "Upload photos or use the webcam: the network's guess, the steps that prepared the photo, where it looked."),
-    ("/descent", "descent.html", "Gradient descent",
+    ("/teach", "teach.html", "Teach new classes", "Teach",
+     "Name your own classes, add webcam shots or photos, train a CNN on them and try it live."),
+    ("/descent", "descent.html", "Gradient descent", "Descent",
      "Step gradient descent with a learning rate you choose: too small crawls, too large diverges."),
-    ("/filters", "filters.html", "Inside the network",
+    ("/filters", "filters.html", "Inside the network", "Inside",
      "Convolution step by step, the kernel table, feature maps and learned filters of a real CNN."),
-    ("/train", "train.html", "Train a network",
+    ("/train", "train.html", "Train a network", "Train",
      "Train a real network live: loss and accuracy curves, pause, step one batch, change the learning rate."),
 ]
 
@@ -55,5 +57,5 @@ def _register(path: str, template: str, title: str) -> None:
     router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, name=template)
 
 
-for _path, _template, _title, _ in PAGES:
+for _path, _template, _title, _, _ in PAGES:
     _register(_path, _template, _title)

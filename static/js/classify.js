@@ -1,7 +1,8 @@
 // Classify photos: files, drops, pastes and webcam frames -> POST /api/predict (with steps) and
 // POST /api/saliency -> one card each: guess, top probabilities, preprocessing steps, where it looked.
 import { getJSON, pageConfig } from "./api.js";
-import { fitToParent, greyImage, paintGrey, percent } from "./render.js";
+import { frameBlob as grabFrame, startCamera } from "./camera.js";
+import { fitToParent, greyImage, paintColour, paintGrey, percent } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -55,9 +56,15 @@ function fillCard(card, blob, result, saliency) {
   original.src = URL.createObjectURL(blob);
   original.alt = "The photo";
   steps.append(figure("photo", original));
-  steps.append(figure("ink found", canvasOf(result.steps.ink)));
-  steps.append(figure("cropped", canvasOf(result.steps.cropped)));
-  steps.append(figure("the network's input", canvasOf(result.input.map((row) => row.map((v) => Math.round(v * 255))))));
+  const colour = Array.isArray(result.input[0][0]); // (3, H, W): a photo model reads colour
+  steps.append(figure(colour ? "greyscale" : "ink found", canvasOf(result.steps.ink)));
+  steps.append(figure(colour ? "centre square" : "cropped", canvasOf(result.steps.cropped)));
+  if (colour) {
+    ["red", "green", "blue"].forEach((name, c) => steps.append(figure(`${name} channel`, colourCanvas(result.input, c))));
+    steps.append(figure("the network's input", colourCanvas(result.input)));
+  } else {
+    steps.append(figure("the network's input", canvasOf(result.input.map((row) => row.map((v) => Math.round(v * 255))))));
+  }
   steps.append(figure(`where it looked (${saliency.target_label})`, overlay(result.steps.ink, saliency.overlay)));
   card.append(top, steps);
   requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
@@ -72,6 +79,13 @@ function figure(caption, element) {
   c.textContent = caption;
   f.append(frame, c);
   return f;
+}
+
+function colourCanvas(chw, only = null) {
+  const canvas = document.createElement("canvas");
+  canvas.className = "pixelated";
+  paintColour(canvas, chw, only);
+  return canvas;
 }
 
 function canvasOf(value) {
@@ -116,23 +130,15 @@ document.addEventListener("paste", (e) => {
   if (files.length) addFiles(files);
 });
 
-function frameBlob() {
-  const video = $("video");
-  const canvas = document.createElement("canvas");
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  canvas.getContext("2d").drawImage(video, 0, 0);
-  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
-}
+const frameBlob = () => grabFrame($("video"));
 
 $("camera-start").addEventListener("click", async () => {
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+    state.stream = await startCamera($("video"));
   } catch (err) {
     $("classify-error").textContent = `The webcam is not available: ${err.message}`;
     return;
   }
-  $("video").srcObject = state.stream;
   for (const id of ["video", "capture", "live-row"]) $(id).hidden = false;
   $("camera-start").hidden = true;
 });

@@ -1,6 +1,6 @@
 // Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
 import { LiveSocket, getJSON, pageConfig } from "./api.js";
-import { clearCanvas, createBars, fitToParent, paintGrey, percent } from "./render.js";
+import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
 
 const FRAME_SIZE = 280;          // frames sent to the server are 280x280 PNGs
 const STORE_KEY = "neuronlab.draw";
@@ -198,7 +198,7 @@ const socket = new LiveSocket(`/ws/draw?model=${encodeURIComponent(state.model)}
 async function loadModels() {
   const { models } = await getJSON("/api/models");
   const select = $("model");
-  for (const m of models) {
+  for (const m of models.filter(readsGrey)) {
     const accuracy = m.test_accuracy ? ` · ${(m.test_accuracy * 100).toFixed(1)}%` : "";
     const option = new Option(`${m.name}${accuracy}`, m.id, false, m.id === state.model);
     select.append(option);

@@ -2,7 +2,7 @@
 // output for one input (/api/activations), learned filters, and the kernel table.
 import { getJSON, pageConfig } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
-import { editableGrid, numberGrid, paintDiverging, paintGrey } from "./render.js";
+import { editableGrid, numberGrid, paintDiverging, paintGrey, readsGrey } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -321,8 +321,8 @@ async function init() {
   S.kernelInfo = await getJSON("/api/kernels");
   setExamples(S.kernelInfo.examples);
   const { models } = await getJSON("/api/models");
-  S.models = models;
-  for (const m of models) $("net-model").append(new Option(m.name, m.id, false, m.id === S.model));
+  S.models = models.filter(readsGrey);
+  for (const m of S.models) $("net-model").append(new Option(m.name, m.id, false, m.id === S.model));
   $("net-model").addEventListener("change", async (e) => {
     S.model = e.target.value;
     showTab(S.tab);

@@ -14,13 +14,24 @@ export function greyImage(value) {
 // The canvas takes the image's size; returns its 2-D context for overlays.
 export function paintGrey(canvas, value) {
   const { width, height, data } = greyImage(value);
+  return paintPixels(canvas, width, height, (i) => [data[i], data[i], data[i]]);
+}
+
+// Paint a colour input (3, H, W) of floats 0..1, as the network reads a photo. With `only`
+// (0 red, 1 green, 2 blue) just that channel, in its own colour: how the slides show channels.
+export function paintColour(canvas, chw, only = null) {
+  const height = chw[0].length, width = chw[0][0].length;
+  const at = (c, i) => Math.round(255 * chw[c][Math.floor(i / width)][i % width]);
+  return paintPixels(canvas, width, height, (i) => (only === null ? [at(0, i), at(1, i), at(2, i)]
+    : [0, 1, 2].map((c) => (c === only ? at(c, i) : 0))));
+}
+
+function paintPixels(canvas, width, height, rgbAt) {
   canvas.width = Math.max(width, 1);
   canvas.height = Math.max(height, 1);
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(canvas.width, canvas.height);
-  data.forEach((v, i) => {
-    img.data.set([v, v, v, 255], i * 4);
-  });
+  for (let i = 0; i < width * height; i++) img.data.set([...rgbAt(i), 255], i * 4);
   ctx.putImageData(img, 0, 0);
   return ctx;
 }
@@ -50,8 +61,8 @@ export function createBars(list, labels) {
     return li;
   });
   return {
-    update(probabilities) {
-      const top = probabilities ? probabilities.indexOf(Math.max(...probabilities)) : -1;
+    update(probabilities, markTop = true) {
+      const top = probabilities && markTop ? probabilities.indexOf(Math.max(...probabilities)) : -1;
       rows.forEach((li, i) => {
         const p = probabilities ? probabilities[i] : 0;
         li.querySelector(".fill").style.width = `${(p * 100).toFixed(1)}%`;
@@ -64,6 +75,10 @@ export function createBars(list, labels) {
 }
 
 export const percent = (p) => `${Math.round(p * 100)}%`;
+
+// Models that read 28x28 grey digits or clothes (not a project's colour photos): for the pages
+// whose drawings, samples and maps are 28x28.
+export const readsGrey = (m) => !m.input_shape || m.input_shape[0] === 1;
 
 const fmt3 = (v) => String(Number(v.toFixed(3)));
 

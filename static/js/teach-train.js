@@ -1,0 +1,136 @@
+// The Train panel of the teach page: start a job on the project's photos and follow it over
+// /ws/train/{id}; show held-out accuracy per class and the confusion matrix (a click opens the
+// misread photos); then try the model on the webcam, live, or on a photo.
+import { LiveSocket, sendJSON } from "./api.js";
+import { frameBlob } from "./camera.js";
+import { createBars, percent } from "./render.js";
+import { showConfusion, showProgress } from "./train-view.js";
+
+export class TrainPanel {
+  constructor({ $, ensureCamera, video, project, refresh }) {
+    Object.assign(this, { $, ensureCamera, video, project, refresh, socket: null, jobId: null, since: 0, liveBusy: false });
+    $("train").addEventListener("click", () => this.start());
+    $("stop").addEventListener("click", () => this.jobId && sendJSON("POST", `/api/train/${this.jobId}/stop`).catch(() => {}));
+    $("live").addEventListener("change", async (e) => {
+      if (e.target.checked && !(await ensureCamera())) e.target.checked = false;
+      this.liveLoop();
+    });
+    $("try-file").addEventListener("change", (e) => {
+      if (e.target.files[0]) this.classify(e.target.files[0]);
+      e.target.value = "";
+    });
+  }
+
+  // A project was opened or changed: results, the live box, and a job still running.
+  show(project) {
+    const $ = this.$;
+    const trained = Boolean(project.model_id && project.result);
+    $("results").hidden = !trained;
+    $("live-box").hidden = !trained;
+    if (trained) this.showResults(project);
+    if (project.job && project.job.id !== this.jobId) this.follow(project.job.id);
+    if (!project.job && !this.jobId) this.setRunning(false);
+  }
+
+  async start() {
+    const $ = this.$;
+    $("train-status").textContent = "";
+    try {
+      const job = await sendJSON("POST", `/api/projects/${this.project().id}/train`,
+        { epochs: Number($("epochs").value), mirror: $("mirror").checked });
+      $("train-status").textContent = `Training on ${job.train_photos} photos; ${job.held_out_photos} are kept aside to test on.`;
+      this.follow(job.id);
+    } catch (err) {
+      $("train-status").textContent = err.message;
+    }
+  }
+
+  setRunning(running) {
+    this.$("train").disabled = running;
+    this.$("stop").hidden = !running;
+  }
+
+  follow(jobId) {
+    this.stop();
+    Object.assign(this, { jobId, since: 0 });
+    this.setRunning(true);
+    this.socket = new LiveSocket(() => `/ws/train/${jobId}?since=${this.since}`, { onMessage: (e) => this.onEvent(e) });
+  }
+
+  stop() {
+    if (this.socket) this.socket.close();
+    Object.assign(this, { socket: null, jobId: null });
+  }
+
+  onEvent(e) {
+    const $ = this.$;
+    if (e.seq) this.since = e.seq;
+    if (e.type === "status" && e.status === "queued") $("progress-text").textContent = `Waiting for the server: place ${e.position} in the queue`;
+    if (e.type === "progress") showProgress($("progress-fill"), $("progress-text"), e, Math.ceil(e.total_steps / e.batches));
+    if (e.type === "epoch") $("train-status").textContent = `Epoch ${e.epoch}: ${percent(e.val_accuracy)} of the held-out photos right`;
+    if (e.type === "error") $("train-status").textContent = e.message;
+    if (e.type === "done") {
+      this.stop();
+      this.setRunning(false);
+      $("train-status").textContent = e.status === "failed" ? `Training failed: ${e.error}` :
+        e.status === "diverged" ? "Training diverged: the loss blew up." : `Training ${e.status === "done" ? "finished" : "stopped"}.`;
+      this.refresh();
+    }
+  }
+
+  showResults(project) {
+    const $ = this.$, r = project.result;
+    if (!this.jobId) {
+      $("progress-fill").style.width = "100%";
+      $("progress-text").textContent = `Trained: ${r.steps} steps in ${r.seconds} s. Add photos and train again to improve it.`;
+    }
+    $("accuracy").textContent = percent(r.accuracy);
+    $("accuracy-note").textContent = `of the ${r.held_out.length} held-out photos read right (photos kept out of training)`;
+    createBars($("per-class"), r.labels).update(r.per_class.map((v) => v ?? 0), false);
+    showConfusion($("confusion"), r, r.labels, (t, p) => this.showMistakes(project, t, p));
+    $("open-classify").href = `/classify?model=${encodeURIComponent(project.model_id)}`;
+    if (!this.bars || this.barsFor !== project.model_id) {
+      this.bars = createBars($("live-bars"), r.labels);
+      this.barsFor = project.model_id;
+    }
+  }
+
+  showMistakes(project, t, p) {
+    const $ = this.$, r = project.result, ids = r.mistakes[`${t},${p}`] || [];
+    $("mistakes-title").textContent = `${r.labels[t]} read as ${r.labels[p]}: ${ids.length} held-out photo${ids.length === 1 ? "" : "s"}`;
+    $("mistake-images").replaceChildren(...ids.map((id) => {
+      const img = new Image();
+      img.src = `/api/projects/${project.id}/samples/${id}.jpg`;
+      img.alt = `A photo of ${r.labels[t]} the network read as ${r.labels[p]}`;
+      return img;
+    }));
+    $("mistakes").showModal();
+  }
+
+  async classify(blob) {
+    const $ = this.$;
+    const form = new FormData();
+    form.append("image", blob, blob.name || "webcam.jpg");
+    try {
+      const response = await fetch(`/api/projects/${this.project().id}/predict`, { method: "POST", body: form });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.message);
+      const best = Math.max(...body.probabilities);
+      $("live-verdict").textContent = `${body.prediction} · ${percent(best)}`;
+      this.bars.update(body.probabilities);
+    } catch (err) {
+      $("live-verdict").textContent = err.message;
+    }
+  }
+
+  async liveLoop() {
+    const $ = this.$;
+    if (!$("live").checked || !this.project() || $("live-box").hidden) return;
+    if (!this.liveBusy && this.video().videoWidth) {
+      this.liveBusy = true;
+      await this.classify(await frameBlob(this.video(), 320));
+      this.liveBusy = false;
+    }
+    setTimeout(() => this.liveLoop(), 300);
+  }
+}

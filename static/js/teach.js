@@ -1,0 +1,240 @@
+// Teach new classes: projects, their classes and photos (files or webcam). Training, results and
+// trying the model live are in teach-train.js. Every name is shown with textContent: never as markup.
+import { clientId, getJSON, sendJSON } from "./api.js";
+import { frameBlob, startCamera } from "./camera.js";
+import { TrainPanel } from "./teach-train.js";
+
+const $ = (id) => document.getElementById(id);
+const SHOWN = 24; // thumbnails per class (the newest)
+const S = { project: null, stream: null, rows: new Map(), recording: null };
+
+function say(id, message) { $(id).textContent = message; }
+
+async function act(errorId, fn) {
+  say(errorId, "");
+  try { return await fn(); } catch (err) { say(errorId, err.message); }
+}
+
+// --- projects ---------------------------------------------------------------------------------
+
+async function loadProjects() {
+  const { projects } = await getJSON("/api/projects");
+  $("project-list").replaceChildren(...projects.map((p) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "project-pick";
+    if (S.project && p.id === S.project.id) button.setAttribute("aria-current", "true");
+    const name = document.createElement("strong");
+    name.textContent = p.name;
+    const info = document.createElement("small");
+    info.textContent = `${p.classes} classes · ${p.samples} photos${p.model_id ? " · trained" : ""}`;
+    button.append(name, info);
+    button.addEventListener("click", () => openProject(p.id));
+    li.append(button);
+    return li;
+  }));
+  if (!projects.length) $("project-list").innerHTML = '<li class="hint">No projects yet: create one below.</li>';
+}
+
+async function openProject(id) {
+  const project = await act("projects-error", () => getJSON(`/api/projects/${id}`));
+  if (!project) return;
+  S.project = project;
+  const url = new URL(location.href);
+  url.searchParams.set("project", id);
+  history.replaceState(null, "", url);
+  $("project").hidden = $("teach-train").hidden = false;
+  $("project-name").textContent = project.name;
+  renderClasses();
+  train.show(project);
+  loadProjects();
+}
+
+async function refresh() {
+  S.project = await getJSON(`/api/projects/${S.project.id}`);
+  for (const c of S.project.classes) if (S.rows.has(c.id)) fillRow(S.rows.get(c.id), c);
+  train.show(S.project);
+}
+
+$("new-project").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const classes = $("new-classes").value.split(",").map((s) => s.trim()).filter(Boolean);
+  act("projects-error", async () => {
+    const project = await sendJSON("POST", "/api/projects", { name: $("new-name").value, classes });
+    $("new-project").reset();
+    await openProject(project.id);
+  });
+});
+
+$("rename-project").addEventListener("click", () => {
+  const name = prompt("New name for the project", S.project.name);
+  if (name !== null) act("project-error", async () => { await sendJSON("PATCH", `/api/projects/${S.project.id}`, { name }); await openProject(S.project.id); });
+});
+
+$("delete-project").addEventListener("click", () => {
+  if (!confirm(`Delete "${S.project.name}" with all its photos and its model? This cannot be undone.`)) return;
+  act("project-error", async () => {
+    await sendJSON("DELETE", `/api/projects/${S.project.id}`);
+    S.project = null;
+    train.stop();
+    $("project").hidden = $("teach-train").hidden = true;
+    history.replaceState(null, "", location.pathname);
+    await loadProjects();
+  });
+});
+
+// --- classes and their photos --------------------------------------------------------------------
+
+function renderClasses() {
+  S.rows.clear();
+  $("classes").replaceChildren(...S.project.classes.map((c, i) => {
+    const li = document.createElement("li");
+    li.className = "class-row";
+    li.innerHTML = `<div class="class-head"><kbd class="key"></kbd><h3 class="class-name"></h3><span class="count"></span>
+      <label class="upload">Add photos… <input type="file" multiple accept="image/png,image/jpeg,image/webp,image/gif"></label>
+      <button type="button" class="record">● Record</button>
+      <button type="button" class="rename">Rename</button><button type="button" class="remove danger">Delete</button></div>
+      <div class="thumbs"></div>`;
+    li.querySelector(".key").textContent = i < 9 ? String(i + 1) : "";
+    li.querySelector(".class-name").textContent = c.name;
+    li.querySelector("input[type=file]").setAttribute("aria-label", `Add photos of ${c.name}`);
+    li.querySelector(".record").setAttribute("aria-label", `Record webcam photos of ${c.name} (hold)`);
+    li.querySelector("input[type=file]").addEventListener("change", (e) => {
+      addSamples(c.id, [...e.target.files], "upload");
+      e.target.value = "";
+    });
+    const record = li.querySelector(".record");
+    record.addEventListener("pointerdown", () => startRecording(c.id, record));
+    for (const type of ["pointerup", "pointerleave", "pointercancel"]) record.addEventListener(type, stopRecording);
+    li.querySelector(".rename").addEventListener("click", () => {
+      const name = prompt(`New name for the class "${c.name}"`, c.name);
+      if (name !== null) act("project-error", async () => {
+        await sendJSON("PATCH", `/api/projects/${S.project.id}/classes/${c.id}`, { name });
+        await openProject(S.project.id);
+      });
+    });
+    li.querySelector(".remove").addEventListener("click", () => {
+      if (!confirm(`Delete the class "${c.name}" and its ${c.count} photos?`)) return;
+      act("project-error", async () => {
+        await sendJSON("DELETE", `/api/projects/${S.project.id}/classes/${c.id}`);
+        await openProject(S.project.id);
+      });
+    });
+    S.rows.set(c.id, li);
+    fillRow(li, c);
+    return li;
+  }));
+}
+
+function fillRow(li, c) {
+  li.querySelector(".count").textContent = `${c.count} photo${c.count === 1 ? "" : "s"}`;
+  const thumbs = li.querySelector(".thumbs");
+  const shown = c.samples.slice(-SHOWN).reverse();
+  thumbs.replaceChildren(...shown.map((id) => {
+    const figure = document.createElement("figure");
+    const img = new Image();
+    img.src = `/api/projects/${S.project.id}/samples/${id}.jpg`;
+    img.alt = `${c.name}, photo ${c.samples.indexOf(id) + 1}`;
+    img.loading = "lazy";
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "thumb-remove";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove ${img.alt}`);
+    remove.addEventListener("click", () => act("project-error", async () => {
+      await sendJSON("DELETE", `/api/projects/${S.project.id}/samples/${id}`);
+      await refresh();
+    }));
+    figure.append(img, remove);
+    return figure;
+  }));
+  if (c.count > SHOWN) {
+    const more = document.createElement("span");
+    more.className = "more";
+    more.textContent = `+${c.count - SHOWN} more`;
+    thumbs.append(more);
+  }
+  if (!c.count) thumbs.innerHTML = '<span class="hint">No photos yet: add some, or record from the webcam.</span>';
+}
+
+async function addSamples(classId, blobs, source) {
+  if (!blobs.length) return;
+  const form = new FormData();
+  form.append("class_id", String(classId));
+  form.append("source", source);
+  blobs.forEach((blob, i) => form.append("images", blob, blob.name || `webcam-${i}.jpg`));
+  await act("project-error", async () => {
+    const response = await fetch(`/api/projects/${S.project.id}/samples`, {
+      method: "POST", body: form, headers: { "X-Client-Id": clientId() } });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.message);
+    await refresh();
+  });
+}
+
+$("new-class").addEventListener("submit", (e) => {
+  e.preventDefault();
+  act("project-error", async () => {
+    await sendJSON("POST", `/api/projects/${S.project.id}/classes`, { name: $("class-name").value });
+    $("class-name").value = "";
+    await openProject(S.project.id);
+  });
+});
+
+// --- the webcam ------------------------------------------------------------------------------
+
+async function ensureCamera() {
+  if (S.stream) return true;
+  try {
+    S.stream = await startCamera($("video"));
+  } catch (err) {
+    say("project-error", `The webcam is not available: ${err.message}`);
+    return false;
+  }
+  $("video").hidden = false;
+  $("camera-start").hidden = true;
+  return true;
+}
+$("camera-start").addEventListener("click", ensureCamera);
+
+// While a Record button (or a class's number key) is held: a frame every 300 ms, sent in turn.
+async function startRecording(classId, button) {
+  if (S.recording || !(await ensureCamera())) return;
+  const rec = { classId, button, frames: [], timer: null, busy: false };
+  S.recording = rec;
+  button?.classList.add("recording");
+  const grab = async () => {
+    if ($("video").videoWidth) rec.frames.push(await frameBlob($("video"), 320));
+    if (!rec.busy && rec.frames.length) {
+      rec.busy = true;
+      const batch = rec.frames.splice(0);
+      await addSamples(classId, batch, "webcam");
+      rec.busy = false;
+    }
+  };
+  grab();
+  rec.timer = setInterval(grab, 300);
+}
+
+async function stopRecording() {
+  const rec = S.recording;
+  if (!rec) return;
+  S.recording = null;
+  clearInterval(rec.timer);
+  rec.button?.classList.remove("recording");
+  if (rec.frames.length) await addSamples(rec.classId, rec.frames.splice(0), "webcam");
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.repeat || e.target.matches("input, select, textarea") || !S.project) return;
+  const c = S.project.classes[Number(e.key) - 1];
+  if (/^[1-9]$/.test(e.key) && c) startRecording(c.id, S.rows.get(c.id).querySelector(".record"));
+});
+document.addEventListener("keyup", (e) => { if (/^[1-9]$/.test(e.key)) stopRecording(); });
+
+const train = new TrainPanel({ $, ensureCamera, video: () => $("video"), project: () => S.project, refresh });
+
+loadProjects().catch((err) => say("projects-error", `Could not list the projects: ${err.message}`));
+const wanted = new URLSearchParams(location.search).get("project");
+if (wanted) openProject(wanted);
