@@ -82,3 +82,14 @@ def object_photo(kind: int, rng: np.random.Generator, size: tuple[int, int] = (3
     else:
         d.rectangle((cx - r, cy - int(r * 0.7), cx + r, cy + int(r * 0.7)), fill=(40, 70, 200))
     return img
+
+
+def product_photo(item: np.ndarray, rng: np.random.Generator, light: float = 0.25) -> Image.Image:
+    """A Fashion-MNIST item (28x28, bright on black) as a product photo: dark on a white 400x320
+    background, enlarged 8x, off-centre, lit unevenly (darker by up to `light` on one side), JPEG."""
+    obj = Image.fromarray(255 - item).resize((224, 224), Image.Resampling.BICUBIC)
+    canvas = Image.new("L", (400, 320), 255)
+    canvas.paste(obj, (int(rng.integers(20, 150)), int(rng.integers(10, 80))))
+    lit = np.asarray(canvas, np.float32) * np.linspace(1 - light, 1.0, 400)[None, :]
+    photo = Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8)).convert("RGB")
+    return Image.open(io.BytesIO(encode(photo, "JPEG", quality=80)))

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -71,6 +72,23 @@ def test_fashion_model_reads_a_fashion_image(client, tmp_path):
         body = predict(client, encode(photo.resize((112, 112))), model="fashion").json()
         right += body["prediction"] == data.labels[data.test.labels[i]]
     assert right >= 15
+
+
+def test_clothing_photos_are_prepared_as_fashion_mnist_was_made():
+    """Product photos (dark on white, off-centre, unevenly lit, JPEG) of 200 test items read almost
+    as well as the 28x28 originals: trim, longer side to 28, centre, negate, grey."""
+    from app.settings import ROOT
+    from engine import datasets, inference, store
+    from engine.preprocess import prepare
+    from tests.helpers import product_photo
+    data = datasets.load("fashion", ROOT / "data")
+    model = store.load(ROOT / "models" / "fashion.json")
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(data.test), 200, replace=False)
+    inputs = np.stack([prepare(product_photo(data.test.images[i], rng), "object").input for i in idx])
+    from_photos = (inference.probabilities(model, inputs).argmax(1) == data.test.labels[idx]).mean()
+    originals = (inference.probabilities(model, data.test.images[idx] / 255).argmax(1) == data.test.labels[idx]).mean()
+    assert from_photos >= originals - 0.05 and from_photos >= 0.85, (from_photos, originals)
 
 
 @pytest.mark.parametrize("data, filename, status, code", [
