@@ -207,3 +207,21 @@ def test_live_socket_and_activations_read_a_project_model(client, settings):
     assert layers.status_code == 200 and layers.json()["layers"][0]["shape"] == [16, 32, 32]
     script = client.get(f"/api/models/{model_id}/export").text
     assert "torch.zeros(1, 3, 32, 32)" in script
+
+
+def test_limits_keep_a_project_small(tmp_path):
+    store = ProjectStore(tmp_path, projects.Limits(projects=1, classes=2, samples=2))
+    p = store.create("p", ["a", "b"])
+    with pytest.raises(ProjectError) as err:
+        store.add_class(p["id"], "c")
+    assert err.value.status == 409 and "at most 2 classes" in str(err.value)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        store.add_sample(p["id"], p["classes"][0]["id"], object_photo(0, rng))
+    with pytest.raises(ProjectError) as err:
+        store.add_sample(p["id"], p["classes"][1]["id"], object_photo(0, rng))
+    assert err.value.code == "too_many_samples"
+    with pytest.raises(ProjectError) as err:
+        store.create("another")
+    assert err.value.code == "too_many_projects"
+    assert sum(c["count"] for c in store.get(p["id"])["classes"]) == 2  # nothing already kept was lost
