@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.projects import ProjectError
+from engine.projects import StoreError
 
 log = logging.getLogger("neuronlab")
 
@@ -37,8 +37,8 @@ def install(app: FastAPI) -> None:
     async def api_error(_: Request, exc: ApiError):
         return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status)
 
-    @app.exception_handler(ProjectError)
-    async def project_error(_: Request, exc: ProjectError):
+    @app.exception_handler(StoreError)
+    async def project_error(_: Request, exc: StoreError):
         fields = {exc.field: str(exc)} if exc.field else None
         return JSONResponse(error_body(exc.code, str(exc), fields), status_code=exc.status)
 

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.limits import BodySizeLimit
-from app.routers import descent, filters, health, models, pages, predict, projects, train
+from app.routers import descent, filters, health, models, pages, predict, projects, sessions, train
 from app.settings import ROOT, Settings, get_settings
 from engine.store import ModelRegistry
 
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
         app.state.jobs = train.install(app, settings)
         app.state.projects = projects.install(app, settings)
+        app.state.sessions = sessions.install(app, settings)
         yield
         app.state.jobs.close()
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in (health.router, models.router, predict.router, train.router, projects.router,
-                   descent.router, filters.router, pages.router):
+                   sessions.router, descent.router, filters.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     for url, folder in VENDOR.items():  # npm packages (package.json), served locally: works offline

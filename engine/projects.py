@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from engine import datasets
+from engine.db import Database
 from engine.preprocess import prepare_photo, rgb, shrink
 
 STORED_SIZE = 320       # longest side of a kept photo
@@ -47,8 +48,8 @@ CREATE INDEX IF NOT EXISTS samples_by_class ON samples(class_id);
 """
 
 
-class ProjectError(Exception):
-    """A request the store refuses: `status` is the HTTP-like code, `field` what was wrong."""
+class StoreError(Exception):
+    """A request a store (projects, sessions) refuses: `status` is the HTTP-like code, `field` what was wrong."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None):
         super().__init__(message)
@@ -66,15 +67,15 @@ def clean_name(value: object, what: str) -> str:
     """A display name: text, trimmed, inner whitespace collapsed, 1..NAME_LENGTH characters,
     no control characters. Markup is allowed here and escaped where it is shown."""
     if not isinstance(value, str):
-        raise ProjectError(422, "invalid_name", f"The {what} name must be text.", "name")
+        raise StoreError(422, "invalid_name", f"The {what} name must be text.", "name")
     name = " ".join(value.split())
     if not name:
-        raise ProjectError(422, "invalid_name", f"Give the {what} a name (it is empty).", "name")
+        raise StoreError(422, "invalid_name", f"Give the {what} a name (it is empty).", "name")
     if len(name) > NAME_LENGTH:
-        raise ProjectError(422, "invalid_name", f"The {what} name is {len(name)} characters long; "
+        raise StoreError(422, "invalid_name", f"The {what} name is {len(name)} characters long; "
                            f"use at most {NAME_LENGTH}.", "name")
     if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
-        raise ProjectError(422, "invalid_name", f"The {what} name contains control characters; "
+        raise StoreError(422, "invalid_name", f"The {what} name contains control characters; "
                            "use letters, digits, spaces and punctuation.", "name")
     return name
 
@@ -83,21 +84,9 @@ class ProjectStore:
     def __init__(self, folder: Path, limits: Limits | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.db = self.folder / "projects.sqlite3"
+        self.db = Database(self.folder / "projects.sqlite3", SCHEMA)
         self.limits = limits or Limits()
-        with closing(self._connect()) as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.db, timeout=15)
-        con.row_factory = sqlite3.Row
-        con.execute("PRAGMA foreign_keys=ON")
-        return con
-
-    def _query(self, sql: str, *args) -> list[sqlite3.Row]:
-        with closing(self._connect()) as con:
-            return con.execute(sql, args).fetchall()
+        self._connect, self._query = self.db.connect, self.db.query
 
     # --- projects ---------------------------------------------------------------------------
 
@@ -106,9 +95,9 @@ class ProjectStore:
         names = [clean_name(c, "class") for c in classes]
         self._check_unique(names)
         if len(names) > self.limits.classes:
-            raise ProjectError(422, "too_many_classes", f"A project has at most {self.limits.classes} classes.", "classes")
+            raise StoreError(422, "too_many_classes", f"A project has at most {self.limits.classes} classes.", "classes")
         if self._query("SELECT COUNT(*) FROM projects")[0][0] >= self.limits.projects:
-            raise ProjectError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
+            raise StoreError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
                                "projects; delete one you no longer need.")
         project_id = secrets.token_hex(4)
         now = time.time()
@@ -129,7 +118,7 @@ class ProjectStore:
     def _project(self, project_id: str) -> sqlite3.Row:
         rows = self._query("SELECT * FROM projects WHERE id = ?", project_id) if ID_PATTERN.match(project_id) else []
         if not rows:
-            raise ProjectError(404, "project_not_found", f"There is no project {project_id!r}. "
+            raise StoreError(404, "project_not_found", f"There is no project {project_id!r}. "
                                "See GET /api/projects for the projects on this server.")
         return rows[0]
 
@@ -175,7 +164,7 @@ class ProjectStore:
         folded = [n.casefold() for n in names]
         for n in names:
             if folded.count(n.casefold()) > 1:
-                raise ProjectError(409, "duplicate_class", f"There is already a class called {n!r} in this "
+                raise StoreError(409, "duplicate_class", f"There is already a class called {n!r} in this "
                                    "project; give each class a different name.", "name")
 
     def add_class(self, project_id: str, name: str) -> dict:
@@ -183,7 +172,7 @@ class ProjectStore:
         name = clean_name(name, "class")
         self._check_unique([c["name"] for c in project["classes"]] + [name])
         if len(project["classes"]) >= self.limits.classes:
-            raise ProjectError(409, "too_many_classes", f"A project has at most {self.limits.classes} classes.")
+            raise StoreError(409, "too_many_classes", f"A project has at most {self.limits.classes} classes.")
         with closing(self._connect()) as con, con:
             cur = con.execute("INSERT INTO classes (project_id, name, created) VALUES (?, ?, ?)",
                               (project_id, name, time.time()))
@@ -195,7 +184,7 @@ class ProjectStore:
             if c["id"] == class_id:
                 return c
         names = ", ".join(f"{c['id']} ({c['name']})" for c in project["classes"]) or "none yet"
-        raise ProjectError(404, "class_not_found", f"This project has no class {class_id!r}. Its classes: {names}.",
+        raise StoreError(404, "class_not_found", f"This project has no class {class_id!r}. Its classes: {names}.",
                            "class_id")
 
     def rename_class(self, project_id: str, class_id: int, name: str) -> dict:
@@ -222,12 +211,12 @@ class ProjectStore:
     def add_sample(self, project_id: str, class_id: object, img: Image.Image, source: str = "upload") -> dict:
         """Keep a photo for a class: shrunk, RGB, re-encoded as JPEG."""
         if class_id is None:
-            raise ProjectError(422, "no_class", "Say which class this photo shows: send class_id "
+            raise StoreError(422, "no_class", "Say which class this photo shows: send class_id "
                                "(see the project's classes).", "class_id")
         self._class(project_id, class_id)
         total = self._query("SELECT COUNT(*) FROM samples WHERE project_id = ?", project_id)[0][0]
         if total >= self.limits.samples:
-            raise ProjectError(409, "too_many_samples", f"This project already has {total} photos, the most "
+            raise StoreError(409, "too_many_samples", f"This project already has {total} photos, the most "
                                "one project may keep; delete some first.")
         photo = rgb(shrink(img, STORED_SIZE))
         folder = self.folder / project_id
@@ -252,7 +241,7 @@ class ProjectStore:
         self._project(project_id)
         rows = self._query("SELECT * FROM samples WHERE id = ? AND project_id = ?", sample_id, project_id)
         if not rows:
-            raise ProjectError(404, "sample_not_found", f"Project {project_id} has no photo {sample_id}.")
+            raise StoreError(404, "sample_not_found", f"Project {project_id} has no photo {sample_id}.")
         return rows[0]
 
     def sample_file(self, project_id: str, sample_id: int) -> Path:
@@ -268,11 +257,11 @@ class ProjectStore:
         project = self.get(project_id)
         classes = project["classes"]
         if len(classes) < 2:
-            raise ProjectError(422, "too_few_classes", "A project needs at least two classes to learn "
+            raise StoreError(422, "too_few_classes", "A project needs at least two classes to learn "
                                "to tell apart; add another class.", "classes")
         short = [f"{c['name']!r} has {c['count']}" for c in classes if c["count"] < MIN_PER_CLASS]
         if short:
-            raise ProjectError(422, "too_few_samples", f"Each class needs at least {MIN_PER_CLASS} photos "
+            raise StoreError(422, "too_few_samples", f"Each class needs at least {MIN_PER_CLASS} photos "
                                f"(some are kept aside to test on): {'; '.join(short)}. Add photos to "
                                "these classes.", "samples")
         rng = np.random.default_rng(seed)

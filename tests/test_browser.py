@@ -431,3 +431,55 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     page.wait_for_function("document.getElementById('project').hidden")
     page.wait_for_function("document.getElementById('project-list').textContent.includes('No projects yet')")
     assert page.errors == []
+
+
+def test_a_class_session_with_a_teacher_and_two_students(browser, server):
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 720}) for _ in range(3)]
+    teacher, ada, bo = (c.new_page() for c in contexts)
+    errors = []
+    for p in (teacher, ada, bo):
+        p.on("pageerror", lambda e: errors.append(str(e)))
+    teacher.on("dialog", lambda d: d.accept())
+    teacher.goto(server + "/session")
+    teacher.click("#start")
+    teacher.wait_for_function("document.getElementById('code').textContent.length === 5")
+    code = teacher.locator("#code").text_content()
+    teacher.wait_for_function("document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0")
+
+    ada.goto(server + f"/join?code={code}")
+    ada.fill("#join-name", "Ada")
+    ada.click("#join-form button[type=submit]")
+    ada.wait_for_selector("#student-panel:not([hidden])")
+    stroke(ada, [(0.25, 0.15), (0.75, 0.15), (0.45, 0.9)])  # a 7
+    ada.wait_for_selector("#label-box:not([hidden])")
+    ada.get_by_role("button", name="7", exact=True).click()
+    ada.wait_for_function("document.getElementById('student-status').textContent.includes('you drew 7')")
+
+    bo.goto(server + "/join")
+    bo.fill("#join-code", code.lower())
+    bo.fill("#join-name", "<b>Bo</b>")
+    bo.click("#join-form button[type=submit]")
+    bo.wait_for_selector("#student-panel:not([hidden])")
+    stroke(bo, [(0.5, 0.1), (0.5, 0.9)])  # a 1
+    bo.wait_for_selector("#label-box:not([hidden])")
+
+    teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=10000)
+    names = teacher.locator("#gallery .student").all_text_contents()
+    assert sorted(names) == ["<b>Bo</b>", "Ada"] and teacher.locator("#gallery b").count() == 0
+    assert "✓ is 7" in teacher.locator("#gallery").text_content()
+    teacher.keyboard.press("g")  # hide the guesses
+    teacher.wait_for_function("[...document.querySelectorAll('.tile-guess')].every(e => e.textContent === '?')")
+
+    key = ada.evaluate(f"JSON.parse(localStorage.getItem('neuronlab.student.{code}')).student_key")
+    status = ada.evaluate("""async ([code, key]) => (await fetch(`/api/sessions/${code}/end`, {method: 'POST',
+        headers: {'Content-Type': 'application/json', 'X-Teacher-Key': key}, body: '{}'})).status""", [code, key])
+    assert status == 403  # a student cannot end the session
+    teacher.click("#end")
+    teacher.wait_for_function("document.getElementById('session-status').textContent.includes('ended')")
+    stroke(ada, [(0.3, 0.5), (0.7, 0.5)])
+    ada.wait_for_function("document.getElementById('student-status').textContent.includes('ended')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    teacher.screenshot(path=str(ARTIFACTS / "session.png"))
+    for c in contexts:
+        c.close()
+    assert errors == []

@@ -12,7 +12,7 @@ from PIL import Image
 from app.main import create_app
 from engine import projects
 from engine.preprocess import prepare_photo
-from engine.projects import ProjectError, ProjectStore
+from engine.projects import StoreError, ProjectStore
 from tests.helpers import encode, object_photo
 
 
@@ -72,7 +72,7 @@ def test_store_survives_reopening_and_keeps_names_as_typed(tmp_path):
 @pytest.mark.parametrize("name, code", [("", "invalid_name"), ("   ", "invalid_name"), ("x" * 41, "invalid_name"),
                                         ("tab\tand\x00nul", "invalid_name"), (42, "invalid_name")])
 def test_bad_names_are_refused(tmp_path, name, code):
-    with pytest.raises(ProjectError) as err:
+    with pytest.raises(StoreError) as err:
         ProjectStore(tmp_path).create(name)
     assert err.value.code == code and err.value.status == 422
 
@@ -212,16 +212,16 @@ def test_live_socket_and_activations_read_a_project_model(client, settings):
 def test_limits_keep_a_project_small(tmp_path):
     store = ProjectStore(tmp_path, projects.Limits(projects=1, classes=2, samples=2))
     p = store.create("p", ["a", "b"])
-    with pytest.raises(ProjectError) as err:
+    with pytest.raises(StoreError) as err:
         store.add_class(p["id"], "c")
     assert err.value.status == 409 and "at most 2 classes" in str(err.value)
     rng = np.random.default_rng(0)
     for _ in range(2):
         store.add_sample(p["id"], p["classes"][0]["id"], object_photo(0, rng))
-    with pytest.raises(ProjectError) as err:
+    with pytest.raises(StoreError) as err:
         store.add_sample(p["id"], p["classes"][1]["id"], object_photo(0, rng))
     assert err.value.code == "too_many_samples"
-    with pytest.raises(ProjectError) as err:
+    with pytest.raises(StoreError) as err:
         store.create("another")
     assert err.value.code == "too_many_projects"
     assert sum(c["count"] for c in store.get(p["id"])["classes"]) == 2  # nothing already kept was lost

@@ -21,6 +21,8 @@ PAGES = [  # (path, template, title, menu label, one-line description) in the or
      "Step gradient descent with a learning rate you choose: too small crawls, too large diverges."),
     ("/filters", "filters.html", "Inside the network", "Inside",
      "Convolution step by step, the kernel table, feature maps and learned filters of a real CNN."),
+    ("/session", "session.html", "Class session", "Class",
+     "Start a class session: students join with a code and draw; their drawings fill a live gallery here."),
     ("/train", "train.html", "Train a network", "Train",
      "Train a real network live: loss and accuracy curves, pause, step one batch, change the learning rate."),
 ]
@@ -59,3 +61,4 @@ def _register(path: str, template: str, title: str) -> None:
 
 for _path, _template, _title, _, _ in PAGES:
     _register(_path, _template, _title)
+_register("/join", "join.html", "Join a class")  # students arrive by the join link or QR code

@@ -19,7 +19,7 @@ from app.settings import Settings
 from engine import datasets, models
 from engine.inference import classify
 from engine.jobs import ACTIVE
-from engine.projects import Limits, ProjectError, ProjectStore
+from engine.projects import Limits, StoreError, ProjectStore
 from engine.worker import JobSpec
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -131,7 +131,7 @@ def add_samples(
     store = projects(request)
     store.get(project_id)
     if class_id is None:
-        raise ProjectError(422, "no_class", "Say which class these photos show: send the form field class_id "
+        raise StoreError(422, "no_class", "Say which class these photos show: send the form field class_id "
                            "(the ids are in GET /api/projects/{id}).", "class_id")
     decoded = []
     for upload in images:
@@ -218,7 +218,7 @@ def install(app, settings: Settings) -> ProjectStore:
             }
             try:
                 old = store.set_model(project_id, result["model_id"], summary)
-            except ProjectError:  # deleted while it trained: its model goes too
+            except StoreError:  # deleted while it trained: its model goes too
                 old = result["model_id"]
             if old in app.state.registry.user_ids:
                 app.state.registry.delete(old)

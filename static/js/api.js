@@ -7,10 +7,10 @@ export async function getJSON(url) {
   return body;
 }
 
-export async function sendJSON(method, url, body) {
+export async function sendJSON(method, url, body, headers = {}) {
   const response = await fetch(url, {
     method,
-    headers: { "Content-Type": "application/json", Accept: "application/json", "X-Client-Id": clientId() },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-Client-Id": clientId(), ...headers },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();

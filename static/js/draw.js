@@ -1,132 +1,54 @@
 // Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
 import { LiveSocket, getJSON, pageConfig } from "./api.js";
+import { DrawingPad } from "./pad.js";
 import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
 
-const FRAME_SIZE = 280;          // frames sent to the server are 280x280 PNGs
 const STORE_KEY = "neuronlab.draw";
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 
-const pad = $("pad");
 const state = {
-  strokes: [],                   // [{width, points: [[x, y] in 0..1]}]
-  current: null,
-  pen: 24,                       // width in FRAME_SIZE pixels
   model: new URLSearchParams(location.search).get("model") || config.defaultModel,
   labels: [],
   sending: false,
   dirty: false,
   bars: null,
 };
-
-// --- strokes -------------------------------------------------------------------------------
-
-function paintStrokes(canvas, strokes) {
-  const ctx = canvas.getContext("2d");
-  const s = canvas.width;
-  ctx.fillStyle = "#fff";
-  ctx.fillRect(0, 0, s, s);
-  ctx.strokeStyle = "#000";
-  ctx.fillStyle = "#000";
-  ctx.lineCap = "round";
-  ctx.lineJoin = "round";
-  for (const stroke of strokes) {
-    ctx.lineWidth = (stroke.width / FRAME_SIZE) * s;
-    const [first, ...rest] = stroke.points;
-    if (!rest.length) {            // a dot
-      ctx.beginPath();
-      ctx.arc(first[0] * s, first[1] * s, ctx.lineWidth / 2, 0, 2 * Math.PI);
-      ctx.fill();
-      continue;
-    }
-    ctx.beginPath();
-    ctx.moveTo(first[0] * s, first[1] * s);
-    for (const [x, y] of rest) ctx.lineTo(x * s, y * s);
-    ctx.stroke();
-  }
-}
-
-function resizePad() {
-  const size = Math.round(pad.getBoundingClientRect().width * (window.devicePixelRatio || 1));
-  if (size > 0 && pad.width !== size) { pad.width = pad.height = size; }
-  paintStrokes(pad, state.strokes);
-}
-
-function pointOf(event) {
-  const r = pad.getBoundingClientRect();
-  return [Math.min(Math.max((event.clientX - r.left) / r.width, 0), 1),
-          Math.min(Math.max((event.clientY - r.top) / r.height, 0), 1)];
-}
-
-pad.addEventListener("pointerdown", (event) => {
-  event.preventDefault();
-  pad.setPointerCapture(event.pointerId);
-  state.current = { width: state.pen, points: [pointOf(event)] };
-  state.strokes.push(state.current);
-  changed();
-});
-pad.addEventListener("pointermove", (event) => {
-  if (!state.current) return;
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of events.length ? events : [event]) state.current.points.push(pointOf(e));
-  changed();
-});
-for (const type of ["pointerup", "pointercancel"]) {
-  pad.addEventListener(type, () => {
-    if (!state.current) return;
-    state.current = null;
-    save();
-    changed(true);
-  });
-}
+const pad = new DrawingPad($("pad"), { onChange: (ended) => { if (ended) save(); changed(ended); } });
 
 function changed(strokeEnded = false) {
-  paintStrokes(pad, state.strokes);
   state.dirty = true;
   state.announceNext = state.announceNext || strokeEnded;
-  if (!state.strokes.length) showEmpty();
+  if (pad.empty) showEmpty();
   pump();
 }
 
-function undo() {
-  state.strokes.pop();
-  save();
-  changed(true);
-}
-
-function clearAll() {
-  state.strokes = [];
-  save();
-  changed(true);
-}
+const undo = () => pad.undo();
+const clearAll = () => pad.clear();
 
 function save() {
-  localStorage.setItem(STORE_KEY, JSON.stringify({ strokes: state.strokes, pen: state.pen }));
+  localStorage.setItem(STORE_KEY, JSON.stringify({ strokes: pad.strokes, pen: pad.pen }));
 }
 
 function restore() {
   try {
     const saved = JSON.parse(localStorage.getItem(STORE_KEY) || "{}");
-    if (Array.isArray(saved.strokes)) state.strokes = saved.strokes;
-    if (saved.pen) state.pen = saved.pen;
+    if (Array.isArray(saved.strokes)) pad.strokes = saved.strokes;
+    if (saved.pen) pad.pen = saved.pen;
   } catch { /* a damaged entry is ignored */ }
-  $("pen").value = state.pen;
-  $("pen-value").textContent = state.pen;
+  $("pen").value = pad.pen;
+  $("pen-value").textContent = pad.pen;
 }
 
 // --- frames to the server (latest wins: at most one frame in flight from this side) -------
 
-const frame = document.createElement("canvas");
-frame.width = frame.height = FRAME_SIZE;
-
 function pump() {
-  if (!state.dirty || state.sending || !socket.ready || !state.strokes.length) return;
+  if (!state.dirty || state.sending || !socket.ready || pad.empty) return;
   state.dirty = false;
   state.sending = true;
-  paintStrokes(frame, state.strokes);
-  frame.toBlob((blob) => {
+  pad.frameBlob().then((blob) => {
     if (!socket.send(blob)) state.sending = false;
-  }, "image/png");
+  });
 }
 
 // --- results -------------------------------------------------------------------------------
@@ -181,7 +103,7 @@ function onMessage(message) {
   }
   if (message.frame !== undefined) { state.sending = false; }
   $("status").textContent = message.type === "error" ? message.message : "";
-  if (!state.strokes.length) showEmpty();
+  if (pad.empty) showEmpty();
   else if (message.type === "prediction") showPrediction(message);
   else if (message.type === "empty") showEmpty();
   pump();
@@ -216,8 +138,8 @@ async function loadModels() {
 }
 
 $("pen").addEventListener("input", (e) => {
-  state.pen = Number(e.target.value);
-  $("pen-value").textContent = state.pen;
+  pad.pen = Number(e.target.value);
+  $("pen-value").textContent = pad.pen;
   save();
 });
 $("undo").addEventListener("click", undo);
@@ -227,9 +149,7 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "c" || e.key === "C") { clearAll(); e.preventDefault(); }
   if (e.key === "u" || e.key === "U" || (e.key === "z" && (e.ctrlKey || e.metaKey))) { undo(); e.preventDefault(); }
 });
-window.addEventListener("resize", resizePad);
-
 restore();
-resizePad();
+pad.resize();
 showEmpty();
 loadModels().catch((err) => { $("status").textContent = `Could not list the models: ${err.message}`; });

@@ -1,0 +1,31 @@
+"""The embedded database under the stores (projects, class sessions): one SQLite file, WAL mode,
+foreign keys on, a fresh connection per call, so any thread may use it; writes are transactions."""
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+
+class Database:
+    def __init__(self, path: Path, schema: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self.connect()) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(schema)
+
+    def connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=15)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA foreign_keys=ON")
+        return con
+
+    def query(self, sql: str, *args) -> list[sqlite3.Row]:
+        with closing(self.connect()) as con:
+            return con.execute(sql, args).fetchall()
+
+    def write(self, sql: str, *args) -> int:
+        """Run one statement in a transaction; the new row's id."""
+        with closing(self.connect()) as con, con:
+            return con.execute(sql, args).lastrowid

@@ -1,0 +1,186 @@
+"""Class sessions: a teacher opens one, students join with a short code and draw; each drawing is
+kept with the network's guess and, once the student says it, the true label.
+
+SQLite (`<folder>/sessions.sqlite3`). The teacher's key and each student's key are random tokens
+handed out once; only their SHA-256 is stored, and they are compared in constant time. A drawing
+is kept as the 28x28 the network read (784 bytes), which is all the gallery and fine-tuning need.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+
+from engine.db import Database
+from engine.projects import StoreError, clean_name
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read off a projector
+CODE_LENGTH = 5
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    code TEXT PRIMARY KEY, teacher_hash TEXT NOT NULL, model_id TEXT NOT NULL, base_model TEXT NOT NULL,
+    created REAL NOT NULL, ended REAL, reveal INTEGER NOT NULL DEFAULT 1, finetunes TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE IF NOT EXISTS students (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL REFERENCES sessions(code) ON DELETE CASCADE,
+    name TEXT NOT NULL, key_hash TEXT NOT NULL, joined REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS drawings (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL REFERENCES sessions(code) ON DELETE CASCADE,
+    student_id INTEGER NOT NULL REFERENCES students(id) ON DELETE CASCADE,
+    input BLOB NOT NULL, guess INTEGER NOT NULL, confidence REAL NOT NULL, label INTEGER,
+    in_dataset INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS drawings_by_session ON drawings(code);
+"""
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class SessionStore:
+    def __init__(self, folder: Path, max_students: int = 60, max_drawings: int = 2000):
+        self.folder = Path(folder)
+        self.db = Database(self.folder / "sessions.sqlite3", SCHEMA)
+        self.max_students, self.max_drawings = max_students, max_drawings
+        self._connect, self._query, self._write = self.db.connect, self.db.query, self.db.write
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def start(self, model_id: str) -> tuple[dict, str]:
+        """A new session reading drawings with `model_id`; returns it and the teacher's key."""
+        key = secrets.token_urlsafe(24)
+        for _ in range(20):
+            code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            try:
+                self._write("INSERT INTO sessions (code, teacher_hash, model_id, base_model, created) "
+                            "VALUES (?, ?, ?, ?, ?)", code, _hash(key), model_id, model_id, time.time())
+                return self.get(code), key
+            except sqlite3.IntegrityError:
+                continue
+        raise StoreError(503, "no_code", "No free session code was found; try again.")
+
+    def normalise(self, code: str) -> str:
+        return "".join(ch for ch in str(code).upper() if ch.isalnum())[:CODE_LENGTH]
+
+    def _row(self, code: str, live: bool = True) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM sessions WHERE code = ?", self.normalise(code))
+        if not rows:
+            raise StoreError(404, "session_not_found", f"There is no class session {code!r}. Check the code "
+                               "on the teacher's screen.")
+        if live and rows[0]["ended"] is not None:
+            raise StoreError(410, "session_ended", "This class session has ended. Ask your teacher for a new code.")
+        return rows[0]
+
+    def get(self, code: str, live: bool = False) -> dict:
+        row = self._row(code, live)
+        students = self._query("SELECT COUNT(*) FROM students WHERE code = ?", row["code"])[0][0]
+        return {"code": row["code"], "model_id": row["model_id"], "base_model": row["base_model"],
+                "created": row["created"], "ended": row["ended"], "reveal": bool(row["reveal"]),
+                "students": students, "finetunes": json.loads(row["finetunes"])}
+
+    def check_teacher(self, code: str, key: str | None) -> dict:
+        row = self._row(code, live=False)
+        if not key or not hmac.compare_digest(_hash(key), row["teacher_hash"]):
+            raise StoreError(403, "not_teacher", "Only the teacher who started this session can do this "
+                               "(the teacher's key is missing or wrong).")
+        return self.get(code)
+
+    def set_reveal(self, code: str, reveal: bool) -> None:
+        self._write("UPDATE sessions SET reveal = ? WHERE code = ?", int(reveal), self.normalise(code))
+
+    def set_model(self, code: str, model_id: str, finetune: dict) -> None:
+        session = self.get(code)
+        self._write("UPDATE sessions SET model_id = ?, finetunes = ? WHERE code = ?", model_id,
+                    json.dumps(session["finetunes"] + [finetune]), session["code"])
+
+    def end(self, code: str, keep: bool) -> None:
+        """End the session; its students' drawings are deleted unless `keep`."""
+        code = self.normalise(code)
+        with closing(self._connect()) as con, con:
+            con.execute("UPDATE sessions SET ended = ? WHERE code = ? AND ended IS NULL", (time.time(), code))
+            if not keep:
+                con.execute("DELETE FROM drawings WHERE code = ?", (code,))
+
+    # --- students and drawings ----------------------------------------------------------------
+
+    def join(self, code: str, name: str) -> tuple[dict, str]:
+        row = self._row(code)
+        name = clean_name(name, "display")
+        if self._query("SELECT COUNT(*) FROM students WHERE code = ?", row["code"])[0][0] >= self.max_students:
+            raise StoreError(409, "session_full", f"This session already has {self.max_students} students.")
+        key = secrets.token_urlsafe(18)
+        student_id = self._write("INSERT INTO students (code, name, key_hash, joined) VALUES (?, ?, ?, ?)",
+                                 row["code"], name, _hash(key), time.time())
+        return {"id": student_id, "name": name, "code": row["code"]}, key
+
+    def student(self, code: str, key: str | None) -> dict:
+        row = self._row(code)
+        found = [s for s in self._query("SELECT * FROM students WHERE code = ?", row["code"])
+                 if key and hmac.compare_digest(_hash(key), s["key_hash"])]
+        if not found:
+            raise StoreError(403, "not_a_student", "Join the session first (your student key is missing or "
+                               "not from this session).")
+        return {"id": found[0]["id"], "name": found[0]["name"], "code": row["code"]}
+
+    def save_drawing(self, student: dict, drawing_id: int | None, image: np.ndarray, guess: int,
+                     confidence: float) -> int:
+        """Add a drawing (or replace the student's own drawing `drawing_id`: the one still being drawn)."""
+        data, now = np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8).tobytes(), time.time()
+        if drawing_id is not None:
+            self._own(student, drawing_id)
+            self._write("UPDATE drawings SET input = ?, guess = ?, confidence = ?, label = NULL, updated = ? "
+                        "WHERE id = ?", data, guess, confidence, now, drawing_id)
+            return drawing_id
+        if self._query("SELECT COUNT(*) FROM drawings WHERE code = ?", student["code"])[0][0] >= self.max_drawings:
+            raise StoreError(409, "gallery_full", "The class gallery is full; the teacher can clear it.")
+        return self._write("INSERT INTO drawings (code, student_id, input, guess, confidence, created, updated) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", student["code"], student["id"], data, guess,
+                           confidence, now, now)
+
+    def _own(self, student: dict, drawing_id: int) -> sqlite3.Row:
+        rows = self._query("SELECT * FROM drawings WHERE id = ? AND student_id = ?", drawing_id, student["id"])
+        if not rows:
+            raise StoreError(404, "drawing_not_found", f"You have no drawing {drawing_id} in this session.")
+        return rows[0]
+
+    def label(self, student: dict, drawing_id: int, label: int) -> None:
+        self._own(student, drawing_id)
+        self._write("UPDATE drawings SET label = ?, updated = ? WHERE id = ?", label, time.time(), drawing_id)
+
+    def mark_for_dataset(self, code: str, drawing_id: int, on: bool) -> dict:
+        drawing = self.drawing(code, drawing_id)
+        if on and drawing["label"] is None:
+            raise StoreError(422, "no_label", "This drawing has no true label yet: its student says what it "
+                               "shows first.")
+        self._write("UPDATE drawings SET in_dataset = ? WHERE id = ?", int(on), drawing_id)
+        return self.drawing(code, drawing_id)
+
+    def regrade(self, code: str, guesses: dict[int, tuple[int, float]]) -> None:
+        """New guesses (after fine-tuning) for drawings: {id: (guess, confidence)}."""
+        with closing(self._connect()) as con, con:
+            con.executemany("UPDATE drawings SET guess = ?, confidence = ? WHERE id = ? AND code = ?",
+                            [(g, c, i, self.normalise(code)) for i, (g, c) in guesses.items()])
+
+    def clear(self, code: str) -> None:
+        self._write("DELETE FROM drawings WHERE code = ?", self.normalise(code))
+
+    def drawing(self, code: str, drawing_id: int) -> dict:
+        found = [d for d in self.drawings(code) if d["id"] == drawing_id]
+        if not found:
+            raise StoreError(404, "drawing_not_found", f"This session has no drawing {drawing_id}.")
+        return found[0]
+
+    def drawings(self, code: str) -> list[dict]:
+        """Every drawing, oldest first, with its student's name; `input` is the 28x28 bytes."""
+        rows = self._query("SELECT d.*, s.name FROM drawings d JOIN students s ON s.id = d.student_id "
+                           "WHERE d.code = ? ORDER BY d.id", self.normalise(code))
+        return [{"id": r["id"], "student": r["name"], "student_id": r["student_id"], "input": r["input"],
+                 "guess": r["guess"], "confidence": r["confidence"], "label": r["label"],
+                 "in_dataset": bool(r["in_dataset"]), "updated": r["updated"]} for r in rows]

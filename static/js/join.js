@@ -1,0 +1,135 @@
+// A student in a class session: join with the code and a name, then draw. The guess updates live
+// while drawing (/ws/draw); each finished stroke sends the drawing to the class gallery, and the
+// student can say what it really shows. The student's key stays in this browser.
+import { LiveSocket, sendJSON } from "./api.js";
+import { DrawingPad } from "./pad.js";
+import { percent } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null };
+const keyName = (code) => `neuronlab.student.${code}`;
+
+function status(text) { $("student-status").textContent = text; }
+
+async function post(path, form) {
+  const response = await fetch(path, { method: "POST", body: form, headers: { "X-Student-Key": S.me.student_key } });
+  const body = await response.json();
+  if (!response.ok) throw Object.assign(new Error(body.message), { status: response.status });
+  return body;
+}
+
+// --- joining -------------------------------------------------------------------------------------
+
+async function enter(code, me) {
+  Object.assign(S, { code, me, labels: me.labels });
+  localStorage.setItem(keyName(code), JSON.stringify(me));
+  const url = new URL(location.href);
+  url.searchParams.set("code", code);
+  history.replaceState(null, "", url);
+  $("join-panel").hidden = true;
+  $("student-panel").hidden = false;
+  $("me").textContent = me.name;
+  $("label-buttons").replaceChildren(...S.labels.map((label, i) => {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = label;
+    b.setAttribute("aria-pressed", "false");
+    b.addEventListener("click", () => sendLabel(i));
+    return b;
+  }));
+  pad.resize();
+  const info = await fetch(`/api/sessions/${code}`).then((r) => r.json());
+  S.socket = new LiveSocket(`/ws/draw?model=${encodeURIComponent(info.model_id)}`, { onMessage: onLive, onOpen: pump });
+}
+
+$("join-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("join-error").textContent = "";
+  const code = $("join-code").value.trim().toUpperCase();
+  try {
+    const me = await sendJSON("POST", `/api/sessions/${encodeURIComponent(code)}/students`, { name: $("join-name").value });
+    await enter(me.code, me);
+  } catch (err) {
+    $("join-error").textContent = err.message;
+  }
+});
+
+// --- drawing -------------------------------------------------------------------------------------
+
+const pad = new DrawingPad($("pad"), { onChange: (ended) => { S.dirty = true; pump(); if (ended) share(); } });
+
+function pump() {  // the live guess: at most one frame in flight, the latest wins
+  if (!S.dirty || S.sending || !S.socket || !S.socket.ready || pad.empty) return;
+  S.dirty = false;
+  S.sending = true;
+  pad.frameBlob().then((blob) => { if (!S.socket.send(blob)) S.sending = false; });
+}
+
+function onLive(message) {
+  if (message.frame !== undefined) S.sending = false;
+  if (message.type === "prediction" && !pad.empty) showGuess(message.prediction, Math.max(...message.probabilities));
+  pump();
+}
+
+function showGuess(guess, confidence) {
+  $("guess").textContent = guess;
+  $("confidence").textContent = percent(confidence);
+}
+
+async function share() {  // the finished stroke goes to the class gallery
+  if (pad.empty) return;
+  const form = new FormData();
+  form.append("image", await pad.frameBlob(), "drawing.png");
+  if (S.drawingId !== null) form.append("drawing_id", String(S.drawingId));
+  try {
+    const drawing = await post(`/api/sessions/${S.code}/drawings`, form);
+    S.drawingId = drawing.id;
+    showGuess(drawing.guess, drawing.confidence);
+    $("label-box").hidden = false;
+    markLabel(null);
+    $("announce").textContent = `The network reads ${drawing.guess}. What did you draw?`;
+    status("");
+  } catch (err) {
+    status(err.message);
+  }
+}
+
+async function sendLabel(i) {
+  try {
+    await sendJSON("PUT", `/api/sessions/${S.code}/drawings/${S.drawingId}/label`, { label: i },
+      { "X-Student-Key": S.me.student_key });
+    markLabel(i);
+    status(`Thanks: the teacher sees that you drew ${S.labels[i]}.`);
+  } catch (err) {
+    status(err.message);
+  }
+}
+
+function markLabel(i) {
+  [...$("label-buttons").children].forEach((b, j) => b.setAttribute("aria-pressed", String(j === i)));
+}
+
+function nextDrawing() {
+  S.drawingId = null;
+  pad.clear();
+  $("label-box").hidden = true;
+  $("guess").textContent = "…";
+  $("confidence").textContent = "";
+  status("");
+}
+
+$("undo").addEventListener("click", () => pad.undo());
+$("clear").addEventListener("click", () => pad.clear());
+$("next").addEventListener("click", nextDrawing);
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea") || $("student-panel").hidden) return;
+  const key = e.key.toLowerCase();
+  if (key === "u") pad.undo();
+  if (key === "c") pad.clear();
+  if (key === "n") nextDrawing();
+});
+
+const code = (new URLSearchParams(location.search).get("code") || "").toUpperCase();
+$("join-code").value = code;
+const saved = code && JSON.parse(localStorage.getItem(keyName(code)) || "null");
+if (saved) enter(code, saved);

@@ -1,0 +1,156 @@
+// The teacher's class session: start one, show the join code and QR code, and follow the gallery
+// live over /ws/sessions/{code}. The teacher's key stays in this browser (localStorage).
+import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
+import { paintGrey, percent, readsGrey } from "./render.js";
+
+const $ = (id) => document.getElementById(id);
+const STORE = "neuronlab.session";
+const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true };
+
+const teacher = (method, path, body) => sendJSON(method, `/api/sessions/${S.code}${path}`, body, { "X-Teacher-Key": S.key });
+
+async function init() {
+  const { models } = await getJSON("/api/models");
+  for (const m of models.filter(readsGrey)) $("model").append(new Option(m.name, m.id, false, m.id === pageConfig().defaultModel));
+  const saved = JSON.parse(localStorage.getItem(STORE) || "null");
+  const wanted = new URLSearchParams(location.search).get("code");
+  if (saved && (!wanted || wanted.toUpperCase() === saved.code)) open(saved.code, saved.key);
+  else if (wanted) $("start-error").textContent = `This browser does not hold the teacher's key of session ${wanted}: start a new one.`;
+}
+
+$("start").addEventListener("click", async () => {
+  try {
+    const session = await sendJSON("POST", "/api/sessions", { model: $("model").value });
+    localStorage.setItem(STORE, JSON.stringify({ code: session.code, key: session.teacher_key }));
+    open(session.code, session.teacher_key);
+  } catch (err) {
+    $("start-error").textContent = err.message;
+  }
+});
+
+function open(code, key) {
+  Object.assign(S, { code, key });
+  const url = new URL(location.href);
+  url.searchParams.set("code", code);
+  history.replaceState(null, "", url);
+  $("start-panel").hidden = true;
+  $("session-panel").hidden = false;
+  $("code").textContent = code;
+  $("join-url").textContent = `${location.host}/join`;
+  $("qr").src = `/api/sessions/${code}/qr.svg`;
+  S.socket = new LiveSocket(`/ws/sessions/${code}?key=${encodeURIComponent(key)}`, { onMessage });
+}
+
+function onMessage(e) {
+  if (e.type === "error") {
+    S.socket.close();
+    localStorage.removeItem(STORE);
+    $("session-panel").hidden = true;
+    $("start-panel").hidden = false;
+    $("start-error").textContent = e.message;
+  }
+  if (e.type === "snapshot") {
+    Object.assign(S, { labels: e.labels, reveal: e.reveal });
+    S.drawings = new Map(e.drawings.map((d) => [d.id, d]));
+    $("reveal").checked = e.reveal;
+    showStudents(e.students);
+    $("model-name").textContent = `Model: ${e.model_id}`;
+    if (e.finetune) say(fineTuneReport(e.finetune));
+    if (e.ended) ended();
+    renderGallery();
+  }
+  if (e.type === "drawing") { S.drawings.set(e.drawing.id, e.drawing); renderGallery(); }
+  if (e.type === "reveal") { S.reveal = $("reveal").checked = e.reveal; renderGallery(); }
+  if (e.type === "students") showStudents(e.count);
+  if (e.type === "ended") {
+    if (!e.kept) S.drawings.clear();  // deleted on the server too
+    ended();
+    renderGallery();
+  }
+}
+
+function showStudents(n) {
+  $("students").textContent = `${n} student${n === 1 ? "" : "s"} joined`;
+}
+
+function say(text) { $("session-status").textContent = text; }
+
+function fineTuneReport(r) {
+  return `Fine-tuned on ${r.drawings} drawings in ${r.seconds} s: the class's drawings read right ` +
+    `${percent(r.class_accuracy_before)} → ${percent(r.class_accuracy_after)}; ` +
+    `other digits ${percent(r.replay_accuracy_before)} → ${percent(r.replay_accuracy_after)}.`;
+}
+
+function ended() {
+  localStorage.removeItem(STORE);
+  say("The session has ended. Students can no longer draw.");
+  for (const id of ["finetune", "clear-gallery", "end"]) $(id).disabled = true;
+}
+
+function renderGallery() {
+  const only = $("misread-only").checked;
+  const shown = [...S.drawings.values()].reverse().filter((d) => !only || d.misread);
+  $("gallery").replaceChildren(...shown.map(tile));
+  $("gallery-count").textContent = `(${S.drawings.size})`;
+  $("gallery-empty").hidden = S.drawings.size > 0;
+  $("dataset-count").textContent = [...S.drawings.values()].filter((d) => d.in_dataset).length;
+}
+
+function tile(d) {
+  const li = document.createElement("li");
+  li.className = "tile" + (d.misread ? " misread" : d.misread === false ? " right" : "");
+  const canvas = document.createElement("canvas");
+  canvas.className = "pixelated";
+  paintGrey(canvas, d.image);
+  const name = document.createElement("span");
+  name.className = "student";
+  name.textContent = d.student;
+  const guess = document.createElement("strong");
+  guess.className = "tile-guess";
+  guess.textContent = S.reveal ? `${d.guess} · ${percent(d.confidence)}` : "?";
+  li.append(canvas, name, guess);
+  if (d.label !== null) {
+    const truth = document.createElement("span");
+    truth.className = "truth";
+    truth.textContent = d.misread ? `✗ is ${d.label}` : `✓ is ${d.label}`;
+    const add = document.createElement("button");
+    add.type = "button";
+    add.className = "to-dataset";
+    add.setAttribute("aria-pressed", String(d.in_dataset));
+    add.textContent = d.in_dataset ? "In the class dataset" : "Add to class dataset";
+    add.addEventListener("click", () => teacher("PUT", `/drawings/${d.id}/dataset`, { on: !d.in_dataset }).catch((err) => say(err.message)));
+    li.append(truth, add);
+  }
+  li.setAttribute("aria-label", `${d.student}: ${S.reveal ? `read as ${d.guess}` : "guess hidden"}${d.label !== null ? `, drew ${d.label}` : ""}`);
+  return li;
+}
+
+$("reveal").addEventListener("change", (e) => teacher("PATCH", "", { reveal: e.target.checked }).catch((err) => say(err.message)));
+$("misread-only").addEventListener("change", renderGallery);
+$("clear-gallery").addEventListener("click", () => {
+  if (confirm("Delete every drawing in the gallery?")) teacher("POST", "/clear").catch((err) => say(err.message));
+});
+$("end").addEventListener("click", () => {
+  const keep = $("keep").checked;
+  if (confirm(keep ? "End the session and keep the drawings?" : "End the session and delete the students' drawings?")) {
+    teacher("POST", "/end", { keep }).catch((err) => say(err.message));
+  }
+});
+$("finetune").addEventListener("click", async () => {
+  say("Fine-tuning on the class dataset…");
+  $("finetune").disabled = true;
+  try {
+    say(fineTuneReport(await teacher("POST", "/finetune")));
+  } catch (err) {
+    say(err.message);
+  } finally {
+    $("finetune").disabled = false;
+  }
+});
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches("input, select, textarea") || !S.code) return;
+  if (e.key === "g" || e.key === "G") $("reveal").click();
+  if (e.key === "m" || e.key === "M") $("misread-only").click();
+});
+
+init().catch((err) => { $("start-error").textContent = err.message; });

@@ -1,0 +1,147 @@
+"""Class sessions over HTTP and WebSocket: teacher and students, the live gallery, who may do
+what, fine-tuning on the class's drawings, ending, and persistence across a restart."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from tests.helpers import draw_digit, encode
+
+
+def start(client, **body):
+    response = client.post("/api/sessions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def join(client, code, name):
+    response = client.post(f"/api/sessions/{code}/students", json={"name": name})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def draw(client, code, student, digit="7", drawing_id=None, **kwargs):
+    data = {} if drawing_id is None else {"drawing_id": str(drawing_id)}
+    return client.post(f"/api/sessions/{code}/drawings", data=data,
+                       files={"image": ("d.png", encode(draw_digit(digit, **kwargs)), "image/png")},
+                       headers={"X-Student-Key": student["student_key"]})
+
+
+def teacher(session):
+    return {"X-Teacher-Key": session["teacher_key"]}
+
+
+def test_a_session_from_join_to_gallery(client):
+    session = start(client)
+    code = session["code"]
+    assert len(code) == 5 and session["model_id"] == "digits" and session["join_path"].endswith(code)
+    qr = client.get(f"/api/sessions/{code}/qr.svg")
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml") and b"<svg" in qr.content
+    ada = join(client, code.lower(), "<i>Ada</i>")  # codes are read case-insensitively
+    assert ada["labels"][7] == "7"
+    with client.websocket_connect(f"/ws/sessions/{code}?key={session['teacher_key']}") as ws:
+        first = ws.receive_json()
+        assert first["type"] == "snapshot" and first["drawings"] == []
+        drawn = draw(client, code, ada, "7")
+        assert drawn.status_code == 201 and drawn.json()["guess"] == "7"
+        event = ws.receive_json()
+        assert event["type"] == "drawing" and event["drawing"]["student"] == "<i>Ada</i>"
+        assert event["drawing"]["image"]["width"] == 28
+        again = draw(client, code, ada, "1", drawing_id=drawn.json()["id"])  # still drawing: same tile
+        assert again.json()["id"] == drawn.json()["id"] and ws.receive_json()["drawing"]["guess"] == "1"
+        labelled = client.put(f"/api/sessions/{code}/drawings/{drawn.json()['id']}/label", json={"label": 7},
+                              headers={"X-Student-Key": ada["student_key"]})
+        assert labelled.json()["label"] == "7" and labelled.json()["misread"] is True
+        assert ws.receive_json()["drawing"]["misread"] is True
+        assert client.patch(f"/api/sessions/{code}", json={"reveal": False}, headers=teacher(session)).status_code == 200
+        assert ws.receive_json() == {"type": "reveal", "reveal": False}
+    gallery = client.get(f"/api/sessions/{code}/gallery", headers=teacher(session)).json()
+    assert len(gallery["drawings"]) == 1 and gallery["reveal"] is False and gallery["students"] == 1
+
+
+def test_students_cannot_act_as_the_teacher(client):
+    session = start(client)
+    code = session["code"]
+    bob = join(client, code, "Bob")
+    drawing = draw(client, code, bob).json()
+    as_student = {"X-Teacher-Key": bob["student_key"]}
+    for method, path, body in [("post", f"/api/sessions/{code}/end", {"keep": False}),
+                               ("post", f"/api/sessions/{code}/clear", None),
+                               ("post", f"/api/sessions/{code}/finetune", None),
+                               ("patch", f"/api/sessions/{code}", {"reveal": True}),
+                               ("put", f"/api/sessions/{code}/drawings/{drawing['id']}/dataset", {"on": True}),
+                               ("get", f"/api/sessions/{code}/gallery", None)]:
+        for headers in (as_student, {}):
+            response = client.request(method.upper(), path, json=body, headers=headers)
+            assert response.status_code == 403 and response.json()["error"] == "not_teacher", (path, response.text)
+    with client.websocket_connect(f"/ws/sessions/{code}?key={bob['student_key']}") as ws:
+        assert ws.receive_json()["error"] == "not_teacher"
+    other = join(client, code, "Eve")
+    relabel = client.put(f"/api/sessions/{code}/drawings/{drawing['id']}/label", json={"label": 1},
+                         headers={"X-Student-Key": other["student_key"]})
+    assert relabel.status_code == 404  # nobody labels another student's drawing
+    no_key = client.post(f"/api/sessions/{code}/drawings", files={"image": ("d.png", encode(draw_digit("3")), "image/png")})
+    assert no_key.status_code == 403 and no_key.json()["error"] == "not_a_student"
+
+
+def test_bad_input_is_explained(client):
+    assert client.get("/api/sessions/ZZZZZ").status_code == 404
+    session = start(client)
+    code = session["code"]
+    assert client.post(f"/api/sessions/{code}/students", json={"name": "  "}).json()["error"] == "invalid_name"
+    kim = join(client, code, "Kim")
+    blank = client.post(f"/api/sessions/{code}/drawings", headers={"X-Student-Key": kim["student_key"]},
+                        files={"image": ("b.png", encode(Image.new("RGB", (280, 280), "white")), "image/png")})
+    assert blank.status_code == 422 and blank.json()["error"] == "image_blank"
+    d = draw(client, code, kim).json()
+    bad_label = client.put(f"/api/sessions/{code}/drawings/{d['id']}/label", json={"label": 12},
+                           headers={"X-Student-Key": kim["student_key"]})
+    assert bad_label.status_code == 422 and "label" in bad_label.json()["fields"]
+    unlabelled = client.put(f"/api/sessions/{code}/drawings/{d['id']}/dataset", json={"on": True}, headers=teacher(session))
+    assert unlabelled.status_code == 422 and unlabelled.json()["error"] == "no_label"
+    empty = client.post(f"/api/sessions/{code}/finetune", headers=teacher(session))
+    assert empty.status_code == 422 and empty.json()["error"] == "empty_dataset"
+    photo_model = client.post("/api/sessions", json={"model": "no-such-model"})
+    assert photo_model.status_code == 404
+
+
+def test_fine_tuning_learns_the_class_handwriting(client):
+    """Every student's 4 is drawn like this and keeps being misread: put them in the class
+    dataset, fine-tune, and the class's drawings are read right, without forgetting MNIST."""
+    session = start(client)
+    code = session["code"]
+    students = [join(client, code, f"S{i}") for i in range(3)]
+    ids = []
+    for i, s in enumerate(students):  # a "4" the digit model reads otherwise: labelled 4 by its students
+        for slant in (-0.3, 0.0, 0.3):
+            d = draw(client, code, s, "9", slant=slant, width=18 + 4 * i).json()
+            client.put(f"/api/sessions/{code}/drawings/{d['id']}/label", json={"label": 4},
+                       headers={"X-Student-Key": s["student_key"]})
+            client.put(f"/api/sessions/{code}/drawings/{d['id']}/dataset", json={"on": True}, headers=teacher(session))
+            ids.append(d["id"])
+    report = client.post(f"/api/sessions/{code}/finetune", headers=teacher(session))
+    assert report.status_code == 200, report.text
+    r = report.json()
+    assert r["class_accuracy_before"] <= 0.2 and r["class_accuracy_after"] >= 0.8, r
+    assert r["replay_accuracy_after"] >= r["replay_accuracy_before"] - 0.03, r
+    gallery = client.get(f"/api/sessions/{code}/gallery", headers=teacher(session)).json()
+    assert gallery["model_id"] == r["model_id"] and sum(d["guess"] == "4" for d in gallery["drawings"]) >= 7
+    assert client.get(f"/api/models/{r['model_id']}").json()["training"]["from"] == "digits"
+
+
+def test_ending_deletes_drawings_unless_kept_and_sessions_survive_a_restart(client, settings):
+    kept, dropped = start(client), start(client)
+    for session in (kept, dropped):
+        s = join(client, session["code"], "Lee")
+        assert draw(client, session["code"], s, "3").status_code == 201
+    assert client.post(f"/api/sessions/{kept['code']}/end", json={"keep": True}, headers=teacher(kept)).status_code == 200
+    assert client.post(f"/api/sessions/{dropped['code']}/end", json={}, headers=teacher(dropped)).status_code == 200
+    late = client.post(f"/api/sessions/{kept['code']}/students", json={"name": "Late"})
+    assert late.status_code == 410 and late.json()["error"] == "session_ended"
+    with TestClient(create_app(settings)) as again:
+        assert len(again.get(f"/api/sessions/{kept['code']}/gallery", headers=teacher(kept)).json()["drawings"]) == 1
+        assert again.get(f"/api/sessions/{dropped['code']}/gallery", headers=teacher(dropped)).json()["drawings"] == []
+        assert again.get(f"/api/sessions/{kept['code']}").json()["ended"] is not None
