@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.limits import BodySizeLimit
+from app.security import SecurityHeaders
 from app.routers import descent, filters, health, models, pages, predict, projects, sessions, train
 from app.settings import ROOT, Settings, get_settings
 from engine.store import ModelRegistry
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeaders)
     for router in (health.router, models.router, predict.router, train.router, projects.router,
                    sessions.router, descent.router, filters.router, pages.router):
         app.include_router(router)

@@ -67,7 +67,9 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    # Playwright's string predicates (wait_for_function) evaluate code, which the pages' CSP forbids:
+    # the CSP itself is checked, enforced, in test_no_page_requests_an_outside_address
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda e: page.errors.append(str(e)))
@@ -434,7 +436,7 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
 
 
 def test_a_class_session_with_a_teacher_and_two_students(browser, server):
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 720}) for _ in range(3)]
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True) for _ in range(3)]
     teacher, ada, bo = (c.new_page() for c in contexts)
     errors = []
     for p in (teacher, ada, bo):
@@ -483,3 +485,46 @@ def test_a_class_session_with_a_teacher_and_two_students(browser, server):
     for c in contexts:
         c.close()
     assert errors == []
+
+
+EVERY_PAGE = ["/", "/draw", "/classify", "/teach", "/descent", "/filters", "/session", "/train", "/join", "/docs"]
+
+
+def test_no_page_requests_an_outside_address(browser, server):
+    """Every request a page makes goes to this server; the CSP header (enforced here) says so to the
+    browser too, and no page breaks it."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    requested = []
+    page.on("request", lambda r: requested.append(r.url))
+    for path in EVERY_PAGE:
+        response = page.goto(server + path)
+        assert "default-src 'self'" in response.headers["content-security-policy"], path
+        page.wait_for_load_state("networkidle")
+    outside = [u for u in requested if not u.startswith((server, "data:", "blob:"))]
+    context.close()
+    assert requested and outside == []
+    assert page.errors == []  # a CSP violation would show up here
+
+
+def test_no_serious_accessibility_violations(browser, server):
+    """axe-core (from npm node_modules) on every page of ours: no serious or critical issue. (/docs is
+    Swagger UI's own interface, not checked here.)"""
+    axe = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)  # to inject axe
+    page = context.new_page()
+    found = {}
+    for path in [p for p in EVERY_PAGE if p != "/docs"]:
+        page.goto(server + path)
+        page.wait_for_load_state("networkidle")
+        page.add_script_tag(path=str(axe))
+        result = page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+                               ".filter(v => ['serious', 'critical'].includes(v.impact))"
+                               ".map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '))")
+        if result:
+            found[path] = result
+    context.close()
+    assert found == {}, "\n".join(f"{p}: {v}" for p, v in found.items())

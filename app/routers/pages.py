@@ -1,6 +1,5 @@
 """HTML pages. Each renders a thin template; a page module in static/js does the rest."""
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
@@ -40,12 +39,9 @@ def home(request: Request):
 
 
 @router.get("/docs", response_class=HTMLResponse)
-def api_docs():
+def api_docs(request: Request):
     """Swagger UI served from this server (node_modules), never from a CDN."""
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="NeuronLab API",
-                               swagger_js_url="/vendor/swagger-ui/swagger-ui-bundle.js",
-                               swagger_css_url="/vendor/swagger-ui/swagger-ui.css",
-                               swagger_favicon_url="/static/favicon.svg")
+    return templates.TemplateResponse(request, "docs.html", {})
 
 
 PAGE_CONFIG = {  # extra config a page's module needs, by path

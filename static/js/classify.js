@@ -124,7 +124,6 @@ const drop = $("drop");
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
-drop.addEventListener("keydown", (e) => { if (e.key === "Enter") $("files").click(); });
 document.addEventListener("paste", (e) => {
   const files = [...e.clipboardData.items].filter((i) => i.kind === "file").map((i) => i.getAsFile());
   if (files.length) addFiles(files);
