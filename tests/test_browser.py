@@ -528,3 +528,71 @@ def test_no_serious_accessibility_violations(browser, server):
             found[path] = result
     context.close()
     assert found == {}, "\n".join(f"{p}: {v}" for p, v in found.items())
+
+
+PROJECTOR_PAGES = ["/", "/draw", "/classify", "/teach", "/descent", "/filters", "/session", "/train", "/join"]
+
+
+def test_projector_mode_reads_at_1280x720_on_every_page(page, server):
+    page.goto(server + "/draw")
+    normal = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    page.keyboard.press("Shift+P")
+    assert "projector=1" in page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    for path in PROJECTOR_PAGES:
+        page.goto(server + path)  # remembered: no parameter needed
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("document.documentElement.classList.contains('projector')"), path
+        size = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+        assert size >= 24 and size > normal, (path, size, normal)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, (path, overflow)
+        page.screenshot(path=str(ARTIFACTS / f"projector{path.replace('/', '-') or '-home'}.png"))
+    page.click("#projector-toggle")
+    assert "projector" not in page.url and page.evaluate("localStorage.getItem('neuronlab.projector')") == "0"
+    assert page.errors == []
+
+
+def test_shortcut_overlay_and_a_presentation_clicker(page, server):
+    page.goto(server + "/descent?tab=parabola&optimizer=sgd&lr=0.5")
+    page.wait_for_function("document.getElementById('counter').textContent === '0'")
+    page.keyboard.press("?")
+    assert page.locator("#shortcuts").is_visible()
+    assert "one step" in page.locator("#shortcuts").text_content()
+    page.keyboard.press("Escape")
+    page.keyboard.press("PageDown")  # the clicker's "next" is Space: one step
+    page.wait_for_function("document.getElementById('counter').textContent === '1'")
+    page.keyboard.press("PageUp")    # its "back" is R: reset
+    page.wait_for_function("document.getElementById('counter').textContent === '0'")
+    assert page.errors == []
+
+
+def test_a_lesson_link_restores_the_setup_with_hidden_controls_and_a_note(page, server, browser):
+    page.goto(server + "/descent?tab=parabola&optimizer=sgd&lr=1.05")
+    page.wait_for_function("document.getElementById('lr-number').value === '1.05'")
+    page.click("#lesson-toggle")
+    page.get_by_label("Learning rate", exact=True).last.check()  # in the dialog: hide the learning rate
+    page.fill("#lesson-text", "Press STEP: why does it <b>diverge</b>?")
+    link = page.locator("#lesson-link").input_value()
+    assert "lr=1.05" in link and "hide=learning-rate" in link
+    page.wait_for_function("document.getElementById('lesson-qr').complete && document.getElementById('lesson-qr').naturalWidth > 0")
+    student = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True).new_page()
+    student.goto(link)
+    student.wait_for_function("document.getElementById('lr-number').value === '1.05'")
+    assert not student.locator("[data-control=learning-rate]").is_visible()
+    assert student.locator("#lesson-note-text").text_content() == "Press STEP: why does it <b>diverge</b>?"
+    student.keyboard.press("Space")
+    student.wait_for_function("document.getElementById('counter').textContent === '1'")
+    student.context.close()
+    assert page.errors == []
+
+
+def test_the_interface_in_spanish(page, server):
+    page.goto(server + "/draw")
+    page.select_option("#lang-pick", "es")
+    page.wait_for_url("**lang=es**")
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert page.locator("#draw-title").text_content() == "Dibuja un dígito"
+    page.goto(server + "/join")  # the cookie keeps the language
+    assert page.locator("#join-title").text_content() == "Unirse a una clase"
+    assert page.errors == []

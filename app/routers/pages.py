@@ -3,6 +3,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from app import i18n
 from app.settings import ROOT
 from engine.datasets import SPECS
 
@@ -28,9 +29,14 @@ PAGES = [  # (path, template, title, menu label, one-line description) in the or
 
 
 def _page(request: Request, template: str, title: str, **context) -> HTMLResponse:
-    config = {"defaultModel": request.app.state.settings.default_model, **context.pop("config", {})}
-    return templates.TemplateResponse(request, template, {"title": title, "config": config,
-                                                          "pages": PAGES, **context})
+    lang = i18n.choose(request)
+    t = i18n.translator(lang)
+    config = {"defaultModel": request.app.state.settings.default_model, "lang": lang,
+              "strings": i18n.strings(lang), **context.pop("config", {})}
+    path = request.url.path
+    return templates.TemplateResponse(request, template, {
+        "title": t(f"page.{path}.title", title), "config": config, "pages": PAGES, "lang": lang, "t": t,
+        "languages": i18n.LANGUAGES, "shortcuts": i18n.shortcuts(lang, path), **context})
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import numpy as np
 import segno
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -110,6 +110,12 @@ def _qr_svg(url: str) -> bytes:
     out = io.BytesIO()
     segno.make(url, error="m").save(out, kind="svg", scale=8, border=2, dark="#111", light="#fff", xmldecl=False)
     return out.getvalue()
+
+
+@router.get("/api/qr.svg", response_class=Response, tags=["pages"])
+def qr_any(text: Annotated[str, Query(min_length=1, max_length=1000, description="what the code holds, e.g. a lesson link")]) -> Response:
+    """A QR code (SVG) of any short text, e.g. a lesson link, drawn on this server."""
+    return Response(_qr_svg(text), media_type="image/svg+xml")
 
 
 @router.get("/api/sessions/{code}/qr.svg", response_class=Response)

@@ -1,5 +1,6 @@
 // Gradient descent page: every point of a path is a real optimizer step computed on the server
 // (POST /api/descent/run); STEP reveals the next one, RUN animates, RESET starts again.
+import { setQuery } from "./chrome.js";
 import { getJSON, sendJSON } from "./api.js";
 import { COLOURS } from "./plot.js";
 import { drawExercise, drawSplit } from "./descent-view.js";
@@ -46,7 +47,7 @@ function saveURL() {
     q.set("layers", S.split.layers);
     q.set("activation", S.split.activation);
   }
-  history.replaceState(null, "", `?${q}`);
+  setQuery(q);
 }
 
 // --- runs from the server -----------------------------------------------------------------

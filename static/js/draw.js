@@ -1,5 +1,6 @@
 // Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
 import { LiveSocket, getJSON, pageConfig } from "./api.js";
+import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
 
@@ -55,7 +56,7 @@ function pump() {
 
 function showEmpty() {
   $("verdict").dataset.state = "empty";
-  $("verdict-label").textContent = "Draw a digit";
+  $("verdict-label").textContent = t("draw.title");
   $("verdict-confidence").textContent = "";
   state.bars && state.bars.update(null);
   for (const id of ["seen", "step-ink", "step-crop", "step-fit", "step-center"]) clearCanvas($(id));
@@ -71,20 +72,20 @@ function showPrediction(message) {
   paintGrey($("seen"), message.input);
   showSteps(message.steps, message.input);
   if (state.announceNext) {
-    $("announce").textContent = `The network reads ${message.prediction}, ${percent(probs[best])} sure.`;
+    $("announce").textContent = t("draw.reads", "", { guess: message.prediction, confidence: percent(probs[best]) });
     state.announceNext = false;
   }
 }
 
 function showSteps(steps, input) {
   const ink = paintGrey($("step-ink"), steps.ink);
-  const [l, t, r, b] = steps.bbox;
+  const [l, top, r, b] = steps.bbox;
   ink.strokeStyle = "#f0a400";
   ink.lineWidth = Math.max(1, ink.canvas.width / 40);
-  ink.strokeRect(l, t, r - l, b - t);
+  ink.strokeRect(l, top, r - l, b - top);
   paintGrey($("step-crop"), steps.cropped);
   paintGrey($("step-fit"), steps.fitted);
-  $("step-fit-caption").textContent = `3 · Fit in 20×20 (${steps.fitted.width}×${steps.fitted.height})`;
+  $("step-fit-caption").textContent = `${t("draw.step3")} (${steps.fitted.width}×${steps.fitted.height})`;
   const ctx = paintGrey($("step-center"), input);
   const [cx, cy] = steps.center_of_mass;
   ctx.fillStyle = "#f0a400";
@@ -98,7 +99,7 @@ function onMessage(message) {
     state.labels = message.labels;
     state.bars = createBars($("bars"), message.labels);
     state.bars.update(null);
-    $("draw-title").textContent = message.task === "digits" ? "Draw a digit" : "Draw something";
+    $("draw-title").textContent = t(message.task === "digits" ? "draw.title" : "draw.other");
     return;
   }
   if (message.frame !== undefined) { state.sending = false; }
@@ -111,7 +112,7 @@ function onMessage(message) {
 
 const socket = new LiveSocket(`/ws/draw?model=${encodeURIComponent(state.model)}`, {
   onMessage,
-  onState: (s) => { if (s === "closed") { state.sending = false; $("status").textContent = "Reconnecting to the server…"; } },
+  onState: (s) => { if (s === "closed") { state.sending = false; $("status").textContent = t("draw.reconnecting"); } },
   onOpen: () => { $("status").textContent = ""; state.dirty = true; pump(); },
 });
 
@@ -146,7 +147,7 @@ $("undo").addEventListener("click", undo);
 $("clear").addEventListener("click", clearAll);
 document.addEventListener("keydown", (e) => {
   if (e.target.matches("input, select, textarea")) return;
-  if (e.key === "c" || e.key === "C") { clearAll(); e.preventDefault(); }
+  if ("cCrR".includes(e.key) && e.key.length === 1) { clearAll(); e.preventDefault(); }
   if (e.key === "u" || e.key === "U" || (e.key === "z" && (e.ctrlKey || e.metaKey))) { undo(); e.preventDefault(); }
 });
 restore();

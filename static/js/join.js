@@ -2,6 +2,7 @@
 // while drawing (/ws/draw); each finished stroke sends the drawing to the class gallery, and the
 // student can say what it really shows. The student's key stays in this browser.
 import { LiveSocket, sendJSON } from "./api.js";
+import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { percent } from "./render.js";
 
@@ -87,7 +88,7 @@ async function share() {  // the finished stroke goes to the class gallery
     showGuess(drawing.guess, drawing.confidence);
     $("label-box").hidden = false;
     markLabel(null);
-    $("announce").textContent = `The network reads ${drawing.guess}. What did you draw?`;
+    $("announce").textContent = t("join.reads", "", { guess: drawing.guess });
     status("");
   } catch (err) {
     status(err.message);
@@ -99,7 +100,7 @@ async function sendLabel(i) {
     await sendJSON("PUT", `/api/sessions/${S.code}/drawings/${S.drawingId}/label`, { label: i },
       { "X-Student-Key": S.me.student_key });
     markLabel(i);
-    status(`Thanks: the teacher sees that you drew ${S.labels[i]}.`);
+    status(t("join.thanks", "", { label: S.labels[i] }));
   } catch (err) {
     status(err.message);
   }

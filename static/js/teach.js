@@ -1,6 +1,7 @@
 // Teach new classes: projects, their classes and photos (files or webcam). Training, results and
 // trying the model live are in teach-train.js. Every name is shown with textContent: never as markup.
 import { clientId, getJSON, sendJSON } from "./api.js";
+import { setQuery } from "./chrome.js";
 import { frameBlob, startCamera } from "./camera.js";
 import { TrainPanel } from "./teach-train.js";
 
@@ -79,7 +80,7 @@ $("delete-project").addEventListener("click", () => {
     S.project = null;
     train.stop();
     $("project").hidden = $("teach-train").hidden = true;
-    history.replaceState(null, "", location.pathname);
+    setQuery(new URLSearchParams());
     await loadProjects();
   });
 });

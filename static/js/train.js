@@ -1,5 +1,6 @@
 // Training page: a form -> POST /api/train -> events over /ws/train/{id} -> curves, progress,
 // test images, confusion matrix. Controls steer the job; the job id survives a reload.
+import { setQuery } from "./chrome.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
 import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
@@ -27,7 +28,7 @@ function saveForm() {
     params.set(name, el.type === "checkbox" ? (el.checked ? "1" : "0") : el.value);
   }
   if (editor.preset) params.set("architecture", editor.preset);
-  history.replaceState(null, "", `?${params}`);
+  setQuery(params);
 }
 
 function restoreForm() {

@@ -1,0 +1,107 @@
+// What every page shares: projector mode (Shift+P or the button; remembered and in the URL), the
+// keyboard-shortcut overlay (?), a presentation clicker (Page Down = Space, Page Up = R), and
+// lesson links (?hide=controls&note=text: hide chosen controls, show the teacher's note).
+import { t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+const PROJECTOR_KEY = "neuronlab.projector";
+export const LESSON_PARAMS = ["projector", "hide", "note", "lang"]; // kept when a page rewrites its URL
+
+export function setQuery(params) {
+  const current = new URLSearchParams(location.search);
+  for (const key of LESSON_PARAMS) if (current.has(key) && !params.has(key)) params.set(key, current.get(key));
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+// --- projector mode ---------------------------------------------------------------------------
+
+function setProjector(on) {
+  document.documentElement.classList.toggle("projector", on);
+  $("projector-toggle").setAttribute("aria-pressed", String(on));
+  localStorage.setItem(PROJECTOR_KEY, on ? "1" : "0");
+  const params = new URLSearchParams(location.search);
+  if (on) params.set("projector", "1"); else params.delete("projector");
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+  window.dispatchEvent(new Event("resize")); // canvases refit to their new size
+}
+
+const asked = new URLSearchParams(location.search).get("projector");
+setProjector(asked !== null ? asked !== "0" : localStorage.getItem(PROJECTOR_KEY) === "1");
+$("projector-toggle").addEventListener("click", () => setProjector(!document.documentElement.classList.contains("projector")));
+$("panels-toggle").addEventListener("click", () => {
+  const on = document.documentElement.classList.toggle("show-secondary");
+  $("panels-toggle").setAttribute("aria-pressed", String(on));
+});
+
+// --- keyboard ---------------------------------------------------------------------------------
+
+document.addEventListener("keydown", (e) => {
+  if (e.target.matches && e.target.matches("input, select, textarea")) return;
+  if (e.key === "?") { e.preventDefault(); $("shortcuts").showModal(); }
+  else if (e.key === "P" && e.shiftKey) { e.preventDefault(); setProjector(!document.documentElement.classList.contains("projector")); }
+  else if (e.key === "PageDown" || e.key === "PageUp") {  // a presentation clicker
+    e.preventDefault();
+    const key = e.key === "PageDown" ? " " : "r";
+    document.body.dispatchEvent(new KeyboardEvent("keydown", { key, bubbles: true }));
+  }
+});
+
+// --- lesson links -------------------------------------------------------------------------------
+
+function applyLesson() {
+  const params = new URLSearchParams(location.search);
+  const hidden = (params.get("hide") || "").split(",").filter(Boolean);
+  for (const el of document.querySelectorAll("[data-control]")) el.classList.toggle("lesson-hidden", hidden.includes(el.dataset.control));
+  const note = params.get("note");
+  $("lesson-note").hidden = !note;
+  $("lesson-note-text").textContent = note || "";
+}
+
+function lessonLink() {
+  const params = new URLSearchParams(location.search);
+  const hide = [...$("lesson-controls").querySelectorAll("input:checked")].map((i) => i.value);
+  if (hide.length) params.set("hide", hide.join(",")); else params.delete("hide");
+  const note = $("lesson-text").value.trim();
+  if (note) params.set("note", note); else params.delete("note");
+  const query = params.toString();
+  return `${location.origin}${location.pathname}${query ? `?${query}` : ""}`;
+}
+
+function refreshLesson() {
+  const link = lessonLink();
+  $("lesson-link").value = link;
+  $("lesson-qr").src = `/api/qr.svg?text=${encodeURIComponent(link)}`;
+  $("lesson-open").href = link;
+}
+
+$("lesson-toggle").addEventListener("click", () => {
+  const hidden = (new URLSearchParams(location.search).get("hide") || "").split(",");
+  $("lesson-controls").replaceChildren(...[...document.querySelectorAll("[data-control]")].map((el) => {
+    const label = document.createElement("label");
+    label.className = "check";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.value = el.dataset.control;
+    box.checked = hidden.includes(el.dataset.control);
+    box.addEventListener("change", refreshLesson);
+    label.append(box, ` ${t(`control.${el.dataset.control}`, el.dataset.control)}`);
+    return label;
+  }));
+  if (!$("lesson-controls").children.length) $("lesson-controls").textContent = t("lesson.nothing", "This page has no controls to hide.");
+  $("lesson-text").value = new URLSearchParams(location.search).get("note") || "";
+  refreshLesson();
+  $("lesson").showModal();
+});
+$("lesson-text").addEventListener("input", refreshLesson);
+$("help-toggle").addEventListener("click", () => $("shortcuts").showModal());
+$("lang-pick").addEventListener("change", (e) => {
+  document.cookie = `neuronlab_lang=${e.target.value}; path=/; max-age=31536000; samesite=lax`;
+  const params = new URLSearchParams(location.search);
+  params.set("lang", e.target.value);
+  location.search = params.toString();
+});
+$("lesson-copy").addEventListener("click", () => navigator.clipboard?.writeText($("lesson-link").value));
+$("lesson-note-close").addEventListener("click", () => { $("lesson-note").hidden = true; });
+applyLesson();
