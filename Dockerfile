@@ -3,6 +3,11 @@
 #   docker run -p 8000:8000 -v neuronlab-data:/data neuronlab
 # To keep the image small, point pip at a CPU-only torch wheel index:
 #   docker build --build-arg PIP_EXTRA_INDEX_URL=<cpu wheel index> -t neuronlab .
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund   # Chart.js, Swagger UI: served locally
+
 FROM python:3.11-slim-bookworm
 
 ARG PIP_EXTRA_INDEX_URL=""
@@ -19,6 +24,7 @@ RUN pip install --no-cache-dir . \
 COPY models models
 COPY templates templates
 COPY static static
+COPY --from=web /web/node_modules node_modules
 
 RUN useradd --create-home --uid 10001 neuronlab && mkdir -p /data && chown neuronlab /data
 USER neuronlab

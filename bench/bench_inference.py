@@ -34,10 +34,13 @@ from websockets.asyncio.client import connect  # noqa: E402
 from engine import imageio, inference, store  # noqa: E402
 
 
-def frame_png() -> bytes:
-    """A 280x280 canvas with a drawn 7, as the draw page sends it."""
-    img = Image.new("RGB", (280, 280), "white")
-    ImageDraw.Draw(img).line([(70, 56), (210, 56), (126, 238)], fill="black", width=24, joint="curve")
+def frame_png(size: int = 280) -> bytes:
+    """A canvas with a drawn 7, as the draw page sends it (280x280 colour), or smaller and grey as
+    the join page streams its live frames."""
+    k = size / 280
+    img = Image.new("RGB" if size == 280 else "L", (size, size), "white")
+    ImageDraw.Draw(img).line([(70 * k, 56 * k), (210 * k, 56 * k), (126 * k, 238 * k)], fill="black",
+                             width=max(1, round(24 * k)), joint="curve")
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
 from app.errors import ApiError, error_body, log
@@ -45,14 +45,19 @@ def predict(
 
 
 @router.websocket("/ws/draw")
-async def draw_socket(ws: WebSocket, model: str | None = None):
+async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = True):
     """Live drawing. Send each canvas frame as a binary message (PNG bytes); receive
-    {"type": "prediction", "frame": n, ...} for the latest frame (frames that arrive while one is
-    being read are skipped: the latest wins), {"type": "empty"} for a blank canvas, or
-    {"type": "error"}. Images in replies are compact: {"width", "height", "base64"} of 0..255
-    bytes. A text message {"model": id} switches the model."""
+    {"type": "prediction", "frame": n, "server_ms", ...} for the latest frame (frames that arrive
+    while one is being read are skipped: the latest wins), {"type": "empty"} for a blank canvas,
+    or {"type": "error"}. Images in replies are compact: {"width", "height", "base64"} of 0..255
+    bytes; `steps=false` leaves the preparation steps out (cheaper: students' pages). A text
+    message {"model": id} switches the model. Frames of every socket are read by one small
+    pool of threads (NEURONLAB_INFERENCE_THREADS), so thirty drawers queue briefly rather than
+    all fighting for two cores at once; `server_ms` is the time from receiving the frame to the reply."""
     settings: Settings = ws.app.state.settings
     registry = ws.app.state.registry
+    pool = ws.app.state.inference_pool
+    loop = asyncio.get_running_loop()
     await ws.accept()
     state = {"model": None, "latest": None, "frames": 0}
     wake = asyncio.Event()
@@ -71,9 +76,10 @@ async def draw_socket(ws: WebSocket, model: str | None = None):
         while True:
             await wake.wait()
             wake.clear()
-            frame, data = state["latest"]
-            reply = await run_in_threadpool(_reply_for, data, state["model"], settings)
-            await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1})
+            frame, data, received = state["latest"]
+            reply = await loop.run_in_executor(pool, _reply_for, data, state["model"], settings, steps)
+            server_ms = round((time.perf_counter() - received) * 1000, 2)
+            await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})
             done = frame
 
     await use_model(model or settings.default_model)
@@ -89,7 +95,7 @@ async def draw_socket(ws: WebSocket, model: str | None = None):
                         "no_model", "Choose a model first: send {\"model\": \"digits\"}.")})
                     continue
                 state["frames"] += 1
-                state["latest"] = (state["frames"], message["bytes"])
+                state["latest"] = (state["frames"], message["bytes"], time.perf_counter())
                 wake.set()
             elif message.get("text") is not None:
                 await _control(message["text"], use_model, ws)
@@ -112,7 +118,7 @@ async def _control(text: str, use_model, ws: WebSocket) -> None:
     await use_model(command["model"])
 
 
-def _reply_for(data: bytes, model: StoredModel, settings: Settings) -> dict:
+def _reply_for(data: bytes, model: StoredModel, settings: Settings, steps: bool = True) -> dict:
     if len(data) > settings.max_upload_bytes:
         return {"type": "error", **error_body("image_too_large", "The frame is larger than the upload limit.")}
     try:
@@ -123,7 +129,7 @@ def _reply_for(data: bytes, model: StoredModel, settings: Settings) -> dict:
         log.exception("draw frame failed")
         return {"type": "error", **error_body("internal", "This frame could not be read; keep drawing.")}
     kind = "empty" if result.probabilities is None else "prediction"
-    return {"type": kind, **classification_json(result, with_steps=True, compact=True)}
+    return {"type": kind, **classification_json(result, with_steps=steps, compact=True)}
 
 
 @router.post("/api/saliency")

@@ -148,7 +148,9 @@ async def add_drawing(
     student = store_.student(code, x_student_key)
     session = store_.get(code)
     stored = request.app.state.registry.get(session["model_id"])
-    result = await run_in_threadpool(lambda: classify(stored, decode_upload(image, settings)))
+    loop = asyncio.get_running_loop()  # the live-drawing pool: one queue for every drawing read
+    result = await loop.run_in_executor(request.app.state.inference_pool,
+                                        lambda: classify(stored, decode_upload(image, settings)))
     if result.probabilities is None:
         raise blank_image()
     guess = int(np.argmax(result.probabilities))

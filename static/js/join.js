@@ -7,7 +7,7 @@ import { DrawingPad } from "./pad.js";
 import { percent } from "./render.js";
 
 const $ = (id) => document.getElementById(id);
-const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null };
+const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null };
 const keyName = (code) => `neuronlab.student.${code}`;
 
 function status(text) { $("student-status").textContent = text; }
@@ -40,7 +40,7 @@ async function enter(code, me) {
   }));
   pad.resize();
   const info = await fetch(`/api/sessions/${code}`).then((r) => r.json());
-  S.socket = new LiveSocket(`/ws/draw?model=${encodeURIComponent(info.model_id)}`, { onMessage: onLive, onOpen: pump });
+  S.socket = new LiveSocket(`/ws/draw?steps=false&model=${encodeURIComponent(info.model_id)}`, { onMessage: onLive, onOpen: pump });
 }
 
 $("join-form").addEventListener("submit", async (e) => {
@@ -57,12 +57,18 @@ $("join-form").addEventListener("submit", async (e) => {
 
 // --- drawing -------------------------------------------------------------------------------------
 
-const pad = new DrawingPad($("pad"), { onChange: (ended) => { S.dirty = true; pump(); if (ended) share(); } });
+// Thirty students share one small server: frames are 112x112 and at most 5 a second each
+// (bench/bench_classroom.py measures this load).
+const FRAME = 112, MIN_GAP_MS = 200;
+const pad = new DrawingPad($("pad"), { frameSize: FRAME, onChange: (ended) => { S.dirty = true; pump(); if (ended) share(); } });
 
 function pump() {  // the live guess: at most one frame in flight, the latest wins
   if (!S.dirty || S.sending || !S.socket || !S.socket.ready || pad.empty) return;
+  const wait = S.lastSent + MIN_GAP_MS - performance.now();
+  if (wait > 0) { clearTimeout(S.later); S.later = setTimeout(pump, wait); return; }
   S.dirty = false;
   S.sending = true;
+  S.lastSent = performance.now();
   pad.frameBlob().then((blob) => { if (!S.socket.send(blob)) S.sending = false; });
 }
 

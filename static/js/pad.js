@@ -30,10 +30,11 @@ export function paintStrokes(canvas, strokes) {
 
 export class DrawingPad {
   // onChange(strokeEnded) runs after every change: each pointer move, and once more when a stroke ends.
-  constructor(canvas, { onChange = () => {}, pen = 24 } = {}) {
+  // frameSize: the side of the PNG frames sent (smaller is cheaper for the server to read).
+  constructor(canvas, { onChange = () => {}, pen = 24, frameSize = FRAME_SIZE } = {}) {
     Object.assign(this, { canvas, onChange, pen, strokes: [], current: null });
     this.frame = document.createElement("canvas");
-    this.frame.width = this.frame.height = FRAME_SIZE;
+    this.frame.width = this.frame.height = frameSize;
     canvas.addEventListener("pointerdown", (event) => {
       event.preventDefault();
       canvas.setPointerCapture(event.pointerId);

@@ -1,0 +1,141 @@
+"""Thirty students drawing at once against one 2-core server, as in a class session: each student
+joins the session, streams frames over /ws/draw while drawing (at most one frame in flight and
+at most --fps a second, as the join page does), and at the end of each stroke sends the drawing
+to the class gallery and says what it shows; the teacher's gallery socket counts every update.
+The baseline is one student alone, measured in the same run.
+
+    .venv/bin/python bench/bench_classroom.py [--students 30] [--seconds 20] [--fps 8]
+
+Server time is what the server reports in each reply (`server_ms`: from receiving the frame to
+the reply being ready, queueing included); round trip is what the student's socket sees.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from bench.bench_inference import cpu_seconds, frame_png, multipart, start_server  # noqa: E402
+
+STUDENT_FRAME = 112  # the join page streams its live frames at this size, in grey (see static/js/join.js)
+
+STROKE_S, PAUSE_S = 1.5, 1.0  # a stroke streams frames for this long, then the student pauses
+
+
+def call(port: int, method: str, path: str, body=None, headers=None, raw: bytes | None = None, ctype=None) -> dict:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data, headers={
+        "Content-Type": ctype or "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"{}")
+
+
+async def student(port: int, code: str, name: str, frame: bytes, seconds: float, fps: float, out: dict) -> None:
+    me = await asyncio.to_thread(call, port, "POST", f"/api/sessions/{code}/students", {"name": name})
+    key = {"X-Student-Key": me["student_key"]}
+    body, ctype = multipart(frame)
+    end = time.perf_counter() + seconds
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    async with connect(f"ws://127.0.0.1:{port}/ws/draw?steps=false&model=digits", max_size=None) as ws:
+        await ws.recv()  # ready
+        await asyncio.sleep(rng.uniform(0, STROKE_S + PAUSE_S))  # students do not start in step
+        while time.perf_counter() < end:
+            stroke_end = time.perf_counter() + STROKE_S * rng.uniform(0.6, 1.4)
+            while time.perf_counter() < stroke_end:
+                t = time.perf_counter()
+                await ws.send(frame)
+                reply = json.loads(await ws.recv())
+                out["rtt"].append(time.perf_counter() - t)
+                out["server"].append(reply["server_ms"] / 1000)
+                await asyncio.sleep(max(0.0, 1 / fps - (time.perf_counter() - t)))
+            t = time.perf_counter()
+            drawing = await asyncio.to_thread(call, port, "POST", f"/api/sessions/{code}/drawings",
+                                              raw=body, ctype=ctype, headers=key)
+            out["posts"].append(time.perf_counter() - t)
+            out["sent"][drawing["id"]] = t
+            await asyncio.sleep(PAUSE_S * rng.uniform(0.5, 1.5))
+
+
+async def gallery(port: int, code: str, key: str, out: dict, stop: asyncio.Event) -> None:
+    async with connect(f"ws://127.0.0.1:{port}/ws/sessions/{code}?key={key}", max_size=None) as ws:
+        await ws.recv()  # snapshot
+        while not stop.is_set():
+            try:
+                event = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+            except asyncio.TimeoutError:
+                continue
+            if event["type"] == "drawing":
+                out["seen"][event["drawing"]["id"]] = time.perf_counter()
+
+
+def run(port: int, students: int, seconds: float, fps: float) -> dict:
+    session = call(port, "POST", "/api/sessions", {})
+    out = {"rtt": [], "server": [], "posts": [], "sent": {}, "seen": {}}
+    frame = frame_png(STUDENT_FRAME)
+
+    async def main():
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(gallery(port, session["code"], session["teacher_key"], out, stop))
+        await asyncio.sleep(0.3)
+        await asyncio.gather(*(student(port, session["code"], f"S{i}", frame, seconds, fps, out)
+                               for i in range(students)))
+        await asyncio.sleep(1.0)
+        stop.set()
+        await watcher
+    asyncio.run(main())
+    call(port, "POST", f"/api/sessions/{session['code']}/end", {"keep": False},
+         headers={"X-Teacher-Key": session["teacher_key"]})
+    return out
+
+
+def ms(values, q) -> float:
+    return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--students", type=int, default=30)
+    p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--fps", type=float, default=5, help="frames a second per drawing student (the join page's cap)")
+    args = p.parse_args()
+    proc, port = start_server()
+    try:
+        run(port, 1, 2, args.fps)  # warm up
+        rows = []
+        for n in (1, args.students):
+            cpu = cpu_seconds(proc.pid)
+            t = time.perf_counter()
+            out = run(port, n, args.seconds, args.fps)
+            wall = time.perf_counter() - t
+            frames = len(out["server"])
+            delays = [out["seen"][i] - out["sent"][i] for i in out["sent"] if i in out["seen"]]
+            rows.append((n, frames / wall, ms(out["server"], 50), ms(out["server"], 99), ms(out["rtt"], 50),
+                         ms(out["rtt"], 99), (cpu_seconds(proc.pid) - cpu) / max(frames, 1) * 1000,
+                         len(out["sent"]), sum(i in out["seen"] for i in out["sent"]), ms(delays, 99)))
+    finally:
+        proc.terminate()
+        proc.wait()
+    print(f"{'students':>8} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p50':>8} {'rtt p99':>8} "
+          f"{'CPU ms/frame':>12} {'drawings':>8} {'in gallery':>10} {'gallery p99 ms':>14}")
+    for r in rows:
+        print(f"{r[0]:>8} {r[1]:8.1f} {r[2]:10.2f} {r[3]:10.2f} {r[4]:8.2f} {r[5]:8.2f} {r[6]:12.2f} "
+              f"{r[7]:>8} {r[8]:>10} {r[9]:14.1f}")
+    base, load = rows[0], rows[1]
+    print(f"server p99 with {load[0]} students: {load[3]:.2f} ms vs {base[3]:.2f} ms alone "
+          f"(+{load[3] - base[3]:.2f} ms, ratio {load[3] / base[3]:.2f}); cpu cores: {os.cpu_count()}; "
+          f"the simulated students run on the same cores")
+
+
+if __name__ == "__main__":
+    main()
