@@ -186,3 +186,38 @@ def test_saliency_bad_input(client, seven, data, form, status):
     assert client.post("/api/saliency", files={"image": ("d.png", payload)}, data=form).status_code == status
     blank = encode(Image.new("RGB", (60, 60), "white"))
     assert client.post("/api/saliency", files={"image": ("b.png", blank)}).status_code == 422
+
+
+def test_the_second_language_is_complete():
+    import json
+
+    from app.i18n import FOLDER
+    english = json.loads((FOLDER / "en.json").read_text())
+    spanish = json.loads((FOLDER / "es.json").read_text())
+    assert set(english) <= set(spanish), sorted(set(english) - set(spanish))
+    assert all(v.strip() for v in spanish.values())
+
+
+@pytest.mark.parametrize("path, text", [("/", "Modelos en este servidor"), ("/draw", "Dibuja un dígito"),
+                                        ("/session", "Iniciar una sesión de clase"), ("/teach", "Proyecto nuevo"),
+                                        ("/classify", "Suelta fotos aquí"), ("/descent", "Tasa de aprendizaje"),
+                                        ("/train", "Configuración"), ("/filters", "Tabla de núcleos"),
+                                        ("/join", "Unirse a una clase")])
+def test_every_page_in_spanish(client, path, text):
+    page = client.get(path, params={"lang": "es"})
+    assert page.status_code == 200 and '<html lang="es">' in page.text and text in page.text
+    assert client.get(path, headers={"Accept-Language": "es-ES,es;q=0.9"}).text.count(text) >= 1
+    assert text not in client.get(path, headers={"Accept-Language": "en-GB"}).text
+
+
+def test_lesson_qr_codes(client):
+    qr = client.get("/api/qr.svg", params={"text": "http://teacher.local:8000/descent?lr=1.05&hide=learning-rate"})
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    assert client.get("/api/qr.svg", params={"text": "x" * 1001}).status_code == 422
+    assert client.get("/api/qr.svg").status_code == 422
+
+
+def test_security_headers_on_every_response(client):
+    for path in ("/", "/api/models", "/static/js/chrome.js", "/nothing-here"):
+        headers = client.get(path).headers
+        assert "default-src 'self'" in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"

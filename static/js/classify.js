@@ -1,5 +1,6 @@
 // Classify photos: files, drops, pastes and webcam frames -> POST /api/predict (with steps) and
 // POST /api/saliency -> one card each: guess, top probabilities, preprocessing steps, where it looked.
+import { t } from "./i18n.js";
 import { getJSON, pageConfig } from "./api.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
 import { fitToParent, greyImage, paintColour, paintGrey, percent } from "./render.js";
@@ -54,18 +55,18 @@ function fillCard(card, blob, result, saliency) {
   steps.className = "pipeline";
   const original = new Image();
   original.src = URL.createObjectURL(blob);
-  original.alt = "The photo";
-  steps.append(figure("photo", original));
+  original.alt = t("The photo");
+  steps.append(figure(t("photo"), original));
   const colour = Array.isArray(result.input[0][0]); // (3, H, W): a photo model reads colour
-  steps.append(figure(colour ? "greyscale" : "ink found", canvasOf(result.steps.ink)));
-  steps.append(figure(colour ? "centre square" : "cropped", canvasOf(result.steps.cropped)));
+  steps.append(figure(t(colour ? "greyscale" : "ink found"), canvasOf(result.steps.ink)));
+  steps.append(figure(t(colour ? "centre square" : "cropped"), canvasOf(result.steps.cropped)));
   if (colour) {
-    ["red", "green", "blue"].forEach((name, c) => steps.append(figure(`${name} channel`, colourCanvas(result.input, c))));
-    steps.append(figure("the network's input", colourCanvas(result.input)));
+    ["red channel", "green channel", "blue channel"].forEach((name, c) => steps.append(figure(t(name), colourCanvas(result.input, c))));
+    steps.append(figure(t("the network's input"), colourCanvas(result.input)));
   } else {
-    steps.append(figure("the network's input", canvasOf(result.input.map((row) => row.map((v) => Math.round(v * 255))))));
+    steps.append(figure(t("the network's input"), canvasOf(result.input.map((row) => row.map((v) => Math.round(v * 255))))));
   }
-  steps.append(figure(`where it looked (${saliency.target_label})`, overlay(result.steps.ink, saliency.overlay)));
+  steps.append(figure(t("where it looked ({label})", undefined, { label: saliency.target_label }), overlay(result.steps.ink, saliency.overlay)));
   card.append(top, steps);
   requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
 }
@@ -135,7 +136,7 @@ $("camera-start").addEventListener("click", async () => {
   try {
     state.stream = await startCamera($("video"));
   } catch (err) {
-    $("classify-error").textContent = `The webcam is not available: ${err.message}`;
+    $("classify-error").textContent = `${t("The webcam is not available:")} ${err.message}`;
     return;
   }
   for (const id of ["video", "capture", "live-row"]) $(id).hidden = false;

@@ -1,5 +1,6 @@
 // The teacher's class session: start one, show the join code and QR code, and follow the gallery
 // live over /ws/sessions/{code}. The teacher's key stays in this browser (localStorage).
+import { t } from "./i18n.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { paintGrey, percent, readsGrey } from "./render.js";
 
@@ -15,7 +16,7 @@ async function init() {
   const saved = JSON.parse(localStorage.getItem(STORE) || "null");
   const wanted = new URLSearchParams(location.search).get("code");
   if (saved && (!wanted || wanted.toUpperCase() === saved.code)) open(saved.code, saved.key);
-  else if (wanted) $("start-error").textContent = `This browser does not hold the teacher's key of session ${wanted}: start a new one.`;
+  else if (wanted) $("start-error").textContent = t("This browser does not hold the teacher's key of session {code}: start a new one.", undefined, { code: wanted });
 }
 
 $("start").addEventListener("click", async () => {
@@ -54,7 +55,7 @@ function onMessage(e) {
     S.drawings = new Map(e.drawings.map((d) => [d.id, d]));
     $("reveal").checked = e.reveal;
     showStudents(e.students);
-    $("model-name").textContent = `Model: ${e.model_id}`;
+    $("model-name").textContent = `${t("Model")}: ${e.model_id}`;
     if (e.finetune) say(fineTuneReport(e.finetune));
     if (e.ended) ended();
     renderGallery();
@@ -70,20 +71,20 @@ function onMessage(e) {
 }
 
 function showStudents(n) {
-  $("students").textContent = `${n} student${n === 1 ? "" : "s"} joined`;
+  $("students").textContent = t(n === 1 ? "{n} student joined" : "{n} students joined", undefined, { n });
 }
 
 function say(text) { $("session-status").textContent = text; }
 
 function fineTuneReport(r) {
-  return `Fine-tuned on ${r.drawings} drawings in ${r.seconds} s: the class's drawings read right ` +
-    `${percent(r.class_accuracy_before)} → ${percent(r.class_accuracy_after)}; ` +
-    `other digits ${percent(r.replay_accuracy_before)} → ${percent(r.replay_accuracy_after)}.`;
+  return t("Fine-tuned on {n} drawings in {s} s: the class's drawings read right {before} → {after}; other digits {rb} → {ra}.",
+    undefined, { n: r.drawings, s: r.seconds, before: percent(r.class_accuracy_before), after: percent(r.class_accuracy_after),
+      rb: percent(r.replay_accuracy_before), ra: percent(r.replay_accuracy_after) });
 }
 
 function ended() {
   localStorage.removeItem(STORE);
-  say("The session has ended. Students can no longer draw.");
+  say(t("The session has ended. Students can no longer draw."));
   for (const id of ["finetune", "clear-gallery", "end"]) $(id).disabled = true;
 }
 
@@ -112,12 +113,12 @@ function tile(d) {
   if (d.label !== null) {
     const truth = document.createElement("span");
     truth.className = "truth";
-    truth.textContent = d.misread ? `✗ is ${d.label}` : `✓ is ${d.label}`;
+    truth.textContent = `${d.misread ? "✗" : "✓"} ${t("is {label}", undefined, { label: d.label })}`;
     const add = document.createElement("button");
     add.type = "button";
     add.className = "to-dataset";
     add.setAttribute("aria-pressed", String(d.in_dataset));
-    add.textContent = d.in_dataset ? "In the class dataset" : "Add to class dataset";
+    add.textContent = t(d.in_dataset ? "In the class dataset" : "Add to class dataset");
     add.addEventListener("click", () => teacher("PUT", `/drawings/${d.id}/dataset`, { on: !d.in_dataset }).catch((err) => say(err.message)));
     li.append(truth, add);
   }
@@ -128,16 +129,16 @@ function tile(d) {
 $("reveal").addEventListener("change", (e) => teacher("PATCH", "", { reveal: e.target.checked }).catch((err) => say(err.message)));
 $("misread-only").addEventListener("change", renderGallery);
 $("clear-gallery").addEventListener("click", () => {
-  if (confirm("Delete every drawing in the gallery?")) teacher("POST", "/clear").catch((err) => say(err.message));
+  if (confirm(t("Delete every drawing in the gallery?"))) teacher("POST", "/clear").catch((err) => say(err.message));
 });
 $("end").addEventListener("click", () => {
   const keep = $("keep").checked;
-  if (confirm(keep ? "End the session and keep the drawings?" : "End the session and delete the students' drawings?")) {
+  if (confirm(t(keep ? "End the session and keep the drawings?" : "End the session and delete the students' drawings?"))) {
     teacher("POST", "/end", { keep }).catch((err) => say(err.message));
   }
 });
 $("finetune").addEventListener("click", async () => {
-  say("Fine-tuning on the class dataset…");
+  say(t("Fine-tuning on the class dataset…"));
   $("finetune").disabled = true;
   try {
     say(fineTuneReport(await teacher("POST", "/finetune")));

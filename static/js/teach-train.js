@@ -1,6 +1,7 @@
 // The Train panel of the teach page: start a job on the project's photos and follow it over
 // /ws/train/{id}; show held-out accuracy per class and the confusion matrix (a click opens the
 // misread photos); then try the model on the webcam, live, or on a photo.
+import { t as tr } from "./i18n.js";
 import { LiveSocket, sendJSON } from "./api.js";
 import { frameBlob } from "./camera.js";
 import { createBars, percent } from "./render.js";
@@ -38,7 +39,7 @@ export class TrainPanel {
     try {
       const job = await sendJSON("POST", `/api/projects/${this.project().id}/train`,
         { epochs: Number($("epochs").value), mirror: $("mirror").checked });
-      $("train-status").textContent = `Training on ${job.train_photos} photos; ${job.held_out_photos} are kept aside to test on.`;
+      $("train-status").textContent = tr("Training on {n} photos; {k} are kept aside to test on.", undefined, { n: job.train_photos, k: job.held_out_photos });
       this.follow(job.id);
     } catch (err) {
       $("train-status").textContent = err.message;
@@ -65,15 +66,15 @@ export class TrainPanel {
   onEvent(e) {
     const $ = this.$;
     if (e.seq) this.since = e.seq;
-    if (e.type === "status" && e.status === "queued") $("progress-text").textContent = `Waiting for the server: place ${e.position} in the queue`;
+    if (e.type === "status" && e.status === "queued") $("progress-text").textContent = tr("Waiting for the server: place {n} in the queue", undefined, { n: e.position });
     if (e.type === "progress") showProgress($("progress-fill"), $("progress-text"), e, Math.ceil(e.total_steps / e.batches));
-    if (e.type === "epoch") $("train-status").textContent = `Epoch ${e.epoch}: ${percent(e.val_accuracy)} of the held-out photos right`;
+    if (e.type === "epoch") $("train-status").textContent = tr("Epoch {n}: {p} of the held-out photos right", undefined, { n: e.epoch, p: percent(e.val_accuracy) });
     if (e.type === "error") $("train-status").textContent = e.message;
     if (e.type === "done") {
       this.stop();
       this.setRunning(false);
-      $("train-status").textContent = e.status === "failed" ? `Training failed: ${e.error}` :
-        e.status === "diverged" ? "Training diverged: the loss blew up." : `Training ${e.status === "done" ? "finished" : "stopped"}.`;
+      $("train-status").textContent = e.status === "failed" ? `${tr("Training failed:")} ${e.error}` :
+        tr(e.status === "diverged" ? "Training diverged: the loss blew up." : e.status === "done" ? "Training finished." : "Training stopped.");
       this.refresh();
     }
   }
@@ -82,10 +83,10 @@ export class TrainPanel {
     const $ = this.$, r = project.result;
     if (!this.jobId) {
       $("progress-fill").style.width = "100%";
-      $("progress-text").textContent = `Trained: ${r.steps} steps in ${r.seconds} s. Add photos and train again to improve it.`;
+      $("progress-text").textContent = tr("Trained: {n} steps in {s} s. Add photos and train again to improve it.", undefined, { n: r.steps, s: r.seconds });
     }
     $("accuracy").textContent = percent(r.accuracy);
-    $("accuracy-note").textContent = `of the ${r.held_out.length} held-out photos read right (photos kept out of training)`;
+    $("accuracy-note").textContent = tr("of the {n} held-out photos read right (photos kept out of training)", undefined, { n: r.held_out.length });
     createBars($("per-class"), r.labels).update(r.per_class.map((v) => v ?? 0), false);
     showConfusion($("confusion"), r, r.labels, (t, p) => this.showMistakes(project, t, p));
     $("open-classify").href = `/classify?model=${encodeURIComponent(project.model_id)}`;
@@ -97,11 +98,11 @@ export class TrainPanel {
 
   showMistakes(project, t, p) {
     const $ = this.$, r = project.result, ids = r.mistakes[`${t},${p}`] || [];
-    $("mistakes-title").textContent = `${r.labels[t]} read as ${r.labels[p]}: ${ids.length} held-out photo${ids.length === 1 ? "" : "s"}`;
+    $("mistakes-title").textContent = tr("{a} read as {b}: {n} held-out photos", undefined, { a: r.labels[t], b: r.labels[p], n: ids.length });
     $("mistake-images").replaceChildren(...ids.map((id) => {
       const img = new Image();
       img.src = `/api/projects/${project.id}/samples/${id}.jpg`;
-      img.alt = `A photo of ${r.labels[t]} the network read as ${r.labels[p]}`;
+      img.alt = tr("A photo of {a} the network read as {b}", undefined, { a: r.labels[t], b: r.labels[p] });
       return img;
     }));
     $("mistakes").showModal();

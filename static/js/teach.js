@@ -1,5 +1,6 @@
 // Teach new classes: projects, their classes and photos (files or webcam). Training, results and
 // trying the model live are in teach-train.js. Every name is shown with textContent: never as markup.
+import { t } from "./i18n.js";
 import { clientId, getJSON, sendJSON } from "./api.js";
 import { setQuery } from "./chrome.js";
 import { frameBlob, startCamera } from "./camera.js";
@@ -29,13 +30,18 @@ async function loadProjects() {
     const name = document.createElement("strong");
     name.textContent = p.name;
     const info = document.createElement("small");
-    info.textContent = `${p.classes} classes · ${p.samples} photos${p.model_id ? " · trained" : ""}`;
+    info.textContent = t(p.model_id ? "{c} classes · {n} photos · trained" : "{c} classes · {n} photos", undefined, { c: p.classes, n: p.samples });
     button.append(name, info);
     button.addEventListener("click", () => openProject(p.id));
     li.append(button);
     return li;
   }));
-  if (!projects.length) $("project-list").innerHTML = '<li class="hint">No projects yet: create one below.</li>';
+  if (!projects.length) {
+    const none = document.createElement("li");
+    none.className = "hint";
+    none.textContent = t("No projects yet: create one below.");
+    $("project-list").replaceChildren(none);
+  }
 }
 
 async function openProject(id) {
@@ -69,12 +75,12 @@ $("new-project").addEventListener("submit", (e) => {
 });
 
 $("rename-project").addEventListener("click", () => {
-  const name = prompt("New name for the project", S.project.name);
+  const name = prompt(t("New name for the project"), S.project.name);
   if (name !== null) act("project-error", async () => { await sendJSON("PATCH", `/api/projects/${S.project.id}`, { name }); await openProject(S.project.id); });
 });
 
 $("delete-project").addEventListener("click", () => {
-  if (!confirm(`Delete "${S.project.name}" with all its photos and its model? This cannot be undone.`)) return;
+  if (!confirm(t("Delete \"{name}\" with all its photos and its model? This cannot be undone.", undefined, { name: S.project.name }))) return;
   act("project-error", async () => {
     await sendJSON("DELETE", `/api/projects/${S.project.id}`);
     S.project = null;
@@ -93,14 +99,18 @@ function renderClasses() {
     const li = document.createElement("li");
     li.className = "class-row";
     li.innerHTML = `<div class="class-head"><kbd class="key"></kbd><h3 class="class-name"></h3><span class="count"></span>
-      <label class="upload">Add photos… <input type="file" multiple accept="image/png,image/jpeg,image/webp,image/gif"></label>
-      <button type="button" class="record">● Record</button>
-      <button type="button" class="rename">Rename</button><button type="button" class="remove danger">Delete</button></div>
+      <label class="upload"><span class="add-text"></span> <input type="file" multiple accept="image/png,image/jpeg,image/webp,image/gif"></label>
+      <button type="button" class="record"></button>
+      <button type="button" class="rename"></button><button type="button" class="remove danger"></button></div>
       <div class="thumbs"></div>`;
     li.querySelector(".key").textContent = i < 9 ? String(i + 1) : "";
     li.querySelector(".class-name").textContent = c.name;
-    li.querySelector("input[type=file]").setAttribute("aria-label", `Add photos of ${c.name}`);
-    li.querySelector(".record").setAttribute("aria-label", `Record webcam photos of ${c.name} (hold)`);
+    li.querySelector(".add-text").textContent = t("Add photos…");
+    li.querySelector(".record").textContent = `● ${t("Record")}`;
+    li.querySelector(".rename").textContent = t("Rename");
+    li.querySelector(".remove").textContent = t("Delete");
+    li.querySelector("input[type=file]").setAttribute("aria-label", t("Add photos of {name}", undefined, { name: c.name }));
+    li.querySelector(".record").setAttribute("aria-label", t("Record webcam photos of {name} (hold)", undefined, { name: c.name }));
     li.querySelector("input[type=file]").addEventListener("change", (e) => {
       addSamples(c.id, [...e.target.files], "upload");
       e.target.value = "";
@@ -109,14 +119,14 @@ function renderClasses() {
     record.addEventListener("pointerdown", () => startRecording(c.id, record));
     for (const type of ["pointerup", "pointerleave", "pointercancel"]) record.addEventListener(type, stopRecording);
     li.querySelector(".rename").addEventListener("click", () => {
-      const name = prompt(`New name for the class "${c.name}"`, c.name);
+      const name = prompt(t("New name for the class \"{name}\"", undefined, { name: c.name }), c.name);
       if (name !== null) act("project-error", async () => {
         await sendJSON("PATCH", `/api/projects/${S.project.id}/classes/${c.id}`, { name });
         await openProject(S.project.id);
       });
     });
     li.querySelector(".remove").addEventListener("click", () => {
-      if (!confirm(`Delete the class "${c.name}" and its ${c.count} photos?`)) return;
+      if (!confirm(t("Delete the class \"{name}\" and its {n} photos?", undefined, { name: c.name, n: c.count }))) return;
       act("project-error", async () => {
         await sendJSON("DELETE", `/api/projects/${S.project.id}/classes/${c.id}`);
         await openProject(S.project.id);
@@ -129,20 +139,20 @@ function renderClasses() {
 }
 
 function fillRow(li, c) {
-  li.querySelector(".count").textContent = `${c.count} photo${c.count === 1 ? "" : "s"}`;
+  li.querySelector(".count").textContent = t(c.count === 1 ? "{n} photo" : "{n} photos", undefined, { n: c.count });
   const thumbs = li.querySelector(".thumbs");
   const shown = c.samples.slice(-SHOWN).reverse();
   thumbs.replaceChildren(...shown.map((id) => {
     const figure = document.createElement("figure");
     const img = new Image();
     img.src = `/api/projects/${S.project.id}/samples/${id}.jpg`;
-    img.alt = `${c.name}, photo ${c.samples.indexOf(id) + 1}`;
+    img.alt = t("{name}, photo {n}", undefined, { name: c.name, n: c.samples.indexOf(id) + 1 });
     img.loading = "lazy";
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "thumb-remove";
     remove.textContent = "×";
-    remove.setAttribute("aria-label", `Remove ${img.alt}`);
+    remove.setAttribute("aria-label", t("Remove {what}", undefined, { what: img.alt }));
     remove.addEventListener("click", () => act("project-error", async () => {
       await sendJSON("DELETE", `/api/projects/${S.project.id}/samples/${id}`);
       await refresh();
@@ -156,7 +166,12 @@ function fillRow(li, c) {
     more.textContent = `+${c.count - SHOWN} more`;
     thumbs.append(more);
   }
-  if (!c.count) thumbs.innerHTML = '<span class="hint">No photos yet: add some, or record from the webcam.</span>';
+  if (!c.count) {
+    const none = document.createElement("span");
+    none.className = "hint";
+    none.textContent = t("No photos yet: add some, or record from the webcam.");
+    thumbs.replaceChildren(none);
+  }
 }
 
 async function addSamples(classId, blobs, source) {
@@ -190,7 +205,7 @@ async function ensureCamera() {
   try {
     S.stream = await startCamera($("video"));
   } catch (err) {
-    say("project-error", `The webcam is not available: ${err.message}`);
+    say("project-error", `${t("The webcam is not available:")} ${err.message}`);
     return false;
   }
   $("video").hidden = false;
