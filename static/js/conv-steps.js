@@ -1,5 +1,6 @@
 // Convolution, step by step: POST /api/convolve and /api/pool give every position's window,
 // products and sum; this module slides the kernel over the input one position at a time.
+import { t } from "./i18n.js";
 import { sendJSON } from "./api.js";
 import { editableGrid, numberGrid } from "./render.js";
 
@@ -46,12 +47,12 @@ function renderConv() {
   });
   numberGrid($("output-grid"), S.conv.output, S.pos, (i) => (i === S.pos ? "current" : ""));
   if (S.pool && S.pool.output) numberGrid($("pool-grid"), S.pool.output, S.pos >= S.conv.steps.length - 1 ? Infinity : -1);
-  $("pad-note").textContent = S.conv.padding.some(Boolean) ? "(zeros added around it: padding)" : "";
+  $("pad-note").textContent = S.conv.padding.some(Boolean) ? t("(zeros added around it: padding)") : "";
   $("arithmetic").textContent = step
     ? step.products.flat().map((p, i) => `${term(padded[step.top + Math.floor(i / kw)][step.left + (i % kw)])}×${term(S.kernel[Math.floor(i / kw)][i % kw])}`).join(" + ") + ` = ${fmt(step.sum)}`
-    : "Press STEP to slide the kernel over the input.";
+    : t("Press STEP to slide the kernel over the input.");
   const f = S.conv.formula;
-  $("conv-formula").textContent = `Output size = ⌊(n + padding − k) / stride⌋ + 1 = ⌊(${f.n[0]} + ${f.padding[0]} − ${f.k[0]}) / ${f.stride}⌋ + 1 = ${f.output[0]}` +
+  $("conv-formula").textContent = `${t("Output size")} = ⌊(n + padding − k) / stride⌋ + 1 = ⌊(${f.n[0]} + ${f.padding[0]} − ${f.k[0]}) / ${f.stride}⌋ + 1 = ${f.output[0]}` +
     (f.n[0] !== f.n[1] || f.k[0] !== f.k[1] ? ` (rows) × ${f.output[1]} (columns)` : "");
   $("pool-formula").textContent = S.pool && S.pool.formula
     ? `Max pool ${S.pool.formula.k[0]}×${S.pool.formula.k[0]}, stride ${S.pool.formula.stride}: ⌊(${S.pool.formula.n[0]} − ${S.pool.formula.k[0]}) / ${S.pool.formula.stride}⌋ + 1 = ${S.pool.formula.output[0]}`

@@ -1,5 +1,6 @@
 // What the descent page draws: the loss curve, the line fit, contour bands with paths, the
 // split-the-data boundary, the loss per step and the numbers. It reads the page state only.
+import { t } from "./i18n.js";
 import { COLOURS, Frame, bands, fmt, lossPlot } from "./plot.js";
 
 const $ = (id) => document.getElementById(id);
@@ -88,11 +89,11 @@ function showRunNumbers(S) {
 function verdict(S, r, i) {
   const who = S.runs.length > 1 ? `${r.optimizer} lr ${r.lr}: ` : "";
   const last = i === r.path.length - 1;
-  if (last && r.status === "converged") return `${who}reached the minimum in ${i} steps ✓`;
-  if (last && r.status === "diverged") return `${who}diverged after ${i} steps ✗ — the learning rate is too large`;
+  if (last && r.status === "converged") return who + t("reached the minimum in {n} steps ✓", undefined, { n: i });
+  if (last && r.status === "diverged") return who + t("diverged after {n} steps ✗ — the learning rate is too large", undefined, { n: i });
   const g = r.gradient;
   if (i >= 2 && g[i].some((v, k) => Math.sign(v) !== Math.sign(g[i - 1][k]) && Math.sign(g[i - 1][k]) !== Math.sign(g[i - 2][k]))) {
-    return `${who}oscillating around the minimum ↔`;
+    return who + t("oscillating around the minimum ↔");
   }
   return "";
 }
@@ -104,8 +105,8 @@ export function drawSplit(S) {
     const bytes = Uint8Array.from(atob(sp.grid.base64), (c) => c.charCodeAt(0));
     const rows = Array.from({ length: sp.grid.size }, (_, r) => Array.from(bytes.slice(r * sp.grid.size, (r + 1) * sp.grid.size)));
     frame.heatmap(rows, (v) => {  // blue (class 0) to orange (class 1), pale near 50%
-      const t = v / 255, strength = Math.abs(t - 0.5) * 2;
-      return t < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
+      const share = v / 255, strength = Math.abs(share - 0.5) * 2;
+      return share < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
     });
   }
   frame.axes("x₁", "x₂");
@@ -114,7 +115,7 @@ export function drawSplit(S) {
   lossPlot($("loss-plot"), [{ loss: sp.losses, colour: COLOURS[0] }], sp.losses.length);
   showNumbers([["loss", fmt(sp.losses[sp.losses.length - 1])],
     ["accuracy", sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]]);
-  $("hint").textContent = sp.dataset === "mine" ? "Click the plot to add points; choose their class on the left." : "";
+  $("hint").textContent = sp.dataset === "mine" ? t("Click the plot to add points; choose their class on the left.") : "";
   return frame;
 }
 

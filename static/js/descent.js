@@ -1,5 +1,6 @@
 // Gradient descent page: every point of a path is a real optimizer step computed on the server
 // (POST /api/descent/run); STEP reveals the next one, RUN animates, RESET starts again.
+import { t } from "./i18n.js";
 import { setQuery } from "./chrome.js";
 import { getJSON, sendJSON } from "./api.js";
 import { COLOURS } from "./plot.js";
@@ -105,14 +106,14 @@ async function step() {
 
 function run() {
   if (S.timer) return stop();
-  $("run").textContent = "PAUSE";
+  $("run").textContent = t("PAUSE");
   S.timer = setInterval(() => (S.tab === "split" ? splitStep(5) : step()), S.tab === "split" ? 120 : 160);
 }
 
 function stop() {
   clearInterval(S.timer);
   S.timer = null;
-  $("run").textContent = "RUN";
+  $("run").textContent = t("RUN");
 }
 
 function reset() {
@@ -155,7 +156,7 @@ function syncControls() {
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "✕";
-    remove.setAttribute("aria-label", `Remove run ${i + 1}`);
+    remove.setAttribute("aria-label", t("Remove run {n}", undefined, { n: i + 1 }));
     remove.addEventListener("click", () => { S.race.splice(i, 1); setup(); });
     li.append(remove);
     return li;

@@ -1,5 +1,6 @@
 // The architecture editor: a preset or a hand-edited layer list, shown as the slides count it
 // (each layer's output shape, weights and biases, and the total), checked by the server.
+import { t } from "./i18n.js";
 import { getJSON, sendJSON } from "./api.js";
 
 // New layers: `size` is the filters of a conv, the units of a dense layer, a dropout percent.
@@ -24,7 +25,7 @@ export class LayerEditor {
       this.presets[p.name] = p;
       this.select.append(new Option(p.title, p.name));
     }
-    this.select.append(new Option("Custom (edited)", "custom"));
+    this.select.append(new Option(t("Custom (edited)"), "custom"));
     await this.choose(this.presets[name] ? name : "mnist_recipe");
   }
 
@@ -90,6 +91,6 @@ export class LayerEditor {
       tr.append(cell);
       this.tbody.append(tr);
     }
-    this.total.textContent = `· ${fmt(info.parameters)} parameters${info.fits ? "" : " (too large for this server)"}`;
+    this.total.textContent = `· ${t(info.fits ? "{n} parameters" : "{n} parameters (too large for this server)", undefined, { n: fmt(info.parameters) })}`;
   }
 }

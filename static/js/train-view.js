@@ -1,5 +1,6 @@
 // What the training page shows: curves (Chart.js from npm), progress, test images with guesses,
 // the confusion matrix and its misclassified images. It only reads events.
+import { t as translate } from "./i18n.js";
 import { paintGrey } from "./render.js";
 
 // Okabe-Ito: distinguishable with every common colour-vision deficiency.
@@ -13,7 +14,7 @@ function lineChart(canvas, yTitle, yMax) {
     options: {
       animation: false, responsive: true, maintainAspectRatio: false, parsing: false, normalized: true,
       scales: {
-        x: { type: "linear", title: { display: true, text: "step (mini-batches)" }, ticks: { font: { size: 14 } } },
+        x: { type: "linear", title: { display: true, text: translate("step (mini-batches)") }, ticks: { font: { size: 14 } } },
         y: { min: 0, max: yMax, title: { display: true, text: yTitle }, ticks: { font: { size: 14 } } },
       },
       plugins: { legend: { labels: { font: { size: 14 }, boxWidth: 24 } } },
@@ -129,7 +130,7 @@ export function showConfusion(table, result, labels, onCell) {
       if (t !== p && count) {
         td.tabIndex = 0;
         td.setAttribute("role", "button");
-        td.setAttribute("aria-label", `${count} images of ${labels[t]} read as ${labels[p]}`);
+        td.setAttribute("aria-label", translate("{n} images of {a} read as {b}", undefined, { n: count, a: labels[t], b: labels[p] }));
         const open = () => onCell(t, p);
         td.addEventListener("click", open);
         td.addEventListener("keydown", (ev) => { if (ev.key === "Enter") open(); });
@@ -141,7 +142,7 @@ export function showConfusion(table, result, labels, onCell) {
 export function showMistakes(dialog, result, labels, t, p) {
   const cell = result.mistakes[`${t},${p}`];
   dialog.querySelector("#mistakes-title").textContent =
-    `${labels[t]} read as ${labels[p]}: ${result.confusion[t][p]} test images` +
+    translate("{a} read as {b}: {n} test images", undefined, { a: labels[t], b: labels[p], n: result.confusion[t][p] }) +
     (cell.images.length < result.confusion[t][p] ? ` (first ${cell.images.length})` : "");
   const box = dialog.querySelector("#mistake-images");
   box.replaceChildren(...cell.images.map((img) => {

@@ -1,5 +1,6 @@
 // Training page: a form -> POST /api/train -> events over /ws/train/{id} -> curves, progress,
 // test images, confusion matrix. Controls steer the job; the job id survives a reload.
+import { t } from "./i18n.js";
 import { setQuery } from "./chrome.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
@@ -160,16 +161,16 @@ function setStatus(status, position, starting = false) {
   $("pause").innerHTML = status === "paused" ? "▶ Resume <kbd>P</kbd>" : "‖ Pause <kbd>P</kbd>";
   $("stop").disabled = !active;
   $("train").disabled = active;
-  if (status === "queued") $("progress-text").textContent = `Waiting for the machine: position ${position} in the queue.`;
-  if (starting) $("progress-text").textContent = "Starting the training process and loading the data…";
+  if (status === "queued") $("progress-text").textContent = t("Waiting for the machine: position {n} in the queue.", undefined, { n: position });
+  if (starting) $("progress-text").textContent = t("Starting the training process and loading the data…");
 }
 
 function finish(e) {
   setStatus(e.status);
   state.results = e.results || [];
-  if (e.status === "failed") $("progress-text").textContent = `Training failed: ${e.error}`;
+  if (e.status === "failed") $("progress-text").textContent = `${t("Training failed:")} ${e.error}`;
   if (e.status === "diverged") {
-    $("progress-text").textContent = "Diverged: the loss blew up. The learning rate is too large — try a smaller one.";
+    $("progress-text").textContent = t("Diverged: the loss blew up. The learning rate is too large — try a smaller one.");
   }
   if (e.reason) $("progress-text").textContent += ` (${e.reason})`;
   if (!state.results.length) return;
@@ -188,12 +189,12 @@ function showSaved(results) {
     const p = document.createElement("p");
     const strong = document.createElement("strong");
     strong.textContent = `${(r.test_accuracy * 100).toFixed(2)}%`;
-    p.append("Test accuracy ", strong, ` (lr ${Number(r.learning_rate.toPrecision(3))}) · saved as `);
+    p.append(`${t("Test accuracy")} `, strong, ` (lr ${Number(r.learning_rate.toPrecision(3))}) · ${t("saved as")} `);
     const code = document.createElement("code");
     code.textContent = r.model_id;
     p.append(code, " · ");
-    for (const [text, href] of [["Draw with it", `/draw?model=${r.model_id}`],
-      ["Weights", `/api/models/${r.model_id}/weights`], ["PyTorch script", `/api/models/${r.model_id}/export`]]) {
+    for (const [text, href] of [[t("Draw with it"), `/draw?model=${r.model_id}`],
+      [t("Weights"), `/api/models/${r.model_id}/weights`], [t("PyTorch script"), `/api/models/${r.model_id}/export`]]) {
       const a = document.createElement("a");
       a.href = href;
       a.textContent = text;
@@ -201,14 +202,14 @@ function showSaved(results) {
     }
     const rename = document.createElement("button");
     rename.type = "button";
-    rename.textContent = "Rename";
+    rename.textContent = t("Rename");
     rename.addEventListener("click", async () => {
-      const name = prompt("New name for this model", r.model_id);
+      const name = prompt(t("New name for this model"), r.model_id);
       if (name) await sendJSON("PATCH", `/api/models/${r.model_id}`, { name }).catch((err) => alert(err.message));
     });
     const remove = document.createElement("button");
     remove.type = "button";
-    remove.textContent = "Delete";
+    remove.textContent = t("Delete");
     remove.addEventListener("click", async () => {
       if (!confirm(`Delete ${r.model_id}?`)) return;
       await sendJSON("DELETE", `/api/models/${r.model_id}`).then(() => p.remove()).catch((err) => alert(err.message));
