@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import torch
@@ -14,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app import errors
+from app.frames import FrameReader
 from app.limits import BodySizeLimit
 from app.security import SecurityHeaders
 from app.routers import descent, filters, health, models, pages, predict, projects, sessions, train
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"])
         if settings.default_model not in app.state.registry.models:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
-        app.state.inference_pool = ThreadPoolExecutor(settings.inference_threads, thread_name_prefix="infer")
+        app.state.frames = FrameReader(settings, [settings.models_dir, settings.data_dir / "models"])
         app.state.jobs = train.install(app, settings)
         app.state.projects = projects.install(app, settings)
         app.state.sessions = sessions.install(app, settings)
@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()  # the models and modules loaded at start are never collected: shorter GC pauses
         yield
         app.state.jobs.close()
-        app.state.inference_pool.shutdown(wait=False, cancel_futures=True)
+        app.state.frames.close()
 
     app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description=API_DESCRIPTION)

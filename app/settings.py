@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="request body cap")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="refused before decoding above this")
     torch_threads: int = Field(1, ge=1, description="threads for inference (1 keeps latency flat)")
-    inference_threads: int = Field(1, ge=1, le=32, description="live-drawing frames read at once (1: least GIL contention)")
+    inference_processes: int = Field(1, ge=0, le=8, description="worker processes that read live frames (0: a thread)")
     training_jobs: int = Field(1, ge=1, description="training jobs running at once (others queue)")
     training_threads: int = Field(1, ge=1, description="torch threads per training job")
     training_time_limit: float = Field(1800, gt=0, description="seconds one job may train")

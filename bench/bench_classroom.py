@@ -114,14 +114,14 @@ def main() -> None:
         run(port, 1, 2, args.fps)  # warm up
         rows = []
         for n in (1, args.students):
-            cpu = cpu_seconds(proc.pid)
+            cpu = cpu_seconds(proc.pid, children=True)
             t = time.perf_counter()
             out = run(port, n, args.seconds, args.fps)
             wall = time.perf_counter() - t
             frames = len(out["server"])
             delays = [out["seen"][i] - out["sent"][i] for i in out["sent"] if i in out["seen"]]
             rows.append((n, frames / wall, ms(out["server"], 50), ms(out["server"], 99), ms(out["rtt"], 50),
-                         ms(out["rtt"], 99), (cpu_seconds(proc.pid) - cpu) / max(frames, 1) * 1000,
+                         ms(out["rtt"], 99), (cpu_seconds(proc.pid, children=True) - cpu) / max(frames, 1) * 1000,
                          len(out["sent"]), sum(i in out["seen"] for i in out["sent"]), ms(delays, 99)))
     finally:
         proc.terminate()

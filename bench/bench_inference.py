@@ -133,10 +133,22 @@ def start_training(port: int) -> str:
     raise RuntimeError("the training job did not start")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time a process (and, with `children`, the processes it started: the
+    frame reader) has used so far."""
+    def own(p) -> tuple[int, float]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = own(pid)[1]
+    if children:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and entry.name != str(pid):
+                try:
+                    parent, cpu = own(entry.name)
+                except (OSError, IndexError):
+                    continue
+                total += cpu if parent == pid else 0.0
+    return total
 
 
 def start_server() -> tuple[subprocess.Popen, int]:

@@ -172,15 +172,17 @@ class SessionStore:
         self._write("DELETE FROM drawings WHERE code = ?", self.normalise(code))
 
     def drawing(self, code: str, drawing_id: int) -> dict:
-        found = [d for d in self.drawings(code) if d["id"] == drawing_id]
+        found = self.drawings(code, drawing_id)
         if not found:
             raise StoreError(404, "drawing_not_found", f"This session has no drawing {drawing_id}.")
         return found[0]
 
-    def drawings(self, code: str) -> list[dict]:
-        """Every drawing, oldest first, with its student's name; `input` is the 28x28 bytes."""
+    def drawings(self, code: str, only: int | None = None) -> list[dict]:
+        """Every drawing (or only the one with id `only`), oldest first, with its student's name;
+        `input` is the 28x28 bytes."""
         rows = self._query("SELECT d.*, s.name FROM drawings d JOIN students s ON s.id = d.student_id "
-                           "WHERE d.code = ? ORDER BY d.id", self.normalise(code))
+                           "WHERE d.code = ? AND (? IS NULL OR d.id = ?) ORDER BY d.id",
+                           self.normalise(code), only, only)
         return [{"id": r["id"], "student": r["name"], "student_id": r["student_id"], "input": r["input"],
                  "guess": r["guess"], "confidence": r["confidence"], "label": r["label"],
                  "in_dataset": bool(r["in_dataset"]), "updated": r["updated"]} for r in rows]

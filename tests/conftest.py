@@ -21,7 +21,10 @@ def settings(tmp_path: Path) -> Settings:
     """A fresh data folder (models trained by a test land there) that shares the converted MNIST."""
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
-    return Settings(data_dir=tmp_path / "data", models_dir=ROOT / "models", max_upload_bytes=2 * 1024 * 1024)
+    # frames are read in a thread here (a worker process per TestClient would cost seconds each);
+    # the browser tests' real server reads them in its worker process
+    return Settings(data_dir=tmp_path / "data", models_dir=ROOT / "models", max_upload_bytes=2 * 1024 * 1024,
+                    inference_processes=0)
 
 
 @pytest.fixture

@@ -52,11 +52,11 @@ async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = Tru
     or {"type": "error"}. Images in replies are compact: {"width", "height", "base64"} of 0..255
     bytes; `steps=false` leaves the preparation steps out (cheaper: students' pages). A text
     message {"model": id} switches the model. Frames of every socket are read by one small
-    pool of threads (NEURONLAB_INFERENCE_THREADS), so thirty drawers queue briefly rather than
-    all fighting for two cores at once; `server_ms` is the time from receiving the frame to the reply."""
+    worker process (app/frames.py), so thirty drawers queue briefly there and the event loop keeps
+    its own core; `server_ms` is the time from receiving the frame to the reply."""
     settings: Settings = ws.app.state.settings
     registry = ws.app.state.registry
-    pool = ws.app.state.inference_pool
+    frames = ws.app.state.frames
     loop = asyncio.get_running_loop()
     await ws.accept()
     state = {"model": None, "latest": None, "frames": 0}
@@ -77,7 +77,7 @@ async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = Tru
             await wake.wait()
             wake.clear()
             frame, data, received = state["latest"]
-            reply = await loop.run_in_executor(pool, _reply_for, data, state["model"], settings, steps)
+            reply = await frames.read(loop, data, state["model"].card.id, steps)
             server_ms = round((time.perf_counter() - received) * 1000, 2)
             await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})
             done = frame
@@ -118,7 +118,7 @@ async def _control(text: str, use_model, ws: WebSocket) -> None:
     await use_model(command["model"])
 
 
-def _reply_for(data: bytes, model: StoredModel, settings: Settings, steps: bool = True) -> dict:
+def reply_for(data: bytes, model: StoredModel, settings: Settings, steps: bool = True) -> dict:
     if len(data) > settings.max_upload_bytes:
         return {"type": "error", **error_body("image_too_large", "The frame is larger than the upload limit.")}
     try:

@@ -18,12 +18,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.deps import IMAGE_STATUS, RegistryDep, SettingsDep, blank_image, find_model
+from app.frames import read_drawing
 from app.errors import ApiError
 from app.serialize import image as image_json
-from engine import datasets, store
+from engine import datasets, imageio, store
 from engine.finetune import finetune, guesses
-from engine.inference import classify
 from engine.projects import StoreError
 from engine.sessions import SessionStore
 
@@ -144,21 +144,23 @@ async def add_drawing(
     x_student_key: StudentKey = None,
 ) -> dict:
     """A student's drawing: read by the session's model, kept, and shown in the gallery."""
-    store_ = sessions(request)
-    student = store_.student(code, x_student_key)
-    session = store_.get(code)
+    store_ = sessions(request)  # the database is used from a thread: the event loop serves the sockets
+    student, session = await run_in_threadpool(lambda: (store_.student(code, x_student_key), store_.get(code)))
     stored = request.app.state.registry.get(session["model_id"])
-    loop = asyncio.get_running_loop()  # the live-drawing pool: one queue for every drawing read
-    result = await loop.run_in_executor(request.app.state.inference_pool,
-                                        lambda: classify(stored, decode_upload(image, settings)))
-    if result.probabilities is None:
+    data = await image.read(settings.max_upload_bytes + 1)
+    try:  # read where the live frames are read (app/frames.py): one queue for every drawing
+        seen, probabilities = await request.app.state.frames.run(asyncio.get_running_loop(), read_drawing,
+                                                                 data, stored.card.id)
+    except imageio.ImageError as exc:
+        raise ApiError(IMAGE_STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+    if probabilities is None:
         raise blank_image()
-    guess = int(np.argmax(result.probabilities))
-    confidence = float(result.probabilities[guess])
-    saved = await run_in_threadpool(store_.save_drawing, student, drawing_id, result.prepared.input, guess, confidence)
-    drawing = drawing_json(store_.drawing(code, saved), stored.card.labels)
+    guess = int(np.argmax(probabilities))
+    confidence = float(probabilities[guess])
+    kept = await run_in_threadpool(lambda: store_.drawing(code, store_.save_drawing(student, drawing_id, seen, guess, confidence)))
+    drawing = drawing_json(kept, stored.card.labels)
     broadcast(request.app, session["code"], {"type": "drawing", "drawing": drawing})
-    return {**drawing, "probabilities": [round(p, 6) for p in result.probabilities]}
+    return {**drawing, "probabilities": [round(p, 6) for p in probabilities]}
 
 
 @router.put("/api/sessions/{code}/drawings/{drawing_id}/label")

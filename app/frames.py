@@ -1,0 +1,96 @@
+"""Where live-drawing frames are read: a worker process of its own (so reading frames does not
+share Python's GIL with the event loop that serves thirty sockets), or, with
+NEURONLAB_INFERENCE_PROCESSES=0, a single thread of the server process.
+
+The worker keeps its own model registry (the same folders); a model trained after it started is
+loaded from the user folder the first time a frame asks for it.
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import threading
+import time
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import torch
+
+from app.settings import Settings
+from engine.store import ModelRegistry
+
+_registry: ModelRegistry | None = None
+_settings: Settings | None = None
+
+
+def _start(folders: list[str], settings: Settings) -> None:
+    global _registry, _settings
+    torch.set_num_threads(1)
+    _registry, _settings = ModelRegistry([Path(f) for f in folders]), settings
+    if mp.parent_process() is not None:  # in the worker: leave when the server is gone
+        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
+def read_frame(data: bytes, model_id: str, steps: bool) -> dict:
+    """The reply for one frame (runs in the worker)."""
+    from app.routers.predict import reply_for  # imported here: the worker needs no web server
+    try:
+        model = _registry.get(model_id)
+    except KeyError:
+        model = _registry.add(model_id)
+    return reply_for(data, model, _settings, steps)
+
+
+def read_drawing(data: bytes, model_id: str):
+    """(the 28x28 the network read or None, probabilities or None) for a class-session drawing;
+    raises engine.imageio.ImageError for a bad upload."""
+    from engine import imageio
+    from engine.inference import classify
+    try:
+        model = _registry.get(model_id)
+    except KeyError:
+        model = _registry.add(model_id)
+    result = classify(model, imageio.decode(data, _settings.max_image_pixels))
+    return result.prepared.input, result.probabilities
+
+
+def _warm() -> bool:
+    from app.routers import predict  # noqa: F401  (import the web layer's reply code once)
+    return True
+
+
+class FrameReader:
+    """Submit frames; restarts the worker process if it ever dies."""
+
+    def __init__(self, settings: Settings, folders: list[Path]):
+        self.settings, self.folders = settings, [str(f) for f in folders]
+        self.pool = self._new()
+
+    def _new(self) -> Executor:
+        if self.settings.inference_processes == 0:
+            _start(self.folders, self.settings)
+            return ThreadPoolExecutor(1, thread_name_prefix="frames")
+        pool = ProcessPoolExecutor(self.settings.inference_processes, mp_context=mp.get_context("spawn"),
+                                   initializer=_start, initargs=(self.folders, self.settings))
+        pool.submit(_warm)  # start the worker now, not on the first frame
+        return pool
+
+    async def run(self, loop, fn, *args):
+        try:
+            return await loop.run_in_executor(self.pool, fn, *args)
+        except BrokenProcessPool:
+            self.pool = self._new()
+            return await loop.run_in_executor(self.pool, fn, *args)
+
+    async def read(self, loop, data: bytes, model_id: str, steps: bool) -> dict:
+        return await self.run(loop, read_frame, data, model_id, steps)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
