@@ -1,9 +1,9 @@
-"""Where live-drawing frames are read: a worker process of its own (so reading frames does not
-share Python's GIL with the event loop that serves thirty sockets), or, with
-NEURONLAB_INFERENCE_PROCESSES=0, a single thread of the server process.
+"""Where live-drawing frames (and class-session drawings) are read: a worker process of its own,
+so reading them does not share Python's GIL with the event loop that serves thirty sockets; or,
+with NEURONLAB_INFERENCE_PROCESSES=0, one thread of the server using the server's own registry.
 
-The worker keeps its own model registry (the same folders); a model trained after it started is
-loaded from the user folder the first time a frame asks for it.
+The worker keeps a registry of the same folders; a model trained after it started is loaded from
+the user folder the first time a frame asks for it.
 """
 from __future__ import annotations
 
@@ -18,46 +18,47 @@ from pathlib import Path
 import torch
 
 from app.settings import Settings
-from engine.store import ModelRegistry
+from engine.store import ModelRegistry, StoredModel
 
 _registry: ModelRegistry | None = None
 _settings: Settings | None = None
 
 
-def _start(folders: list[str], settings: Settings) -> None:
+def _use(registry: ModelRegistry, settings: Settings) -> None:
     global _registry, _settings
+    _registry, _settings = registry, settings
+
+
+def _start_worker(folders: list[str], settings: Settings) -> None:
     torch.set_num_threads(1)
-    _registry, _settings = ModelRegistry([Path(f) for f in folders]), settings
-    if mp.parent_process() is not None:  # in the worker: leave when the server is gone
-        threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    _use(ModelRegistry([Path(f) for f in folders]), settings)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
-def _exit_with_parent(parent: int) -> None:
+def _exit_with_parent(parent: int) -> None:  # nobody would ever send this worker a frame again
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
 
 
-def read_frame(data: bytes, model_id: str, steps: bool) -> dict:
-    """The reply for one frame (runs in the worker)."""
-    from app.routers.predict import reply_for  # imported here: the worker needs no web server
+def _model(model_id: str) -> StoredModel:
     try:
-        model = _registry.get(model_id)
+        return _registry.get(model_id)
     except KeyError:
-        model = _registry.add(model_id)
-    return reply_for(data, model, _settings, steps)
+        return _registry.add(model_id)
+
+
+def read_frame(data: bytes, model_id: str, steps: bool) -> dict:
+    """The reply for one live frame."""
+    from app.routers.predict import reply_for  # imported here: the worker needs no web server
+    return reply_for(data, _model(model_id), _settings, steps)
 
 
 def read_drawing(data: bytes, model_id: str):
     """(the 28x28 the network read or None, probabilities or None) for a class-session drawing;
     raises engine.imageio.ImageError for a bad upload."""
-    from engine import imageio
-    from engine.inference import classify
-    try:
-        model = _registry.get(model_id)
-    except KeyError:
-        model = _registry.add(model_id)
-    result = classify(model, imageio.decode(data, _settings.max_image_pixels))
+    from app.routers.predict import classify_bytes
+    result = classify_bytes(data, _model(model_id), _settings)
     return result.prepared.input, result.probabilities
 
 
@@ -69,16 +70,17 @@ def _warm() -> bool:
 class FrameReader:
     """Submit frames; restarts the worker process if it ever dies."""
 
-    def __init__(self, settings: Settings, folders: list[Path]):
-        self.settings, self.folders = settings, [str(f) for f in folders]
+    def __init__(self, settings: Settings, registry: ModelRegistry):
+        self.settings, self.registry = settings, registry
         self.pool = self._new()
 
     def _new(self) -> Executor:
         if self.settings.inference_processes == 0:
-            _start(self.folders, self.settings)
+            _use(self.registry, self.settings)
             return ThreadPoolExecutor(1, thread_name_prefix="frames")
         pool = ProcessPoolExecutor(self.settings.inference_processes, mp_context=mp.get_context("spawn"),
-                                   initializer=_start, initargs=(self.folders, self.settings))
+                                   initializer=_start_worker,
+                                   initargs=([str(f) for f in self.registry.folders], self.settings))
         pool.submit(_warm)  # start the worker now, not on the first frame
         return pool
 

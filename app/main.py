@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"])
         if settings.default_model not in app.state.registry.models:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
-        app.state.frames = FrameReader(settings, [settings.models_dir, settings.data_dir / "models"])
+        app.state.frames = FrameReader(settings, app.state.registry)
         app.state.jobs = train.install(app, settings)
         app.state.projects = projects.install(app, settings)
         app.state.sessions = sessions.install(app, settings)

@@ -17,7 +17,6 @@ import json
 import os
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,23 +25,15 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.bench_inference import cpu_seconds, frame_png, multipart, start_server  # noqa: E402
+from bench.bench_inference import api, cpu_seconds, frame_png, multipart, start_server  # noqa: E402
 
 STUDENT_FRAME = 112  # the join page streams its live frames at this size, in grey (see static/js/join.js)
 
 STROKE_S, PAUSE_S = 1.5, 1.0  # a stroke streams frames for this long, then the student pauses
 
 
-def call(port: int, method: str, path: str, body=None, headers=None, raw: bytes | None = None, ctype=None) -> dict:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data, headers={
-        "Content-Type": ctype or "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read() or b"{}")
-
-
 async def student(port: int, code: str, name: str, frame: bytes, seconds: float, fps: float, out: dict) -> None:
-    me = await asyncio.to_thread(call, port, "POST", f"/api/sessions/{code}/students", {"name": name})
+    me = await asyncio.to_thread(api, port, "POST", f"/api/sessions/{code}/students", {"name": name})
     key = {"X-Student-Key": me["student_key"]}
     body, ctype = multipart(frame)
     end = time.perf_counter() + seconds
@@ -60,7 +51,7 @@ async def student(port: int, code: str, name: str, frame: bytes, seconds: float,
                 out["server"].append(reply["server_ms"] / 1000)
                 await asyncio.sleep(max(0.0, 1 / fps - (time.perf_counter() - t)))
             t = time.perf_counter()
-            drawing = await asyncio.to_thread(call, port, "POST", f"/api/sessions/{code}/drawings",
+            drawing = await asyncio.to_thread(api, port, "POST", f"/api/sessions/{code}/drawings",
                                               raw=body, ctype=ctype, headers=key)
             out["posts"].append(time.perf_counter() - t)
             out["sent"][drawing["id"]] = t
@@ -80,7 +71,7 @@ async def gallery(port: int, code: str, key: str, out: dict, stop: asyncio.Event
 
 
 def run(port: int, students: int, seconds: float, fps: float) -> dict:
-    session = call(port, "POST", "/api/sessions", {})
+    session = api(port, "POST", "/api/sessions", {})
     out = {"rtt": [], "server": [], "posts": [], "sent": {}, "seen": {}}
     frame = frame_png(STUDENT_FRAME)
 
@@ -94,7 +85,7 @@ def run(port: int, students: int, seconds: float, fps: float) -> dict:
         stop.set()
         await watcher
     asyncio.run(main())
-    call(port, "POST", f"/api/sessions/{session['code']}/end", {"keep": False},
+    api(port, "POST", f"/api/sessions/{session['code']}/end", {"keep": False},
          headers={"X-Teacher-Key": session["teacher_key"]})
     return out
 

@@ -14,7 +14,6 @@ import io
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -114,11 +113,13 @@ def ws_load(port: int, data: bytes, clients: int, n: int, interval: float = 0.0)
     return out
 
 
-def api(port: int, method: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
-                                     data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json", "X-Client-Id": "bench"})
-    with urllib.request.urlopen(request, timeout=30) as response:
+def api(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None,
+        raw: bytes | None = None, ctype: str = "application/json") -> dict:
+    """A JSON request (or `raw` bytes of type `ctype`) to the server; its JSON answer."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data,
+                                     headers={"Content-Type": ctype, "X-Client-Id": "bench", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read() or b"{}")
 
 

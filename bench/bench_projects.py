@@ -20,21 +20,12 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.bench_activations import timed  # noqa: E402
 from engine import datasets, inference, models, store  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
 from engine.projects import ProjectStore  # noqa: E402
 from engine.train import TrainConfig, Trainer  # noqa: E402
 from tests.helpers import object_photo, product_photo  # noqa: E402
-
-
-def median_ms(fn, n: int = 50) -> float:
-    fn()
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
@@ -67,8 +58,8 @@ def main() -> None:
         photo_model = store.StoredModel(card, trainer.model.eval())
     digits = store.load(ROOT / "models" / "digits.json")
     frame = object_photo(1, rng, size=(640, 480))
-    ours = median_ms(lambda: inference.classify(photo_model, frame))
-    base = median_ms(lambda: inference.classify(digits, frame))
+    ours = statistics.median(timed(lambda: inference.classify(photo_model, frame), 50)) * 1000
+    base = statistics.median(timed(lambda: inference.classify(digits, frame), 50)) * 1000
     print(f"classify a 640x480 webcam frame: project model {ours:.2f} ms, digit model (baseline) {base:.2f} ms, "
           f"ratio {ours / base:.2f}")
 

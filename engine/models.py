@@ -184,11 +184,13 @@ def _module_for(spec: dict, shape: tuple, i: int) -> list[nn.Module]:
     return _activation(spec.get("fn"), i) or [nn.Identity()]
 
 
-def build(name: str, classes: int = 10) -> nn.Sequential:
-    """Build a preset by name."""
-    if name not in PRESETS:
-        raise KeyError(f"unknown architecture {name!r}; choose one of {sorted(PRESETS)}")
-    preset = PRESETS[name]
+def build(architecture: str | list, classes: int = 10, input_shape: tuple = INPUT_SHAPE) -> nn.Sequential:
+    """Build a preset by name, or a layer list for inputs of `input_shape`."""
+    if not isinstance(architecture, str):
+        return build_layers(architecture, classes, input_shape=tuple(input_shape))
+    if architecture not in PRESETS:
+        raise KeyError(f"unknown architecture {architecture!r}; choose one of {sorted(PRESETS)}")
+    preset = PRESETS[architecture]
     return build_layers(preset.layers, classes, preset.init)
 
 

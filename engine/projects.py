@@ -208,19 +208,33 @@ class ProjectStore:
     def sample_path(self, project_id: str, sample_id: int) -> Path:
         return self.folder / project_id / f"{int(sample_id)}.jpg"
 
-    def add_sample(self, project_id: str, class_id: object, img: Image.Image, source: str = "upload") -> dict:
-        """Keep a photo for a class: shrunk, RGB, re-encoded as JPEG."""
+    def check_class(self, project_id: str, class_id: object) -> None:
+        """That photos can go to this class: it is given (422 no_class) and in the project (404)."""
         if class_id is None:
-            raise StoreError(422, "no_class", "Say which class this photo shows: send class_id "
-                               "(see the project's classes).", "class_id")
-        self._class(project_id, class_id)
+            raise StoreError(422, "no_class", "Say which class these photos show: send class_id "
+                             "(the ids are in GET /api/projects/{id}).", "class_id")
+        self._project(project_id)
+        if not self._query("SELECT 1 FROM classes WHERE id = ? AND project_id = ?", class_id, project_id):
+            self._class(project_id, class_id)  # raises the 404 that lists the classes
+
+    def add_samples(self, project_id: str, class_id: object, images: list[Image.Image],
+                    source: str = "upload") -> list[dict]:
+        """Keep photos for a class: shrunk, RGB, re-encoded as JPEG. A batch that would pass the
+        project's limit is refused whole."""
+        self.check_class(project_id, class_id)
         total = self._query("SELECT COUNT(*) FROM samples WHERE project_id = ?", project_id)[0][0]
-        if total >= self.limits.samples:
-            raise StoreError(409, "too_many_samples", f"This project already has {total} photos, the most "
-                               "one project may keep; delete some first.")
-        photo = rgb(shrink(img, STORED_SIZE))
+        if total + len(images) > self.limits.samples:
+            raise StoreError(409, "too_many_samples", f"This project has {total} photos; {len(images)} more "
+                             f"would pass the {self.limits.samples} one project may keep. Delete some first.")
         folder = self.folder / project_id
         folder.mkdir(exist_ok=True)
+        return [self._keep(project_id, class_id, img, source) for img in images]
+
+    def add_sample(self, project_id: str, class_id: object, img: Image.Image, source: str = "upload") -> dict:
+        return self.add_samples(project_id, class_id, [img], source)[0]
+
+    def _keep(self, project_id: str, class_id: object, img: Image.Image, source: str) -> dict:
+        photo = rgb(shrink(img, STORED_SIZE))
         with closing(self._connect()) as con, con:  # the row and its file appear together or not at all
             cur = con.execute("INSERT INTO samples (class_id, project_id, source, width, height, created) "
                               "VALUES (?, ?, ?, ?, ?, ?)",

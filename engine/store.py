@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -75,9 +74,7 @@ def load(card_path: Path) -> StoredModel:
 
 def build_for(card: ModelCard) -> nn.Sequential:
     """The untrained network a card describes."""
-    if card.layers is not None:
-        return models.build_layers(card.layers, len(card.labels), input_shape=tuple(card.input_shape))
-    return models.build(card.architecture, len(card.labels))
+    return models.build(card.architecture if card.layers is None else card.layers, len(card.labels), card.input_shape)
 
 
 def load_folder(folder: Path) -> dict[str, StoredModel]:

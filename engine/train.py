@@ -66,7 +66,7 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.input_shape = input_shape(data.train.images)
-        self.model = build_model(config.architecture, len(data.labels), self.input_shape)
+        self.model = models.build(config.architecture, len(data.labels), self.input_shape)
         n = len(data.train) if config.train_size is None else min(config.train_size, len(data.train))
         self.train_x = torch.from_numpy(data.train.images[:n])  # (N, 28, 28) or (N, C, H, W) uint8
         self.train_y = torch.from_numpy(data.train.labels[:n]).long()
@@ -186,12 +186,6 @@ def as_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 images (N, H, W) or (N, C, H, W) as the floats 0..1 (N, C, H, W) a network reads."""
     x = torch.as_tensor(images)
     return (x.unsqueeze(1) if x.ndim == 3 else x).float().div_(255)
-
-
-def build_model(architecture: str | list, classes: int, shape: tuple = models.INPUT_SHAPE) -> torch.nn.Sequential:
-    if isinstance(architecture, str):
-        return models.build(architecture, classes)
-    return models.build_layers(architecture, classes, input_shape=shape)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

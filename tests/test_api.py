@@ -221,3 +221,14 @@ def test_security_headers_on_every_response(client):
     for path in ("/", "/api/models", "/static/js/chrome.js", "/nothing-here"):
         headers = client.get(path).headers
         assert "default-src 'self'" in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
+
+
+def test_every_page_has_its_texts():
+    import json
+
+    from app.i18n import FOLDER
+    from app.routers.pages import JOIN, PAGES
+    english = json.loads((FOLDER / "en.json").read_text())
+    for path, _ in PAGES:
+        assert {f"page.{path}.{part}" for part in ("title", "nav", "blurb")} <= set(english), path
+    assert f"page.{JOIN[0]}.title" in english

@@ -35,6 +35,15 @@ def new_project(client, name="Ball or box", classes=("ball", "box")):
     return response.json()
 
 
+def project_with_photos(client, per_class: int, seed: int) -> dict:
+    """A ball-or-box project with `per_class` photos in each class."""
+    p = new_project(client)
+    rng = np.random.default_rng(seed)
+    for kind, c in enumerate(p["classes"]):
+        assert add(client, p["id"], c["id"], [object_photo(kind, rng) for _ in range(per_class)]).status_code == 201
+    return p
+
+
 def wait_done(client, job_id, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -190,10 +199,8 @@ def test_two_distinct_classes_train_to_high_held_out_accuracy_and_survive_a_rest
 
 def test_live_socket_and_activations_read_a_project_model(client, settings):
     """A project model works wherever a model id is accepted (compact colour input on the socket)."""
-    p = new_project(client)
-    rng = np.random.default_rng(11)
-    for kind, c in enumerate(p["classes"]):
-        add(client, p["id"], c["id"], [object_photo(kind, rng) for _ in range(5)])
+    p = project_with_photos(client, 5, seed=11)
+    rng = np.random.default_rng(12)
     job = client.post(f"/api/projects/{p['id']}/train", json={"epochs": 2}).json()
     assert wait_done(client, job["id"])["status"] == "done"
     model_id = client.get(f"/api/projects/{p['id']}").json()["model_id"]
@@ -225,3 +232,18 @@ def test_limits_keep_a_project_small(tmp_path):
         store.create("another")
     assert err.value.code == "too_many_projects"
     assert sum(c["count"] for c in store.get(p["id"])["classes"]) == 2  # nothing already kept was lost
+
+
+def test_deleting_a_project_while_it_trains_leaves_no_model_behind(client, settings):
+    p = project_with_photos(client, 25, seed=5)
+    job = client.post(f"/api/projects/{p['id']}/train", json={"epochs": 200}).json()
+    deadline = time.time() + 60
+    while client.get(f"/api/train/{job['id']}").json()["step"] == 0 and time.time() < deadline:
+        time.sleep(0.1)  # training has started: stopping it will save a model
+    assert client.delete(f"/api/projects/{p['id']}").status_code == 204
+    assert wait_done(client, job["id"])["status"] == "stopped"
+    deadline = time.time() + 10
+    while time.time() < deadline and list((settings.data_dir / "models").glob("*.json")):
+        time.sleep(0.1)  # the listener deletes the model the stopped job saved
+    assert not list((settings.data_dir / "models").glob("*"))
+    assert not any(m["task"] == "project" for m in client.get("/api/models").json()["models"])

@@ -2,8 +2,6 @@
 what, fine-tuning on the class's drawings, ending, and persistence across a restart."""
 from __future__ import annotations
 
-import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 

@@ -1,10 +1,8 @@
 """The live training lab over HTTP and WebSocket, with real worker processes."""
-import json
 import time
 
 import numpy as np
 import pytest
-from safetensors.torch import load_file
 
 from tests.helpers import encode, on_canvas
 

@@ -19,7 +19,7 @@ from app.settings import Settings
 from engine import datasets, models
 from engine.inference import classify
 from engine.jobs import ACTIVE
-from engine.projects import Limits, StoreError, ProjectStore
+from engine.projects import Limits, ProjectStore, StoreError
 from engine.worker import JobSpec
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -51,17 +51,18 @@ def projects(request: Request) -> ProjectStore:
     return request.app.state.projects
 
 
-def running_jobs(request: Request, project_id: str) -> list:
-    """This project's jobs (newest last) as (job id, status)."""
+def active_job(request: Request, project_id: str) -> dict | None:
+    """The project's queued, running or paused training job, if any (finished ones are forgotten
+    by the listener in `install`)."""
     manager = jobs(request)
-    return [(job_id, manager.jobs[job_id].status) for job_id, (pid, _) in request.app.state.project_jobs.items()
-            if pid == project_id and job_id in manager.jobs]
+    for job_id, (pid, _) in request.app.state.project_jobs.items():
+        if pid == project_id and manager.jobs[job_id].status in ACTIVE:
+            return {"id": job_id, "status": manager.jobs[job_id].status}
+    return None
 
 
 def with_job(request: Request, project: dict) -> dict:
-    found = running_jobs(request, project["id"])
-    active = [(i, s) for i, s in found if s in ACTIVE]
-    project["job"] = {"id": active[-1][0], "status": active[-1][1]} if active else None
+    project["job"] = active_job(request, project["id"])
     return project
 
 
@@ -93,10 +94,9 @@ def delete(project_id: str, request: Request, registry: RegistryDep) -> None:
     """Delete the project with its classes, photos and model (a training job is stopped)."""
     store = projects(request)
     store.get(project_id)
-    for job_id, status in running_jobs(request, project_id):
-        if status in ACTIVE:
-            jobs(request).command(job_id, "stop")
-        request.app.state.project_jobs.pop(job_id, None)
+    job = active_job(request, project_id)
+    if job:  # its model, saved when it stops, is deleted by the listener in `install`
+        jobs(request).command(job["id"], "stop")
     model_id = store.delete(project_id)
     if model_id in registry.user_ids:
         registry.delete(model_id)
@@ -129,10 +129,7 @@ def add_samples(
 ) -> dict:
     """Add photos to a class. All are checked first: if one cannot be read, none is added."""
     store = projects(request)
-    store.get(project_id)
-    if class_id is None:
-        raise StoreError(422, "no_class", "Say which class these photos show: send the form field class_id "
-                           "(the ids are in GET /api/projects/{id}).", "class_id")
+    store.check_class(project_id, class_id)  # before reading any photo
     decoded = []
     for upload in images:
         try:
@@ -140,7 +137,7 @@ def add_samples(
         except ApiError as exc:
             exc.message = f"{upload.filename or 'a photo'}: {exc.message} No photo was added."
             raise
-    return {"samples": [store.add_sample(project_id, class_id, img, source) for img in decoded]}
+    return {"samples": store.add_samples(project_id, class_id, decoded, source)}
 
 
 @router.get("/{project_id}/samples/{sample_id}.jpg", response_class=FileResponse)
@@ -206,7 +203,8 @@ def install(app, settings: Settings) -> ProjectStore:
     def on_event(job_id: str, event: dict) -> None:  # the job manager's thread, after train's listener
         if event["type"] != "done" or job_id not in app.state.project_jobs:
             return
-        project_id, held_out = app.state.project_jobs[job_id]
+        project_id, held_out = app.state.project_jobs.pop(job_id)
+        (store.folder / project_id / "training-set.npz").unlink(missing_ok=True)  # the worker has read it
         for result in event.get("results", [])[:1]:
             summary = {
                 "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],

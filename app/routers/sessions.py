@@ -67,19 +67,22 @@ def sessions(request: Request) -> SessionStore:
 
 
 def drawing_json(d: dict, labels: list[str]) -> dict:
-    return {"id": d["id"], "student": d["student"], "image": image_json(
-                np.frombuffer(d["input"], np.uint8).reshape(28, 28) / 255, compact=True),
+    return {"id": d["id"], "student": d["student"], "image": image_json(pixels([d])[0] / 255, compact=True),
             "guess": labels[d["guess"]], "confidence": round(d["confidence"], 4),
             "label": None if d["label"] is None else labels[d["label"]],
             "misread": None if d["label"] is None else d["label"] != d["guess"], "in_dataset": d["in_dataset"]}
 
 
+def with_labels(app, session: dict) -> dict:
+    """The session and the labels of the model it reads drawings with."""
+    return {**session, "labels": app.state.registry.get(session["model_id"]).card.labels}
+
+
 def snapshot(request_or_ws, code: str) -> dict:
     app = request_or_ws.app
-    session = app.state.sessions.get(code)
-    labels = app.state.registry.get(session["model_id"]).card.labels
-    return {"type": "snapshot", **session, "labels": labels,
-            "drawings": [drawing_json(d, labels) for d in app.state.sessions.drawings(code)]}
+    session = with_labels(app, app.state.sessions.get(code))
+    return {"type": "snapshot", **session,
+            "drawings": [drawing_json(d, session["labels"]) for d in app.state.sessions.drawings(code)]}
 
 
 def broadcast(app, code: str, event: dict) -> None:
@@ -101,8 +104,7 @@ def start(body: NewSession, request: Request, registry: RegistryDep, settings: S
 @router.get("/api/sessions/{code}")
 def info(code: str, request: Request) -> dict:
     """What a student needs to join: the code, the model's labels, whether it has ended."""
-    session = sessions(request).get(code)
-    return {**session, "labels": request.app.state.registry.get(session["model_id"]).card.labels}
+    return with_labels(request.app, sessions(request).get(code))
 
 
 @lru_cache(maxsize=64)
@@ -227,41 +229,40 @@ def to_dataset(code: str, drawing_id: int, body: Toggle, request: Request, x_tea
 async def fine_tune(code: str, request: Request, x_teacher_key: TeacherKey = None) -> dict:
     """Fine-tune the session's model on the class dataset (with replayed training images), then
     re-read every drawing with it (teacher only). A few seconds at most."""
-    store_ = sessions(request)
-    session = store_.check_teacher(code, x_teacher_key)
-    chosen = [d for d in store_.drawings(code) if d["in_dataset"]]
-    if not chosen:
-        raise ApiError(422, "empty_dataset", "The class dataset is empty: put misread drawings with their true "
-                       "labels into it first.")
     lock: asyncio.Lock = request.app.state.finetune_lock
     if lock.locked():
         raise ApiError(409, "busy", "A fine-tune is already running; wait a few seconds.")
     async with lock:
-        report = await run_in_threadpool(_finetune, request.app, session, chosen)
-    event = snapshot(request, code)
-    broadcast(request.app, session["code"], {**event, "finetune": report})
+        report = await run_in_threadpool(_finetune, request.app, code, x_teacher_key)
+    broadcast(request.app, sessions(request).normalise(code), {**snapshot(request, code), "finetune": report})
     return report
 
 
-def _finetune(app, session: dict, chosen: list[dict]) -> dict:
-    registry = app.state.registry
+def pixels(drawings: list[dict]) -> np.ndarray:
+    """The 28x28 inputs the drawings were read as, (N, 28, 28) uint8."""
+    return np.stack([np.frombuffer(d["input"], np.uint8).reshape(28, 28) for d in drawings])
+
+
+def _finetune(app, code: str, key: str | None) -> dict:
+    store_, registry = app.state.sessions, app.state.registry
+    session = store_.check_teacher(code, key)
+    drawings = store_.drawings(code)
+    chosen = [d for d in drawings if d["in_dataset"]]
+    if not chosen:
+        raise ApiError(422, "empty_dataset", "The class dataset is empty: put misread drawings with their true "
+                       "labels into it first.")
     base = registry.get(session["model_id"])
-    images = np.stack([np.frombuffer(d["input"], np.uint8).reshape(28, 28) for d in chosen])
-    labels = np.array([d["label"] for d in chosen])
     dataset = base.card.dataset if base.card.dataset in datasets.SPECS else "mnist"
-    replay = _replay(app, dataset)
-    tuned, report = finetune(base.module, images, labels, replay)
+    tuned, report = finetune(base.module, pixels(chosen), np.array([d["label"] for d in chosen]), _replay(app, dataset))
     n = len(session["finetunes"]) + 1
     card = store.ModelCard(**{**base.card.to_json(), "id": f"class-{session['code'].lower()}-{n}",
                               "name": f"{base.card.name}, tuned by class {session['code']} ({n})",
                               "training": {**report, "from": base.card.id, "command": "POST /api/sessions/{code}/finetune"}})
     store.save(registry.user_folder, card, tuned)
     registry.add(card.id)
-    all_drawings = app.state.sessions.drawings(session["code"])
-    inputs = np.stack([np.frombuffer(d["input"], np.uint8).reshape(28, 28) for d in all_drawings])
-    guess, confidence = guesses(tuned, inputs)
-    app.state.sessions.regrade(session["code"], {d["id"]: (int(g), float(c)) for d, g, c in zip(all_drawings, guess, confidence)})
-    app.state.sessions.set_model(session["code"], card.id, {**report, "model_id": card.id})
+    guess, confidence = guesses(tuned, pixels(drawings))
+    store_.regrade(session["code"], {d["id"]: (int(g), float(c)) for d, g, c in zip(drawings, guess, confidence)})
+    store_.set_model(session["code"], card.id, {**report, "model_id": card.id})
     return {**report, "model_id": card.id}
 
 

@@ -73,7 +73,7 @@ def _call(fn, *args, **kwargs):
 
 def _measure(architecture) -> tuple[list[dict], int, int]:
     """(layer rows, trainable parameters, multiply-adds per image) of a preset or layer list."""
-    net = models.build(architecture) if isinstance(architecture, str) else models.build_layers(architecture)
+    net = models.build(architecture)
     rows = models.describe(net)
     return rows, models.count_parameters(net), sum(r["macs"] for r in rows)
 
