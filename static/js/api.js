@@ -1,26 +1,34 @@
 // The one network client: JSON over HTTP and a self-healing WebSocket.
 
-export async function getJSON(url) {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-  return body;
-}
-
-export async function sendJSON(method, url, body, headers = {}) {
-  const response = await fetch(url, {
-    method,
-    headers: { "Content-Type": "application/json", Accept: "application/json", "X-Client-Id": clientId(), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+// The JSON a request answers with; an error carrying the server's message (and per-field
+// problems, and the status) when it fails.
+async function request(url, init = {}) {
+  const response = await fetch(url, { ...init, headers: { Accept: "application/json", "X-Client-Id": clientId(), ...init.headers } });
   const text = await response.text();
   const data = text ? JSON.parse(text) : {};
   if (!response.ok) {
-    const error = new Error(data.message || `HTTP ${response.status}`);
-    error.fields = data.fields || {};
-    throw error;
+    throw Object.assign(new Error(data.message || `HTTP ${response.status}`), { fields: data.fields || {}, status: response.status });
   }
   return data;
+}
+
+export const getJSON = (url) => request(url);
+
+export const sendJSON = (method, url, body, headers = {}) => request(url, {
+  method, headers: { "Content-Type": "application/json", ...headers },
+  body: body === undefined ? undefined : JSON.stringify(body),
+});
+
+// POST a multipart form (files and fields): `fields` maps names to strings, Blobs or lists of Blobs.
+export function postForm(url, fields, headers = {}) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      if (item instanceof Blob) form.append(name, item, item.name || `${name}.png`);
+      else if (item !== undefined && item !== null) form.append(name, String(item));
+    }
+  }
+  return request(url, { method: "POST", body: form, headers });
 }
 
 // A random id kept by this browser: the server allows one training job per client.

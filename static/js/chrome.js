@@ -7,11 +7,23 @@ const $ = (id) => document.getElementById(id);
 const PROJECTOR_KEY = "neuronlab.projector";
 export const LESSON_PARAMS = ["projector", "hide", "note", "lang"]; // kept when a page rewrites its URL
 
+function replaceQuery(params) {
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+// The page's whole state as its query (the lesson parameters are kept).
 export function setQuery(params) {
   const current = new URLSearchParams(location.search);
   for (const key of LESSON_PARAMS) if (current.has(key) && !params.has(key)) params.set(key, current.get(key));
-  const query = params.toString();
-  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+  replaceQuery(params);
+}
+
+// One parameter of the address (null removes it), the others kept.
+export function setParam(name, value) {
+  const params = new URLSearchParams(location.search);
+  if (value === null) params.delete(name); else params.set(name, value);
+  replaceQuery(params);
 }
 
 // --- projector mode ---------------------------------------------------------------------------
@@ -20,16 +32,14 @@ function setProjector(on) {
   document.documentElement.classList.toggle("projector", on);
   $("projector-toggle").setAttribute("aria-pressed", String(on));
   localStorage.setItem(PROJECTOR_KEY, on ? "1" : "0");
-  const params = new URLSearchParams(location.search);
-  if (on) params.set("projector", "1"); else params.delete("projector");
-  const query = params.toString();
-  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+  setParam("projector", on ? "1" : null);
   window.dispatchEvent(new Event("resize")); // canvases refit to their new size
 }
 
 const asked = new URLSearchParams(location.search).get("projector");
 setProjector(asked !== null ? asked !== "0" : localStorage.getItem(PROJECTOR_KEY) === "1");
 $("projector-toggle").addEventListener("click", () => setProjector(!document.documentElement.classList.contains("projector")));
+$("panels-toggle").hidden = !document.querySelector(".secondary"); // only where something is collapsed
 $("panels-toggle").addEventListener("click", () => {
   const on = document.documentElement.classList.toggle("show-secondary");
   $("panels-toggle").setAttribute("aria-pressed", String(on));

@@ -1,7 +1,8 @@
 // Classify photos: files, drops, pastes and webcam frames -> POST /api/predict (with steps) and
 // POST /api/saliency -> one card each: guess, top probabilities, preprocessing steps, where it looked.
+import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
-import { getJSON, pageConfig } from "./api.js";
+import { getJSON, pageConfig, postForm } from "./api.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
 import { fitToParent, greyImage, paintColour, paintGrey, percent } from "./render.js";
 
@@ -9,16 +10,7 @@ const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 const state = { model: new URLSearchParams(location.search).get("model") || config.defaultModel, stream: null, liveBusy: false };
 
-async function post(path, blob) {
-  const form = new FormData();
-  form.append("image", blob, blob.name || "photo.png");
-  form.append("model", state.model);
-  if (path === "/api/predict") form.append("steps", "true");
-  const response = await fetch(path, { method: "POST", body: form });
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-  return body;
-}
+const post = (path, blob) => postForm(path, { image: blob, model: state.model, steps: path === "/api/predict" ? "true" : null });
 
 async function classify(blob, name) {
   const card = document.createElement("li");
@@ -174,8 +166,6 @@ getJSON("/api/models").then(({ models }) => {
   for (const m of models) $("model").append(new Option(m.name, m.id, false, m.id === state.model));
   $("model").addEventListener("change", (e) => {
     state.model = e.target.value;
-    const url = new URL(location.href);
-    url.searchParams.set("model", state.model);
-    history.replaceState(null, "", url);
+    setParam("model", state.model);
   });
 });

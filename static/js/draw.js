@@ -1,4 +1,5 @@
 // Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
+import { setParam } from "./chrome.js";
 import { LiveSocket, getJSON, pageConfig } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
@@ -128,9 +129,7 @@ async function loadModels() {
   }
   select.addEventListener("change", () => {
     state.model = select.value;
-    const url = new URL(location.href);
-    url.searchParams.set("model", state.model);
-    history.replaceState(null, "", url);
+    setParam("model", state.model);
     socket.send({ model: state.model });
     state.dirty = true;
     state.sending = false;

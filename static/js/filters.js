@@ -1,6 +1,6 @@
 // Inside the network: convolution step by step (POST /api/convolve, /api/pool), every layer's
 // output for one input (/api/activations), learned filters, and the kernel table.
-import { getJSON, pageConfig } from "./api.js";
+import { getJSON, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
 import { editableGrid, numberGrid, paintDiverging, paintGrey, readsGrey } from "./render.js";
 
@@ -41,12 +41,13 @@ const decode = (b64) => Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 
 async function inspect(blob) {
   S.lastImage = blob;
-  const form = new FormData();
-  form.append("image", blob, "input.png");
-  form.append("model", S.model);
-  const response = await fetch("/api/activations", { method: "POST", body: form });
-  const body = await response.json();
-  if (!response.ok) { $("net-prediction").textContent = body.message; return; }
+  let body;
+  try {
+    body = await postForm("/api/activations", { image: blob, model: S.model });
+  } catch (err) {
+    $("net-prediction").textContent = err.message;
+    return;
+  }
   S.net = body;
   renderLayers(body);
 }
@@ -279,12 +280,8 @@ async function applyKernels() {
   const source = await kernelSource();
   const names = [...Object.keys(S.kernelInfo.kernels), "custom"];
   const cards = await Promise.all(names.map(async (name) => {
-    const form = new FormData();
-    form.append("image", source, "image.png");
-    form.append("kernel", name === "custom" ? JSON.stringify(customKernel) : name);
-    form.append("mode", $("kernel-mode").value);
-    const response = await fetch("/api/kernels/apply", { method: "POST", body: form });
-    return [name, await response.json(), response.ok];
+    const fields = { image: source, kernel: name === "custom" ? JSON.stringify(customKernel) : name, mode: $("kernel-mode").value };
+    return postForm("/api/kernels/apply", fields).then((body) => [name, body, true], (err) => [name, { message: err.message }, false]);
   }));
   $("kernel-table").replaceChildren(...cards.map(([name, body, ok]) => {
     const card = document.createElement("figure");

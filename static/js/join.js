@@ -1,7 +1,8 @@
 // A student in a class session: join with the code and a name, then draw. The guess updates live
 // while drawing (/ws/draw); each finished stroke sends the drawing to the class gallery, and the
 // student can say what it really shows. The student's key stays in this browser.
-import { LiveSocket, sendJSON } from "./api.js";
+import { setParam } from "./chrome.js";
+import { LiveSocket, getJSON, postForm, sendJSON } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { percent } from "./render.js";
@@ -12,21 +13,12 @@ const keyName = (code) => `neuronlab.student.${code}`;
 
 function status(text) { $("student-status").textContent = text; }
 
-async function post(path, form) {
-  const response = await fetch(path, { method: "POST", body: form, headers: { "X-Student-Key": S.me.student_key } });
-  const body = await response.json();
-  if (!response.ok) throw Object.assign(new Error(body.message), { status: response.status });
-  return body;
-}
-
 // --- joining -------------------------------------------------------------------------------------
 
 async function enter(code, me) {
   Object.assign(S, { code, me, labels: me.labels });
   localStorage.setItem(keyName(code), JSON.stringify(me));
-  const url = new URL(location.href);
-  url.searchParams.set("code", code);
-  history.replaceState(null, "", url);
+  setParam("code", code);
   $("join-panel").hidden = true;
   $("student-panel").hidden = false;
   $("me").textContent = me.name;
@@ -39,7 +31,7 @@ async function enter(code, me) {
     return b;
   }));
   pad.resize();
-  const info = await fetch(`/api/sessions/${code}`).then((r) => r.json());
+  const info = await getJSON(`/api/sessions/${code}`);
   S.socket = new LiveSocket(`/ws/draw?steps=false&model=${encodeURIComponent(info.model_id)}`, { onMessage: onLive, onOpen: pump });
 }
 
@@ -85,11 +77,9 @@ function showGuess(guess, confidence) {
 
 async function share() {  // the finished stroke goes to the class gallery
   if (pad.empty) return;
-  const form = new FormData();
-  form.append("image", await pad.frameBlob(), "drawing.png");
-  if (S.drawingId !== null) form.append("drawing_id", String(S.drawingId));
   try {
-    const drawing = await post(`/api/sessions/${S.code}/drawings`, form);
+    const drawing = await postForm(`/api/sessions/${S.code}/drawings`,
+      { image: await pad.frameBlob(), drawing_id: S.drawingId }, { "X-Student-Key": S.me.student_key });
     S.drawingId = drawing.id;
     showGuess(drawing.guess, drawing.confidence);
     $("label-box").hidden = false;

@@ -1,5 +1,6 @@
 // The teacher's class session: start one, show the join code and QR code, and follow the gallery
 // live over /ws/sessions/{code}. The teacher's key stays in this browser (localStorage).
+import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { paintGrey, percent, readsGrey } from "./render.js";
@@ -31,9 +32,7 @@ $("start").addEventListener("click", async () => {
 
 function open(code, key) {
   Object.assign(S, { code, key });
-  const url = new URL(location.href);
-  url.searchParams.set("code", code);
-  history.replaceState(null, "", url);
+  setParam("code", code);
   $("start-panel").hidden = true;
   $("session-panel").hidden = false;
   $("code").textContent = code;

@@ -2,7 +2,7 @@
 // /ws/train/{id}; show held-out accuracy per class and the confusion matrix (a click opens the
 // misread photos); then try the model on the webcam, live, or on a photo.
 import { t as tr } from "./i18n.js";
-import { LiveSocket, sendJSON } from "./api.js";
+import { LiveSocket, postForm, sendJSON } from "./api.js";
 import { frameBlob } from "./camera.js";
 import { createBars, percent } from "./render.js";
 import { showConfusion, showProgress } from "./train-view.js";
@@ -110,12 +110,8 @@ export class TrainPanel {
 
   async classify(blob) {
     const $ = this.$;
-    const form = new FormData();
-    form.append("image", blob, blob.name || "webcam.jpg");
     try {
-      const response = await fetch(`/api/projects/${this.project().id}/predict`, { method: "POST", body: form });
-      const body = await response.json();
-      if (!response.ok) throw new Error(body.message);
+      const body = await postForm(`/api/projects/${this.project().id}/predict`, { image: blob });
       const best = Math.max(...body.probabilities);
       $("live-verdict").textContent = `${body.prediction} · ${percent(best)}`;
       this.bars.update(body.probabilities);

@@ -1,8 +1,8 @@
 // Teach new classes: projects, their classes and photos (files or webcam). Training, results and
 // trying the model live are in teach-train.js. Every name is shown with textContent: never as markup.
 import { t } from "./i18n.js";
-import { clientId, getJSON, sendJSON } from "./api.js";
-import { setQuery } from "./chrome.js";
+import { getJSON, postForm, sendJSON } from "./api.js";
+import { setParam } from "./chrome.js";
 import { frameBlob, startCamera } from "./camera.js";
 import { TrainPanel } from "./teach-train.js";
 
@@ -48,9 +48,7 @@ async function openProject(id) {
   const project = await act("projects-error", () => getJSON(`/api/projects/${id}`));
   if (!project) return;
   S.project = project;
-  const url = new URL(location.href);
-  url.searchParams.set("project", id);
-  history.replaceState(null, "", url);
+  setParam("project", id);
   $("project").hidden = $("teach-train").hidden = false;
   $("project-name").textContent = project.name;
   renderClasses();
@@ -86,7 +84,7 @@ $("delete-project").addEventListener("click", () => {
     S.project = null;
     train.stop();
     $("project").hidden = $("teach-train").hidden = true;
-    setQuery(new URLSearchParams());
+    setParam("project", null);
     await loadProjects();
   });
 });
@@ -176,15 +174,8 @@ function fillRow(li, c) {
 
 async function addSamples(classId, blobs, source) {
   if (!blobs.length) return;
-  const form = new FormData();
-  form.append("class_id", String(classId));
-  form.append("source", source);
-  blobs.forEach((blob, i) => form.append("images", blob, blob.name || `webcam-${i}.jpg`));
   await act("project-error", async () => {
-    const response = await fetch(`/api/projects/${S.project.id}/samples`, {
-      method: "POST", body: form, headers: { "X-Client-Id": clientId() } });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.message);
+    await postForm(`/api/projects/${S.project.id}/samples`, { class_id: classId, source, images: blobs });
     await refresh();
   });
 }
