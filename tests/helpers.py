@@ -6,6 +6,8 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw
 
+from app.settings import ROOT
+
 
 def encode(img: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
     buf = io.BytesIO()
@@ -93,3 +95,17 @@ def product_photo(item: np.ndarray, rng: np.random.Generator, light: float = 0.2
     lit = np.asarray(canvas, np.float32) * np.linspace(1 - light, 1.0, 400)[None, :]
     photo = Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8)).convert("RGB")
     return Image.open(io.BytesIO(encode(photo, "JPEG", quality=80)))
+
+
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots the browser tests take
+
+
+def stroke(page, points):
+    """Drag the real mouse through points given as fractions of the drawing pad."""
+    box = page.locator("#pad").bounding_box()
+    at = lambda p: (box["x"] + p[0] * box["width"], box["y"] + p[1] * box["height"])
+    page.mouse.move(*at(points[0]))
+    page.mouse.down()
+    for p in points[1:]:
+        page.mouse.move(*at(p), steps=8)
+    page.mouse.up()
