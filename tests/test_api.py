@@ -232,3 +232,9 @@ def test_every_page_has_its_texts():
     for path, _ in PAGES:
         assert {f"page.{path}.{part}" for part in ("title", "nav", "blurb")} <= set(english), path
     assert f"page.{JOIN[0]}.title" in english
+
+
+def test_an_unknown_language_falls_back_to_english(client):
+    for asked in ("<script>", "xx", ""):
+        page = client.get("/draw", params={"lang": asked})
+        assert page.status_code == 200 and '<html lang="en">' in page.text and "<script>\"" not in page.text

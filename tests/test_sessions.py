@@ -2,6 +2,7 @@
 what, fine-tuning on the class's drawings, ending, and persistence across a restart."""
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -143,3 +144,35 @@ def test_ending_deletes_drawings_unless_kept_and_sessions_survive_a_restart(clie
         assert len(again.get(f"/api/sessions/{kept['code']}/gallery", headers=teacher(kept)).json()["drawings"]) == 1
         assert again.get(f"/api/sessions/{dropped['code']}/gallery", headers=teacher(dropped)).json()["drawings"] == []
         assert again.get(f"/api/sessions/{kept['code']}").json()["ended"] is not None
+
+
+@pytest.mark.parametrize("data, status, code", [
+    (b"", 400, "image_empty"),
+    (b"hello, not a drawing", 415, "image_unsupported"),
+    (b"\x89PNG" + b"0" * (3 * 1024 * 1024), 413, "body_too_large"),
+])
+def test_bad_drawings_are_refused(client, data, status, code):
+    session = start(client)
+    kim = join(client, session["code"], "Kim")
+    response = client.post(f"/api/sessions/{session['code']}/drawings", headers={"X-Student-Key": kim["student_key"]},
+                           files={"image": ("d.png", data, "image/png")})
+    assert response.status_code == status and response.json()["error"] == code
+    assert client.get(f"/api/sessions/{session['code']}/gallery", headers=teacher(session)).json()["drawings"] == []
+
+
+@pytest.mark.parametrize("path, body", [
+    ("students", {"name": 42}), ("students", {"name": "x" * 41}), ("students", {}),
+    ("drawings/1/label", {"label": "seven"}), ("drawings/1/label", {"label": -1}),
+])
+def test_wrong_types_name_the_field(client, path, body):
+    session = start(client)
+    kim = join(client, session["code"], "Kim")
+    method = "PUT" if path.endswith("label") else "POST"
+    response = client.request(method, f"/api/sessions/{session['code']}/{path}", json=body,
+                              headers={"X-Student-Key": kim["student_key"]})
+    assert response.status_code == 422 and response.json()["message"]
+
+
+def test_a_session_needs_a_drawing_model(client):
+    assert client.post("/api/sessions", json={"model": 5}).status_code == 422
+    assert client.post("/api/sessions", json={"model": "digits", "extra": 1}).status_code == 422
