@@ -13,6 +13,11 @@ PROJECTOR_PAGES = ["/", *(path for path, _ in PAGES), JOIN[0]]
 EVERY_PAGE = [*PROJECTOR_PAGES, "/docs"]
 
 
+def descent_ready(page):
+    """The descent page has its first path from the server (its numbers are shown): keys act now."""
+    page.wait_for_function("document.querySelectorAll('#numbers dd').length > 0")
+
+
 def test_a_class_session_with_a_teacher_and_two_students(browser, server):
     contexts = [browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True) for _ in range(3)]
     teacher, ada, bo = (c.new_page() for c in contexts)
@@ -131,7 +136,7 @@ def test_projector_mode_reads_at_1280x720_on_every_page(page, server):
 
 def test_shortcut_overlay_and_a_presentation_clicker(page, server):
     page.goto(server + "/descent?tab=parabola&optimizer=sgd&lr=0.5")
-    page.wait_for_function("document.getElementById('counter').textContent === '0'")
+    descent_ready(page)
     page.keyboard.press("?")
     assert page.locator("#shortcuts").is_visible()
     assert "one step" in page.locator("#shortcuts").text_content()
@@ -155,6 +160,7 @@ def test_a_lesson_link_restores_the_setup_with_hidden_controls_and_a_note(page, 
     student = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True).new_page()
     student.goto(link)
     student.wait_for_function("document.getElementById('lr-number').value === '1.05'")
+    descent_ready(student)
     assert not student.locator("[data-control=learning-rate]").is_visible()
     assert student.locator("#lesson-note-text").text_content() == "Press STEP: why does it <b>diverge</b>?"
     student.keyboard.press("Space")
