@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from engine.files import is_disk_full
 from engine.projects import StoreError
 
 log = logging.getLogger("neuronlab")
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, fields: dict | None = None):
+    def __init__(self, status: int, code: str, message: str, fields: dict | None = None,
+                 headers: dict | None = None):
         super().__init__(message)
-        self.status, self.code, self.message, self.fields = status, code, message, fields
+        self.status, self.code, self.message, self.fields, self.headers = status, code, message, fields, headers
+
+
+DISK_FULL_MESSAGE = ("The server's disk is full, so nothing new could be saved (what was saved before is "
+                     "safe). Ask whoever runs the server to free space; deleting old models, projects or "
+                     "photos here frees space too.")
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -35,7 +43,7 @@ def _field_name(loc: tuple) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(StoreError)
     async def project_error(_: Request, exc: StoreError):
@@ -54,6 +62,14 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "There is nothing at this address. The API is described at /docs."
         return JSONResponse(error_body(f"http_{exc.status_code}", message), status_code=exc.status_code)
+
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    async def storage_error(request: Request, exc: Exception):
+        if is_disk_full(exc, request.app.state.settings.data_dir):
+            log.error("disk full during %s %s: %s", request.method, request.url.path, exc)
+            return JSONResponse(error_body("disk_full", DISK_FULL_MESSAGE), status_code=507)
+        return await unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception):

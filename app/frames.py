@@ -44,8 +44,9 @@ def _exit_with_parent(parent: int) -> None:  # nobody would ever send this worke
 def _model(model_id: str) -> StoredModel:
     try:
         return _registry.get(model_id)
-    except KeyError:
-        return _registry.add(model_id)
+    except KeyError:  # trained after this worker started
+        _registry.add(model_id)
+        return _registry.get(model_id)
 
 
 def read_frame(data: bytes, model_id: str, steps: bool) -> dict:

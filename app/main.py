@@ -4,20 +4,23 @@
 """
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+import sys
 from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, owners
 from app.frames import FrameReader
 from app.limits import BodySizeLimit
-from app.security import SecurityHeaders
+from app.security import OriginGuard, SecurityHeaders
 from app.routers import descent, filters, health, models, pages, predict, projects, sessions, train
 from app.settings import ROOT, Settings, get_settings
+from engine import imageio
 from engine.store import ModelRegistry
 
 log = logging.getLogger("neuronlab")
@@ -27,6 +30,10 @@ VENDOR = {"/vendor/swagger-ui": "swagger-ui-dist", "/vendor/chartjs": "chart.js/
 API_DESCRIPTION = """A visual deep-learning playground for classrooms.
 
 Every error is JSON: `{"error": code, "message": what went wrong and how to fix it, "fields"?: {...}}`.
+
+**Who may change what**: send `X-Owner-Token` (a random token of 128 bits or more that your browser
+keeps) on every request; what you create is yours, and renaming, deleting or steering it needs the
+same token (or the server's `X-Admin-Key`).
 
 **WebSocket `/ws/draw?model=digits`** (not listed below, as OpenAPI has no WebSockets): send each
 canvas frame as a binary PNG message; receive `{"type": "prediction", "frame", "skipped", "model",
@@ -42,8 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         torch.set_num_threads(settings.torch_threads)
-        app.state.registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"])
-        if settings.default_model not in app.state.registry.models:
+        imageio.limit_concurrency(settings.decode_slots)
+        key = owners.admin_key(settings)
+        app.state.admin_key_hash = owners.token_hash(key)
+        if not settings.admin_key:
+            print(f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
+                  "  set NEURONLAB_ADMIN_KEY to keep one across restarts", file=sys.stderr, flush=True)
+        app.state.registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache)
+        if settings.default_model not in app.state.registry:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
         app.state.frames = FrameReader(settings, app.state.registry)
         app.state.jobs = train.install(app, settings)
@@ -52,7 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()  # the models and modules loaded at start are never collected: shorter GC pauses
         yield
-        app.state.jobs.close()
+        app.state.galleries.close()
+        await asyncio.to_thread(app.state.jobs.close)  # each running job saves its model, then stops
         app.state.frames.close()
 
     app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -61,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(OriginGuard, allowed=settings.allowed_origins)
     for router in (health.router, models.router, predict.router, train.router, projects.router,
                    sessions.router, descent.router, filters.router, pages.router):
         app.include_router(router)

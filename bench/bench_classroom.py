@@ -59,7 +59,8 @@ async def student(port: int, code: str, name: str, frame: bytes, seconds: float,
 
 
 async def gallery(port: int, code: str, key: str, out: dict, stop: asyncio.Event) -> None:
-    async with connect(f"ws://127.0.0.1:{port}/ws/sessions/{code}?key={key}", max_size=None) as ws:
+    async with connect(f"ws://127.0.0.1:{port}/ws/sessions/{code}", max_size=None) as ws:
+        await ws.send(json.dumps({"key": key}))  # the key travels in the first message, not the address
         await ws.recv()  # snapshot
         while not stop.is_set():
             try:

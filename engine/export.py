@@ -11,16 +11,19 @@ PREPARE = {
 
 
 def standalone_script(stored: StoredModel) -> str:
+    """The script's text. Every string that came from a user (name, id, dataset, labels) enters
+    the code only as a Python literal (repr), never inside a docstring or comment, so no name can
+    end a string and run code on whoever runs the export."""
     card = stored.card
     layers = ",\n".join(f"    nn.{layer!r}" for layer in stored.module)  # module reprs are constructors
     accuracy = f"{card.test_accuracy * 100:.2f}%" if card.test_accuracy is not None else "not measured"
-    shape = ", ".join(str(n) for n in card.input_shape)
-    return f'''"""{card.name} ({card.id}), exported from NeuronLab.
+    shape = ", ".join(str(int(n)) for n in card.input_shape)
+    weights = f"{card.id}.safetensors"
+    return f'''"""A network exported from NeuronLab (its name and training data are in NAME and TRAINED_ON).
 
 Rebuilds the network and loads its weights. Needs torch and safetensors:
-    python {card.id}.py {card.id}.safetensors
-Trained on {card.dataset}; test accuracy {accuracy}; {card.parameters:,} trainable parameters.
-Input: (N, {shape}) floats in 0..1, {PREPARE.get(card.preprocess, card.preprocess)}.
+    python this_file.py path/to/weights.safetensors
+Input: (N, {shape}) floats in 0..1; see PREPARE.
 """
 import sys
 
@@ -28,21 +31,28 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-LABELS = {card.labels!r}
+NAME = {card.name!r}
+MODEL_ID = {card.id!r}
+TRAINED_ON = {card.dataset!r}
+TEST_ACCURACY = {accuracy!r}
+PARAMETERS = {int(card.parameters or 0)!r}
+PREPARE = {PREPARE.get(card.preprocess, card.preprocess)!r}
+LABELS = {[str(label) for label in card.labels]!r}
+WEIGHTS = {weights!r}
 
 model = nn.Sequential(
 {layers},
 )
 
 
-def load(path="{card.id}.safetensors"):
+def load(path=WEIGHTS):
     model.load_state_dict(load_file(path))
     return model.eval()
 
 
 if __name__ == "__main__":
-    load(sys.argv[1] if len(sys.argv) > 1 else "{card.id}.safetensors")
+    load(sys.argv[1] if len(sys.argv) > 1 else WEIGHTS)
     with torch.no_grad():
         probabilities = torch.softmax(model(torch.zeros(1, {shape})), dim=1)[0]
-    print("a blank input reads as:", LABELS[int(probabilities.argmax())])
+    print(NAME, "reads a blank input as:", LABELS[int(probabilities.argmax())])
 '''

@@ -1,14 +1,34 @@
 """Decode untrusted image bytes safely: PNG, JPEG, WebP and GIF only, size checked from the
 header before any pixel is decoded (decompression bombs), EXIF orientation honoured.
+
+Memory is bounded too: a big JPEG is decoded already reduced (its DCT can skip detail: a 24 MP
+photo costs what a 1.5 MP one does), any other image whose decoded pixels would pass
+`max_bytes` is refused before decoding, and at most `slots` images decode at once (others wait).
 """
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 
 from PIL import Image, ImageOps
 
 FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF"}
+REDUCED_SIDE = 1600          # a JPEG longer than this is decoded reduced (by 2, 4 or 8) to about this
+MAX_BYTES = 64 * 1024 * 1024  # decoded pixels one image may take
+_slots = threading.BoundedSemaphore(2)
+
+
+def limit_concurrency(slots: int) -> None:
+    """How many images may be decoded at once (the server sets it from its settings at start)."""
+    global _slots
+    _slots = threading.BoundedSemaphore(slots)
+
+
+def decoded_bytes(img: Image.Image) -> int:
+    """The memory the pixels will take once decoded (and converted to RGB/RGBA)."""
+    width, height = img.size
+    return width * height * (1 if img.mode in ("1", "L") else 4)
 
 
 class ImageError(ValueError):
@@ -44,8 +64,13 @@ def _describe_unsupported(data: bytes) -> str:
     return "The file is not a PNG, JPEG, WebP or GIF image."
 
 
-def decode(data: bytes, max_pixels: int) -> Image.Image:
+def decode(data: bytes, max_pixels: int, max_bytes: int = MAX_BYTES) -> Image.Image:
     """Decode to an upright RGB, RGBA or L image, or raise ImageError with a clear message."""
+    with _slots:
+        return _decode(data, max_pixels, max_bytes)
+
+
+def _decode(data: bytes, max_pixels: int, max_bytes: int) -> Image.Image:
     if not data:
         raise ImageError("The file is empty (0 bytes). Send a PNG, JPEG, WebP or GIF image.", "empty")
     fmt = sniff(data)
@@ -61,6 +86,13 @@ def decode(data: bytes, max_pixels: int) -> Image.Image:
                                  "pixels. Send a smaller image.", "too_large")
             if width == 0 or height == 0:
                 raise ImageError("The image has no pixels.", "corrupt")
+            if fmt == "JPEG" and max(width, height) > REDUCED_SIDE:
+                scale = REDUCED_SIDE / max(width, height)
+                img.draft(img.mode, (max(1, int(width * scale)), max(1, int(height * scale))))
+            if decoded_bytes(img) > max_bytes:
+                raise ImageError(f"The image is {width}x{height} pixels, which would take "
+                                 f"{decoded_bytes(img) / 2**20:.0f} MB of memory to read (the limit is "
+                                 f"{max_bytes / 2**20:.0f} MB). Send it smaller, or as a JPEG.", "too_large")
             img.seek(0)  # first frame of an animation
             img.load()
             img = ImageOps.exif_transpose(img)

@@ -1,43 +1,57 @@
 """The job manager: training jobs queue here and run in worker processes (engine.worker), at
-most `max_running` at a time and one queued-or-running job per client. It keeps every job's
-events (numbered, so a listener that reconnects can resume) and tells listeners when they change.
+most `max_running` at a time. It keeps every job's events (numbered, so a listener that
+reconnects can resume) and tells listeners when they change.
+
+Limits that keep one client from holding the server: one active job per owner, `per_address`
+per network address (new tokens do not dodge it), at most `max_queue` waiting (503 with a time
+to retry), and a paused job gives its slot to the queue after `paused_release` seconds. Finished
+jobs are forgotten from memory after `grace` seconds; each job's record (status, epochs, results)
+is kept on disk in `records_dir`, so a job is still there after a restart; one that was cut short
+by the restart shows as "interrupted" with what it had saved.
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
+import re
+import secrets
 import threading
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine import files
 from engine.train import MALLOC_TUNING
 from engine.worker import JobSpec, worker_main
 
+log = logging.getLogger("neuronlab")
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # 128 random bits
 ACTIVE = ("queued", "running", "paused")
-FINAL = ("done", "stopped", "diverged", "failed")
+FINAL = ("done", "stopped", "diverged", "failed", "interrupted")
 ACTIONS = {  # action -> statuses it is allowed in
     "pause": ("running",), "resume": ("paused",), "step": ("running", "paused"),
     "stop": ACTIVE, "lr": ACTIVE,
 }
+KEEP_RECORDS = 500   # job records kept on disk (the oldest go first)
 
 
 class JobError(Exception):
-    """A request the job cannot take now; `status` is the HTTP-like code (404, 409)."""
+    """A request the job cannot take now; `status` is the HTTP-like code (404, 409, 429, 503)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.retry_after = status, retry_after
 
 
 @dataclass
 class Job:
     id: str
     spec: JobSpec
-    client: str
+    client: str                      # the owner's hash
+    address: str = "local"
     created: float = field(default_factory=time.time)
     status: str = "queued"
     events: list[dict] = field(default_factory=list)
@@ -47,10 +61,14 @@ class Job:
     error: str | None = None
     process: object = None
     commands: object = None
+    finished: float | None = None    # when it reached a final status
+    paused_since: float | None = None
+    holds_slot: bool = False         # counts against max_running (running, or paused only briefly)
+    queued_at: float = field(default_factory=time.monotonic)
 
     def summary(self, position: int | None) -> dict:
         """What GET /api/train/{id} returns (no images)."""
-        runs = [self.latest.get(i, {}) for i in range(len(self.spec.learning_rates))]
+        runs = [self.latest.get(i, self.latest.get(str(i), {})) for i in range(len(self.spec.learning_rates))]
         return {
             "id": self.id, "status": self.status, "position": position, "spec": self.spec.public(),
             "epoch": runs[0].get("epoch", 0), "step": runs[0].get("step", 0),
@@ -60,13 +78,34 @@ class Job:
             "last_event": len(self.events),
         }
 
+    def record(self) -> dict:
+        """What is kept on disk."""
+        return {"id": self.id, "spec": self.spec.public(), "owner": self.client, "address": self.address,
+                "created": self.created, "status": self.status, "latest": self.latest, "epochs": self.epochs,
+                "results": self.results, "error": self.error, "finished": self.finished}
+
+    @classmethod
+    def from_record(cls, r: dict) -> "Job":
+        job = cls(id=r["id"], spec=JobSpec(**r["spec"]), client=r.get("owner"), address=r.get("address", ""),
+                  created=r.get("created", 0.0), status=r["status"], latest=r.get("latest", {}),
+                  epochs=r.get("epochs", []), results=r.get("results", []), error=r.get("error"),
+                  finished=r.get("finished"))
+        job.events = [{"seq": 1, "type": "done", "status": job.status, "results": job.results, "error": job.error,
+                       "time": job.finished or job.created}]
+        return job
+
 
 class JobManager:
     def __init__(self, data_dir: Path, models_dir: Path, max_running: int = 1, threads: int = 1,
-                 niceness: int = 10, time_limit: float = 1800.0, max_events: int = 20000):
+                 niceness: int = 10, time_limit: float = 1800.0, max_events: int = 20000,
+                 max_queue: int = 12, per_address: int = 3, paused_release: float = 60.0,
+                 grace: float = 600.0, records_dir: Path | None = None):
         self.data_dir, self.models_dir = Path(data_dir), Path(models_dir)
         self.max_running, self.threads, self.niceness = max_running, threads, niceness
         self.time_limit, self.max_events = time_limit, max_events
+        self.max_queue, self.per_address = max_queue, per_address
+        self.paused_release, self.grace = paused_release, grace
+        self.records_dir = Path(records_dir) if records_dir else None
         self.ctx = mp.get_context("spawn")  # a clean interpreter: no forked server threads
         for key, value in MALLOC_TUNING.items():  # read by glibc when each worker starts
             os.environ.setdefault(key, value)
@@ -74,19 +113,28 @@ class JobManager:
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
         self.listeners: list[Callable[[str, dict], None]] = []
-        self.closed = False
+        self.closed = self.closing = False
+        self._recover()
         self.pump = threading.Thread(target=self._pump, name="job-events", daemon=True)
         self.pump.start()
 
     # --- requests ---------------------------------------------------------------------------
 
-    def submit(self, spec: JobSpec, client: str) -> Job:
+    def submit(self, spec: JobSpec, client: str, address: str = "local") -> Job:
         with self.lock:
-            mine = [j for j in self.jobs.values() if j.client == client and j.status in ACTIVE]
+            active = [j for j in self.jobs.values() if j.status in ACTIVE]
+            mine = [j for j in active if j.client == client]
             if mine:
                 raise JobError(409, f"You already have a training job ({mine[0].id}, {mine[0].status}). "
                                     "Stop it or wait for it to finish before starting another.")
-            job = Job(id=uuid.uuid4().hex[:12], spec=spec, client=client)
+            if sum(j.address == address for j in active) >= self.per_address:
+                raise JobError(429, f"Your computer already has {self.per_address} training jobs queued or "
+                                    "running; wait for one to finish or stop one.", retry_after=30)
+            if sum(j.status == "queued" for j in active) >= self.max_queue:
+                raise JobError(503, f"The training queue is full ({self.max_queue} jobs waiting). "
+                                    "Try again in a minute.", retry_after=60)
+            spec.owner = client
+            job = Job(id=secrets.token_hex(16), spec=spec, client=client, address=address)
             self.jobs[job.id] = job
             self._record(job, {"type": "status", "status": "queued", "position": self.position(job)})
             self._schedule()
@@ -94,13 +142,15 @@ class JobManager:
 
     def get(self, job_id: str) -> Job:
         with self.lock:
-            if job_id not in self.jobs:
-                raise JobError(404, f"There is no training job {job_id!r}. Start one with POST /api/train.")
-            return self.jobs[job_id]
+            job = self.jobs.get(job_id) or self._load_record(job_id)
+            if job is None:
+                shown = job_id if len(job_id) <= 40 else job_id[:40] + "..."
+                raise JobError(404, f"There is no training job {shown!r}. Start one with POST /api/train.")
+            return job
 
     def position(self, job: Job) -> int | None:
         """1-based place in the queue, or None when not queued."""
-        queued = [j for j in self.jobs.values() if j.status == "queued"]
+        queued = self._queue()
         return queued.index(job) + 1 if job in queued else None
 
     def command(self, job_id: str, action: str, value: float | None = None, run: int | None = None) -> Job:
@@ -108,7 +158,10 @@ class JobManager:
             job = self.get(job_id)
             if job.status not in ACTIONS[action]:
                 raise JobError(409, f"Cannot {action} a job that is {job.status}.")
-            if job.status == "queued":
+            if run is not None and not 0 <= run < len(job.spec.learning_rates):
+                raise JobError(422, f"This job has {len(job.spec.learning_rates)} run(s); run must be from 0 "
+                                    f"to {len(job.spec.learning_rates) - 1}.")
+            if job.process is None:  # still queued: nothing runs yet
                 if action == "stop":
                     self._record(job, {"type": "done", "status": "stopped", "results": []})
                     self._announce_positions()
@@ -116,6 +169,14 @@ class JobManager:
                     job.spec.learning_rates = [value if run in (None, i) else lr
                                                for i, lr in enumerate(job.spec.learning_rates)]
                 return job
+            if action == "resume" and not job.holds_slot and not self._free_slots():
+                # its slot went to the queue while it was paused: it waits its turn, paused
+                job.queued_at = time.monotonic()
+                self._record(job, {"type": "status", "status": "queued", "resuming": True})
+                self._announce_positions()
+                return job
+            if action == "resume":
+                job.holds_slot = True
             job.commands.put({"action": action, "value": value, "run": run})
             return job
 
@@ -123,26 +184,49 @@ class JobManager:
         with self.lock:
             return [e for e in self.get(job_id).events if e["seq"] > seq]
 
-    def close(self, timeout: float = 2.0) -> None:
-        """Stop every job (workers get a stop, then are terminated)."""
+    def close(self, timeout: float = 4.0) -> None:
+        """Stop every job: workers are told to stop (each saves its model so far) and get up to
+        `timeout` seconds in all; what reached us is recorded as "interrupted", then the rest
+        are terminated and recorded as interrupted with nothing saved."""
         with self.lock:
-            self.closed = True
+            self.closing = True
             running = [j for j in self.jobs.values() if j.process is not None and j.process.is_alive()]
             for job in running:
                 job.commands.put({"action": "stop"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(j.status in ACTIVE for j in running):
+            time.sleep(0.05)
+        with self.lock:
+            self.closed = True
+            for job in list(self.jobs.values()):
+                if job.status in ACTIVE:
+                    self._record(job, {"type": "done", "status": "interrupted", "results": job.results,
+                                       "error": "the server shut down before this job finished"})
         for job in running:
-            job.process.join(timeout)
             if job.process.is_alive():
                 job.process.terminate()
+            job.process.join(1.0)
 
     # --- inside -----------------------------------------------------------------------------
 
+    def _queue(self) -> list[Job]:
+        return sorted((j for j in self.jobs.values() if j.status == "queued"), key=lambda j: j.queued_at)
+
+    def _free_slots(self) -> int:
+        return self.max_running - sum(j.holds_slot and j.status in ("running", "paused") for j in self.jobs.values())
+
     def _schedule(self) -> None:
-        running = [j for j in self.jobs.values() if j.status in ("running", "paused")]
-        for job in [j for j in self.jobs.values() if j.status == "queued"][: self.max_running - len(running)]:
+        if self.closing:
+            return
+        for job in self._queue()[: max(0, self._free_slots())]:
+            job.holds_slot = True
+            if job.process is not None:  # a paused job whose turn came back
+                job.commands.put({"action": "resume"})
+                self._record(job, {"type": "status", "status": "running"})
+                continue
             job.commands = self.ctx.Queue()
             job.process = self.ctx.Process(
-                target=worker_main, name=f"train-{job.id}", daemon=True,
+                target=worker_main, name=f"train-{job.id[:8]}", daemon=True,
                 args=(job.id, asdict(job.spec), str(self.data_dir), str(self.models_dir), job.commands,
                       self.events, self.threads, self.niceness, self.time_limit))
             job.process.start()
@@ -150,11 +234,10 @@ class JobManager:
         self._announce_positions()
 
     def _announce_positions(self) -> None:
-        for job in self.jobs.values():
-            if job.status == "queued":
-                position = self.position(job)
-                if job.events and job.events[-1].get("position") != position:
-                    self._record(job, {"type": "status", "status": "queued", "position": position})
+        for job in self._queue():
+            position = self.position(job)
+            if job.events and job.events[-1].get("position") != position:
+                self._record(job, {"type": "status", "status": "queued", "position": position})
 
     def _record(self, job: Job, event: dict) -> None:
         event = {**event, "seq": len(job.events) + 1, "time": time.time()}
@@ -162,41 +245,107 @@ class JobManager:
         kind = event["type"]
         if kind == "status":
             job.status = event["status"]
+            job.paused_since = time.monotonic() if job.status == "paused" else None
         elif kind == "progress":
             job.latest[event["run"]] = event
         elif kind == "epoch":
             job.epochs.append(event)
         elif kind == "done":
-            job.status, job.error = event["status"], event.get("error")
+            status = event["status"]
+            if self.closing and status == "stopped":  # stopped by the shutdown, not by its owner
+                status = event["status"] = "interrupted"
+                event["error"] = "the server shut down before this job finished; the model so far was saved"
+            job.status, job.error = status, event.get("error")
             job.results = event.get("results", [])
+            job.finished, job.holds_slot = time.time(), False
         job.events.append(event)
         if len(job.events) > self.max_events:  # thin old progress events, keep everything else
             job.events = [e for i, e in enumerate(job.events) if e["type"] != "progress" or i % 2]
+        if kind in ("epoch", "done") or (kind == "status" and event.get("position") is None):
+            self._save_record(job)
         for listener in list(self.listeners):
             listener(job.id, event)
 
     def _pump(self) -> None:
+        last = time.monotonic()
         while not self.closed:
             try:
-                event = self.events.get(timeout=1.0)
+                event = self.events.get(timeout=0.5)
             except queue.Empty:
-                self._reap()
-                continue
+                event = None
             except (EOFError, OSError):
                 return
             with self.lock:
-                job = self.jobs.get(event.get("job"))
-                if job is None or job.status in FINAL:
-                    continue
-                self._record(job, event)
-                if event["type"] == "done":
-                    self._schedule()
+                if event is not None:
+                    job = self.jobs.get(event.get("job"))
+                    if job is not None and job.status not in FINAL:
+                        self._record(job, event)
+                        if event["type"] == "done":
+                            self._schedule()
+                if time.monotonic() - last >= 0.5:
+                    last = time.monotonic()
+                    self._housekeep()
 
-    def _reap(self) -> None:
-        """A worker that died without reporting (killed, out of memory) fails its job."""
-        with self.lock:
-            for job in self.jobs.values():
-                if job.status in ("running", "paused") and job.process is not None and not job.process.is_alive():
-                    self._record(job, {"type": "done", "status": "failed", "results": [],
-                                       "error": f"the training process ended unexpectedly (exit code {job.process.exitcode})"})
-                    self._schedule()
+    def _housekeep(self) -> None:
+        """Fail jobs whose worker died, hand slots of long-paused jobs to the queue, release the
+        processes of finished jobs and forget them after the grace period."""
+        now = time.monotonic()
+        for job in list(self.jobs.values()):
+            if job.status in ACTIVE and job.process is not None and not job.process.is_alive():
+                self._record(job, {"type": "done", "status": "failed", "results": [],
+                                   "error": f"the training process ended unexpectedly (exit code {job.process.exitcode})"})
+            elif (job.status == "paused" and job.holds_slot and self._queue()
+                  and now - (job.paused_since or now) >= self.paused_release):
+                job.holds_slot = False
+                self._record(job, {"type": "status", "status": "paused", "slot_released": True})
+            if job.status in FINAL and job.process is not None and not job.process.is_alive():
+                job.process.join(0)
+                job.process.close()
+                job.commands.close()
+                job.commands.join_thread()
+                job.process = job.commands = None
+            if job.status in FINAL and job.process is None and time.time() - (job.finished or 0) > self.grace:
+                del self.jobs[job.id]
+        self._schedule()
+
+    # --- records on disk ----------------------------------------------------------------------
+
+    def _save_record(self, job: Job) -> None:
+        if self.records_dir is None:
+            return
+        try:
+            self.records_dir.mkdir(parents=True, exist_ok=True)
+            files.write_json(self.records_dir / f"{job.id}.json", job.record())
+        except OSError as exc:  # a full disk must not stop the job (its model save reports that)
+            log.error("could not save the record of job %s: %s", job.id, exc)
+
+    def _load_record(self, job_id: str) -> Job | None:
+        if self.records_dir is None or not JOB_ID.match(str(job_id)):
+            return None
+        try:
+            return Job.from_record(files.read_json(self.records_dir / f"{job_id}.json"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("skipped the unreadable record of job %s: %s", job_id, exc)
+            return None
+
+    def _recover(self) -> None:
+        """At start: jobs that were queued or running when the server stopped are interrupted;
+        records past KEEP_RECORDS (oldest first) and half-written ones are removed."""
+        if self.records_dir is None or not self.records_dir.is_dir():
+            return
+        files.remove_partial(self.records_dir)
+        paths = sorted(self.records_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in paths[:-KEEP_RECORDS]:
+            old.unlink(missing_ok=True)
+        for path in paths[-KEEP_RECORDS:]:
+            try:
+                record = files.read_json(path)
+                if record.get("status") in ACTIVE:
+                    saved = "the model so far was saved" if record.get("results") else "nothing had been saved yet"
+                    record.update(status="interrupted", finished=time.time(),
+                                  error=f"the server stopped while this job was {record['status']}; {saved}")
+                    files.write_json(path, record)
+            except (OSError, ValueError, KeyError, AttributeError) as exc:
+                log.warning("skipped the unreadable job record %s: %s", path, exc)

@@ -194,6 +194,17 @@ def build(architecture: str | list, classes: int = 10, input_shape: tuple = INPU
     return build_layers(preset.layers, classes, preset.init)
 
 
+def measure(architecture: str | list, classes: int = 10, input_shape: tuple = INPUT_SHAPE) -> tuple[list[dict], int, int]:
+    """(layer rows as `describe` gives them, trainable parameters, multiply-adds per image) of a
+    preset or layer list, worked out on torch's "meta" device: shapes only, no weights are
+    allocated or computed, so a request for 40 dense layers of 4096 costs microseconds, not GBs.
+    Raises ArchitectureError for a list that cannot be built."""
+    with torch.device("meta"):
+        net = build(architecture, classes, input_shape)
+        rows = describe(net, input_shape)
+    return rows, count_parameters(net), sum(r["macs"] for r in rows)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (weights and biases), as Keras counts 'trainable params'."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine import datasets
+from engine import datasets, files
 from engine.db import Database
 from engine.preprocess import prepare_photo, rgb, shrink
 
@@ -29,7 +29,7 @@ STORED_SIZE = 320       # longest side of a kept photo
 NAME_LENGTH = 40
 MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
 HELD_OUT = 0.2          # share of each class's photos kept out of training, to test on
-ID_PATTERN = re.compile(r"^[0-9a-f]{8}$")
+ID_PATTERN = re.compile(r"^(?:[0-9a-f]{8}|[0-9a-f]{32})$")  # 128 random bits (8 hex: made by older versions)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS projects (
@@ -85,12 +85,16 @@ class ProjectStore:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db = Database(self.folder / "projects.sqlite3", SCHEMA)
+        self.db.add_column("projects", "owner", "TEXT")
         self.limits = limits or Limits()
+        for sub in [self.folder, *self.folder.iterdir()]:
+            if sub.is_dir():
+                files.remove_partial(sub)  # photos a crash left half-written
         self._connect, self._query = self.db.connect, self.db.query
 
     # --- projects ---------------------------------------------------------------------------
 
-    def create(self, name: str, classes: list[str] = ()) -> dict:
+    def create(self, name: str, classes: list[str] = (), owner: str | None = None) -> dict:
         name = clean_name(name, "project")
         names = [clean_name(c, "class") for c in classes]
         self._check_unique(names)
@@ -99,21 +103,26 @@ class ProjectStore:
         if self._query("SELECT COUNT(*) FROM projects")[0][0] >= self.limits.projects:
             raise StoreError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
                                "projects; delete one you no longer need.")
-        project_id = secrets.token_hex(4)
+        project_id = secrets.token_hex(16)
         now = time.time()
         with closing(self._connect()) as con, con:
-            con.execute("INSERT INTO projects (id, name, created) VALUES (?, ?, ?)", (project_id, name, now))
+            con.execute("INSERT INTO projects (id, name, created, owner) VALUES (?, ?, ?, ?)",
+                        (project_id, name, now, owner))
             con.executemany("INSERT INTO classes (project_id, name, created) VALUES (?, ?, ?)",
                             [(project_id, n, now) for n in names])
         return self.get(project_id)
 
-    def list(self) -> list[dict]:
+    def list(self, owner: str | None, everyone: bool = False) -> list[dict]:
+        """The projects of one owner (hash), or of everyone."""
         rows = self._query(
             "SELECT p.id, p.name, p.created, p.model_id, "
             "(SELECT COUNT(*) FROM classes c WHERE c.project_id = p.id) AS classes, "
             "(SELECT COUNT(*) FROM samples s WHERE s.project_id = p.id) AS samples "
-            "FROM projects p ORDER BY p.created DESC")
+            "FROM projects p WHERE ? OR p.owner = ? ORDER BY p.created DESC", int(everyone), owner)
         return [dict(r) for r in rows]
+
+    def owner(self, project_id: str) -> str | None:
+        return self._project(project_id)["owner"]
 
     def _project(self, project_id: str) -> sqlite3.Row:
         rows = self._query("SELECT * FROM projects WHERE id = ?", project_id) if ID_PATTERN.match(project_id) else []
@@ -145,10 +154,23 @@ class ProjectStore:
     def delete(self, project_id: str) -> str | None:
         """Delete the project, its classes and photos; returns its model id (the caller deletes it)."""
         model_id = self._project(project_id)["model_id"]
-        with closing(self._connect()) as con, con:
-            con.execute("DELETE FROM projects WHERE id = ?", (project_id,))
-        shutil.rmtree(self.folder / project_id, ignore_errors=True)
+        self._delete_freeing("DELETE FROM projects WHERE id = ?", (project_id,),
+                             lambda: shutil.rmtree(self.folder / project_id, ignore_errors=True))
         return model_id
+
+    def _delete_freeing(self, sql: str, args: tuple, remove_files) -> None:
+        """Delete rows, then their files. On a full disk SQLite may lack room even to record a
+        delete: then the files go first (freeing space) and the delete is tried again."""
+        try:
+            with closing(self._connect()) as con, con:
+                con.execute(sql, args)
+        except Exception as exc:
+            if not files.is_disk_full(exc, self.folder):
+                raise
+            remove_files()
+            with closing(self._connect()) as con, con:
+                con.execute(sql, args)
+        remove_files()
 
     def set_model(self, project_id: str, model_id: str, result: dict) -> str | None:
         """Record a newly trained model and its results; returns the model it replaces."""
@@ -198,10 +220,8 @@ class ProjectStore:
 
     def delete_class(self, project_id: str, class_id: int) -> None:
         doomed = self._class(project_id, class_id)["samples"]
-        with closing(self._connect()) as con, con:
-            con.execute("DELETE FROM classes WHERE id = ?", (class_id,))
-        for sample_id in doomed:
-            self.sample_path(project_id, sample_id).unlink(missing_ok=True)
+        self._delete_freeing("DELETE FROM classes WHERE id = ?", (class_id,), lambda: [
+            self.sample_path(project_id, sample_id).unlink(missing_ok=True) for sample_id in doomed])
 
     # --- samples ----------------------------------------------------------------------------
 
@@ -226,30 +246,33 @@ class ProjectStore:
         if total + len(images) > self.limits.samples:
             raise StoreError(409, "too_many_samples", f"This project has {total} photos; {len(images)} more "
                              f"would pass the {self.limits.samples} one project may keep. Delete some first.")
-        folder = self.folder / project_id
-        folder.mkdir(exist_ok=True)
-        return [self._keep(project_id, class_id, img, source) for img in images]
+        (self.folder / project_id).mkdir(exist_ok=True)
+        photos = [rgb(shrink(img, STORED_SIZE)) for img in images]
+        kept, written = [], []
+        try:  # one transaction: every row and every file of the batch appear together, or none does
+            with closing(self._connect()) as con, con:
+                for photo in photos:
+                    cur = con.execute("INSERT INTO samples (class_id, project_id, source, width, height, created) "
+                                      "VALUES (?, ?, ?, ?, ?, ?)",
+                                      (class_id, project_id, source, photo.width, photo.height, time.time()))
+                    path = self.sample_path(project_id, cur.lastrowid)
+                    files.write_with(path, lambda tmp, p=photo: p.save(tmp, "JPEG", quality=90))
+                    written.append(path)
+                    kept.append({"id": cur.lastrowid, "class_id": class_id, "width": photo.width,
+                                 "height": photo.height})
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return kept
 
     def add_sample(self, project_id: str, class_id: object, img: Image.Image, source: str = "upload") -> dict:
         return self.add_samples(project_id, class_id, [img], source)[0]
 
-    def _keep(self, project_id: str, class_id: object, img: Image.Image, source: str) -> dict:
-        photo = rgb(shrink(img, STORED_SIZE))
-        with closing(self._connect()) as con, con:  # the row and its file appear together or not at all
-            cur = con.execute("INSERT INTO samples (class_id, project_id, source, width, height, created) "
-                              "VALUES (?, ?, ?, ?, ?, ?)",
-                              (class_id, project_id, source, photo.width, photo.height, time.time()))
-            path = self.sample_path(project_id, cur.lastrowid)
-            tmp = path.with_suffix(".part")
-            photo.save(tmp, "JPEG", quality=90)
-            tmp.replace(path)
-        return {"id": cur.lastrowid, "class_id": class_id, "width": photo.width, "height": photo.height}
-
     def delete_sample(self, project_id: str, sample_id: int) -> None:
         self._sample(project_id, sample_id)
-        with closing(self._connect()) as con, con:
-            con.execute("DELETE FROM samples WHERE id = ?", (sample_id,))
-        self.sample_path(project_id, sample_id).unlink(missing_ok=True)
+        self._delete_freeing("DELETE FROM samples WHERE id = ?", (sample_id,),
+                             lambda: self.sample_path(project_id, sample_id).unlink(missing_ok=True))
 
     def _sample(self, project_id: str, sample_id: int) -> sqlite3.Row:
         self._project(project_id)

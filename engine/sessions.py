@@ -48,19 +48,20 @@ class SessionStore:
     def __init__(self, folder: Path, max_students: int = 60, max_drawings: int = 2000):
         self.folder = Path(folder)
         self.db = Database(self.folder / "sessions.sqlite3", SCHEMA)
+        self.db.add_column("sessions", "owner", "TEXT")  # the teacher's owner-token hash
         self.max_students, self.max_drawings = max_students, max_drawings
         self._connect, self._query, self._write = self.db.connect, self.db.query, self.db.write
 
     # --- sessions ---------------------------------------------------------------------------
 
-    def start(self, model_id: str) -> tuple[dict, str]:
+    def start(self, model_id: str, owner: str | None = None) -> tuple[dict, str]:
         """A new session reading drawings with `model_id`; returns it and the teacher's key."""
         key = secrets.token_urlsafe(24)
         for _ in range(20):
             code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
             try:
-                self._write("INSERT INTO sessions (code, teacher_hash, model_id, base_model, created) "
-                            "VALUES (?, ?, ?, ?, ?)", code, _hash(key), model_id, model_id, time.time())
+                self._write("INSERT INTO sessions (code, teacher_hash, model_id, base_model, created, owner) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", code, _hash(key), model_id, model_id, time.time(), owner)
                 return self.get(code), key
             except sqlite3.IntegrityError:
                 continue
@@ -85,9 +86,19 @@ class SessionStore:
                 "created": row["created"], "ended": row["ended"], "reveal": bool(row["reveal"]),
                 "students": students, "finetunes": json.loads(row["finetunes"])}
 
-    def check_teacher(self, code: str, key: str | None) -> dict:
+    def owner(self, code: str) -> str | None:
+        """The owner-token hash of whoever started the session (models it fine-tunes are theirs)."""
+        return self._row(code, live=False)["owner"]
+
+    def live_using(self, model_id: str) -> list[str]:
+        """Codes of the sessions that have not ended and read drawings with this model."""
+        return [r["code"] for r in self._query("SELECT code FROM sessions WHERE ended IS NULL AND model_id = ?",
+                                               model_id)]
+
+    def check_teacher(self, code: str, key: str | None, admin: bool = False) -> dict:
         row = self._row(code, live=False)
-        if not key or not hmac.compare_digest(_hash(key), row["teacher_hash"]):
+        if not admin and (not isinstance(key, str) or not key
+                          or not hmac.compare_digest(_hash(key), row["teacher_hash"])):
             raise StoreError(403, "not_teacher", "Only the teacher who started this session can do this "
                                "(the teacher's key is missing or wrong).")
         return self.get(code)

@@ -1,21 +1,31 @@
 """Model files: weights as safetensors plus a JSON model card, side by side.
 
 `<dir>/<id>.safetensors` holds the state dict; `<dir>/<id>.json` says what the model is
-(architecture, dataset, labels, preprocessing, accuracy, how it was made). Nothing is unpickled.
+(architecture, dataset, labels, preprocessing, accuracy, how it was made, who owns it). Nothing is
+unpickled. Both files are written whole or not at all (engine.files), weights first, so a card
+never points at missing weights; a card that cannot be read is skipped with a log line.
+
+The registry keeps every card in memory (small) and the networks themselves in a bounded LRU:
+a server with hundreds of trained models holds only the few in use.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_weights
+from safetensors.torch import save as weights_bytes
 from torch import nn
 
-from engine import models
+from engine import files, models
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+log = logging.getLogger("neuronlab")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
 
 
 @dataclass
@@ -33,9 +43,14 @@ class ModelCard:
     description: str = ""
     layers: list | None = None     # the layer list, for architectures that are not presets
     input_shape: list[int] = field(default_factory=lambda: list(models.INPUT_SHAPE))  # (C, H, W)
+    owner: str | None = None       # SHA-256 of its owner's token (None: shipped or shared)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
+
+    def public(self) -> dict:
+        """What any client may read: everything but the owner's hash."""
+        return {k: v for k, v in self.__dict__.items() if k != "owner"}
 
 
 @dataclass
@@ -45,31 +60,41 @@ class StoredModel:
 
 
 def save(folder: Path, card: ModelCard, model: nn.Module) -> Path:
-    """Write weights and card; returns the weights path."""
+    """Write weights, then card, each whole (temp file, fsync, rename); returns the weights path.
+    On a full disk this raises OSError and leaves neither file behind."""
     if not ID_PATTERN.match(card.id):
         raise ValueError(f"model id {card.id!r} must be lowercase letters, digits, '-' or '_'")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / f"{card.id}.safetensors"
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"architecture": card.architecture, "id": card.id})
-    weights.chmod(0o644)  # safetensors writes 0600; servers often run as another user
-    (folder / f"{card.id}.json").write_text(json.dumps(card.to_json(), indent=2) + "\n")
+    data = weights_bytes(state, metadata={"architecture": card.architecture, "id": card.id})
+    files.write_bytes(weights, data)
+    try:
+        files.write_json(folder / f"{card.id}.json", card.to_json())
+    except BaseException:
+        weights.unlink(missing_ok=True)
+        raise
     return weights
 
 
 def read_card(path: Path) -> ModelCard:
     data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict):
+        raise ValueError("a model card must be a JSON object")
     return ModelCard(**{k: v for k, v in data.items() if k in ModelCard.__dataclass_fields__})
 
 
 def load(card_path: Path) -> StoredModel:
     """Rebuild the architecture named in the card and load its safetensors weights."""
     card = read_card(card_path)
+    return StoredModel(card, load_module(card, Path(card_path).with_suffix(".safetensors")))
+
+
+def load_module(card: ModelCard, weights: Path) -> nn.Sequential:
     module = build_for(card)
-    module.load_state_dict(load_file(str(Path(card_path).with_suffix(".safetensors"))))
-    module.eval()
-    return StoredModel(card, module)
+    module.load_state_dict(load_weights(Path(weights).read_bytes()))
+    return module.eval()
 
 
 def build_for(card: ModelCard) -> nn.Sequential:
@@ -77,74 +102,122 @@ def build_for(card: ModelCard) -> nn.Sequential:
     return models.build(card.architecture if card.layers is None else card.layers, len(card.labels), card.input_shape)
 
 
-def load_folder(folder: Path) -> dict[str, StoredModel]:
-    """Every model in a folder, keyed by id, in file-name order."""
+def scan_folder(folder: Path) -> dict[str, ModelCard]:
+    """Every readable card with its weights in a folder, keyed by id, in file-name order. A card
+    that is empty, half-written or not a card is skipped with a log line: it never stops a start."""
     found = {}
+    files.remove_partial(folder)
     for card_path in sorted(Path(folder).glob("*.json")):
-        if card_path.with_suffix(".safetensors").is_file():
-            stored = load(card_path)
-            found[stored.card.id] = stored
+        if not card_path.with_suffix(".safetensors").is_file():
+            continue
+        try:
+            card = read_card(card_path)
+            if card.id != card_path.stem:
+                raise ValueError(f"its id {card.id!r} does not match the file name")
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("skipped the model card %s: %s", card_path, exc)
+            continue
+        found[card.id] = card
     return found
+
+
+def load_folder(folder: Path) -> dict[str, StoredModel]:
+    """Every model in a folder, loaded, keyed by id."""
+    return {model_id: load(Path(folder) / f"{model_id}.json") for model_id in scan_folder(folder)}
 
 
 class ModelRegistry:
     """The models a server can use: shipped ones first, then user-made ones from the last folder
-    (same id: user wins). Only user-made models can be renamed or deleted."""
+    (same id: user wins). Only user-made models can be renamed or deleted. Cards stay in memory;
+    networks are loaded when first used and at most `cache_size` are kept."""
 
-    def __init__(self, folders: list[Path]):
+    def __init__(self, folders: list[Path], cache_size: int = 8):
         self.folders = [Path(f) for f in folders]
         self.user_folder = self.folders[-1]
-        self.models: dict[str, StoredModel] = {}
+        self.cache_size = cache_size
+        self.by_id: dict[str, ModelCard] = {}
+        self.paths: dict[str, Path] = {}     # id -> its weights
         self.user_ids: set[str] = set()
+        self._loaded: OrderedDict[str, StoredModel] = OrderedDict()
+        self._lock = threading.RLock()
         for folder in self.folders:
             if folder.is_dir():
-                found = load_folder(folder)
-                self.models.update(found)
+                found = scan_folder(folder)
+                self.by_id.update(found)
+                self.paths.update({i: folder / f"{i}.safetensors" for i in found})
                 if folder == self.user_folder and len(self.folders) > 1:
                     self.user_ids |= set(found)
 
-    def add(self, model_id: str) -> StoredModel:
-        """Load a model that was just saved into the user folder."""
-        stored = load(self.user_folder / f"{model_id}.json")
-        self.models[model_id] = stored
-        self.user_ids.add(model_id)
-        return stored
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self.by_id
 
-    def _user_model(self, model_id: str) -> StoredModel:
-        stored = self.get(model_id)
+    @property
+    def models(self) -> dict[str, ModelCard]:
+        return self.by_id
+
+    def add(self, model_id: str) -> ModelCard:
+        """Take in a model that was just saved into the user folder (its network loads when used)."""
+        path = self.user_folder / f"{model_id}.json"
+        card = read_card(path)
+        with self._lock:
+            self.by_id[model_id], self.paths[model_id] = card, path.with_suffix(".safetensors")
+            self.user_ids.add(model_id)
+            self._loaded.pop(model_id, None)
+        return card
+
+    def _user_model(self, model_id: str) -> ModelCard:
+        card = self.card(model_id)
         if model_id not in self.user_ids:
             raise PermissionError(f"{model_id!r} ships with NeuronLab and cannot be changed or deleted.")
-        return stored
+        return card
 
     def rename(self, model_id: str, name: str) -> ModelCard:
-        stored = self._user_model(model_id)
-        stored.card.name = name
-        path = self.user_folder / f"{model_id}.json"
-        tmp = path.with_suffix(".json.part")
-        tmp.write_text(json.dumps(stored.card.to_json(), indent=2) + "\n")
-        tmp.replace(path)
-        return stored.card
+        card = self._user_model(model_id)
+        files.write_json(self.user_folder / f"{model_id}.json", {**card.to_json(), "name": name})
+        card.name = name
+        return card
 
     def delete(self, model_id: str) -> None:
+        """Remove a user model; the card goes first, so a crash halfway leaves no card without weights."""
         self._user_model(model_id)
         for suffix in (".json", ".safetensors"):
             (self.user_folder / f"{model_id}{suffix}").unlink(missing_ok=True)
-        del self.models[model_id]
-        self.user_ids.discard(model_id)
+        with self._lock:
+            self.by_id.pop(model_id, None)
+            self.paths.pop(model_id, None)
+            self._loaded.pop(model_id, None)
+            self.user_ids.discard(model_id)
 
     def weights_path(self, model_id: str) -> Path:
-        self.get(model_id)
-        for folder in reversed(self.folders):
-            if (folder / f"{model_id}.safetensors").is_file():
-                return folder / f"{model_id}.safetensors"
-        raise KeyError(f"the weights of {model_id!r} are missing")
+        self.card(model_id)
+        if not self.paths[model_id].is_file():
+            raise KeyError(f"the weights of {model_id!r} are missing")
+        return self.paths[model_id]
+
+    def card(self, model_id: str) -> ModelCard:
+        card = self.by_id.get(model_id)
+        if card is None:
+            known = ", ".join(sorted(self.by_id)) or "none are installed"
+            raise KeyError(f"There is no model {str(model_id)[:80]!r}. Known models: {known}.")
+        return card
 
     def get(self, model_id: str) -> StoredModel:
-        if model_id not in self.models:
-            known = ", ".join(sorted(self.models)) or "none are installed"
-            raise KeyError(f"There is no model {model_id!r}. Known models: {known}.")
-        return self.models[model_id]
+        """The model with its network, loaded now if it is not among the recently used."""
+        card = self.card(model_id)
+        with self._lock:
+            stored = self._loaded.get(model_id)
+            if stored is not None:
+                self._loaded.move_to_end(model_id)
+                return stored
+        stored = StoredModel(card, load_module(card, self.paths[model_id]))
+        with self._lock:
+            self._loaded[model_id] = stored
+            while len(self._loaded) > self.cache_size:
+                self._loaded.popitem(last=False)
+        return stored
+
+    def loaded(self) -> list[str]:
+        return list(self._loaded)
 
     def cards(self) -> list[ModelCard]:
-        # list() copies in one step: the job thread may add a model meanwhile
-        return [m.card for m in list(self.models.values())]
+        return list(self.by_id.values())  # one step: the job thread may add a model meanwhile

@@ -46,6 +46,7 @@ class JobSpec:
     data_file: str | None = None   # a .npz written by datasets.save_arrays
     mirror: bool = True
     weight_decay: float = 0.0
+    owner: str | None = None       # the owner's token hash: models the job saves are theirs
 
     def config(self, lr: float) -> TrainConfig:
         return TrainConfig(architecture=self.architecture, dataset=self.dataset, epochs=self.epochs,
@@ -56,7 +57,7 @@ class JobSpec:
 
     def public(self) -> dict:
         """What clients may see (no server paths)."""
-        return {k: v for k, v in asdict(self).items() if k != "data_file"}
+        return {k: v for k, v in asdict(self).items() if k not in ("data_file", "owner")}
 
 
 def b64(images: np.ndarray) -> list[str]:
@@ -239,7 +240,8 @@ class JobRunner:
     def save(self, run: Run, accuracy: float) -> str:
         spec, trainer = self.spec, run.trainer
         base = re.sub(r"[^a-z0-9]+", "-", (spec.name or "trained").lower()).strip("-")[:40] or "trained"
-        model_id = f"{base}-{self.job_id[:6]}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")
+        base = base[:24].strip("-") or "trained"
+        model_id = f"{base}-{self.job_id}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")  # 128 random bits
         preset = isinstance(spec.architecture, str)
         digits = spec.dataset == "mnist"
         task = "project" if spec.project else "digits" if digits else "fashion"
@@ -250,7 +252,7 @@ class JobRunner:
             labels=list(self.data.labels), architecture=spec.architecture if preset else "custom",
             preprocess={"project": "photo", "digits": "digit", "fashion": "object"}[task],
             test_accuracy=round(accuracy, 4), parameters=models.count_parameters(trainer.model),
-            layers=None if preset else spec.architecture, input_shape=list(trainer.input_shape),
+            layers=None if preset else spec.architecture, input_shape=list(trainer.input_shape), owner=spec.owner,
             training={**{k: v for k, v in trainer.config.__dict__.items() if k != "architecture"},
                       "steps": trainer.step_count, "seconds": round(self.active_time, 1),
                       "final_learning_rate": trainer.learning_rate, "job": self.job_id,

@@ -33,9 +33,14 @@ def settings(tmp_path: Path) -> Settings:
                     inference_processes=0)
 
 
+OWNER = "0123456789abcdef0123456789abcdef"  # the owner token the in-process client's "browser" keeps
+
+
 @pytest.fixture
-def client(settings: Settings):
-    with TestClient(create_app(settings)) as c:
+def client(settings: Settings, monkeypatch):
+    # asyncio's debug mode: the event loop refuses calls from other threads that are not thread-safe
+    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    with TestClient(create_app(settings), headers={"X-Owner-Token": OWNER}) as c:
         yield c
 
 
@@ -44,39 +49,53 @@ def client(settings: Settings):
 CHROMIUM = os.environ.get("NEURONLAB_CHROMIUM", "/usr/bin/chromium")
 
 
+SERVER_FLAGS = ["--http", "app.protocol:GuardedH11Protocol", "--timeout-graceful-shutdown", "5"]  # as serve.sh
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def launch(data: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """A real uvicorn server (flags as scripts/serve.sh) on a free port, its data in `data`
+    (which gets the converted MNIST), logging to data/server.log; waits until it answers."""
     port = free_port()
-    data = tmp_path_factory.mktemp("data")
-    (data / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
-    env = {**os.environ, "NEURONLAB_DATA_DIR": str(data)}
+    mnist_link = data / "mnist"
+    if not mnist_link.exists():
+        mnist_link.symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
+    env = {**os.environ, "NEURONLAB_DATA_DIR": str(data), **(env or {})}
     log = data / "server.log"  # a file, not a pipe: a pipe nobody reads would fill and stall the server
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *SERVER_FLAGS],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
             urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
+            return proc, url
         except OSError:
             if proc.poll() is not None:
                 raise RuntimeError(log.read_text())
             time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("the server did not start")
-    yield url
+    proc.kill()
+    raise RuntimeError("the server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(15)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url = launch(tmp_path_factory.mktemp("data"))
+    yield url
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -164,10 +164,10 @@ def test_two_distinct_classes_train_to_high_held_out_accuracy_and_survive_a_rest
         for _ in range(2):  # several photos per request, as the page sends a webcam burst
             assert add(client, pid, c["id"], [object_photo(kind, rng) for _ in range(10)],
                        source="webcam").status_code == 201
-    job = client.post(f"/api/projects/{pid}/train", json={"epochs": 30}, headers={"X-Client-Id": "teacher"})
+    job = client.post(f"/api/projects/{pid}/train", json={"epochs": 30})
     assert job.status_code == 201, job.text
     assert job.json()["held_out_photos"] == 8 and job.json()["train_photos"] == 32
-    busy = client.post(f"/api/projects/{pid}/train", json={}, headers={"X-Client-Id": "other"})
+    busy = client.post(f"/api/projects/{pid}/train", json={})
     assert busy.status_code == 409
     assert wait_done(client, job.json()["id"])["status"] == "done"
     result = client.get(f"/api/projects/{pid}").json()["result"]
@@ -185,7 +185,7 @@ def test_two_distinct_classes_train_to_high_held_out_accuracy_and_survive_a_rest
                            files={"image": ("x.jpg", jpeg(fresh[1]), "image/jpeg")})
     assert saliency.status_code == 200 and saliency.json()["heat"]  # where it looked, on a photo too
 
-    with TestClient(create_app(settings)) as again:  # a restart: everything is still there
+    with TestClient(create_app(settings), headers=client.headers) as again:  # a restart: everything is still there
         kept = again.get(f"/api/projects/{pid}").json()
         assert kept["model_id"] == result["model_id"] and sum(c["count"] for c in kept["classes"]) == 40
         reread = again.post(f"/api/projects/{pid}/predict", files={"image": ("x.jpg", jpeg(fresh[0]), "image/jpeg")})

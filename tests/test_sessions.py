@@ -41,7 +41,8 @@ def test_a_session_from_join_to_gallery(client):
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml") and b"<svg" in qr.content
     ada = join(client, code.lower(), "<i>Ada</i>")  # codes are read case-insensitively
     assert ada["labels"][7] == "7"
-    with client.websocket_connect(f"/ws/sessions/{code}?key={session['teacher_key']}") as ws:
+    with client.websocket_connect(f"/ws/sessions/{code}") as ws:
+        ws.send_json({"key": session["teacher_key"]})
         first = ws.receive_json()
         assert first["type"] == "snapshot" and first["drawings"] == []
         drawn = draw(client, code, ada, "7")
@@ -76,7 +77,8 @@ def test_students_cannot_act_as_the_teacher(client):
         for headers in (as_student, {}):
             response = client.request(method.upper(), path, json=body, headers=headers)
             assert response.status_code == 403 and response.json()["error"] == "not_teacher", (path, response.text)
-    with client.websocket_connect(f"/ws/sessions/{code}?key={bob['student_key']}") as ws:
+    with client.websocket_connect(f"/ws/sessions/{code}") as ws:
+        ws.send_json({"key": bob["student_key"]})
         assert ws.receive_json()["error"] == "not_teacher"
     other = join(client, code, "Eve")
     relabel = client.put(f"/api/sessions/{code}/drawings/{drawing['id']}/label", json={"label": 1},

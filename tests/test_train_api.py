@@ -19,8 +19,13 @@ def wait_for(client, job_id, statuses, timeout=90):
     raise AssertionError(f"job {job_id} never reached {statuses}: {body}")
 
 
-def start(client, client_id="tester", **fields):
-    response = client.post("/api/train", json={**SMALL, **fields}, headers={"X-Client-Id": client_id})
+def as_owner(name: str) -> dict:
+    """The headers of another browser, whose owner token is made from `name`."""
+    return {"X-Owner-Token": (name + "-" * 22)[:max(22, len(name))]}
+
+
+def start(client, client_id=None, **fields):
+    response = client.post("/api/train", json={**SMALL, **fields}, headers=as_owner(client_id) if client_id else {})
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -114,15 +119,16 @@ def test_pause_step_learning_rate_resume_and_use_the_model(client):
 
 def test_one_job_per_client_and_a_queue_with_positions(client):
     first = start(client, "teacher", train_size=3200, epochs=2)
-    again = client.post("/api/train", json=SMALL, headers={"X-Client-Id": "teacher"})
+    again = client.post("/api/train", json=SMALL, headers=as_owner("teacher"))
     assert again.status_code == 409 and again.json()["error"] == "job_conflict"
     second = start(client, "student")
     assert second["status"] == "queued" and second["position"] == 1
-    assert client.post(f"/api/train/{second['id']}/stop").json()["status"] == "stopped"
-    client.post(f"/api/train/{first['id']}/stop")
+    assert client.post(f"/api/train/{second['id']}/stop").status_code == 403  # not this browser's job
+    assert client.post(f"/api/train/{second['id']}/stop", headers=as_owner("student")).json()["status"] == "stopped"
+    client.post(f"/api/train/{first['id']}/stop", headers=as_owner("teacher"))
     stopped = wait_for(client, first["id"], {"stopped"})
     assert stopped["model_ids"]  # the model so far is saved
-    assert client.post(f"/api/train/{first['id']}/pause").status_code == 409
+    assert client.post(f"/api/train/{first['id']}/pause", headers=as_owner("teacher")).status_code == 409
     assert client.get("/api/train/nope").status_code == 404
 
 
@@ -158,6 +164,7 @@ def test_a_trained_model_survives_a_server_restart(settings):
         job = start(first, "restart", architecture="mlp_16", name="Kept")
         model_id = wait_for(first, job["id"], {"done"})["model_ids"][0]
     with TestClient(create_app(settings)) as second:
-        listed = {m["id"] for m in second.get("/api/models").json()["models"]}
+        listed = {m["id"] for m in second.get("/api/models", headers=as_owner("restart")).json()["models"]}
         assert model_id in listed
+        assert model_id not in {m["id"] for m in second.get("/api/models").json()["models"]}  # not another's
         assert second.get(f"/api/models/{model_id}").json()["name"] == "Kept"

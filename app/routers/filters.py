@@ -133,7 +133,8 @@ def _test_split(name: str, data_dir: Path) -> datasets.Split:
 
 @router.get("/api/samples")
 def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist",
-            n: Annotated[int, Field(ge=1, le=50)] = 10, seed: int = 0) -> dict:
+            n: Annotated[int, Field(ge=1, le=50)] = 10,
+            seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="same seed, same images")] = 0) -> dict:
     """Test images to look inside the network with: 28x28 bytes (base64) and their labels."""
     try:
         split = _test_split(dataset, settings.data_dir)

@@ -1,10 +1,11 @@
 """The model catalogue: list, card, rename, delete, download, export."""
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import RegistryDep, SettingsDep, find_model
+from app.deps import RegistryDep, SettingsDep, find_card, find_model
 from app.errors import ApiError
+from app.owners import CallerDep
 from app.serialize import card_summary
 from engine.activations import filters as conv_filters
 from engine.export import standalone_script
@@ -17,45 +18,63 @@ class Rename(BaseModel):
     name: str = Field(min_length=1, max_length=60, description="the new display name")
 
 
-def _user_only(fn, *args):
+def _user_only(fn, *args):  # PermissionError (a shipped model) -> 403
     try:
         return fn(*args)
     except PermissionError as exc:
         raise ApiError(403, "shipped_model", str(exc)) from exc
 
 
+def visible(card, registry, caller) -> bool:
+    """Listings show shipped models, models trained here with no owner, and the caller's own."""
+    return card.id not in registry.user_ids or card.owner is None or caller.owns(card.owner)
+
+
 @router.get("")
-def list_models(registry: RegistryDep, settings: SettingsDep) -> dict:
-    """Every model the server can use: id, task, labels, test accuracy."""
+def list_models(registry: RegistryDep, settings: SettingsDep, caller: CallerDep) -> dict:
+    """The models this client may use: shipped ones and its own (the admin sees all): id, task,
+    labels, test accuracy; `mine` marks the ones it may rename or delete."""
     return {"default": settings.default_model,
-            "models": [{**card_summary(c, settings.default_model), "trained_here": c.id in registry.user_ids}
-                       for c in registry.cards()]}
+            "models": [{**card_summary(c, settings.default_model), "trained_here": c.id in registry.user_ids,
+                        "mine": c.id in registry.user_ids and caller.owns(c.owner)}
+                       for c in registry.cards() if visible(c, registry, caller)]}
 
 
 @router.get("/{model_id}")
 def model_card(model_id: str, registry: RegistryDep) -> dict:
     """The full model card: architecture, data, training settings, accuracy, the command that made it."""
-    return find_model(registry, model_id).card.to_json()
+    return find_card(registry, model_id).public()
+
+
+def _owned(model_id: str, registry, caller) -> None:
+    card = find_card(registry, model_id)
+    _user_only(registry._user_model, model_id)
+    caller.require(card.owner, "model")
 
 
 @router.patch("/{model_id}")
-def rename(model_id: str, body: Rename, registry: RegistryDep, settings: SettingsDep) -> dict:
-    """Rename a model trained here (shipped models cannot be changed)."""
-    find_model(registry, model_id)
-    return card_summary(_user_only(registry.rename, model_id, body.name.strip()), settings.default_model)
+def rename(model_id: str, body: Rename, registry: RegistryDep, settings: SettingsDep, caller: CallerDep) -> dict:
+    """Rename a model trained here (its owner or the admin; shipped models cannot be changed)."""
+    _owned(model_id, registry, caller)
+    return card_summary(registry.rename(model_id, body.name.strip()), settings.default_model)
 
 
 @router.delete("/{model_id}", status_code=204)
-def delete(model_id: str, registry: RegistryDep) -> None:
-    """Delete a model trained here, with its weights and card."""
-    find_model(registry, model_id)
-    _user_only(registry.delete, model_id)
+def delete(model_id: str, request: Request, registry: RegistryDep, caller: CallerDep) -> None:
+    """Delete a model trained here, with its weights and card (its owner or the admin). A model
+    that a live class session reads drawings with cannot be deleted until the session ends."""
+    _owned(model_id, registry, caller)
+    using = request.app.state.sessions.live_using(model_id)
+    if using:
+        raise ApiError(409, "model_in_use", f"The class session {using[0]} is reading drawings with this model; "
+                       "end the session first, then delete the model.")
+    registry.delete(model_id)
 
 
 @router.get("/{model_id}/weights")
 def weights(model_id: str, registry: RegistryDep) -> FileResponse:
     """The weights as a safetensors file."""
-    find_model(registry, model_id)
+    find_card(registry, model_id)
     return FileResponse(registry.weights_path(model_id), media_type="application/octet-stream",
                         filename=f"{model_id}.safetensors")
 

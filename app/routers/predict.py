@@ -23,7 +23,7 @@ router = APIRouter(tags=["predict"])
 
 def classify_bytes(data: bytes, model: StoredModel, settings: Settings) -> Classification:
     """Decode untrusted bytes and classify them; raises imageio.ImageError."""
-    return classify(model, imageio.decode(data, settings.max_image_pixels))
+    return classify(model, imageio.decode(data, settings.max_image_pixels, settings.max_decoded_bytes))
 
 
 @router.post("/api/predict", response_class=JSONResponse)
@@ -64,11 +64,11 @@ async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = Tru
 
     async def use_model(model_id: str) -> None:
         try:
-            state["model"] = registry.get(model_id)
+            state["model"] = registry.card(model_id)  # the network itself is loaded where frames are read
         except KeyError as exc:
             await ws.send_json({"type": "error", **error_body("unknown_model", exc.args[0])})
             return
-        card = state["model"].card
+        card = state["model"]
         await ws.send_json({"type": "ready", "model": card.id, "labels": card.labels, "task": card.task})
 
     async def worker() -> None:
@@ -77,7 +77,7 @@ async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = Tru
             await wake.wait()
             wake.clear()
             frame, data, received = state["latest"]
-            reply = await frames.read(loop, data, state["model"].card.id, steps)
+            reply = await frames.read(loop, data, state["model"].id, steps)
             server_ms = round((time.perf_counter() - received) * 1000, 2)
             await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})
             done = frame

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import RegistryDep, SettingsDep, decode_upload
+from app.deps import FormRowId, RegistryDep, RowId, SettingsDep, decode_upload
 from app.errors import ApiError
+from app.owners import Caller, CallerDep
 from app.routers.train import jobs, submit
 from app.serialize import classification_json
 from app.settings import Settings
@@ -66,16 +67,24 @@ def with_job(request: Request, project: dict) -> dict:
     return project
 
 
+def owned(request: Request, project_id: str, caller: Caller) -> ProjectStore:
+    """The store, once the caller is known to own the project (403 otherwise, 404 if none)."""
+    store = projects(request)
+    caller.require(store.owner(project_id), "project")
+    return store
+
+
 @router.get("")
-def list_projects(request: Request) -> dict:
-    """Every project on this server: id, name, number of classes and photos, its model."""
-    return {"projects": projects(request).list()}
+def list_projects(request: Request, caller: CallerDep) -> dict:
+    """This client's projects (the admin sees all): id, name, number of classes and photos, its model."""
+    return {"projects": projects(request).list(caller.owner, everyone=caller.admin)}
 
 
 @router.post("", status_code=201)
-def create(body: NewProject, request: Request) -> dict:
-    """A new project, with its first classes if given."""
-    return with_job(request, projects(request).create(body.name, body.classes))
+def create(body: NewProject, request: Request, caller: CallerDep) -> dict:
+    """A new project, with its first classes if given; it belongs to the caller's owner token."""
+    made = caller.ensure()
+    return {**with_job(request, projects(request).create(body.name, body.classes, caller.owner)), **made}
 
 
 @router.get("/{project_id}")
@@ -85,15 +94,14 @@ def project(project_id: str, request: Request) -> dict:
 
 
 @router.patch("/{project_id}")
-def rename(project_id: str, body: Renamed, request: Request) -> dict:
-    return with_job(request, projects(request).rename(project_id, body.name))
+def rename(project_id: str, body: Renamed, request: Request, caller: CallerDep) -> dict:
+    return with_job(request, owned(request, project_id, caller).rename(project_id, body.name))
 
 
 @router.delete("/{project_id}", status_code=204)
-def delete(project_id: str, request: Request, registry: RegistryDep) -> None:
+def delete(project_id: str, request: Request, registry: RegistryDep, caller: CallerDep) -> None:
     """Delete the project with its classes, photos and model (a training job is stopped)."""
-    store = projects(request)
-    store.get(project_id)
+    store = owned(request, project_id, caller)
     job = active_job(request, project_id)
     if job:  # its model, saved when it stops, is deleted by the listener in `install`
         jobs(request).command(job["id"], "stop")
@@ -103,19 +111,19 @@ def delete(project_id: str, request: Request, registry: RegistryDep) -> None:
 
 
 @router.post("/{project_id}/classes", status_code=201)
-def add_class(project_id: str, body: Renamed, request: Request) -> dict:
-    return projects(request).add_class(project_id, body.name)
+def add_class(project_id: str, body: Renamed, request: Request, caller: CallerDep) -> dict:
+    return owned(request, project_id, caller).add_class(project_id, body.name)
 
 
 @router.patch("/{project_id}/classes/{class_id}")
-def rename_class(project_id: str, class_id: int, body: Renamed, request: Request) -> dict:
-    return projects(request).rename_class(project_id, class_id, body.name)
+def rename_class(project_id: str, class_id: RowId, body: Renamed, request: Request, caller: CallerDep) -> dict:
+    return owned(request, project_id, caller).rename_class(project_id, class_id, body.name)
 
 
 @router.delete("/{project_id}/classes/{class_id}", status_code=204)
-def delete_class(project_id: str, class_id: int, request: Request) -> None:
+def delete_class(project_id: str, class_id: RowId, request: Request, caller: CallerDep) -> None:
     """Delete a class and its photos (a model already trained keeps its classes until retrained)."""
-    projects(request).delete_class(project_id, class_id)
+    owned(request, project_id, caller).delete_class(project_id, class_id)
 
 
 @router.post("/{project_id}/samples", status_code=201)
@@ -123,12 +131,14 @@ def add_samples(
     project_id: str,
     request: Request,
     settings: SettingsDep,
+    caller: CallerDep,
     images: Annotated[list[UploadFile], File(description="one or more PNG, JPEG, WebP or GIF photos")],
-    class_id: Annotated[int | None, Form(description="the class these photos show")] = None,
+    class_id: Annotated[FormRowId | None, Form(description="the class these photos show")] = None,
     source: Annotated[Literal["upload", "webcam"], Form()] = "upload",
 ) -> dict:
-    """Add photos to a class. All are checked first: if one cannot be read, none is added."""
-    store = projects(request)
+    """Add photos to a class. All are checked first: if one cannot be read, none is added; the
+    batch is kept in one transaction (a full disk keeps none of it)."""
+    store = owned(request, project_id, caller)
     store.check_class(project_id, class_id)  # before reading any photo
     decoded = []
     for upload in images:
@@ -141,23 +151,22 @@ def add_samples(
 
 
 @router.get("/{project_id}/samples/{sample_id}.jpg", response_class=FileResponse)
-def sample_image(project_id: str, sample_id: int, request: Request) -> FileResponse:
+def sample_image(project_id: str, sample_id: RowId, request: Request) -> FileResponse:
     """A kept photo (JPEG, at most 320 pixels on its longer side)."""
     return FileResponse(projects(request).sample_file(project_id, sample_id), media_type="image/jpeg",
                         headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.delete("/{project_id}/samples/{sample_id}", status_code=204)
-def delete_sample(project_id: str, sample_id: int, request: Request) -> None:
-    projects(request).delete_sample(project_id, sample_id)
+def delete_sample(project_id: str, sample_id: RowId, request: Request, caller: CallerDep) -> None:
+    owned(request, project_id, caller).delete_sample(project_id, sample_id)
 
 
 @router.post("/{project_id}/train", status_code=201)
-def train(project_id: str, body: TrainProject, request: Request,
-          x_client_id: Annotated[str | None, Header(max_length=64)] = None) -> dict:
+def train(project_id: str, body: TrainProject, request: Request, caller: CallerDep) -> dict:
     """Train a small CNN on the project's photos (a job: follow it at /ws/train/{id}). Each class
     needs 4 photos or more; a fifth of each class is held out to measure the accuracy."""
-    store = projects(request)
+    store = owned(request, project_id, caller)
     current = with_job(request, store.get(project_id))
     if current["job"]:
         raise ApiError(409, "job_conflict", f"This project is already training (job {current['job']['id']}); "
@@ -170,7 +179,7 @@ def train(project_id: str, body: TrainProject, request: Request,
                    train_size=None, val_size=len(held_out), seed=body.seed, augment=body.augment,
                    schedule="onecycle", name=current["name"], project=project_id, data_file=str(data_file),
                    mirror=body.mirror, weight_decay=1e-4)
-    job = submit(request, spec, x_client_id)
+    job = submit(request, spec, caller)
     request.app.state.project_jobs[job.id] = (project_id, held_out)
     return {"id": job.id, "status": job.status, "position": jobs(request).position(job),
             "train_photos": len(data.train), "held_out_photos": len(held_out)}
@@ -187,7 +196,7 @@ def predict(
 ) -> JSONResponse:
     """Classify a photo with the project's trained model (same response as /api/predict)."""
     model_id = projects(request).get(project_id)["model_id"]
-    if model_id is None or model_id not in registry.models:
+    if model_id is None or model_id not in registry:
         raise ApiError(409, "not_trained", "This project has no trained model yet: add photos to each class "
                        f"and train it (POST /api/projects/{project_id}/train).")
     result = classify(registry.get(model_id), decode_upload(image, settings))
@@ -209,7 +218,7 @@ def install(app, settings: Settings) -> ProjectStore:
             summary = {
                 "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],
                 "per_class": result["per_class"], "confusion": result["confusion"],
-                "labels": app.state.registry.get(result["model_id"]).card.labels,
+                "labels": app.state.registry.card(result["model_id"]).labels,
                 "held_out": held_out, "seconds": result["seconds"], "steps": result["steps"],
                 "status": event["status"],
                 "mistakes": {cell: [held_out[i] for i in m["indices"]] for cell, m in result["mistakes"].items()},

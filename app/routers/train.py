@@ -2,19 +2,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Request, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import SettingsDep
 from app.errors import ApiError
+from app.owners import Caller, CallerDep
 from app.settings import Settings
+from app.sockets import CLOSED, until_closed
 from engine import models
 from engine.jobs import JobError, JobManager
 from engine.worker import JobSpec
 
 router = APIRouter(tags=["training"])
+log = logging.getLogger("neuronlab")
 
 LearningRate = Annotated[float, Field(gt=0, le=10, allow_inf_nan=False,
                                       description="step size; above 0 and at most 10")]
@@ -26,7 +30,7 @@ def _architecture(value: Any) -> Any:
             raise ValueError(f"unknown preset {value!r}; choose one of {', '.join(models.PRESETS)} "
                              "or give a list of layers")
         return value
-    models.build_layers(value)  # raises ArchitectureError (a ValueError) naming the layer
+    models.measure(value)  # shapes only (meta device); raises ArchitectureError (a ValueError) naming the layer
     return value
 
 
@@ -64,18 +68,20 @@ def jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
+JOB_ERRORS = {404: "job_not_found", 409: "job_conflict", 422: "invalid_request", 429: "too_many_jobs",
+              503: "queue_full"}
+
+
 def _call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)
     except JobError as exc:
-        raise ApiError(exc.status, "job_not_found" if exc.status == 404 else "job_conflict", str(exc)) from exc
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        fields = {"run": str(exc)} if exc.status == 422 else None
+        raise ApiError(exc.status, JOB_ERRORS.get(exc.status, "job_conflict"), str(exc), fields, headers) from exc
 
 
-def _measure(architecture) -> tuple[list[dict], int, int]:
-    """(layer rows, trainable parameters, multiply-adds per image) of a preset or layer list."""
-    net = models.build(architecture)
-    rows = models.describe(net)
-    return rows, models.count_parameters(net), sum(r["macs"] for r in rows)
+_measure = models.measure
 
 
 def _fits(params: int, macs: int, settings: Settings) -> bool:
@@ -101,25 +107,32 @@ def presets() -> dict:
 @router.post("/api/architectures/describe")
 def describe(body: ArchitectureRequest, settings: SettingsDep) -> dict:
     """Each layer's output shape, weights, biases and parameters, and the totals."""
-    rows, params, macs = _measure(body.architecture)
+    rows, params, macs = _measure(body.architecture)  # shapes only: nothing is allocated
     return {"layers": rows, "parameters": params, "macs": macs, "fits": _fits(params, macs, settings)}
 
 
 @router.post("/api/train", status_code=201)
-def start(body: TrainRequest, request: Request, settings: SettingsDep,
-          x_client_id: Annotated[str | None, Header(max_length=64)] = None) -> dict:
-    """Queue a training job; it runs in a worker process. 201 with {id, status, position}."""
+def start(body: TrainRequest, request: Request, settings: SettingsDep, caller: CallerDep) -> dict:
+    """Queue a training job; it runs in a worker process. 201 with {id, status, position}. One
+    active job per owner token and a few per address; a full queue answers 503 with Retry-After."""
     _check_size(body.architecture, settings)
     spec = JobSpec(**body.model_dump(exclude={"learning_rate", "learning_rates"}),
                    learning_rates=body.learning_rates or [body.learning_rate])
-    job = submit(request, spec, x_client_id)
-    return {"id": job.id, "status": job.status, "position": jobs(request).position(job)}
+    made = caller.ensure()
+    job = submit(request, spec, caller)
+    return {"id": job.id, "status": job.status, "position": jobs(request).position(job), **made}
 
 
-def submit(request: Request, spec: JobSpec, client_id: str | None):
-    """Queue a job for this client (X-Client-Id, else its address): one active job each."""
-    client = client_id or (request.client.host if request.client else "anonymous")
-    return _call(jobs(request).submit, spec, client)
+def submit(request: Request, spec: JobSpec, caller: Caller):
+    """Queue a job owned by the caller (who must have an owner by now)."""
+    caller.ensure()
+    return _call(jobs(request).submit, spec, caller.owner, caller.address)
+
+
+def owned_job(request: Request, job_id: str, caller: Caller):
+    job = _call(jobs(request).get, job_id)
+    caller.require(job.client, "training job")
+    return job
 
 
 @router.get("/api/train/{job_id}")
@@ -140,17 +153,21 @@ def results(job_id: str, request: Request) -> dict:
 
 
 @router.post("/api/train/{job_id}/{action}")
-def control(job_id: str, action: Literal["pause", "resume", "step", "stop"], request: Request) -> dict:
-    """Pause, resume, step exactly one mini-batch (then pause), or stop (the model so far is saved)."""
+def control(job_id: str, action: Literal["pause", "resume", "step", "stop"], request: Request,
+            caller: CallerDep) -> dict:
+    """Pause, resume, step exactly one mini-batch (then pause), or stop (the model so far is saved).
+    Only the job's owner (or the admin)."""
     manager = jobs(request)
+    owned_job(request, job_id, caller)
     job = _call(manager.command, job_id, action)
     return job.summary(manager.position(job))
 
 
 @router.patch("/api/train/{job_id}")
-def change_learning_rate(job_id: str, body: LearningRateChange, request: Request) -> dict:
-    """A new learning rate, used from the next mini-batch."""
+def change_learning_rate(job_id: str, body: LearningRateChange, request: Request, caller: CallerDep) -> dict:
+    """A new learning rate, used from the next mini-batch (the job's owner or the admin)."""
     manager = jobs(request)
+    owned_job(request, job_id, caller)
     job = _call(manager.command, job_id, "lr", body.learning_rate, body.run)
     return job.summary(manager.position(job))
 
@@ -179,10 +196,8 @@ async def stream(ws: WebSocket, job_id: str, since: int = 0):
                     await ws.close()
                     return
             changed.clear()
-            if not manager.events_since(job_id, since):
-                await changed.wait()
-    except WebSocketDisconnect:
-        pass
+            if not manager.events_since(job_id, since) and await until_closed(ws, changed.wait()) is CLOSED:
+                return  # the page went away (or the server is shutting down)
     finally:
         waiters.discard(changed)
 
@@ -190,14 +205,20 @@ async def stream(ws: WebSocket, job_id: str, since: int = 0):
 def install(app, settings: Settings) -> JobManager:
     """Create the job manager and wire its events to waiting WebSockets and the model registry."""
     manager = JobManager(settings.data_dir, settings.data_dir / "models", max_running=settings.training_jobs,
-                         threads=settings.training_threads, time_limit=settings.training_time_limit)
+                         threads=settings.training_threads, time_limit=settings.training_time_limit,
+                         max_queue=settings.max_queue, per_address=settings.jobs_per_address,
+                         paused_release=settings.paused_release, grace=settings.job_grace,
+                         records_dir=settings.data_dir / "jobs")
     loop = asyncio.get_running_loop()
     app.state.job_waiters = {}
 
     def on_event(job_id: str, event: dict) -> None:  # runs in the manager's thread
         if event["type"] == "done":
             for result in event.get("results", []):
-                app.state.registry.add(result["model_id"])
+                try:
+                    app.state.registry.add(result["model_id"])
+                except (OSError, ValueError) as exc:
+                    log.error("the model %s of job %s could not be read: %s", result["model_id"], job_id, exc)
         loop.call_soon_threadsafe(_wake, app.state.job_waiters.get(job_id, ()))
 
     manager.listeners.append(on_event)

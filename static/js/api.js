@@ -3,7 +3,7 @@
 // The JSON a request answers with; an error carrying the server's message (and per-field
 // problems, and the status) when it fails.
 async function request(url, init = {}) {
-  const response = await fetch(url, { ...init, headers: { Accept: "application/json", "X-Client-Id": clientId(), ...init.headers } });
+  const response = await fetch(url, { ...init, headers: { Accept: "application/json", "X-Owner-Token": ownerToken(), ...init.headers } });
   const text = await response.text();
   const data = text ? JSON.parse(text) : {};
   if (!response.ok) {
@@ -31,14 +31,15 @@ export function postForm(url, fields, headers = {}) {
   return request(url, { method: "POST", body: form, headers });
 }
 
-// A random id kept by this browser: the server allows one training job per client.
-export function clientId() {
-  let id = localStorage.getItem("neuronlab.client");
-  if (!id) {
-    id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
-    localStorage.setItem("neuronlab.client", id);
+// This browser's owner token (128 random bits, kept in localStorage): whatever it creates on the
+// server (models, projects, jobs, sessions) can be changed or deleted only with it.
+export function ownerToken() {
+  let token = localStorage.getItem("neuronlab.owner");
+  if (!/^[0-9a-f]{32}$/.test(token || "")) {
+    token = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem("neuronlab.owner", token);
   }
-  return id;
+  return token;
 }
 
 export function pageConfig() {

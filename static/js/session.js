@@ -38,7 +38,8 @@ function open(code, key) {
   $("code").textContent = code;
   $("join-url").textContent = `${location.host}/join`;
   $("qr").src = `/api/sessions/${code}/qr.svg`;
-  S.socket = new LiveSocket(`/ws/sessions/${code}?key=${encodeURIComponent(key)}`, { onMessage });
+  // the key goes in the first message, never in the address (addresses end up in access logs)
+  S.socket = new LiveSocket(`/ws/sessions/${code}`, { onMessage, onOpen: () => S.socket.send({ key }) });
 }
 
 function onMessage(e) {
