@@ -113,12 +113,15 @@ def ws_load(port: int, data: bytes, clients: int, n: int, interval: float = 0.0)
     return out
 
 
+BENCH_TOKEN = "bench" + "0" * 27  # the benches' owner token (what they start, they may stop)
+
+
 def api(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None,
         raw: bytes | None = None, ctype: str = "application/json") -> dict:
     """A JSON request (or `raw` bytes of type `ctype`) to the server; its JSON answer."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data,
-                                     headers={"Content-Type": ctype, "X-Client-Id": "bench", **(headers or {})})
+                                     headers={"Content-Type": ctype, "X-Owner-Token": BENCH_TOKEN, **(headers or {})})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read() or b"{}")
 
@@ -152,13 +155,15 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return total
 
 
-def start_server() -> tuple[subprocess.Popen, int]:
+def start_server(data_dir: str = "/tmp/neuronlab-bench", env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """A real server started as scripts/serve.sh starts it, on a free port."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                             "--log-level", "warning"], cwd=ROOT,
-                            env={**os.environ, "NEURONLAB_DATA_DIR": "/tmp/neuronlab-bench"})
+                             "--log-level", "warning", "--http", "app.protocol:GuardedH11Protocol",
+                             "--timeout-graceful-shutdown", "5"], cwd=ROOT,
+                            env={**os.environ, "NEURONLAB_DATA_DIR": data_dir, **(env or {})})
     for _ in range(200):
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)

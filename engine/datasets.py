@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import files
 from engine.idx import read_idx, write_idx
 
 FILES = {  # role -> canonical file name
@@ -146,13 +147,12 @@ def load(name: str, data_dir: Path, val_size: int = 5000, seed: int = 0) -> Data
 
 def save_arrays(path: Path, data: Dataset) -> None:
     """A small dataset (a project's photos) as one .npz of plain arrays; validation = test."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        np.savez(f, train_images=data.train.images, train_labels=data.train.labels,
-                 test_images=data.test.images, test_labels=data.test.labels,
-                 labels=np.array(data.labels, dtype=str), name=np.array(data.name))
-    tmp.replace(path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, train_images=data.train.images, train_labels=data.train.labels,
+                     test_images=data.test.images, test_labels=data.test.labels,
+                     labels=np.array(data.labels, dtype=str), name=np.array(data.name))
+    files.write_with(Path(path), write)
 
 
 def load_arrays(path: Path) -> Dataset:
@@ -237,9 +237,7 @@ def download(name: str, data_dir: Path, base_url: str | None = None,
         digest = hashlib.sha256(body).hexdigest()
         if digest != sha256[fname]:
             raise DownloadError(f"{url}: SHA-256 {digest} does not match the expected {sha256[fname]}")
-        part = out / (fname + ".part")
-        part.write_bytes(body)
-        part.replace(out / fname)
+        files.write_bytes(out / fname, body)
     return out
 
 

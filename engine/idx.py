@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import files
+
 UBYTE = 0x08
 
 
@@ -52,8 +54,7 @@ def encode_idx(array: np.ndarray) -> bytes:
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array as a gzipped IDX file, atomically (temp file, then rename)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".part")
-    with gzip.open(tmp, "wb", compresslevel=6) as f:
-        f.write(encode_idx(array))
-    tmp.replace(path)
+    def write(tmp: Path) -> None:
+        with gzip.open(tmp, "wb", compresslevel=6) as f:
+            f.write(encode_idx(array))
+    files.write_with(Path(path), write)

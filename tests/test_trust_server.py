@@ -1,0 +1,165 @@
+"""Trust, against a real uvicorn server (flags as scripts/serve.sh): SIGTERM and kill -9 with
+work in flight, and clients that send their requests a byte at a time (issue 11)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import OWNER, launch, stop
+
+HEADERS = {"X-Owner-Token": OWNER, "Content-Type": "application/json"}
+LONG_JOB = {"architecture": "mnist_recipe", "train_size": 55000, "epochs": 5, "name": "Long"}
+
+
+def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers=HEADERS)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def running(url: str, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        job = call(f"{url}/api/train/{job_id}")
+        if job["status"] == "running" and job["step"] > 0:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(job)
+
+
+def descendants(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            found |= {int(child)} | descendants(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_with_sockets_open_and_a_job_running_stops_within_10s_and_the_job_is_interrupted(tmp_path):
+    proc, url = launch(tmp_path)
+    session = call(f"{url}/api/sessions", "POST", {})
+    job = call(f"{url}/api/train", "POST", LONG_JOB)
+    ws_url = url.replace("http", "ws")
+    with connect(f"{ws_url}/ws/sessions/{session['code']}") as gallery, \
+            connect(f"{ws_url}/ws/train/{job['id']}") as stream:
+        gallery.send(json.dumps({"key": session["teacher_key"]}))
+        assert json.loads(gallery.recv(10))["type"] == "snapshot"
+        stream.recv(10)
+        running(url, job["id"])
+        proc.send_signal(signal.SIGTERM)
+        t = time.time()
+        try:
+            proc.wait(10)
+        except Exception:
+            proc.kill()
+            raise AssertionError("the server did not stop within 10 s of SIGTERM")
+        took = time.time() - t
+    log = (tmp_path / "server.log").read_text()
+    assert session["teacher_key"] not in log  # keys never travel in addresses, so never in the access log
+
+    proc, url = launch(tmp_path)
+    try:
+        after = call(f"{url}/api/train/{job['id']}")
+        assert after["status"] == "interrupted" and after["model_ids"], after  # with what it had saved
+        assert "shut down" in after["error"]
+        card = call(f"{url}/api/models/{after['model_ids'][0]}")
+        assert card["training"]["steps"] > 0
+        assert call(f"{url}/api/sessions/{session['code']}")["code"] == session["code"]
+    finally:
+        stop(proc)
+    assert took < 10
+
+
+def test_kill_9_mid_training_loses_nothing_saved_and_the_server_starts_again(tmp_path):
+    proc, url = launch(tmp_path)
+    project = call(f"{url}/api/projects", "POST", {"name": "Kept", "classes": ["a", "b"]})
+    job = call(f"{url}/api/train", "POST", LONG_JOB)
+    running(url, job["id"])
+    children = descendants(proc.pid)
+    assert children  # the training worker and the frame reader
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(5)
+    deadline = time.time() + 15
+    while any(alive(c) for c in children) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(c) for c in children), "workers outlived the server"
+
+    proc, url = launch(tmp_path)
+    try:
+        after = call(f"{url}/api/train/{job['id']}")
+        assert after["status"] == "interrupted" and "nothing had been saved" in after["error"]
+        assert after["epochs"] == [] and after["model_ids"] is None
+        assert call(f"{url}/api/projects/{project['id']}")["name"] == "Kept"
+        assert {"digits", "fashion"} <= {m["id"] for m in call(f"{url}/api/models")["models"]}
+        again = call(f"{url}/api/train", "POST", {"architecture": "mlp_16", "train_size": 640, "val_size": 500})
+        assert again["status"] in ("queued", "running")  # the slot is free again
+        call(f"{url}/api/train/{again['id']}/stop", "POST")
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def strict_server(tmp_path_factory):
+    proc, url = launch(tmp_path_factory.mktemp("strict"), {"NEURONLAB_REQUEST_TIMEOUT": "1.5"})
+    yield url
+    stop(proc)
+
+
+def open_socket(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=10)
+
+
+def closed_within(sock: socket.socket, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(65536) == b""
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+@pytest.mark.parametrize("partial", [
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\n",                                          # headers never end
+    b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 1000\r\n\r\n{\"name\"",                                          # the body never comes
+])
+def test_a_request_sent_a_byte_at_a_time_is_cut_off(strict_server, partial):
+    slow = open_socket(strict_server)
+    for i in range(len(partial)):  # dribbled, as slowloris does
+        slow.sendall(partial[i:i + 1])
+        if i % 8 == 0:
+            time.sleep(0.02)
+    assert closed_within(slow, 4), "the server kept a half-sent request open"
+    assert call(f"{strict_server}/healthz") == {"status": "ok"}  # and it still serves everybody else
+
+
+def test_a_kept_alive_connection_serves_several_requests_and_a_slow_answer_is_not_cut(strict_server):
+    sock = open_socket(strict_server)
+    for _ in range(3):
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        reply = b""
+        while not reply.endswith(b"}"):
+            reply += sock.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 200") and b'"ok"' in reply
+        time.sleep(1.0)  # between requests: the clock starts again with each one
+    sock.close()
+    big = call(f"{strict_server}/api/architectures/describe", "POST", {"architecture": "digit_cnn"})
+    assert big["parameters"] > 0
