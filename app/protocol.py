@@ -41,11 +41,13 @@ class GuardedH11Protocol(H11Protocol):
         if self._deadline is None and self.conn.their_state in (h11.IDLE, h11.DONE):
             self._arm()  # a new request begins on a kept-alive connection
         super().data_received(data)
-        if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-            self._disarm()  # the request has arrived whole (or the connection is done/upgraded)
+        if self.transport.get_protocol() is not self or self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
+            self._disarm()  # the request has arrived whole, or the connection became a WebSocket
 
     def _too_slow(self) -> None:
         self._deadline = None
+        if self.transport.get_protocol() is not self:  # upgraded: the WebSocket owns the connection now
+            return
         if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
             if self.cycle is None or self.cycle.response_complete:
                 self.logger.info("closed a connection whose request did not arrive within %ss", self.request_timeout)

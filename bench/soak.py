@@ -240,7 +240,8 @@ def main() -> None:
         time.sleep(GRACE_S + 5)  # finished jobs are forgotten; their worker processes are gone
         active = [j for j, owner in soak.job_ids if soak.call("GET", f"/api/train/{j}")[1]["status"]
                   in ("queued", "running", "paused")]
-        workers = [c for c in descendants(proc.pid)]
+        workers = [Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:90]
+                   for c in descendants(proc.pid)]
         end_rss = rss_mb(proc.pid)
         left = data_files(data)
     finally:
@@ -256,7 +257,10 @@ def main() -> None:
         print("  ", e)
     print(f"server RSS: after the warm-up minute {base:.0f} MB (baseline), peak {max(r for _, r in samples):.0f} MB, "
           f"at the end {end_rss:.0f} MB: ratio {end_rss / base:.3f} (growth {100 * (end_rss / base - 1):+.1f}%)")
-    print(f"jobs still active: {len(active)}; worker processes left: {len(workers)} (the frame reader is one)")
+    print(f"jobs still active: {len(active)}; child processes left: {len(workers)} (expected 2: the frame "
+          "reader and multiprocessing's resource tracker)")
+    for w in workers:
+        print("  ", w)
     print(f"files left in the data folder: {len(left)} {left[:10]}")
     shutil.rmtree(data, ignore_errors=True)
 

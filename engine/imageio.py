@@ -14,7 +14,7 @@ import warnings
 from PIL import Image, ImageOps
 
 FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF"}
-REDUCED_SIDE = 1600          # a JPEG longer than this is decoded reduced (by 2, 4 or 8) to about this
+REDUCED_SIDE = 1024          # a JPEG longer than this is decoded reduced (by 2, 4 or 8), to no less than this
 MAX_BYTES = 64 * 1024 * 1024  # decoded pixels one image may take
 _slots = threading.BoundedSemaphore(2)
 

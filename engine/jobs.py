@@ -201,7 +201,7 @@ class JobManager:
             for job in list(self.jobs.values()):
                 if job.status in ACTIVE:
                     self._record(job, {"type": "done", "status": "interrupted", "results": job.results,
-                                       "error": "the server shut down before this job finished"})
+                                       "error": "The server shut down before this job finished."})
         for job in running:
             if job.process.is_alive():
                 job.process.terminate()
@@ -254,7 +254,7 @@ class JobManager:
             status = event["status"]
             if self.closing and status == "stopped":  # stopped by the shutdown, not by its owner
                 status = event["status"] = "interrupted"
-                event["error"] = "the server shut down before this job finished; the model so far was saved"
+                event["error"] = "The server shut down before this job finished; the model so far was saved."
             job.status, job.error = status, event.get("error")
             job.results = event.get("results", [])
             job.finished, job.holds_slot = time.time(), False
@@ -345,7 +345,7 @@ class JobManager:
                 if record.get("status") in ACTIVE:
                     saved = "the model so far was saved" if record.get("results") else "nothing had been saved yet"
                     record.update(status="interrupted", finished=time.time(),
-                                  error=f"the server stopped while this job was {record['status']}; {saved}")
+                                  error=f"The server stopped while this job was {record['status']}; {saved}.")
                     files.write_json(path, record)
             except (OSError, ValueError, KeyError, AttributeError) as exc:
                 log.warning("skipped the unreadable job record %s: %s", path, exc)

@@ -165,21 +165,21 @@ class ModelRegistry:
             self._loaded.pop(model_id, None)
         return card
 
-    def _user_model(self, model_id: str) -> ModelCard:
+    def user_card(self, model_id: str) -> ModelCard:
         card = self.card(model_id)
         if model_id not in self.user_ids:
             raise PermissionError(f"{model_id!r} ships with NeuronLab and cannot be changed or deleted.")
         return card
 
     def rename(self, model_id: str, name: str) -> ModelCard:
-        card = self._user_model(model_id)
+        card = self.user_card(model_id)
         files.write_json(self.user_folder / f"{model_id}.json", {**card.to_json(), "name": name})
         card.name = name
         return card
 
     def delete(self, model_id: str) -> None:
         """Remove a user model; the card goes first, so a crash halfway leaves no card without weights."""
-        self._user_model(model_id)
+        self.user_card(model_id)
         for suffix in (".json", ".safetensors"):
             (self.user_folder / f"{model_id}{suffix}").unlink(missing_ok=True)
         with self._lock:

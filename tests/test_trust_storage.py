@@ -8,7 +8,10 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -153,3 +156,34 @@ def test_a_disk_error_that_is_not_a_full_disk_stays_a_logged_500(client, monkeyp
     monkeypatch.setattr(projects.ProjectStore, "create", broken)
     response = client.post("/api/projects", json={"name": "x"})
     assert response.status_code == 500 and response.json()["error"] == "internal"
+
+
+SAVER = """
+import sys
+sys.path.insert(0, {root!r})
+from engine import models, store
+card = store.ModelCard(id="busy", name="Busy", task="digits", dataset="mnist", labels=list("0123456789"),
+                       architecture="custom", preprocess="digit", layers=[{{"type": "dense", "units": 2048}}])
+net = models.build(card.layers)
+print("ready", flush=True)
+while True:  # saved again and again, as a busy server saves models, until killed mid-write
+    store.save({folder!r}, card, net)
+"""
+
+
+def test_kill_9_in_the_middle_of_saving_a_model_leaves_a_whole_model(tmp_path):
+    folder = tmp_path / "models"
+    saver = subprocess.Popen([sys.executable, "-c", SAVER.format(root=str(ROOT), folder=str(folder))],
+                             stdout=subprocess.PIPE)
+    assert saver.stdout.readline().strip() == b"ready"
+    deadline = time.time() + 20
+    while not (folder / "busy.json").exists() and time.time() < deadline:  # one whole save first
+        time.sleep(0.001)
+    while not list(folder.glob(".*.part")) and time.time() < deadline:  # then catch it mid-write
+        time.sleep(0.001)
+    saver.send_signal(signal.SIGKILL)
+    saver.wait()
+    registry = store.ModelRegistry([folder])  # what a restart does
+    model = registry.get("busy")  # whole: the card reads and the weights load into the network
+    assert model.card.name == "Busy" and model.module[-1].out_features == 10
+    assert not list(folder.glob(".*.part"))

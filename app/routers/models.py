@@ -48,7 +48,7 @@ def model_card(model_id: str, registry: RegistryDep) -> dict:
 
 def _owned(model_id: str, registry, caller) -> None:
     card = find_card(registry, model_id)
-    _user_only(registry._user_model, model_id)
+    _user_only(registry.user_card, model_id)
     caller.require(card.owner, "model")
 
 

@@ -128,9 +128,9 @@ def start(body: NewSession, request: Request, registry: RegistryDep, settings: S
     if list(card.input_shape) != [1, 28, 28]:
         raise ApiError(422, "invalid_request", "A class session needs a model that reads 28x28 drawings "
                        "(digits or Fashion-MNIST).", {"model": "reads photos, not drawings"})
-    caller.ensure()
+    made = caller.ensure()
     session, key = sessions(request).start(card.id, caller.owner)
-    return {**session, "teacher_key": key, "join_path": f"/join?code={session['code']}"}
+    return {**session, "teacher_key": key, "join_path": f"/join?code={session['code']}", **made}
 
 
 @router.get("/api/sessions/{code}")

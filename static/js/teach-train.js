@@ -73,7 +73,7 @@ export class TrainPanel {
     if (e.type === "done") {
       this.stop();
       this.setRunning(false);
-      $("train-status").textContent = e.status === "failed" ? `${tr("Training failed:")} ${e.error}` :
+      $("train-status").textContent = ["failed", "interrupted"].includes(e.status) ? `${tr(e.status === "failed" ? "Training failed:" : "Interrupted:")} ${e.error}` :
         tr(e.status === "diverged" ? "Training diverged: the loss blew up." : e.status === "done" ? "Training finished." : "Training stopped.");
       this.refresh();
     }

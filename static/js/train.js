@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 const form = $("setup");
 const JOB_KEY = "neuronlab.train.job";
-const FINAL = ["done", "stopped", "diverged", "failed"];
+const FINAL = ["done", "stopped", "diverged", "failed", "interrupted"];
 const state = { job: null, status: "idle", seq: 0, socket: null, spec: null, batches: 0, results: [] };
 const curves = new Curves($("loss-chart"), $("acc-chart"));
 const editor = new LayerEditor({
@@ -119,6 +119,7 @@ function onMessage(e) {
       showRuns($("runs"), state.runInfo);
     }
     setStatus(e.status, e.position, e.starting);
+    if (e.slot_released) $("progress-text").textContent = t("Paused for a while, so its place went to the next job in the queue: Resume puts it back in line.");
   } else if (e.type === "progress") {
     curves.progress(e);
     if (state.runInfo) {
@@ -169,6 +170,7 @@ function finish(e) {
   setStatus(e.status);
   state.results = e.results || [];
   if (e.status === "failed") $("progress-text").textContent = `${t("Training failed:")} ${e.error}`;
+  if (e.status === "interrupted") $("progress-text").textContent = `${t("Interrupted:")} ${e.error || ""}`;
   if (e.status === "diverged") {
     $("progress-text").textContent = t("Diverged: the loss blew up. The learning rate is too large — try a smaller one.");
   }
