@@ -2,6 +2,8 @@
 what, fine-tuning on the class's drawings, ending, and persistence across a restart."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -131,6 +133,11 @@ def test_fine_tuning_learns_the_class_handwriting(client):
     gallery = client.get(f"/api/sessions/{code}/gallery", headers=teacher(session)).json()
     assert gallery["model_id"] == r["model_id"] and sum(d["guess"] == "4" for d in gallery["drawings"]) >= 7
     assert client.get(f"/api/models/{r['model_id']}").json()["training"]["from"] == "digits"
+    assert re.fullmatch(rf"class-{code.lower()}-1-[0-9a-f]{{32}}", r["model_id"])  # not guessable
+    mine = {m["id"]: m["mine"] for m in client.get("/api/models").json()["models"]}
+    assert mine[r["model_id"]] is True  # the teacher's (the browser that started the session)
+    others = client.get("/api/models", headers={"X-Owner-Token": "someone-else-0123456789ab"}).json()["models"]
+    assert r["model_id"] not in {m["id"] for m in others}
 
 
 def test_ending_deletes_drawings_unless_kept_and_sessions_survive_a_restart(client, settings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
@@ -292,7 +293,7 @@ def _finetune(app, code: str, teacher: TeacherAuth) -> dict:
     dataset = base.card.dataset if base.card.dataset in datasets.SPECS else "mnist"
     tuned, report = finetune(base.module, pixels(chosen), np.array([d["label"] for d in chosen]), _replay(app, dataset))
     n = len(session["finetunes"]) + 1
-    card = store.ModelCard(**{**base.card.to_json(), "id": f"class-{session['code'].lower()}-{n}",
+    card = store.ModelCard(**{**base.card.to_json(), "id": f"class-{session['code'].lower()}-{n}-{secrets.token_hex(16)}",
                               "name": f"{base.card.name}, tuned by class {session['code']} ({n})",
                               "training": {**report, "from": base.card.id, "command": "POST /api/sessions/{code}/finetune"},
                               "owner": store_.owner(code)})
