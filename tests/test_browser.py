@@ -168,7 +168,7 @@ def test_descent_steps_with_two_learning_rates_and_the_url_restores_the_setup(pa
     page.locator("#lr-number").dispatch_event("change")
     page.wait_for_function("document.getElementById('counter').textContent === '0'")
     page.click("#step")
-    page.wait_for_function("document.getElementById('verdict').textContent.includes('reached the minimum in 1 steps')")
+    page.wait_for_function("document.getElementById('verdict').textContent.includes('reached the minimum in 1 step ✓')")
 
     page.click("[data-tab=surface]")
     page.select_option("#problem", "valley")

@@ -2,6 +2,7 @@
 // keyboard-shortcut overlay (?), a presentation clicker (Page Down = Space, Page Up = R), and
 // lesson links (?hide=controls&note=text: hide chosen controls, show the teacher's note).
 import { t } from "./i18n.js";
+import { isShortcut, isTyping } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const PROJECTOR_KEY = "neuronlab.projector";
@@ -48,7 +49,8 @@ $("panels-toggle").addEventListener("click", () => {
 // --- keyboard ---------------------------------------------------------------------------------
 
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches && e.target.matches("input, select, textarea")) return;
+  const clicker = e.key === "PageDown" || e.key === "PageUp";
+  if (clicker ? isTyping(e) : !isShortcut(e)) return;
   if (e.key === "?") { e.preventDefault(); $("shortcuts").showModal(); }
   else if (e.key === "P" && e.shiftKey) { e.preventDefault(); setProjector(!document.documentElement.classList.contains("projector")); }
   else if (e.key === "PageDown" || e.key === "PageUp") {  // a presentation clicker
@@ -63,7 +65,7 @@ document.addEventListener("keydown", (e) => {
 function applyLesson() {
   const params = new URLSearchParams(location.search);
   const hidden = (params.get("hide") || "").split(",").filter(Boolean);
-  for (const el of document.querySelectorAll("[data-control]")) el.classList.toggle("lesson-hidden", hidden.includes(el.dataset.control));
+  for (const el of document.querySelectorAll("[data-control]")) el.classList.toggle("lesson-hidden", hidden.includes(el.getAttribute("data-control")));
   const note = params.get("note");
   $("lesson-note").hidden = !note;
   $("lesson-note-text").textContent = note || "";
@@ -93,10 +95,11 @@ $("lesson-toggle").addEventListener("click", () => {
     label.className = "check";
     const box = document.createElement("input");
     box.type = "checkbox";
-    box.value = el.dataset.control;
-    box.checked = hidden.includes(el.dataset.control);
+    const name = el.getAttribute("data-control"); // not el.dataset: a form's field named "dataset" hides it
+    box.value = name;
+    box.checked = hidden.includes(name);
     box.addEventListener("change", refreshLesson);
-    label.append(box, ` ${t(`control.${el.dataset.control}`, el.dataset.control)}`);
+    label.append(box, ` ${t(`control.${name}`, name)}`);
     return label;
   }));
   if (!$("lesson-controls").children.length) $("lesson-controls").textContent = t("lesson.nothing", "This page has no controls to hide.");

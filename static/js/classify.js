@@ -5,6 +5,7 @@ import { t } from "./i18n.js";
 import { getJSON, pageConfig, postForm } from "./api.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
 import { fitToParent, greyImage, paintColour, paintGrey, percent } from "./render.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -157,7 +158,7 @@ $("live").addEventListener("change", liveLoop);
 
 $("clear-cards").addEventListener("click", () => $("cards").replaceChildren());
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea")) return;
+  if (!isShortcut(e)) return;
   if (e.key === " " && state.stream) { e.preventDefault(); capture(); }
   if (e.key === "c" || e.key === "C") $("cards").replaceChildren();
 });

@@ -1,6 +1,6 @@
 // What the descent page draws: the loss curve, the line fit, contour bands with paths, the
 // split-the-data boundary, the loss per step and the numbers. It reads the page state only.
-import { t } from "./i18n.js";
+import { t, tn } from "./i18n.js";
 import { COLOURS, Frame, bands, fmt, lossPlot } from "./plot.js";
 
 const $ = (id) => document.getElementById(id);
@@ -83,18 +83,35 @@ function showRunNumbers(S) {
   }
   showNumbers(lines);
   $("verdict").textContent = verdicts.filter(Boolean).join("  ·  ");
-  $("verdict").dataset.state = S.runs.some((r) => r.status === "diverged" && at(S, r) === r.path.length - 1) ? "diverged" : "";
+  $("verdict").dataset.state = verdicts.some((v) => v.includes("✗")) ? "diverged" : "";
 }
 
 function verdict(S, r, i) {
   const who = S.runs.length > 1 ? `${r.optimizer} lr ${r.lr}: ` : "";
   const last = i === r.path.length - 1;
-  if (last && r.status === "converged") return who + t("reached the minimum in {n} steps ✓", undefined, { n: i });
-  if (last && r.status === "diverged") return who + t("diverged after {n} steps ✗ — the learning rate is too large", undefined, { n: i });
-  const g = r.gradient;
-  if (i >= 2 && g[i].some((v, k) => Math.sign(v) !== Math.sign(g[i - 1][k]) && Math.sign(g[i - 1][k]) !== Math.sign(g[i - 2][k]))) {
-    return who + t("oscillating around the minimum ↔");
+  if (last && r.status === "converged") return who + tn(i, "reached the minimum in {n} step ✓", "reached the minimum in {n} steps ✓");
+  if (last && r.status === "diverged") {
+    return who + tn(i, "diverged after {n} step ✗ — the learning rate is too large", "diverged after {n} steps ✗ — the learning rate is too large");
   }
+  const text = trend(r.loss.slice(0, i + 1), r.gradient.slice(0, i + 1), r.minimum || 0);
+  return text && who + t(text);
+}
+
+// What the last steps of a run say about its learning rate, as the ML Crash Course exercise
+// teaches it: the loss growing step after step is divergence; falling while every parameter
+// jumps across the minimum is overshooting that still gets closer; falling by less than half
+// each step is slow; jumping across without falling is oscillating. Needs three steps to judge.
+export function trend(loss, gradient, minimum = 0) {
+  const i = loss.length - 1;
+  if (i < 3) return "";
+  const gap = (k) => loss[k] - minimum;
+  const rising = [i, i - 1, i - 2].every((k) => loss[k] > loss[k - 1]);
+  const falling = [i, i - 1, i - 2].every((k) => loss[k] < loss[k - 1]);
+  const across = [i, i - 1].every((k) => gradient[k].every((g, c) => g * gradient[k - 1][c] < 0));
+  if (rising) return "diverging ✗ — the loss grows at every step: the learning rate is too large";
+  if (falling && across) return "overshooting back and forth, but getting closer ↔";
+  if (falling) return gap(i) > 0.5 * gap(i - 1) ? "slow but getting there ↘" : "getting there fast ↘";
+  if (across) return "oscillating around the minimum ↔";
   return "";
 }
 

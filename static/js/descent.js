@@ -5,6 +5,7 @@ import { setQuery } from "./chrome.js";
 import { getJSON, sendJSON } from "./api.js";
 import { COLOURS } from "./plot.js";
 import { drawExercise, drawSplit } from "./descent-view.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_STEPS = 500;
@@ -288,7 +289,7 @@ for (const id of ["dataset", "layers", "activation"]) {
   $(id).addEventListener("change", (e) => { S.split[id] = e.target.value; setup(); });
 }
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea")) return;
+  if (!isShortcut(e)) return;
   if (e.key === " ") { e.preventDefault(); step(); }
   else if (e.key === "r" || e.key === "R") reset();
   else if (e.key === "ArrowUp" || e.key === "ArrowRight") { e.preventDefault(); setLearningRate(S.lr * 10 ** 0.1); }

@@ -4,6 +4,7 @@ import { LiveSocket, getJSON, pageConfig } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
+import { isShortcut } from "./keys.js";
 
 const STORE_KEY = "neuronlab.draw";
 const $ = (id) => document.getElementById(id);
@@ -145,7 +146,7 @@ $("pen").addEventListener("input", (e) => {
 $("undo").addEventListener("click", undo);
 $("clear").addEventListener("click", clearAll);
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea")) return;
+  if (!isShortcut(e)) return;
   if ("cCrR".includes(e.key) && e.key.length === 1) { clearAll(); e.preventDefault(); }
   if (e.key === "u" || e.key === "U" || (e.key === "z" && (e.ctrlKey || e.metaKey))) { undo(); e.preventDefault(); }
 });

@@ -3,6 +3,7 @@
 import { getJSON, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
 import { editableGrid, numberGrid, paintDiverging, paintGrey, readsGrey } from "./render.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -13,7 +14,7 @@ const fmt = (v) => String(Number(v.toFixed(3)));
 const term = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));  // the slides write 3×(−1)
 
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea") || S.tab !== "conv") return;
+  if (!isShortcut(e) || S.tab !== "conv") return;
   if (e.key === " ") { e.preventDefault(); stepConv(); }
   if (e.key === "r" || e.key === "R") resetConv();
 });

@@ -9,3 +9,8 @@ export function t(key, fallback = key, values = {}) {
   const text = strings[key] ?? fallback;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
 }
+
+// The text for a count: `one` when n is 1, `other` otherwise (both keys translated), n filled in.
+export function tn(n, one, other, values = {}) {
+  return t(n === 1 ? one : other, undefined, { ...values, n });
+}

@@ -6,6 +6,7 @@ import { LiveSocket, getJSON, postForm, sendJSON } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { percent } from "./render.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null };
@@ -119,7 +120,7 @@ $("undo").addEventListener("click", () => pad.undo());
 $("clear").addEventListener("click", () => pad.clear());
 $("next").addEventListener("click", nextDrawing);
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea") || $("student-panel").hidden) return;
+  if (!isShortcut(e) || $("student-panel").hidden) return;
   const key = e.key.toLowerCase();
   if (key === "u") pad.undo();
   if (key === "c") pad.clear();

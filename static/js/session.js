@@ -4,6 +4,7 @@ import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { paintGrey, percent, readsGrey } from "./render.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const STORE = "neuronlab.session";
@@ -149,7 +150,7 @@ $("finetune").addEventListener("click", async () => {
   }
 });
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea") || !S.code) return;
+  if (!isShortcut(e) || !S.code) return;
   if (e.key === "g" || e.key === "G") $("reveal").click();
   if (e.key === "m" || e.key === "M") $("misread-only").click();
 });

@@ -5,6 +5,7 @@ import { getJSON, postForm, sendJSON } from "./api.js";
 import { setParam } from "./chrome.js";
 import { frameBlob, startCamera } from "./camera.js";
 import { TrainPanel } from "./teach-train.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const SHOWN = 24; // thumbnails per class (the newest)
@@ -234,7 +235,7 @@ async function stopRecording() {
 }
 
 document.addEventListener("keydown", (e) => {
-  if (e.repeat || e.target.matches("input, select, textarea") || !S.project) return;
+  if (e.repeat || !isShortcut(e) || !S.project) return;
   const c = S.project.classes[Number(e.key) - 1];
   if (/^[1-9]$/.test(e.key) && c) startRecording(c.id, S.rows.get(c.id).querySelector(".record"));
 });

@@ -5,6 +5,7 @@ import { setQuery } from "./chrome.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
 import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
+import { isShortcut } from "./keys.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -242,7 +243,7 @@ $("stop").addEventListener("click", () => command("POST", "/stop"));
 $("add-layer").addEventListener("click", () =>
   editor.add($("new-layer").value, $("new-activation").value, Number($("new-size").value)));
 document.addEventListener("keydown", (e) => {
-  if (e.target.matches("input, select, textarea, button") && e.key !== "Escape") return;
+  if (!isShortcut(e) || e.shiftKey) return;  // Shift+P is projector mode, not pause
   if (e.key === " ") { e.preventDefault(); step(); }
   if (e.key === "p" || e.key === "P") togglePause();
   if (e.key === "ArrowUp" || e.key === "ArrowRight") { e.preventDefault(); setLearningRate(Number(form.elements.learning_rate.value) * 10 ** 0.1); }

@@ -1,0 +1,116 @@
+"""Real browser tests of what a lesson needs to be true and easy to drive (issue 12): the verdicts
+of the ML Crash Course learning-rate exercise, and keyboard shortcuts wherever focus is."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from tests.conftest import OWNER
+
+pytestmark = pytest.mark.browser
+
+
+def descent(page, server, query: str) -> None:
+    page.goto(server + "/descent?" + query)
+    page.wait_for_function("document.querySelectorAll('#numbers dd').length > 0")
+
+
+def steps(page, n: int) -> str:
+    start = int(page.locator("#counter").text_content())
+    for _ in range(n):
+        page.keyboard.press(" ")
+    page.wait_for_function(f"document.getElementById('counter').textContent === '{start + n}'")
+    return page.locator("#verdict").text_content()
+
+
+@pytest.mark.parametrize("lr, n, expected, diverging", [
+    (0.08, 6, "slow but getting there", False),                    # crawls towards the minimum
+    (0.5, 1, "reached the minimum in 1 step ✓", False),            # the ideal rate: one step
+    (0.9, 6, "overshooting back and forth, but getting closer", False),
+    (1.05, 6, "diverging ✗", True),                                # every step further away
+])
+def test_the_four_rates_of_the_crash_course_exercise_get_the_verdict_it_teaches(page, server, lr, n, expected, diverging):
+    descent(page, server, f"tab=parabola&lr={lr}")
+    verdict = steps(page, n)
+    assert expected in verdict, verdict
+    assert (page.locator("#verdict").get_attribute("data-state") == "diverged") is diverging
+    if lr == 1.05:  # and it stays diverging, not "oscillating", however long the class keeps stepping
+        assert "diverg" in steps(page, 30) and "oscillating" not in page.locator("#verdict").text_content()
+    assert page.errors == []
+
+
+def test_line_fit_at_0_08_is_getting_closer_not_oscillating(page, server):
+    """Its loss falls at every step (a and b zig-zag across the narrow valley of the MSE while
+    they do): the verdict says it gets there, never that it is stuck oscillating."""
+    descent(page, server, "tab=line_fit&lr=0.08")
+    for n in (4, 8, 20):
+        verdict = steps(page, n)
+        assert ("getting closer" in verdict or "getting there" in verdict) and "oscillating" not in verdict, verdict
+
+
+def test_space_steps_after_using_the_slider_and_after_clicking_step(page, server):
+    descent(page, server, "tab=parabola&lr=0.08")
+    page.locator("#lr-slider").click()  # the teacher moved the learning rate with the mouse...
+    page.wait_for_function("document.getElementById('counter').textContent === '0'")
+    lr = page.locator("#lr-number").input_value()
+    assert steps(page, 1) is not None  # ...and Space still steps
+    page.click("#step")  # focus stays on the STEP button
+    page.wait_for_function("document.getElementById('counter').textContent === '2'")
+    page.keyboard.press(" ")  # one step, not a click plus a step
+    page.wait_for_function("document.getElementById('counter').textContent === '3'")
+    time.sleep(0.3)
+    assert page.locator("#counter").text_content() == "3" and page.locator("#lr-number").input_value() == lr
+    page.locator("#lr-slider").focus()
+    page.keyboard.press("PageDown")  # a presentation clicker, with focus on the slider
+    page.wait_for_function("document.getElementById('counter').textContent === '4'")
+    page.locator("#lr-number").focus()
+    page.keyboard.press("r")  # typing in a field is typing, not a shortcut
+    assert page.locator("#counter").text_content() == "4"
+
+
+def test_session_shortcuts_after_clicking_a_checkbox(page, server):
+    page.goto(server + "/session")
+    page.click("#start")
+    page.wait_for_function("document.getElementById('code').textContent.length === 5")
+    page.click("#reveal")  # hide the guesses with the mouse: focus is on the checkbox now
+    assert not page.locator("#reveal").is_checked()
+    page.keyboard.press("g")
+    assert page.locator("#reveal").is_checked()
+    page.keyboard.press("Shift+P")
+    page.wait_for_function("document.documentElement.classList.contains('projector')")
+    page.keyboard.press("Shift+P")
+
+
+def finished_job(server: str) -> str:
+    def call(method, path, body=None):
+        request = urllib.request.Request(server + path, method=method, data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json", "X-Owner-Token": OWNER})
+        return json.loads(urllib.request.urlopen(request, timeout=10).read())
+    job = call("POST", "/api/train", {"architecture": "mlp_16", "train_size": 640, "val_size": 500})["id"]
+    for _ in range(300):
+        if call("GET", f"/api/train/{job}")["status"] == "done":
+            return job
+        time.sleep(0.2)
+    raise AssertionError("the job did not finish")
+
+
+def test_shift_p_on_train_is_projector_mode_only_and_the_lesson_dialog_names_its_controls(page, server):
+    job = finished_job(server)
+    page.goto(server + "/")
+    page.evaluate(f"localStorage.setItem('neuronlab.owner', '{OWNER}'); localStorage.setItem('neuronlab.train.job', '{job}')")
+    page.goto(server + "/train")
+    page.locator("#job-status[data-status='done']").wait_for()
+    page.keyboard.press("Shift+P")
+    page.wait_for_function("document.documentElement.classList.contains('projector')")
+    time.sleep(0.5)
+    assert page.locator("#job-status").get_attribute("data-status") == "done"
+    page.keyboard.press("Shift+P")
+    page.click("#lesson-toggle")
+    labels = page.locator("#lesson-controls label").all_text_contents()
+    assert any("Set-up panel" in label for label in labels) and not any("undefined" in label for label in labels), labels
+    page.locator("#lesson-controls input").first.check()
+    assert "hide=setup" in page.locator("#lesson-link").input_value()
+    assert page.errors == []
