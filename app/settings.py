@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     job_grace: float = Field(600, gt=0, description="seconds a finished job stays in memory (then only its record on disk)")
     max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024, description="memory one decoded image may take; big JPEGs are decoded reduced")
     decode_slots: int = Field(2, ge=1, description="images decoded at once (others wait their turn)")
+    public_url: str | None = Field(None, description="the address students type to reach this server, e.g. http://192.168.1.10:8000 (default: found from the network interfaces)")
     request_timeout: float = Field(20, gt=0, description="seconds a client has to send a request's headers and body")
 
 

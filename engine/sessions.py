@@ -126,10 +126,21 @@ class SessionStore:
         name = clean_name(name, "display")
         if self._query("SELECT COUNT(*) FROM students WHERE code = ?", row["code"])[0][0] >= self.max_students:
             raise StoreError(409, "session_full", f"This session already has {self.max_students} students.")
+        name = self._unique_name(row["code"], name)
         key = secrets.token_urlsafe(18)
         student_id = self._write("INSERT INTO students (code, name, key_hash, joined) VALUES (?, ?, ?, ?)",
                                  row["code"], name, _hash(key), time.time())
         return {"id": student_id, "name": name, "code": row["code"]}, key
+
+    def _unique_name(self, code: str, name: str) -> str:
+        """The name, or "Bob 2", "Bob 3"... when someone in the session already has it (any case):
+        the teacher must tell every student's drawings apart."""
+        taken = {r["name"].casefold() for r in self._query("SELECT name FROM students WHERE code = ?", code)}
+        candidate, n = name, 1
+        while candidate.casefold() in taken:
+            n += 1
+            candidate = f"{name[:36]} {n}"
+        return candidate
 
     def student(self, code: str, key: str | None) -> dict:
         row = self._row(code)

@@ -59,7 +59,8 @@ def test_a_class_session_with_a_teacher_and_two_students(browser, server):
     status = ada.evaluate("""async ([code, key]) => (await fetch(`/api/sessions/${code}/end`, {method: 'POST',
         headers: {'Content-Type': 'application/json', 'X-Teacher-Key': key}, body: '{}'})).status""", [code, key])
     assert status == 403  # a student cannot end the session
-    teacher.click("#end")
+    teacher.click("#end")  # ending asks what becomes of the drawings
+    teacher.get_by_role("button", name="End and delete the drawings").click()
     teacher.wait_for_function("document.getElementById('session-status').textContent.includes('ended')")
     stroke(ada, [(0.3, 0.5), (0.7, 0.5)])
     ada.wait_for_function("document.getElementById('student-status').textContent.includes('ended')")

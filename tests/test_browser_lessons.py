@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import OWNER
+from tests.helpers import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -114,3 +115,61 @@ def test_shift_p_on_train_is_projector_mode_only_and_the_lesson_dialog_names_its
     page.locator("#lesson-controls input").first.check()
     assert "hide=setup" in page.locator("#lesson-link").input_value()
     assert page.errors == []
+
+
+def api(server: str, method: str, path: str, body=None, headers=None, raw=None, ctype="application/json"):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(server + path, method=method, data=data,
+                                     headers={"Content-Type": ctype, **(headers or {})})
+    return json.loads(urllib.request.urlopen(request, timeout=20).read() or b"{}")
+
+
+def post_drawing(server: str, code: str, key: str, digit: str) -> dict:
+    from tests.helpers import draw_digit, encode
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + encode(draw_digit(digit)) + f"\r\n--{boundary}--\r\n".encode()
+    return api(server, "POST", f"/api/sessions/{code}/drawings", raw=body, ctype=f"multipart/form-data; boundary={boundary}",
+               headers={"X-Student-Key": key})
+
+
+def test_nine_students_fit_one_projector_screen_and_hidden_guesses_hide_right_and_wrong(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+    page = context.new_page()
+    page.goto(server + "/session?projector=1")
+    page.click("#start")
+    page.wait_for_function("document.getElementById('code').textContent.length === 5")
+    code = page.locator("#code").text_content()
+    join_url = page.locator("#join-url").text_content()
+    assert "127.0.0.1" not in join_url or page.locator("#join-warning").is_visible(), join_url  # never a silent localhost
+    for i in range(9):
+        student = api(server, "POST", f"/api/sessions/{code}/students", {"name": "Bob"})
+        drawing = post_drawing(server, code, student["student_key"], str(i))
+        api(server, "PUT", f"/api/sessions/{code}/drawings/{drawing['id']}/label", {"label": i},
+            headers={"X-Student-Key": student["student_key"]})
+    page.wait_for_function("document.querySelectorAll('#gallery .tile .truth').length === 9")
+    page.screenshot(path=str(ARTIFACTS / "session-nine-students-1280.png"))
+    boxes = [page.locator("#gallery .tile").nth(i).bounding_box() for i in range(9)]
+    first_row = [b for b in boxes if abs(b["y"] - boxes[0]["y"]) < 2]
+    assert len(first_row) >= 6, len(first_row)  # a dense gallery
+    assert all(b["y"] + b["height"] <= 720 for b in boxes), boxes  # all nine on one screen
+    badge = page.locator("#join-box").bounding_box()
+    assert page.locator("#code").is_visible() and badge["height"] < 100  # the code stays, as a corner badge
+    assert not any(b["x"] + b["width"] > badge["x"] and b["y"] + b["height"] > badge["y"] for b in boxes)  # over no tile
+    names = page.locator("#gallery .student").all_text_contents()
+    assert sorted(names)[:3] == ["Bob", "Bob 2", "Bob 3"]
+    page.screenshot(path=str(ARTIFACTS / "session-nine-students-1280.png"))
+
+    page.keyboard.press("g")  # hide the guesses
+    page.wait_for_function("[...document.querySelectorAll('.tile-guess')].every(g => g.textContent === '?')")
+    assert page.locator("#gallery .tile.right, #gallery .tile.misread").count() == 0
+    assert not any(("✓" in t or "✗" in t) for t in page.locator("#gallery .truth").all_text_contents())
+    page.keyboard.press("g")
+    page.wait_for_function("document.querySelectorAll('#gallery .tile.right, #gallery .tile.misread').length === 9")
+
+    page.click("#end")  # ending asks what becomes of the drawings
+    assert page.locator("#end-dialog").is_visible()
+    page.get_by_role("button", name="End and keep the drawings").click()
+    page.wait_for_function("document.getElementById('end').disabled")
+    assert api(server, "GET", f"/api/sessions/{code}")["ended"]
+    context.close()

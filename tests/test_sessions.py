@@ -185,3 +185,9 @@ def test_wrong_types_name_the_field(client, path, body):
 def test_a_session_needs_a_drawing_model(client):
     assert client.post("/api/sessions", json={"model": 5}).status_code == 422
     assert client.post("/api/sessions", json={"model": "digits", "extra": 1}).status_code == 422
+
+
+def test_two_students_called_bob_are_told_apart(client):
+    code = start(client)["code"]
+    names = [join(client, code, name)["name"] for name in ("Bob", "bob", "Bob", "Ada")]
+    assert names == ["Bob", "bob 2", "Bob 3", "Ada"]

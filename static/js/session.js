@@ -1,7 +1,7 @@
 // The teacher's class session: start one, show the join code and QR code, and follow the gallery
 // live over /ws/sessions/{code}. The teacher's key stays in this browser (localStorage).
 import { setParam } from "./chrome.js";
-import { t } from "./i18n.js";
+import { t, tn } from "./i18n.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { paintGrey, percent, readsGrey } from "./render.js";
 import { isShortcut } from "./keys.js";
@@ -37,10 +37,28 @@ function open(code, key) {
   $("start-panel").hidden = true;
   $("session-panel").hidden = false;
   $("code").textContent = code;
-  $("join-url").textContent = `${location.host}/join`;
-  $("qr").src = `/api/sessions/${code}/qr.svg`;
+  showJoinAddress(code);
   // the key goes in the first message, never in the address (addresses end up in access logs)
   S.socket = new LiveSocket(`/ws/sessions/${code}`, { onMessage, onOpen: () => S.socket.send({ key }) });
+}
+
+// The address students type: the server's own network address when this page was opened on
+// localhost (which no student can reach), with a warning if none is known.
+async function showJoinAddress(code) {
+  let base = location.origin, others = [], local = false;
+  try {
+    const found = await getJSON("/api/server/addresses");
+    local = found.local;
+    if (found.public_url || local) base = found.urls[0] || base;
+    others = found.urls.filter((u) => u !== base);
+  } catch { /* the page's own address stays */ }
+  const url = `${base}/join`;
+  $("join-url").textContent = url.replace(/^https?:\/\//, "");
+  $("join-other").textContent = others.length ? `${t("or")} ${others.map((u) => u.replace(/^https?:\/\//, "") + "/join").join(", ")}` : "";
+  $("qr").src = `/api/qr.svg?text=${encodeURIComponent(`${url}?code=${code}`)}`;
+  const unreachable = local && base === location.origin;
+  $("join-warning").hidden = !unreachable;
+  $("join-warning").textContent = unreachable ? t("Students cannot reach {host}: open this page with this computer's network address (or set NEURONLAB_PUBLIC_URL).", undefined, { host: location.host }) : "";
 }
 
 function onMessage(e) {
@@ -55,7 +73,7 @@ function onMessage(e) {
     Object.assign(S, { labels: e.labels, reveal: e.reveal });
     S.drawings = new Map(e.drawings.map((d) => [d.id, d]));
     $("reveal").checked = e.reveal;
-    showStudents(e.students);
+    showStudents(S.students = e.students);
     $("model-name").textContent = `${t("Model")}: ${e.model_id}`;
     if (e.finetune) say(fineTuneReport(e.finetune));
     if (e.ended) ended();
@@ -63,7 +81,7 @@ function onMessage(e) {
   }
   if (e.type === "drawing") { S.drawings.set(e.drawing.id, e.drawing); renderGallery(); }
   if (e.type === "reveal") { S.reveal = $("reveal").checked = e.reveal; renderGallery(); }
-  if (e.type === "students") showStudents(e.count);
+  if (e.type === "students") showStudents(S.students = e.count);
   if (e.type === "ended") {
     if (!e.kept) S.drawings.clear();  // deleted on the server too
     ended();
@@ -72,7 +90,12 @@ function onMessage(e) {
 }
 
 function showStudents(n) {
-  $("students").textContent = t(n === 1 ? "{n} student joined" : "{n} students joined", undefined, { n });
+  $("students").textContent = tn(n, "{n} student joined", "{n} students joined");
+  // once students are in, the join panel shrinks to a corner badge: the gallery gets the screen
+  const compact = n > 0 && !S.joinOpen;
+  $("session-panel").classList.toggle("joined", compact);
+  $("join-size").hidden = n === 0;
+  $("join-size").textContent = t(compact ? "Show the QR code" : "Make it small");
 }
 
 function say(text) { $("session-status").textContent = text; }
@@ -100,7 +123,8 @@ function renderGallery() {
 
 function tile(d) {
   const li = document.createElement("li");
-  li.className = "tile" + (d.misread ? " misread" : d.misread === false ? " right" : "");
+  // with the guesses hidden, nothing on the tile says right or wrong either
+  li.className = "tile" + (!S.reveal ? "" : d.misread ? " misread" : d.misread === false ? " right" : "");
   const canvas = document.createElement("canvas");
   canvas.className = "pixelated";
   paintGrey(canvas, d.image);
@@ -114,12 +138,13 @@ function tile(d) {
   if (d.label !== null) {
     const truth = document.createElement("span");
     truth.className = "truth";
-    truth.textContent = `${d.misread ? "✗" : "✓"} ${t("is {label}", undefined, { label: d.label })}`;
+    truth.textContent = `${S.reveal ? (d.misread ? "✗ " : "✓ ") : ""}${t("is {label}", undefined, { label: d.label })}`;
     const add = document.createElement("button");
     add.type = "button";
     add.className = "to-dataset";
     add.setAttribute("aria-pressed", String(d.in_dataset));
-    add.textContent = t(d.in_dataset ? "In the class dataset" : "Add to class dataset");
+    add.textContent = t(d.in_dataset ? "in the dataset ✓" : "+ class dataset");
+    add.title = t(d.in_dataset ? "In the class dataset" : "Add to class dataset");
     add.addEventListener("click", () => teacher("PUT", `/drawings/${d.id}/dataset`, { on: !d.in_dataset }).catch((err) => say(err.message)));
     li.append(truth, add);
   }
@@ -132,11 +157,14 @@ $("misread-only").addEventListener("change", renderGallery);
 $("clear-gallery").addEventListener("click", () => {
   if (confirm(t("Delete every drawing in the gallery?"))) teacher("POST", "/clear").catch((err) => say(err.message));
 });
-$("end").addEventListener("click", () => {
-  const keep = $("keep").checked;
-  if (confirm(t(keep ? "End the session and keep the drawings?" : "End the session and delete the students' drawings?"))) {
-    teacher("POST", "/end", { keep }).catch((err) => say(err.message));
-  }
+$("end").addEventListener("click", () => $("end-dialog").showModal());
+$("end-dialog").addEventListener("close", () => {
+  const choice = $("end-dialog").returnValue;
+  if (choice === "keep" || choice === "delete") teacher("POST", "/end", { keep: choice === "keep" }).catch((err) => say(err.message));
+});
+$("join-size").addEventListener("click", () => {
+  S.joinOpen = $("session-panel").classList.contains("joined");
+  showStudents(S.students);
 });
 $("finetune").addEventListener("click", async () => {
   say(t("Fine-tuning on the class dataset…"));
