@@ -60,6 +60,19 @@ class JobSpec:
         return {k: v for k, v in asdict(self).items() if k not in ("data_file", "owner")}
 
 
+DATA_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+
+
+def default_name(spec: JobSpec, accuracy: float) -> str:
+    """A name that tells one trained model from the next in a list: its network, its data, its
+    test accuracy and when it was trained, e.g. "Digit CNN · MNIST · 98.7% · 23 Nov 14:05"."""
+    preset = models.PRESETS.get(spec.architecture) if isinstance(spec.architecture, str) else None
+    n = 0 if preset else len(spec.architecture)
+    network = preset.title.split(" (")[0] if preset else f"Custom network ({n} layer{'' if n == 1 else 's'})"
+    data = "photos" if spec.project else DATA_NAMES.get(spec.dataset, spec.dataset)
+    return f"{network} · {data} · {accuracy * 100:.1f}% · {time.strftime('%d %b %H:%M')}"
+
+
 def b64(images: np.ndarray) -> list[str]:
     return [base64.b64encode(np.ascontiguousarray(im, dtype=np.uint8).tobytes()).decode() for im in images]
 
@@ -246,7 +259,7 @@ class JobRunner:
         digits = spec.dataset == "mnist"
         task = "project" if spec.project else "digits" if digits else "fashion"
         card = store.ModelCard(
-            id=model_id, name=(spec.name or f"Trained {spec.dataset}") + (
+            id=model_id, name=(spec.name or default_name(spec, accuracy)) + (
                 f" (lr {trainer.config.learning_rate:g})" if len(self.runs) > 1 else ""),
             task=task, dataset=f"project:{spec.project}" if spec.project else spec.dataset,
             labels=list(self.data.labels), architecture=spec.architecture if preset else "custom",

@@ -206,8 +206,16 @@ def test_the_second_language_is_complete():
 def test_every_page_in_spanish(client, path, text):
     page = client.get(path, params={"lang": "es"})
     assert page.status_code == 200 and '<html lang="es">' in page.text and text in page.text
+    client.cookies.clear()  # (?lang= also set the language cookie)
     assert client.get(path, headers={"Accept-Language": "es-ES,es;q=0.9"}).text.count(text) >= 1
     assert text not in client.get(path, headers={"Accept-Language": "en-GB"}).text
+
+
+def test_a_language_asked_in_the_address_stays_for_the_next_pages(client):
+    assert "Dibuja un dígito" in client.get("/draw", params={"lang": "es"}).text
+    assert "Dibuja un dígito" in client.get("/draw").text  # the menu's links carry no ?lang=
+    assert client.get("/draw", params={"lang": "xx"}).status_code == 200
+    assert "Dibuja un dígito" in client.get("/draw").text  # an unknown language changes nothing
 
 
 def test_lesson_qr_codes(client):

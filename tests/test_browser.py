@@ -138,7 +138,7 @@ def test_learning_rate_race_shows_the_diverged_run(page, server):
     page.click("#train")
     badge(page, "done")
     runs = page.locator("#runs li").all_text_contents()
-    assert runs[0].startswith("lr 0.05: loss") and runs[1] == "lr 10: diverged ✗"
+    assert runs[0].startswith("lr 0.05: test accuracy") and runs[1] == "lr 10: diverged ✗"
     assert page.locator("#saved p").count() == 1
     datasets = page.evaluate("Chart.getChart(document.getElementById('loss-chart')).data.datasets.length")
     assert datasets == 4  # train and validation for each rate
@@ -324,8 +324,9 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     rows.first.wait_for()
     assert rows.first.locator(".class-name").text_content() == "<b>ball</b>"  # shown as typed, not as markup
     assert page.locator("#classes b").count() == 0
-    rows.nth(0).locator("input[type=file]").set_input_files(photos)
-    page.wait_for_function("document.querySelector('#classes .count').textContent === '6 photos'")
+    rows.nth(0).locator("input[type=file]").set_input_files(photos[:5])
+    page.wait_for_function("document.querySelector('#classes .count').textContent === '5 photos'")
+    page.wait_for_function("document.querySelector('#project-list small').textContent.includes('5 photos')")  # the list too
     page.click("#camera-start")
     page.wait_for_function("document.getElementById('video').videoWidth > 0")
     record = rows.nth(1).locator(".record")
@@ -342,6 +343,10 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     assert page.locator("#confusion tbody tr").count() == 2
     page.check("#live")
     page.wait_for_function("document.getElementById('live-verdict').textContent.includes('camera')", timeout=15000)
+    assert "changed" not in page.locator("#progress-text").text_content()
+    rows.nth(0).locator("input[type=file]").set_input_files(photos[5:])  # one more photo after training...
+    page.wait_for_function("document.querySelector('#classes .count').textContent === '6 photos'")
+    page.wait_for_function("document.getElementById('progress-text').textContent.includes('changed since')")  # ...says so
 
     page.reload()  # the project, its photos and its model are kept on the server
     rows.first.wait_for()

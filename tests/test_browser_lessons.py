@@ -79,7 +79,7 @@ def test_session_shortcuts_after_clicking_a_checkbox(page, server):
     page.click("#reveal")  # hide the guesses with the mouse: focus is on the checkbox now
     assert not page.locator("#reveal").is_checked()
     page.keyboard.press("g")
-    assert page.locator("#reveal").is_checked()
+    page.wait_for_function("document.getElementById('reveal').checked")  # (after the server's echo of both)
     page.keyboard.press("Shift+P")
     page.wait_for_function("document.documentElement.classList.contains('projector')")
     page.keyboard.press("Shift+P")
@@ -173,3 +173,12 @@ def test_nine_students_fit_one_projector_screen_and_hidden_guesses_hide_right_an
     page.wait_for_function("document.getElementById('end').disabled")
     assert api(server, "GET", f"/api/sessions/{code}")["ended"]
     context.close()
+
+
+def test_a_race_is_ranked_by_accuracy_on_unseen_images_not_the_last_batch(page, server):
+    page.goto(server + "/train?train_size=1000&race=0.001,0.1&optimizer=sgd&architecture=mlp_16&epochs=2")
+    page.locator("#train").click()
+    page.locator("#job-status[data-status='done']").wait_for(timeout=90000)
+    runs = page.locator("#runs li").all_text_contents()
+    assert runs[0].startswith("★ lr 0.1: test accuracy") and runs[1].startswith("lr 0.001: test accuracy"), runs
+    assert page.errors == []

@@ -53,3 +53,11 @@ def test_a_race_trains_each_learning_rate_on_the_same_data(tmp_path):
     assert [e["run"] for e in done.events if e["type"] == "run_status"] == [2]  # 50 diverged
     progress_runs = {e["run"] for e in done.events if e["type"] == "progress"}
     assert progress_runs == {0, 1, 2}
+
+
+def test_trained_models_get_names_that_tell_them_apart():
+    from engine.worker import default_name
+    name = default_name(JobSpec(architecture="digit_cnn"), 0.9871)
+    assert name.startswith("Digit CNN · MNIST · 98.7% · ") and len(name) <= 60
+    assert default_name(JobSpec(architecture=[{"type": "dense", "units": 8}], dataset="fashion"), 0.5).startswith(
+        "Custom network (1 layer) · Fashion-MNIST · 50.0%")

@@ -59,6 +59,7 @@ def test_another_owners_model_cannot_be_renamed_or_deleted_and_is_not_listed(cli
     assert client.patch(f"/api/models/{mine}", json={"name": "x"}, headers=BOB).json()["error"] == "not_owner"
     assert client.delete(f"/api/models/{mine}", headers=BOB).status_code == 403
     assert "owner" not in client.get(f"/api/models/{mine}").json()  # the owner's hash is never shown
+    assert "Alice&#39;s digits" not in client.get("/").text and "Alice's digits" not in client.get("/").text
     assert client.patch(f"/api/models/{mine}", json={"name": "Ours"}).json()["name"] == "Ours"
     assert client.delete("/api/models/digits", headers=AS_ADMIN).status_code == 403  # shipped: read-only
     assert client.delete(f"/api/models/{mine}", headers={**BOB, **AS_ADMIN}).status_code == 204

@@ -25,14 +25,18 @@ def _page(request: Request, template: str, **context) -> HTMLResponse:
     config = {"defaultModel": request.app.state.settings.default_model, "lang": lang,
               "strings": i18n.strings(lang), **context.pop("config", {})}
     path = request.url.path
-    return templates.TemplateResponse(request, template, {
+    response = templates.TemplateResponse(request, template, {
         "title": t(f"page.{path}.title", "NeuronLab"), "config": config, "pages": PAGES, "lang": lang, "t": t,
         "languages": i18n.LANGUAGES, "shortcuts": i18n.shortcuts(lang, path), **context})
+    if request.query_params.get("lang") == lang:  # a link with ?lang= keeps its language on every next page
+        response.set_cookie("neuronlab_lang", lang, max_age=365 * 24 * 3600, samesite="lax")
+    return response
 
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request):
-    return _page(request, "index.html", models=request.app.state.registry.cards())
+    registry = request.app.state.registry  # a page has no owner token: it lists the shipped models only
+    return _page(request, "index.html", models=[c for c in registry.cards() if c.id not in registry.user_ids])
 
 
 @router.get("/docs", response_class=HTMLResponse)

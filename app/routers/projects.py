@@ -56,7 +56,7 @@ def active_job(request: Request, project_id: str) -> dict | None:
     """The project's queued, running or paused training job, if any (finished ones are forgotten
     by the listener in `install`)."""
     manager = jobs(request)
-    for job_id, (pid, _) in request.app.state.project_jobs.items():
+    for job_id, (pid, *_) in request.app.state.project_jobs.items():
         if pid == project_id and manager.jobs[job_id].status in ACTIVE:
             return {"id": job_id, "status": manager.jobs[job_id].status}
     return None
@@ -180,7 +180,7 @@ def train(project_id: str, body: TrainProject, request: Request, caller: CallerD
                    schedule="onecycle", name=current["name"], project=project_id, data_file=str(data_file),
                    mirror=body.mirror, weight_decay=1e-4)
     job = submit(request, spec, caller)
-    request.app.state.project_jobs[job.id] = (project_id, held_out)
+    request.app.state.project_jobs[job.id] = (project_id, held_out, len(data.train) + len(held_out))
     return {"id": job.id, "status": job.status, "position": jobs(request).position(job),
             "train_photos": len(data.train), "held_out_photos": len(held_out)}
 
@@ -212,14 +212,14 @@ def install(app, settings: Settings) -> ProjectStore:
     def on_event(job_id: str, event: dict) -> None:  # the job manager's thread, after train's listener
         if event["type"] != "done" or job_id not in app.state.project_jobs:
             return
-        project_id, held_out = app.state.project_jobs.pop(job_id)
+        project_id, held_out, photos = app.state.project_jobs.pop(job_id)
         (store.folder / project_id / "training-set.npz").unlink(missing_ok=True)  # the worker has read it
         for result in event.get("results", [])[:1]:
             summary = {
                 "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],
                 "per_class": result["per_class"], "confusion": result["confusion"],
                 "labels": app.state.registry.card(result["model_id"]).labels,
-                "held_out": held_out, "seconds": result["seconds"], "steps": result["steps"],
+                "held_out": held_out, "photos": photos, "seconds": result["seconds"], "steps": result["steps"],
                 "status": event["status"],
                 "mistakes": {cell: [held_out[i] for i in m["indices"]] for cell, m in result["mistakes"].items()},
             }

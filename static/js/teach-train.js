@@ -81,9 +81,15 @@ export class TrainPanel {
 
   showResults(project) {
     const $ = this.$, r = project.result;
+    // photos or classes changed since: these results are about another set of photos
+    const total = project.classes.reduce((n, c) => n + c.count, 0);
+    const stale = (r.photos !== undefined && r.photos !== total) || r.labels.join("\n") !== project.classes.map((c) => c.name).join("\n");
+    $("results").classList.toggle("stale", stale);
     if (!this.jobId) {
       $("progress-fill").style.width = "100%";
-      $("progress-text").textContent = tr("Trained: {n} steps in {s} s. Add photos and train again to improve it.", undefined, { n: r.steps, s: r.seconds });
+      $("progress-text").textContent = stale
+        ? tr("The photos or classes changed since this model was trained: press Train to teach it the new ones.")
+        : tr("Trained: {n} steps in {s} s. Add photos and train again to improve it.", undefined, { n: r.steps, s: r.seconds });
     }
     $("accuracy").textContent = percent(r.accuracy);
     $("accuracy-note").textContent = tr("of the {n} held-out photos read right (photos kept out of training)", undefined, { n: r.held_out.length });

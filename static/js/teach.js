@@ -11,6 +11,8 @@ const $ = (id) => document.getElementById(id);
 const SHOWN = 24; // thumbnails per class (the newest)
 const S = { project: null, stream: null, rows: new Map(), recording: null };
 
+const LAST = "neuronlab.teach.project";
+
 function say(id, message) { $(id).textContent = message; }
 
 async function act(errorId, fn) {
@@ -50,6 +52,7 @@ async function openProject(id) {
   if (!project) return;
   S.project = project;
   setParam("project", id);
+  localStorage.setItem(LAST, id);
   $("project").hidden = $("teach-train").hidden = false;
   $("project-name").textContent = project.name;
   renderClasses();
@@ -61,6 +64,7 @@ async function refresh() {
   S.project = await getJSON(`/api/projects/${S.project.id}`);
   for (const c of S.project.classes) if (S.rows.has(c.id)) fillRow(S.rows.get(c.id), c);
   train.show(S.project);
+  loadProjects();  // the list's photo counts too
 }
 
 $("new-project").addEventListener("submit", (e) => {
@@ -244,5 +248,6 @@ document.addEventListener("keyup", (e) => { if (/^[1-9]$/.test(e.key)) stopRecor
 const train = new TrainPanel({ $, ensureCamera, video: () => $("video"), project: () => S.project, refresh });
 
 loadProjects().catch((err) => say("projects-error", `Could not list the projects: ${err.message}`));
-const wanted = new URLSearchParams(location.search).get("project");
-if (wanted) openProject(wanted);
+// the project in the address, else the one this browser had open last (a projector shows no list)
+const wanted = new URLSearchParams(location.search).get("project") || localStorage.getItem(LAST);
+if (wanted) openProject(wanted).then(() => { if (!S.project) localStorage.removeItem(LAST); });

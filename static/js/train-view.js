@@ -154,16 +154,27 @@ export function showMistakes(dialog, result, labels, t, p) {
   dialog.showModal();
 }
 
-// One line per run of a learning-rate race: its rate, its latest loss and accuracy, or diverged.
+// One line per run of a learning-rate race, best first: ranked by test accuracy once the race is
+// over, by validation accuracy while it runs (the last mini-batch says little: a run can score
+// 100% on one batch and 38% on images it has not seen). Diverged runs come last.
 export function showRuns(list, runs) {
   list.replaceChildren();
   if (runs.length < 2) return;
-  runs.forEach((run, i) => {
+  const score = (run) => (run.diverged ? -1 : run.test ?? run.val ?? null);
+  const order = runs.map((run, i) => i).sort((a, b) => (score(runs[b]) ?? -0.5) - (score(runs[a]) ?? -0.5));
+  const judged = runs.filter((run) => score(run) !== null && score(run) >= 0).length >= 2;
+  order.forEach((i, place) => {
+    const run = runs[i];
     const li = document.createElement("li");
     li.style.setProperty("--run", RUN_COLOURS[i]);
-    li.className = run.diverged ? "diverged" : "";
-    li.textContent = `lr ${run.lr}: ` + (run.diverged ? "diverged ✗" :
-      run.loss === undefined ? "…" : `loss ${run.loss.toFixed(3)} · accuracy ${Math.round(run.accuracy * 100)}%`);
+    li.className = run.diverged ? "diverged" : place === 0 && judged ? "best" : "";
+    const pct = (v) => `${Math.round(v * 100)}%`;
+    const t = translate;
+    const how = run.diverged ? t("diverged ✗")
+      : run.test !== undefined ? t("test accuracy {p}", undefined, { p: pct(run.test) })
+      : run.val !== undefined ? t("validation {p}", undefined, { p: pct(run.val) })
+      : run.loss === undefined ? "…" : t("loss {l} · no validation yet", undefined, { l: run.loss.toFixed(3) });
+    li.textContent = `${place === 0 && judged ? "★ " : ""}lr ${run.lr}: ${how}`;
     list.append(li);
   });
 }

@@ -134,6 +134,7 @@ function onMessage(e) {
     showProgress($("progress-fill"), $("progress-text"), state.progress, state.spec ? state.spec.epochs : "?");
   } else if (e.type === "epoch") {
     curves.epoch(e, state.batches);
+    if (state.runInfo && state.runInfo[e.run]) { state.runInfo[e.run].val = e.val_accuracy; showRuns($("runs"), state.runInfo); }
   } else if (e.type === "samples") {
     showSamples($("samples"), e, labels());
   } else if (e.type === "run_status") {
@@ -141,6 +142,10 @@ function onMessage(e) {
     announce(`The run with learning rate ${state.runs[e.run]} diverged: ${e.message}`);
   } else if (e.type === "done") {
     state.socket.close();
+    if (state.runInfo) {
+      for (const r of e.results || []) if (state.runInfo[r.run]) state.runInfo[r.run].test = r.test_accuracy;
+      showRuns($("runs"), state.runInfo);
+    }
     finish(e);
   }
 }

@@ -1,0 +1,92 @@
+"""Every page on the devices a class really uses (issue 12): a phone (390x844), a laptop
+(1366x768) and a projector (1280x720). No page scrolls sideways; the answer a page exists for is
+on the first screen; students joining see no teacher menu. Screenshots go to docs/screenshots/."""
+from __future__ import annotations
+
+import pytest
+
+from app.routers.pages import JOIN, PAGES
+from app.settings import ROOT
+from tests.helpers import stroke
+
+pytestmark = pytest.mark.browser
+SIZES = {"phone": (390, 844), "laptop": (1366, 768), "projector": (1280, 720)}
+EVERY_PAGE = ["/", *(path for path, _ in PAGES), JOIN[0]]
+SHOTS = ROOT / "docs" / "screenshots"
+
+OVERFLOW = """() => [...document.querySelectorAll('body *')]
+  .filter(e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.right > innerWidth + 1
+                 && getComputedStyle(e).position !== 'fixed' && !e.closest('dialog:not([open])'); })
+  .filter(e => ![...document.querySelectorAll('*')].some(a => a !== e && a.contains(e)
+                 && getComputedStyle(a).overflowX !== 'visible' && a.getBoundingClientRect().right <= innerWidth + 1))
+  .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className).slice(0, 6)"""
+
+
+def in_view(page, selector: str) -> bool:
+    box = page.locator(selector).first.bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] and box["x"] + box["width"] <= size["width"]
+
+
+@pytest.fixture
+def sized(browser):
+    contexts = []
+
+    def make(size: str, projector: bool = False):
+        width, height = SIZES[size]
+        context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True,
+                                      has_touch=size == "phone", is_mobile=size == "phone")
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        if projector:
+            page.add_init_script("localStorage.setItem('neuronlab.projector', '1')")
+        return page
+    yield make
+    for c in contexts:
+        c.close()
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("path", EVERY_PAGE)
+def test_no_page_scrolls_sideways(sized, server, path, size):
+    page = sized(size, projector=size == "projector")
+    page.goto(server + path)
+    page.wait_for_load_state("networkidle")
+    wide = page.evaluate(OVERFLOW)
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{(path.strip('/') or 'home')}-{size}.png"))
+    assert scroll <= SIZES[size][0] and not wide, (scroll, wide)
+    assert page.errors == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_draw_shows_the_canvas_and_the_answer_on_one_screen(sized, server, size):
+    page = sized(size, projector=size == "projector")
+    page.goto(server + "/draw")
+    page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
+    stroke(page, [(0.25, 0.15), (0.75, 0.15), (0.45, 0.9)])  # a 7
+    page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'")
+    assert in_view(page, "#pad") and in_view(page, "#verdict-label"), size
+    assert page.evaluate("window.scrollY") == 0  # drawing never scrolled the page
+
+
+def test_a_student_on_a_phone_sees_the_pad_the_guess_and_the_question_and_no_teacher_menu(sized, server):
+    import json
+    import urllib.request
+    request = urllib.request.Request(server + "/api/sessions", method="POST", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+    code = json.loads(urllib.request.urlopen(request).read())["code"]
+    page = sized("phone")
+    page.goto(server + f"/join?code={code}")
+    assert not page.locator(".topbar nav").is_visible() and not page.locator("#lesson-toggle").is_visible()
+    page.fill("#join-name", "Ada")
+    page.click("#join-form button[type=submit]")
+    page.wait_for_selector("#student-panel:not([hidden])")
+    stroke(page, [(0.5, 0.1), (0.5, 0.9)])  # a 1
+    page.wait_for_selector("#label-box:not([hidden])")
+    assert in_view(page, "#pad") and in_view(page, "#guess") and in_view(page, "#label-box"), "below the fold"
+    assert page.evaluate("window.scrollY") == 0
+    page.screenshot(path=str(SHOTS / "join-drawing-phone.png"))
