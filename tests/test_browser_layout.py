@@ -71,6 +71,20 @@ def test_draw_shows_the_canvas_and_the_answer_on_one_screen(sized, server, size)
     page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'")
     assert in_view(page, "#pad") and in_view(page, "#verdict-label"), size
     assert page.evaluate("window.scrollY") == 0  # drawing never scrolled the page
+    if size != "phone":  # the model row is not cut off, and on a projector what the network sees stays
+        assert in_view(page, "#model") and in_view(page, "#seen"), size
+
+
+@pytest.mark.parametrize("size", ["laptop", "projector"])
+def test_the_convolution_and_its_arithmetic_are_on_the_first_screen(sized, server, size):
+    page = sized(size, projector=size == "projector")
+    page.goto(server + "/filters?tab=conv")
+    page.wait_for_function("document.querySelectorAll('#input-grid td').length > 0")
+    page.click("body")
+    for _ in range(2):
+        page.keyboard.press(" ")
+    page.wait_for_function("document.getElementById('arithmetic').textContent.length > 0")
+    assert in_view(page, "#output-grid") and in_view(page, "#arithmetic") and in_view(page, "#pool-grid"), size
 
 
 def test_a_student_on_a_phone_sees_the_pad_the_guess_and_the_question_and_no_teacher_menu(sized, server):

@@ -40,6 +40,10 @@ def test_the_four_rates_of_the_crash_course_exercise_get_the_verdict_it_teaches(
     assert (page.locator("#verdict").get_attribute("data-state") == "diverged") is diverging
     if lr == 1.05:  # and it stays diverging, not "oscillating", however long the class keeps stepping
         assert "diverg" in steps(page, 30) and "oscillating" not in page.locator("#verdict").text_content()
+        where = page.locator("#offplot")  # the ball left the plot: it is pinned at the edge, and says where
+        assert where.is_visible() and "w = " in where.text_content(), where.text_content()
+    else:
+        assert page.locator("#offplot").text_content() == ""
     assert page.errors == []
 
 

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 
 // One exercise's plot, loss curve and numbers; returns the plot's frame (for pointer mapping).
 export function drawExercise(S, view, lineData) {
+  $("offplot").textContent = "";
   const frame = S.tab === "parabola" ? drawCurve(S, view) : S.tab === "line_fit" ? drawLine(S, lineData) : drawSurface(S, view);
   lossPlot($("loss-plot"), S.runs, S.n);
   showRunNumbers(S);
@@ -29,11 +30,18 @@ function drawCurve(S, view) {
   const frame = new Frame($("main-plot"), view[0], [0, top]);
   frame.axes("w", "loss L(w)");
   frame.line(S.surface.x.map((x, i) => [x, S.surface.loss[i]]), "#555", 3);
+  const away = [];
   for (const r of S.runs) {
     const pts = r.path.slice(0, at(S, r) + 1).map((p, i) => [p[0], r.loss[i]]);
-    frame.line(pts, r.colour, 2, [6, 4]);
-    pts.forEach((p, i) => frame.marker(p, r.colour, "circle", i === pts.length - 1 ? 10 : 5));
+    frame.clipped(() => {
+      frame.line(pts, r.colour, 2, [6, 4]);
+      pts.slice(0, -1).forEach((p) => frame.marker(p, r.colour, "circle", 5));
+    });
+    const [w, loss] = pts[pts.length - 1];
+    if (frame.pinned([w, loss], r.colour)) away.push(`w = ${fmt(w)}, loss ${fmt(loss)}`);
   }
+  // a ball that left the plot stays in view at its edge, and says where it really is
+  $("offplot").textContent = away.length ? t("Off the plot (shown at the edge, the arrow points to it): {where}", undefined, { where: away.join("; ") }) : "";
   return frame;
 }
 

@@ -79,6 +79,46 @@ export class Frame {
     ctx.stroke();
   }
 
+  // Draw what `draw()` draws clipped to the plotting area (a path that runs off stays inside).
+  clipped(draw) {
+    const ctx = this.ctx, x0 = this.x(this.xRange[0]), x1 = this.x(this.xRange[1]);
+    const y0 = this.y(this.yRange[1]), y1 = this.y(this.yRange[0]);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4);
+    ctx.clip();
+    draw();
+    ctx.restore();
+  }
+
+  // A marker that stays in view: a point outside the plot is drawn at the edge, with an arrow
+  // pointing to where it really is. True if it had to be pinned.
+  pinned([a, b], colour, size = 10) {
+    const [xa, xb] = this.xRange, [ya, yb] = this.yRange;
+    const ca = Math.min(xb, Math.max(xa, a)), cb = Math.min(yb, Math.max(ya, b));
+    this.marker([ca, cb], colour, "circle", size);
+    if (ca === a && cb === b) return false;
+    const ctx = this.ctx, px = this.x(ca), py = this.y(cb);
+    const dx = Math.sign(a - ca), dy = -Math.sign(b - cb);  // screen direction of the real point
+    const len = Math.hypot(dx, dy) || 1, ux = dx / len, uy = dy / len;
+    // an arrow inside the plot, pointing through the pinned ball to where it really is
+    const tail = [px - ux * (size + 44), py - uy * (size + 44)], head = [px - ux * (size + 6), py - uy * (size + 6)];
+    ctx.strokeStyle = colour;
+    ctx.fillStyle = colour;
+    ctx.lineWidth = 4;
+    ctx.beginPath();
+    ctx.moveTo(...tail);
+    ctx.lineTo(head[0] - ux * 10, head[1] - uy * 10);
+    ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(...head);
+    ctx.lineTo(head[0] - ux * 14 - uy * 9, head[1] - uy * 14 + ux * 9);
+    ctx.lineTo(head[0] - ux * 14 + uy * 9, head[1] - uy * 14 - ux * 9);
+    ctx.closePath();
+    ctx.fill();
+    return true;
+  }
+
   // A grid of values (rows from the top) as filled cells; `colour(v)` gives a CSS colour.
   heatmap(grid, colour) {
     const rows = grid.length, cols = grid[0].length;
@@ -92,7 +132,7 @@ export class Frame {
   }
 }
 
-function ticks([a, b], n = 5) {
+export function ticks([a, b], n = 5) {
   const step = niceStep((b - a) / n);
   const out = [];
   for (let t = Math.ceil(a / step) * step; t <= b + 1e-9; t += step) out.push(Math.abs(t) < 1e-12 ? 0 : t);
@@ -127,7 +167,9 @@ export function lossPlot(canvas, runs, upTo) {
   const all = runs.flatMap((r) => r.loss.slice(0, upTo + 1)).filter(isFinite);
   const maxSteps = Math.max(1, ...runs.map((r) => Math.min(upTo, r.loss.length - 1)));
   const top = Math.max(...all, 1e-9);
-  const frame = new Frame(canvas, [0, maxSteps], [0, top * 1.05], 40);
+  // room on the left for the longest tick label (a diverging loss reads 7.37e+4)
+  const pad = Math.max(40, 14 + 9 * Math.max(...ticks([0, top * 1.05]).map((v) => fmt(v).length)));
+  const frame = new Frame(canvas, [0, maxSteps], [0, top * 1.05], pad);
   frame.axes("step", "loss");
   for (const run of runs) {
     frame.line(run.loss.slice(0, upTo + 1).map((v, i) => [i, Math.min(v, top * 1.05)]), run.colour, 2.5);
