@@ -16,6 +16,8 @@ DATASETS = ("blobs", "circles", "xor", "spiral")
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1)}
 EXTENT = 1.2        # the plane shown: [-EXTENT, EXTENT] on both axes
 GRID = 48           # decision-boundary grid size
+NEURON_GRID = 20    # each hidden neuron's own map (TensorFlow Playground's thumbnails)
+BATCH = 10          # one step is one epoch of mini-batches of this size, as TensorFlow Playground counts
 
 
 def make_points(name: str, n: int = 200, noise: float = 0.1, seed: int = 0) -> np.ndarray:
@@ -81,9 +83,31 @@ def grid_probabilities(net: nn.Sequential) -> np.ndarray:
         return torch.sigmoid(net(torch.stack([xs.ravel(), ys.ravel()], 1))).reshape(GRID, GRID).numpy()
 
 
+def neuron_maps(net: nn.Sequential) -> list[list[np.ndarray]]:
+    """Every hidden neuron's output over the plane, per layer: (NEURON_GRID, NEURON_GRID) arrays
+    scaled to 0..1 (0.5 = zero for tanh; the layer's own range otherwise), rows from the top."""
+    axis = torch.linspace(-EXTENT, EXTENT, NEURON_GRID)
+    ys, xs = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+    h = torch.stack([xs.ravel(), ys.ravel()], 1)  # (G*G, 2)
+    maps = []
+    with torch.no_grad():
+        for m in list(net)[:-1]:
+            h = m(h)
+            if isinstance(m, nn.Linear):
+                continue
+            if isinstance(m, nn.Tanh):
+                scaled = (h + 1) / 2
+            else:
+                lo, hi = h.min(0).values, h.max(0).values
+                scaled = (h - lo) / (hi - lo).clamp_min(1e-6)
+            maps.append([scaled[:, j].reshape(NEURON_GRID, NEURON_GRID).numpy() for j in range(h.shape[1])])
+    return maps
+
+
 def train(points: np.ndarray, layers: list[int], activation: str, learning_rate: float, steps: int,
           state: list[dict] | None = None, seed: int = 0) -> dict:
-    """`steps` full-batch gradient-descent steps on the binary cross-entropy."""
+    """`steps` epochs of mini-batch SGD (batches of BATCH points, shuffled) on the binary
+    cross-entropy; the loss after each epoch, over all points."""
     torch.manual_seed(seed)
     net = build(layers, activation)
     if state is not None:
@@ -91,16 +115,20 @@ def train(points: np.ndarray, layers: list[int], activation: str, learning_rate:
     x = torch.tensor(points[:, :2], dtype=torch.float32)
     y = torch.tensor(points[:, 2], dtype=torch.float32)
     opt = torch.optim.SGD(net.parameters(), lr=learning_rate)
+    order = torch.Generator().manual_seed(seed)
     losses, status = [], "running"
     for _ in range(steps):
-        loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), y)
-        if not math.isfinite(loss.item()):
+        for batch in torch.randperm(len(x), generator=order).split(BATCH):
+            loss = F.binary_cross_entropy_with_logits(net(x[batch]).squeeze(1), y[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            epoch_loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), y).item()
+        if not math.isfinite(epoch_loss):
             status = "diverged"
             break
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        losses.append(epoch_loss)
     with torch.no_grad():
         logits = net(x).squeeze(1)
         final = F.binary_cross_entropy_with_logits(logits, y).item()
@@ -109,4 +137,4 @@ def train(points: np.ndarray, layers: list[int], activation: str, learning_rate:
         return {"status": "diverged", "loss": [v for v in losses if math.isfinite(v)], "accuracy": None,
                 "state": None, "grid": None}
     return {"status": status, "loss": losses, "final_loss": final, "accuracy": accuracy,
-            "state": get_state(net), "grid": grid_probabilities(net)}
+            "state": get_state(net), "grid": grid_probabilities(net), "neurons": neuron_maps(net)}

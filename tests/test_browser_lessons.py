@@ -186,3 +186,18 @@ def test_a_race_is_ranked_by_accuracy_on_unseen_images_not_the_last_batch(page, 
     runs = page.locator("#runs li").all_text_contents()
     assert runs[0].startswith("★ lr 0.1: test accuracy") and runs[1].startswith("lr 0.001: test accuracy"), runs
     assert page.errors == []
+
+
+def test_split_the_data_with_its_defaults_learns_in_seconds_and_shows_each_neurons_map(page, server):
+    page.goto(server + "/descent?tab=split")
+    page.wait_for_function("document.getElementById('numbers').children.length > 0")
+    assert page.locator("#layers").input_value() == "4,4" and page.locator("#lr-number").input_value() == "0.3"
+    page.click("#run")
+    page.wait_for_function("parseInt(document.querySelectorAll('#numbers dd')[1].textContent) >= 95", timeout=20000)
+    page.click("#run")
+    assert int(page.locator("#counter").text_content()) <= 150  # epochs, as TensorFlow Playground counts
+    rows = page.locator("#neuron-layers .neuron-row")
+    assert rows.count() == 2 and [rows.nth(i).locator("canvas").count() for i in range(2)] == [4, 4]
+    assert page.locator("#neurons").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "descent-split-neurons.png"))
+    assert page.errors == []

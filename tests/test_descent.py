@@ -117,3 +117,15 @@ def test_split_api_round_trip_and_bad_input(client):
                     client.post("/api/split/step", content='{"learning_rate": NaN}',
                                 headers={"content-type": "application/json"}))
         assert response.status_code == 422 and any(k.startswith(field) for k in response.json()["fields"]), (bad, response.json())
+
+
+@pytest.mark.parametrize("lr, epochs", [(0.3, 100), (0.08, 250)])
+def test_split_the_data_defaults_learn_circles_at_once(lr, epochs):
+    """The page's defaults (circles, 4,4, tanh) learn as TensorFlow Playground's do: a step is an
+    epoch of mini-batches of 10, so a few seconds of RUN separate the circles."""
+    points = splitdata.make_points("circles")
+    result = splitdata.train(points, [4, 4], "tanh", lr, epochs)
+    assert result["accuracy"] >= 0.95, result["accuracy"]
+    maps = result["neurons"]
+    assert [len(layer) for layer in maps] == [4, 4] and maps[0][0].shape == (splitdata.NEURON_GRID,) * 2
+    assert all(0 <= m.min() and m.max() <= 1 for layer in maps for m in layer)

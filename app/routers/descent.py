@@ -109,7 +109,7 @@ class SplitRequest(BaseModel):
                                                              description="neurons per hidden layer")
     activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "tanh"
     learning_rate: float = Field(0.3, gt=0, le=100, allow_inf_nan=False)
-    steps: int = Field(1, ge=0, le=1000)
+    steps: int = Field(1, ge=0, le=200, description="epochs (each one pass of mini-batches of 10 over the points)")
     state: list[dict] | None = Field(None, description="the weights from the last answer (null: start afresh)")
 
     @field_validator("points")
@@ -122,9 +122,10 @@ class SplitRequest(BaseModel):
 
 @router.post("/api/split/step")
 def split_step(body: SplitRequest) -> dict:
-    """Train the small network `steps` full-batch steps; returns the new weights (send them back
-    next time), the loss per step, the accuracy and the decision boundary as a 48x48 grid of
-    class-1 probabilities (base64 bytes 0..255, rows from the top, over [-1.2, 1.2]^2)."""
+    """Train the small network `steps` epochs (mini-batches of 10, as TensorFlow Playground);
+    returns the new weights (send them back next time), the loss after each epoch, the accuracy,
+    the decision boundary as a 48x48 grid of class-1 probabilities (base64 bytes 0..255, rows from
+    the top, over [-1.2, 1.2]^2) and `neurons`: each hidden neuron's own 20x20 map, per layer."""
     points = (np.array(body.points, dtype=np.float64) if body.points
               else splitdata.make_points(body.dataset, noise=body.noise, seed=body.seed))
     if len(points) == 0 or len(set(points[:, 2].tolist())) < 2:
@@ -140,5 +141,8 @@ def split_step(body: SplitRequest) -> dict:
     result["grid"] = None if grid is None else {
         "size": splitdata.GRID, "extent": splitdata.EXTENT,
         "base64": base64.b64encode(np.rint(grid * 255).astype(np.uint8).tobytes()).decode()}
+    neurons = result.pop("neurons", None) or []
+    result["neurons"] = {"size": splitdata.NEURON_GRID, "layers": [
+        [base64.b64encode(np.rint(m * 255).astype(np.uint8).tobytes()).decode() for m in layer] for layer in neurons]}
     result["points"] = np.round(points, 4).tolist()
     return result

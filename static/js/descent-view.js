@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 // One exercise's plot, loss curve and numbers; returns the plot's frame (for pointer mapping).
 export function drawExercise(S, view, lineData) {
   $("offplot").textContent = "";
+  $("neurons").hidden = true;
   const frame = S.tab === "parabola" ? drawCurve(S, view) : S.tab === "line_fit" ? drawLine(S, lineData) : drawSurface(S, view);
   lossPlot($("loss-plot"), S.runs, S.n);
   showRunNumbers(S);
@@ -141,6 +142,34 @@ export function drawSplit(S) {
   showNumbers([["loss", fmt(sp.losses[sp.losses.length - 1])],
     ["accuracy", sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]]);
   $("hint").textContent = sp.dataset === "mine" ? t("Click the plot to add points; choose their class on the left.") : "";
+  drawNeurons(sp.neurons);
   return frame;
+}
+
+// Each hidden neuron's own map of the plane (TensorFlow Playground's signature): a row of small
+// squares per layer, blue where the neuron's output is low, orange where it is high.
+function drawNeurons(neurons) {
+  $("neurons").hidden = !neurons || !neurons.layers.length;
+  if ($("neurons").hidden) return;
+  const n = neurons.size;
+  $("neuron-layers").replaceChildren(...neurons.layers.map((layer, l) => {
+    const row = document.createElement("div");
+    row.className = "neuron-row";
+    row.setAttribute("aria-label", t("Hidden layer {n}", undefined, { n: l + 1 }));
+    for (const b64 of layer) {
+      const canvas = document.createElement("canvas");
+      canvas.width = canvas.height = n;
+      const ctx = canvas.getContext("2d"), img = ctx.createImageData(n, n);
+      Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).forEach((v, i) => {
+        const share = v / 255, strength = Math.abs(share - 0.5) * 2, mix = 0.15 + strength * 0.85;
+        const [r, g, b] = share < 0.5 ? [0, 114, 178] : [230, 159, 0];
+        img.data.set([255 + (r - 255) * mix, 255 + (g - 255) * mix, 255 + (b - 255) * mix, 255], i * 4);
+      });
+      ctx.putImageData(img, 0, 0);
+      canvas.className = "neuron";
+      row.append(canvas);
+    }
+    return row;
+  }));
 }
 

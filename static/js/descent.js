@@ -14,7 +14,7 @@ const S = {
   tab: params.get("tab") || "parabola",
   problem: params.get("problem") || "bowl",
   optimizer: params.get("optimizer") || "sgd",
-  lr: Number(params.get("lr")) || 0.08,
+  lr: Number(params.get("lr")) || (params.get("tab") === "split" ? 0.3 : 0.08),
   momentum: Number(params.get("momentum")) || 0.9,
   starts: {},                      // problem -> dragged start
   data: parseData(params.get("data")) || null,
@@ -187,9 +187,9 @@ async function splitStep(k) {
   S.splitBusy = true;
   try {
     while (S.splitQueued && sp.status !== "diverged") {
-      const steps = S.splitPending;
-      S.splitPending = 0;
-      S.splitQueued = false;
+      const steps = Math.min(200, S.splitPending);  // the server takes at most 200 epochs a request
+      S.splitPending -= steps;
+      S.splitQueued = S.splitPending > 0;
       await splitRequest(steps);
     }
   } finally {
@@ -208,7 +208,7 @@ async function splitRequest(steps) {
   try {
     const r = await sendJSON("POST", "/api/split/step", body);
     if (generation !== S.splitGeneration) return;
-    Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status });
+    Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status, neurons: r.neurons });
     sp.losses.push(...r.loss);
     S.n = sp.losses.length;
     $("verdict").textContent = r.status === "diverged" ? "Diverged: the learning rate is too large. Press RESET." : "";
