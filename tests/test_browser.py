@@ -348,12 +348,19 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     page.wait_for_function("document.querySelector('#classes .count').textContent === '6 photos'")
     page.wait_for_function("document.getElementById('progress-text').textContent.includes('changed since')")  # ...says so
 
+    page.keyboard.press("Shift+P")  # on the projector the live answer stays on the first screen
+    page.wait_for_function("document.documentElement.classList.contains('projector')")
+    box = page.locator("#live-verdict").bounding_box()
+    assert box and box["y"] + box["height"] <= 720, box
+    page.keyboard.press("Shift+P")
     page.reload()  # the project, its photos and its model are kept on the server
     rows.first.wait_for()
     assert rows.first.locator(".count").text_content() == "6 photos"
     page.wait_for_selector("#live-box:not([hidden])")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "teach.png"), full_page=True)
+    page.goto(server + "/teach")  # no project in the address: the last one opens again
+    rows.first.wait_for()
     page.click("#delete-project")
     page.wait_for_function("document.getElementById('project').hidden")
     page.wait_for_function("document.getElementById('project-list').textContent.includes('No projects yet')")

@@ -104,3 +104,40 @@ def test_a_student_on_a_phone_sees_the_pad_the_guess_and_the_question_and_no_tea
     assert in_view(page, "#pad") and in_view(page, "#guess") and in_view(page, "#label-box"), "below the fold"
     assert page.evaluate("window.scrollY") == 0
     page.screenshot(path=str(SHOTS / "join-drawing-phone.png"))
+
+
+LONG_NAME = "Our very best digit network from Tuesday's lesson, version 12"[:60]
+
+
+@pytest.fixture(scope="module")
+def long_named_model(server):
+    import json
+    import time
+    import urllib.request
+
+    from tests.conftest import OWNER
+
+    def call(method, path, body=None):
+        request = urllib.request.Request(server + path, method=method, data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json", "X-Owner-Token": OWNER})
+        return json.loads(urllib.request.urlopen(request, timeout=10).read())
+    job = call("POST", "/api/train", {"architecture": "mlp_16", "train_size": 640, "val_size": 500, "name": LONG_NAME})
+    for _ in range(300):
+        state = call("GET", f"/api/train/{job['id']}")
+        if state["status"] == "done":
+            return state["model_ids"][0]
+        time.sleep(0.2)
+    raise AssertionError(state)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_a_long_model_name_never_widens_the_page(sized, server, long_named_model, size):
+    from tests.conftest import OWNER
+    page = sized(size, projector=size == "projector")
+    page.add_init_script(f"localStorage.setItem('neuronlab.owner', '{OWNER}')")
+    page.goto(server + f"/draw?model={long_named_model}")
+    page.wait_for_function("document.querySelectorAll('#model option').length > 3")
+    option = page.locator(f"#model option[value='{long_named_model}']")
+    assert option.get_attribute("title") == LONG_NAME and option.text_content().startswith(LONG_NAME[:40])
+    assert len(option.text_content()) < len(LONG_NAME) + 8
+    assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size][0]

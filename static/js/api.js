@@ -83,3 +83,12 @@ export class LiveSocket {
     return true;
   }
 }
+
+// A model as a choice in a list: a long name is cut (the whole name shows on hover), so a list
+// of trained models never widens the page.
+export function modelOption(m, selected, suffix = "") {
+  const name = m.name.length > 44 ? `${m.name.slice(0, 43)}…` : m.name;
+  const option = new Option(`${name}${suffix}`, m.id, false, selected);
+  option.title = m.name;
+  return option;
+}

@@ -2,7 +2,7 @@
 // POST /api/saliency -> one card each: guess, top probabilities, preprocessing steps, where it looked.
 import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
-import { getJSON, pageConfig, postForm } from "./api.js";
+import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
 import { fitToParent, greyImage, paintColour, paintGrey, percent } from "./render.js";
 import { isShortcut } from "./keys.js";
@@ -164,7 +164,7 @@ document.addEventListener("keydown", (e) => {
 });
 
 getJSON("/api/models").then(({ models }) => {
-  for (const m of models) $("model").append(new Option(m.name, m.id, false, m.id === state.model));
+  for (const m of models) $("model").append(modelOption(m, m.id === state.model));
   $("model").addEventListener("change", (e) => {
     state.model = e.target.value;
     setParam("model", state.model);

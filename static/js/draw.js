@@ -1,6 +1,6 @@
 // Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
 import { setParam } from "./chrome.js";
-import { LiveSocket, getJSON, pageConfig } from "./api.js";
+import { getJSON, LiveSocket, modelOption, pageConfig } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
@@ -125,7 +125,7 @@ async function loadModels() {
   const select = $("model");
   for (const m of models.filter(readsGrey)) {
     const accuracy = m.test_accuracy ? ` · ${(m.test_accuracy * 100).toFixed(1)}%` : "";
-    const option = new Option(`${m.name}${accuracy}`, m.id, false, m.id === state.model);
+    const option = modelOption(m, m.id === state.model, accuracy);
     select.append(option);
   }
   select.addEventListener("change", () => {

@@ -1,6 +1,6 @@
 // Inside the network: convolution step by step (POST /api/convolve, /api/pool), every layer's
 // output for one input (/api/activations), learned filters, and the kernel table.
-import { getJSON, pageConfig, postForm } from "./api.js";
+import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
 import { editableGrid, numberGrid, paintDiverging, paintGrey, readsGrey } from "./render.js";
 import { isShortcut } from "./keys.js";
@@ -320,7 +320,7 @@ async function init() {
   setExamples(S.kernelInfo.examples);
   const { models } = await getJSON("/api/models");
   S.models = models.filter(readsGrey);
-  for (const m of S.models) $("net-model").append(new Option(m.name, m.id, false, m.id === S.model));
+  for (const m of S.models) $("net-model").append(modelOption(m, m.id === S.model));
   $("net-model").addEventListener("change", async (e) => {
     S.model = e.target.value;
     showTab(S.tab);

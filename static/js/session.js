@@ -2,7 +2,7 @@
 // live over /ws/sessions/{code}. The teacher's key stays in this browser (localStorage).
 import { setParam } from "./chrome.js";
 import { t, tn } from "./i18n.js";
-import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
+import { getJSON, LiveSocket, modelOption, pageConfig, sendJSON } from "./api.js";
 import { paintGrey, percent, readsGrey } from "./render.js";
 import { isShortcut } from "./keys.js";
 
@@ -14,7 +14,7 @@ const teacher = (method, path, body) => sendJSON(method, `/api/sessions/${S.code
 
 async function init() {
   const { models } = await getJSON("/api/models");
-  for (const m of models.filter(readsGrey)) $("model").append(new Option(m.name, m.id, false, m.id === pageConfig().defaultModel));
+  for (const m of models.filter(readsGrey)) $("model").append(modelOption(m, m.id === pageConfig().defaultModel));
   const saved = JSON.parse(localStorage.getItem(STORE) || "null");
   const wanted = new URLSearchParams(location.search).get("code");
   if (saved && (!wanted || wanted.toUpperCase() === saved.code)) open(saved.code, saved.key);

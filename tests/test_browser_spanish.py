@@ -1,0 +1,87 @@
+"""Every page in Spanish, as a class in Spain or Latin America would use it (issue 12): walked
+with the mouse and keys, nothing on screen may be left in English (a list made from the English
+texts of the interface), and plurals are right."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from app.i18n import FOLDER
+from app.routers.pages import JOIN, PAGES
+from tests.helpers import stroke
+
+pytestmark = pytest.mark.browser
+ENGLISH = json.loads((FOLDER / "en.json").read_text())
+SPANISH = json.loads((FOLDER / "es.json").read_text())
+
+
+def english_phrases() -> list[str]:
+    """English interface texts of three words or more that Spanish says differently (placeholders
+    cut out: the parts around them are phrases of their own)."""
+    texts = set(ENGLISH.values()) | {k for k in SPANISH if " " in k and not k.startswith(("page.", "control."))}
+    found = set()
+    for text in texts:
+        if SPANISH.get(text, "") == text:
+            continue
+        for part in re.split(r"\{\w+\}|[·:;()\n]", text):
+            part = part.strip(" .,…✓✗↔↘—-")
+            if len(part.split()) >= 3 and part not in SPANISH.values():
+                found.add(part)
+    return sorted(found)
+
+
+PHRASES = english_phrases()
+
+
+def english_on_screen(page) -> list[str]:
+    text = page.evaluate("document.body.innerText")
+    return [p for p in PHRASES if p in text]
+
+
+def walk(page, server, path):
+    page.goto(server + path + "?lang=es")
+    page.wait_for_load_state("networkidle")
+    if path == "/descent":
+        page.click("body")
+        for _ in range(4):
+            page.keyboard.press(" ")
+        page.wait_for_function("document.getElementById('counter').textContent === '4'")
+    if path == "/draw":
+        page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
+        stroke(page, [(0.25, 0.15), (0.75, 0.15), (0.45, 0.9)])
+        page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'")
+    if path == "/session":
+        page.click("#start")
+        page.wait_for_function("document.getElementById('code').textContent.length === 5")
+
+
+def test_the_english_phrases_catch_english_on_screen(page, server):
+    assert len(PHRASES) > 150
+    walk(page, server, "/draw")  # the same walk in English finds plenty
+    page.goto(server + "/draw?lang=en")
+    page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
+    assert len(english_on_screen(page)) >= 3
+
+
+@pytest.mark.parametrize("path", ["/", *(p for p, _ in PAGES), JOIN[0]])
+def test_every_page_walked_in_spanish_shows_no_english(page, server, path):
+    walk(page, server, path)
+    assert english_on_screen(page) == []
+    page.goto(server + "/")  # the language stays for the next page, reached by the menu
+    assert page.locator("html").get_attribute("lang") == "es"
+    assert page.errors == []
+
+
+def test_spanish_plurals_and_the_descent_slider(page, server):
+    page.goto(server + "/descent?lang=es&tab=parabola&lr=0.5")
+    page.wait_for_function("document.querySelectorAll('#numbers dd').length > 0")
+    page.click("body")
+    page.keyboard.press(" ")
+    page.wait_for_function("document.getElementById('verdict').textContent.includes('1 paso ✓')")
+    slider = page.locator("#lr-slider").bounding_box()
+    assert slider["width"] > 60, slider  # not shrunk to a dot by longer Spanish labels
+    page.goto(server + "/train?lang=es")
+    slider = page.locator(".setup-panel .lr input[type=range]").bounding_box()
+    assert slider["width"] > 60, slider
