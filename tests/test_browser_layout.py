@@ -141,3 +141,9 @@ def test_a_long_model_name_never_widens_the_page(sized, server, long_named_model
     assert option.get_attribute("title") == LONG_NAME and option.text_content().startswith(LONG_NAME[:40])
     assert len(option.text_content()) < len(LONG_NAME) + 8
     assert page.evaluate("document.documentElement.scrollWidth") <= SIZES[size][0]
+
+
+def test_teach_on_a_projector_is_never_blank(sized, server):
+    page = sized("projector", projector=True)
+    page.goto(server + "/teach")
+    assert page.locator("#new-name").is_visible()  # no project open: the list and "new project" show

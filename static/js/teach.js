@@ -22,6 +22,12 @@ async function act(errorId, fn) {
 
 // --- projects ---------------------------------------------------------------------------------
 
+// The project list is a side panel (hidden on a projector) only while a project is open: with
+// none open it is the page.
+function showList(alone) {
+  document.querySelector(".teach-projects").classList.toggle("secondary", !alone);
+}
+
 async function loadProjects() {
   const { projects } = await getJSON("/api/projects");
   $("project-list").replaceChildren(...projects.map((p) => {
@@ -51,6 +57,7 @@ async function openProject(id) {
   const project = await act("projects-error", () => getJSON(`/api/projects/${id}`));
   if (!project) return;
   S.project = project;
+  showList(false);
   setParam("project", id);
   localStorage.setItem(LAST, id);
   $("project").hidden = $("teach-train").hidden = false;
@@ -89,6 +96,7 @@ $("delete-project").addEventListener("click", () => {
     S.project = null;
     train.stop();
     $("project").hidden = $("teach-train").hidden = true;
+    showList(true);
     setParam("project", null);
     await loadProjects();
   });
@@ -250,4 +258,5 @@ const train = new TrainPanel({ $, ensureCamera, video: () => $("video"), project
 loadProjects().catch((err) => say("projects-error", `Could not list the projects: ${err.message}`));
 // the project in the address, else the one this browser had open last (a projector shows no list)
 const wanted = new URLSearchParams(location.search).get("project") || localStorage.getItem(LAST);
-if (wanted) openProject(wanted).then(() => { if (!S.project) localStorage.removeItem(LAST); });
+showList(!wanted);
+if (wanted) openProject(wanted).then(() => { if (!S.project) { localStorage.removeItem(LAST); showList(true); } });
