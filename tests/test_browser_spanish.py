@@ -52,6 +52,9 @@ def walk(page, server, path):
         page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
         stroke(page, [(0.25, 0.15), (0.75, 0.15), (0.45, 0.9)])
         page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'")
+    if path == "/filters":  # the network tab too, where the texts are built while running
+        page.click("[data-tab=network]")
+        page.wait_for_function("document.getElementById('net-prediction').textContent.length > 0", timeout=20000)
     if path == "/session":
         page.click("#start")
         page.wait_for_function("document.getElementById('code').textContent.length === 5")

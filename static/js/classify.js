@@ -147,7 +147,7 @@ async function liveLoop() {
       const best = Math.max(...result.probabilities);
       $("live-result").textContent = `Live: ${result.prediction} · ${percent(best)}`;
     } catch (err) {
-      $("live-result").textContent = `Live: ${err.message}`;
+      $("live-result").textContent = `${t("Live:")} ${err.message}`;
     } finally {
       state.liveBusy = false;
     }

@@ -153,4 +153,4 @@ document.addEventListener("keydown", (e) => {
 restore();
 pad.resize();
 showEmpty();
-loadModels().catch((err) => { $("status").textContent = `Could not list the models: ${err.message}`; });
+loadModels().catch((err) => { $("status").textContent = `${t("Could not list the models:")} ${err.message}`; });

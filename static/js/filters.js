@@ -4,6 +4,7 @@ import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
 import { editableGrid, numberGrid, paintDiverging, paintGrey, readsGrey } from "./render.js";
 import { isShortcut } from "./keys.js";
+import { t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -54,7 +55,7 @@ async function inspect(blob) {
 }
 
 function renderLayers(body) {
-  $("net-prediction").textContent = `The network reads: ${body.prediction}`;
+  $("net-prediction").textContent = t("The network reads: {p}", undefined, { p: body.prediction });
   const list = $("layer-list");
   list.replaceChildren();
   const input = document.createElement("li");
@@ -120,7 +121,7 @@ async function openMap(layer, channel, bytes) {
   const canvas = $("map-big");
   const ctx = paintDiverging(canvas, bytes, width, height, channel * width * height);
   $("map-title").textContent = `${layer.label}, map ${channel + 1}: ${height}×${width}, values from −${fmt(scale)} to +${fmt(scale)}`;
-  $("map-explain").textContent = "Click a cell to see where it comes from.";
+  $("map-explain").textContent = t("Click a cell to see where it comes from.");
   canvas.onclick = async (e) => {
     const r = canvas.getBoundingClientRect();
     const col = Math.floor(((e.clientX - r.left) / r.width) * width), row = Math.floor(((e.clientY - r.top) / r.height) * height);
@@ -156,10 +157,10 @@ async function explainCell(layer, channel, row, col, value) {
     sum += pixel * weight;
     terms.push(`${term(pixel)}×${term(weight)}`);
   }
-  const bias = f.bias ? ` + bias ${term(f.bias[channel])}` : "";
-  box.textContent = `Cell (${row + 1}, ${col + 1}): the ${k}×${k} input patch at rows ${row + 1 - pad}–${row + k - pad}, ` +
-    `columns ${col + 1 - pad}–${col + k - pad}, times filter ${channel + 1}: ${terms.join(" + ")}${bias}` +
-    ` = ${fmt(sum)} (the map shows ${fmt(value)}, rounded to its colour scale).`;
+  const bias = f.bias ? ` + ${t("bias")} ${term(f.bias[channel])}` : "";
+  box.textContent = t("Cell ({r}, {c}): the {k}×{k} input patch at rows {r0}–{r1}, columns {c0}–{c1}, times filter {f}: {terms} = {sum} (the map shows {value}, rounded to its colour scale).",
+    undefined, { r: row + 1, c: col + 1, k, r0: row + 1 - pad, r1: row + k - pad, c0: col + 1 - pad, c1: col + k - pad,
+      f: channel + 1, terms: terms.join(" + ") + bias, sum: fmt(sum), value: fmt(value) });
   return box;
 }
 
@@ -250,7 +251,8 @@ function filterLayer(layer, first) {
   if (!first && out > shown) {
     const more = document.createElement("p");
     more.className = "hint";
-    more.textContent = `The first ${shown} of ${out} filters, first ${Math.min(inn, 16)} of ${inn} input channels.`;
+    more.textContent = t("The first {shown} of {out} filters, first {k} of {inn} input channels.", undefined,
+      { shown, out, k: Math.min(inn, 16), inn });
     section.append(more);
   }
   return section;

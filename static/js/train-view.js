@@ -81,8 +81,9 @@ const clock = (seconds) => {
 
 export function showProgress(fill, text, e, epochs) {
   fill.style.width = `${(100 * e.step) / e.total_steps}%`;
-  text.textContent = `Epoch ${e.epoch}/${epochs} · batch ${e.batch}/${e.batches} · step ${e.step}/${e.total_steps}` +
-    ` · lr ${Number(e.learning_rate.toPrecision(3))} · ETA ${clock(e.eta)}`;
+  text.textContent = translate("Epoch {e}/{E} · batch {b}/{B} · step {s}/{S} · lr {lr} · ETA {eta}", undefined, {
+    e: e.epoch, E: epochs, b: e.batch, B: e.batches, s: e.step, S: e.total_steps,
+    lr: Number(e.learning_rate.toPrecision(3)), eta: clock(e.eta) });
 }
 
 const image28 = (base64) => ({ width: 28, height: 28, base64 });

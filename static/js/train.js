@@ -162,7 +162,7 @@ function setStatus(status, position, starting = false) {
   state.status = status;
   const badge = $("job-status");
   badge.dataset.status = status;
-  badge.textContent = status === "queued" && position ? `queued · position ${position}` : status;
+  badge.textContent = status === "queued" && position ? t("queued · position {n}", undefined, { n: position }) : t(status);
   const active = state.job && !FINAL.includes(status) && status !== "idle";
   $("pause").disabled = !["running", "paused"].includes(status);
   $("pause").innerHTML = status === "paused" ? "▶ Resume <kbd>P</kbd>" : "‖ Pause <kbd>P</kbd>";
