@@ -18,7 +18,7 @@ from app import errors, owners
 from app.frames import FrameReader
 from app.limits import BodySizeLimit
 from app.security import OriginGuard, SecurityHeaders
-from app.routers import descent, filters, health, models, pages, predict, projects, sessions, train
+from app.routers import descent, filters, health, models, neuron, pages, predict, projects, sessions, train
 from app.settings import ROOT, Settings, get_settings
 from engine import imageio
 from engine.store import ModelRegistry
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(OriginGuard, allowed=settings.allowed_origins)
     for router in (health.router, models.router, predict.router, train.router, projects.router,
-                   sessions.router, descent.router, filters.router, pages.router):
+                   sessions.router, descent.router, filters.router, neuron.router, pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     for url, folder in VENDOR.items():  # npm packages (package.json), served locally: works offline

@@ -15,7 +15,7 @@ CODES = [code for code, _ in LANGUAGES]
 SHORTCUTS = {  # page -> its keys, in order; what each does is text "keys.<page>.<n>"
     "/draw": ["C, R", "U, Ctrl+Z"], "/classify": ["Space", "C"], "/teach": ["1 … 9 (hold)"],
     "/descent": ["Space", "R", "↑ →  ↓ ←"], "/filters": ["Space", "R"], "/session": ["G", "M"],
-    "/train": ["Space", "P", "↑ →  ↓ ←"], "/join": ["U", "C", "N"],
+    "/train": ["Space", "P", "↑ →  ↓ ←"], "/join": ["U", "C", "N"], "/neuron": ["Space", "R"],
     "common": ["?", "Shift+P", "Page Down, Page Up"],
 }
 

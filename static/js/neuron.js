@@ -1,0 +1,247 @@
+// A neuron, and how it learns: one neuron's arithmetic (/api/neuron/forward), the activation
+// functions and their slopes, MSE and cross-entropy, y = ax + b by trial, one training step of a
+// 2-3-2 network with every number (/api/neuron/step), and batch arithmetic. The tab and the
+// neuron's numbers live in the address (a lesson link reproduces them).
+import { getJSON, sendJSON } from "./api.js";
+import { setQuery } from "./chrome.js";
+import { t } from "./i18n.js";
+import { isShortcut } from "./keys.js";
+import { COLOURS, Frame, fmt } from "./plot.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const CURVE_COLOURS = [...COLOURS, "#56B4E9", "#D55E00"];
+const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 2]];
+const LINE_POINTS = { x: [2, 4], y: [5, 9] };
+const S = { tab: params.get("tab") || "neuron", example: null, curves: null, net: null, steps: 0 };
+const num = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));
+
+function saveURL() {
+  const q = new URLSearchParams({ tab: S.tab });
+  if (S.neuron) q.set("neuron", [...S.neuron.inputs, ...S.neuron.weights, S.neuron.bias].join(","));
+  if (S.neuron) q.set("activation", S.neuron.activation);
+  q.set("a", $("line-a").value);
+  q.set("b", $("line-b").value);
+  setQuery(q);
+}
+
+function showTab(tab) {
+  S.tab = tab;
+  document.querySelectorAll("[data-tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
+  document.querySelectorAll(".tab-panel").forEach((p) => { p.hidden = p.id !== `tab-${tab}`; });
+  saveURL();
+  ({ neuron: drawNeuron, activations: drawActivations, loss: updateLoss, line: drawLine,
+     step: () => S.net || stepOnce(), batches: updateBatches })[tab]();
+}
+
+// --- one neuron ----------------------------------------------------------------------------------
+
+function neuronFromURL(example) {
+  const values = (params.get("neuron") || "").split(",").map(Number);
+  if (values.length !== 7 || values.some((v) => !isFinite(v))) return { ...example };
+  return { inputs: values.slice(0, 3), weights: values.slice(3, 6), bias: values[6],
+           activation: params.get("activation") || example.activation };
+}
+
+function fillNeuron() {
+  const n = S.neuron;
+  $("neuron-rows").replaceChildren(...n.inputs.map((x, i) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = `<th>${i + 1}</th><td><input type="number" step="0.1" data-kind="inputs"></td><td><input type="number" step="0.1" data-kind="weights"></td>`;
+    tr.querySelectorAll("input").forEach((input) => {
+      input.value = n[input.dataset.kind][i];
+      input.setAttribute("aria-label", `${input.dataset.kind === "inputs" ? "x" : "w"}${i + 1}`);
+      input.addEventListener("input", () => { n[input.dataset.kind][i] = Number(input.value) || 0; drawNeuron(); });
+    });
+    return tr;
+  }));
+  $("bias").value = n.bias;
+  $("activation").value = n.activation;
+}
+
+async function drawNeuron() {
+  const n = S.neuron;
+  saveURL();
+  const out = await sendJSON("POST", "/api/neuron/forward", n).catch((err) => ({ error: err.message }));
+  if (out.error) { $("neuron-output").textContent = out.error; return; }
+  const terms = n.inputs.map((x, i) => `${num(x)} × ${num(n.weights[i])}`).join(" + ");
+  $("weighted-sum").textContent = `z = ${terms} + ${num(n.bias)} = ${fmt(out.sum)}`;
+  $("neuron-output").textContent = `${n.activation}(${fmt(out.sum)}) = ${out.output.toFixed(2)}`;
+  $("neuron-output").title = t("slope there: {s}", undefined, { s: fmt(out.slope) });
+  if (!S.curves) S.curves = await getJSON("/api/neuron/activations");
+  const c = S.curves, ys = c[n.activation].y;
+  const frame = new Frame($("neuron-curve"), [c.z[0], c.z[c.z.length - 1]], [Math.min(-1, ...ys), Math.max(1, ...ys)]);
+  frame.axes("z", `${n.activation}(z)`);
+  frame.line(c.z.map((z, i) => [z, ys[i]]), COLOURS[0], 3);
+  frame.pinned([out.sum, out.output], COLOURS[1], 9);
+}
+
+// --- activations ---------------------------------------------------------------------------------
+
+async function drawActivations() {
+  if (!S.curves) S.curves = await getJSON("/api/neuron/activations");
+  const c = S.curves, names = S.example.activations, zs = [c.z[0], c.z[c.z.length - 1]];
+  const values = new Frame($("act-curves"), zs, [-1.5, 3]);
+  const slopes = new Frame($("act-slopes"), zs, [-0.1, 1.2]);
+  values.axes("z", "g(z)");
+  slopes.axes("z", "g′(z)");
+  names.forEach((name, k) => {
+    values.clipped(() => values.line(c.z.map((z, i) => [z, c[name].y[i]]), CURVE_COLOURS[k], 3, DASHES[k]));
+    slopes.clipped(() => slopes.line(c.z.map((z, i) => [z, c[name].slope[i]]), CURVE_COLOURS[k], 3, DASHES[k]));
+  });
+  $("act-legend").replaceChildren(...names.map((name, k) => {
+    const li = document.createElement("li");
+    li.style.setProperty("--colour", CURVE_COLOURS[k]);
+    li.dataset.dash = k;
+    li.textContent = name;
+    return li;
+  }));
+}
+
+// --- loss ---------------------------------------------------------------------------------------
+
+const LOSS_CLASSES = 3;
+
+function makeLossSliders() {
+  $("loss-label").replaceChildren(...Array.from({ length: LOSS_CLASSES }, (_, i) => new Option(String(i), String(i))));
+  $("loss-sliders").replaceChildren(...Array.from({ length: LOSS_CLASSES }, (_, i) => {
+    const label = document.createElement("label");
+    label.className = "row-field";
+    label.innerHTML = `p${i} <input type="range" min="0" max="1" step="0.01"><output></output>`;
+    const input = label.querySelector("input");
+    input.value = [0.7, 0.2, 0.1][i];
+    input.setAttribute("aria-label", t("probability of class {i}", undefined, { i }));
+    input.addEventListener("input", () => rebalance(i));
+    return label;
+  }));
+}
+
+// Moving one probability shares the rest among the others in proportion: they always add to 1.
+function rebalance(moved) {
+  const inputs = [...$("loss-sliders").querySelectorAll("input")];
+  const fixed = Number(inputs[moved].value), others = inputs.filter((_, i) => i !== moved);
+  const rest = others.reduce((s, el) => s + Number(el.value), 0);
+  others.forEach((el) => { el.value = rest > 0 ? (Number(el.value) / rest) * (1 - fixed) : (1 - fixed) / others.length; });
+  updateLoss();
+}
+
+async function updateLoss() {
+  const inputs = [...$("loss-sliders").querySelectorAll("input")];
+  let p = inputs.map((el) => Number(el.value));
+  const total = p.reduce((a, b) => a + b, 0) || 1;
+  p = p.map((v) => v / total);
+  inputs.forEach((el, i) => { el.nextElementSibling.textContent = p[i].toFixed(2); });
+  const label = Number($("loss-label").value);
+  const out = await sendJSON("POST", "/api/neuron/loss", { probabilities: p, label }).catch((err) => ({ error: err.message }));
+  if (out.error) { $("mse-line").textContent = out.error; return; }
+  $("one-hot").textContent = `${t("one-hot label")} y = (${out.one_hot.join(", ")})`;
+  $("mse-line").textContent = `MSE = (${out.mse_terms.map((v) => fmt(v)).join(" + ")}) / ${p.length} = ${fmt(out.mse)}`;
+  $("ce-line").textContent = `${t("cross-entropy")} = −log p${label} = −log ${fmt(out.p_label)} = ${fmt(out.cross_entropy)}`;
+}
+
+// --- y = ax + b ----------------------------------------------------------------------------------
+
+function drawLine() {
+  const a = Number($("line-a").value), b = Number($("line-b").value);
+  $("line-a-value").textContent = a.toFixed(1);
+  $("line-b-value").textContent = b.toFixed(1);
+  const errors = LINE_POINTS.x.map((x, i) => a * x + b - LINE_POINTS.y[i]);
+  $("line-errors").textContent = LINE_POINTS.x.map((x, i) =>
+    `${fmt(a)}×${x} + ${fmt(b)} = ${fmt(a * x + b)} (${t("should be")} ${LINE_POINTS.y[i]}: ${t("error")} ${fmt(errors[i])})`).join(" · ");
+  const mse = errors.reduce((s, e) => s + e * e, 0) / errors.length;
+  $("line-mse").textContent = `MSE = ${fmt(mse)}${mse < 1e-9 ? " ✓" : ""}`;
+  $("to-descent").href = `/descent?tab=line_fit&start=${a},${b}`;
+  const frame = new Frame($("line-plot"), [0, 6], [-2, 14]);
+  frame.axes("x", "y");
+  frame.line([[0, b], [6, a * 6 + b]], COLOURS[0], 3);
+  LINE_POINTS.x.forEach((x, i) => {
+    frame.line([[x, LINE_POINTS.y[i]], [x, a * x + b]], COLOURS[1], 2, [4, 4]);
+    frame.marker([x, LINE_POINTS.y[i]], "#222", "square", 7);
+  });
+  saveURL();
+}
+
+// --- one training step ---------------------------------------------------------------------------
+
+function table(el, rows) {
+  el.replaceChildren(...rows.map(([name, values]) => {
+    const tr = document.createElement("tr");
+    const th = document.createElement("th");
+    th.textContent = name;
+    const td = document.createElement("td");
+    td.textContent = (Array.isArray(values) ? values.flat() : [values]).map((v) => Number(v).toFixed(4)).join("  ");
+    tr.append(th, td);
+    return tr;
+  }));
+}
+
+async function stepOnce() {
+  const out = await sendJSON("POST", "/api/neuron/step", { net: S.net });
+  S.net = out.updated;
+  S.steps += 1;
+  const f = out.forward;
+  $("step-count").textContent = S.steps;
+  $("step-loss").textContent = t("loss {before} → {after} after the update", undefined, { before: out.loss.toFixed(4), after: out.loss_after.toFixed(4) });
+  table($("step-forward"), [["x", out.x], ["z1 = w1·x + b1", f.z1], ["h = sigmoid(z1)", f.h], ["z2 = w2·h + b2", f.z2],
+                            ["p = softmax(z2)", f.p], [`L = −log p${out.label}`, out.loss]]);
+  table($("step-grads"), Object.entries(out.gradients).map(([k, g]) => [`∂L/∂${k}`, g]));
+  table($("step-update"), Object.entries(out.updated).map(([k, w]) => [k, w]));
+  $("step-chain").replaceChildren(...Object.entries(out.chain).map(([weight, c]) => {
+    const p = document.createElement("p");
+    p.className = "formula-line";
+    const factors = Object.entries(c.factors).map(([k, v]) => `${k} = ${v.toFixed(4)}`).join(";  ");
+    p.textContent = `∂L/∂${weight} = ${Object.values(c.factors).map((v) => v.toFixed(4)).join(" × ")} = ${c.product.toFixed(6)} (${factors}; autograd: ${c.autograd.toFixed(6)})`;
+    return p;
+  }));
+}
+
+function resetStep() {
+  Object.assign(S, { net: null, steps: 0 });
+  stepOnce();
+}
+
+// --- batches -------------------------------------------------------------------------------------
+
+async function updateBatches() {
+  const q = new URLSearchParams({ samples: $("samples").value, batch_size: $("batch-size").value, epochs: $("batch-epochs").value });
+  const out = await getJSON(`/api/neuron/batches?${q}`).catch((err) => ({ error: err.message }));
+  if (out.error) { $("batch-answer").textContent = out.error; return; }
+  $("batch-answer").textContent = t("{n} batches an epoch (the last one has {last} samples) · {steps} steps in all",
+    undefined, { n: out.batches_per_epoch, last: out.last_batch, steps: out.steps });
+  const shown = Math.min(out.batches_per_epoch, 60);
+  $("batch-boxes").replaceChildren(...Array.from({ length: shown }, (_, i) => {
+    const li = document.createElement("li");
+    li.textContent = i + 1;
+    li.className = i === out.batches_per_epoch - 1 && out.last_batch !== Number($("batch-size").value) ? "last" : "";
+    return li;
+  }));
+}
+
+// --- wiring --------------------------------------------------------------------------------------
+
+document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+$("bias").addEventListener("input", () => { S.neuron.bias = Number($("bias").value) || 0; drawNeuron(); });
+$("activation").addEventListener("change", () => { S.neuron.activation = $("activation").value; drawNeuron(); });
+$("slides-neuron").addEventListener("click", () => { S.neuron = structuredClone(S.example.neuron); fillNeuron(); drawNeuron(); });
+$("loss-label").addEventListener("change", updateLoss);
+for (const id of ["line-a", "line-b"]) $(id).addEventListener("input", drawLine);
+for (const id of ["samples", "batch-size", "batch-epochs"]) $(id).addEventListener("input", updateBatches);
+$("one-step").addEventListener("click", stepOnce);
+$("step-reset").addEventListener("click", resetStep);
+document.addEventListener("keydown", (e) => {
+  if (!isShortcut(e) || S.tab !== "step") return;
+  if (e.key === " ") { e.preventDefault(); stepOnce(); }
+  if (e.key === "r" || e.key === "R") resetStep();
+});
+window.addEventListener("resize", () => showTab(S.tab));
+
+getJSON("/api/neuron/example").then((example) => {
+  S.example = example;
+  $("activation").replaceChildren(...example.activations.map((a) => new Option(a, a)));
+  S.neuron = neuronFromURL(example.neuron);
+  fillNeuron();
+  makeLossSliders();
+  $("line-a").value = params.get("a") ?? 1;
+  $("line-b").value = params.get("b") ?? 1;
+  showTab(S.tab);
+});
