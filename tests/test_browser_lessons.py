@@ -238,3 +238,21 @@ def test_a_neuron_the_slides_0_96_one_real_training_step_and_8_batches(page, ser
     page.click("[data-tab=activations]")
     page.wait_for_function("document.querySelectorAll('#act-legend li').length === 6")
     assert page.errors == []
+
+
+def test_try_to_break_the_drawing_turn_it_and_the_answer_changes_then_as_drawn_again(page, server):
+    from tests.helpers import stroke
+    page.goto(server + "/draw")
+    page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
+    stroke(page, [(0.25, 0.15), (0.75, 0.15), (0.45, 0.9)])  # a 7
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '7'")
+    page.click("#robust summary")
+    page.locator("#r-rotate").fill("90")  # the 7 lying on its side
+    page.wait_for_function("document.getElementById('verdict-label').textContent !== '7'", timeout=10000)
+    assert page.locator("#r-rotate").evaluate("e => e.nextElementSibling.textContent") == "90"
+    page.locator("#r-rotate").fill("0")
+    page.locator("#r-noise").fill("30")  # noise: still answered, whatever it reads
+    page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'")
+    page.click("#r-reset")
+    page.wait_for_function("document.getElementById('verdict-label').textContent === '7'")
+    assert page.errors == []

@@ -5,6 +5,7 @@ import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
 import { isShortcut } from "./keys.js";
+import { DEFAULTS, isIdentity, transformFrame } from "./robust.js";
 
 const STORE_KEY = "neuronlab.draw";
 const $ = (id) => document.getElementById(id);
@@ -49,10 +50,29 @@ function pump() {
   if (!state.dirty || state.sending || !socket.ready || pad.empty) return;
   state.dirty = false;
   state.sending = true;
-  pad.frameBlob().then((blob) => {
+  const change = robust();
+  pad.frameBlob(change && ((frame, paint) => { transformFrame(frame, paint, change); showPreview(frame); })).then((blob) => {
     if (!socket.send(blob)) state.sending = false;
   });
 }
+
+// --- try to break it: the frame sent turned, moved, thickened, blurred or noisy ------------
+
+const ROBUST = Object.keys(DEFAULTS);
+
+function robust() {
+  const t = Object.fromEntries(ROBUST.map((k) => [k, Number($(`r-${k}`).value)]));
+  ROBUST.forEach((k) => { $(`r-${k}`).nextElementSibling.textContent = t[k]; });
+  return isIdentity(t) ? null : t;
+}
+
+function showPreview(frame) {
+  const ctx = $("r-preview").getContext("2d");
+  ctx.drawImage(frame, 0, 0, $("r-preview").width, $("r-preview").height);
+}
+
+for (const k of ROBUST) $(`r-${k}`).addEventListener("input", () => changed());
+$("r-reset").addEventListener("click", () => { ROBUST.forEach((k) => { $(`r-${k}`).value = DEFAULTS[k]; }); changed(); });
 
 // --- results -------------------------------------------------------------------------------
 

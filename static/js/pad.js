@@ -3,7 +3,7 @@
 
 export const FRAME_SIZE = 280;
 
-export function paintStrokes(canvas, strokes) {
+export function paintStrokes(canvas, strokes, widthScale = 1) {
   const ctx = canvas.getContext("2d");
   const s = canvas.width;
   ctx.fillStyle = "#fff";
@@ -13,7 +13,7 @@ export function paintStrokes(canvas, strokes) {
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   for (const stroke of strokes) {
-    ctx.lineWidth = (stroke.width / FRAME_SIZE) * s;
+    ctx.lineWidth = (stroke.width * widthScale / FRAME_SIZE) * s;
     const [first, ...rest] = stroke.points;
     if (!rest.length) {            // a dot
       ctx.beginPath();
@@ -81,8 +81,10 @@ export class DrawingPad {
 
   get empty() { return this.strokes.length === 0; }
 
-  frameBlob() {
-    paintStrokes(this.frame, this.strokes);
+  // The frame sent to the server; `change(frame, paint)` may draw it otherwise (see robust.js).
+  frameBlob(change = null) {
+    if (change) change(this.frame, (canvas, widthScale) => paintStrokes(canvas, this.strokes, widthScale));
+    else paintStrokes(this.frame, this.strokes);
     return new Promise((resolve) => this.frame.toBlob(resolve, "image/png"));
   }
 }
