@@ -175,9 +175,66 @@ function table(el, rows) {
   }));
 }
 
-async function stepOnce() {
+// The network drawn: every value in its node (x, h = sigmoid(z1), p), every weight on its edge,
+// with its gradient under it; thicker edges for larger weights, orange for negative ones.
+function drawNet(out, weights) {
+  const canvas = $("step-net"), dpr = window.devicePixelRatio || 1;
+  const { width, height } = canvas.getBoundingClientRect();
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  const f = out.forward;
+  const layers = [out.x, f.h, f.p];
+  const names = [["x0", "x1"], ["h0", "h1", "h2"], ["p0", "p1"]];
+  const X = [0.1, 0.5, 0.9].map((v) => v * width);
+  const at = (l, i) => [X[l], ((i + 1) / (layers[l].length + 1)) * height];
+  ctx.font = "13px DejaVu Sans, sans-serif";
+  ctx.textAlign = "center";
+  [[weights.w1, out.gradients.w1, 0], [weights.w2, out.gradients.w2, 1]].forEach(([w, g, l]) => {
+    w.forEach((row, j) => row.forEach((v, i) => {
+      const [x1, y1] = at(l, i), [x2, y2] = at(l + 1, j);
+      ctx.strokeStyle = v < 0 ? COLOURS[1] : COLOURS[0];
+      ctx.lineWidth = 1 + Math.min(6, Math.abs(v) * 6);
+      ctx.beginPath();
+      ctx.moveTo(x1, y1);
+      ctx.lineTo(x2, y2);
+      ctx.stroke();
+      const mx = x1 + (x2 - x1) * (j % 2 ? 0.35 : 0.62), my = y1 + (y2 - y1) * (j % 2 ? 0.35 : 0.62);
+      ctx.fillStyle = "#fff";
+      ctx.fillRect(mx - 30, my - 15, 60, 30);
+      ctx.fillStyle = "#111";
+      ctx.fillText(v.toFixed(3), mx, my - 2);
+      ctx.fillStyle = "#8a4500";
+      ctx.fillText(`∇ ${g[j][i].toFixed(4)}`, mx, my + 12);
+    }));
+  });
+  layers.forEach((values, l) => values.forEach((v, i) => {
+    const [x, y] = at(l, i);
+    ctx.fillStyle = l === 2 && i === out.label ? "#d7f0e6" : "#fff";
+    ctx.strokeStyle = "#111";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.arc(x, y, 30, 0, 2 * Math.PI);
+    ctx.fill();
+    ctx.stroke();
+    ctx.fillStyle = "#111";
+    ctx.fillText(names[l][i], x, y - 6);
+    ctx.fillText(Number(v).toFixed(3), x, y + 11);
+  }));
+}
+
+// Steps run one after another (a quick second Space waits for the first step's new weights).
+function stepOnce() {
+  S.stepping = (S.stepping || Promise.resolve()).then(takeStep).catch((err) => { $("step-loss").textContent = err.message; });
+  return S.stepping;
+}
+
+async function takeStep() {
+  const before = S.net || S.example.net;
   const out = await sendJSON("POST", "/api/neuron/step", { net: S.net });
   S.net = out.updated;
+  drawNet(out, before);
   S.steps += 1;
   const f = out.forward;
   $("step-count").textContent = S.steps;
@@ -196,7 +253,7 @@ async function stepOnce() {
 }
 
 function resetStep() {
-  Object.assign(S, { net: null, steps: 0 });
+  S.stepping = (S.stepping || Promise.resolve()).then(() => Object.assign(S, { net: null, steps: 0 }));
   stepOnce();
 }
 
