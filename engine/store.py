@@ -180,7 +180,7 @@ class ModelRegistry:
     def delete(self, model_id: str) -> None:
         """Remove a user model; the card goes first, so a crash halfway leaves no card without weights."""
         self.user_card(model_id)
-        for suffix in (".json", ".safetensors"):
+        for suffix in (".json", ".safetensors", ".history.json"):
             (self.user_folder / f"{model_id}{suffix}").unlink(missing_ok=True)
         with self._lock:
             self.by_id.pop(model_id, None)
@@ -193,6 +193,12 @@ class ModelRegistry:
         if not self.paths[model_id].is_file():
             raise KeyError(f"the weights of {model_id!r} are missing")
         return self.paths[model_id]
+
+    def history_path(self, model_id: str):
+        """The file of the model's filters over training time, or None."""
+        self.card(model_id)
+        path = self.paths[model_id].with_name(f"{model_id}.history.json")
+        return path if path.is_file() else None
 
     def card(self, model_id: str) -> ModelCard:
         card = self.by_id.get(model_id)

@@ -8,6 +8,7 @@ Commands (from the manager): {"action": "pause" | "resume" | "step" | "stop"} an
 from __future__ import annotations
 
 import base64
+import math
 import os
 import queue
 import re
@@ -18,12 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import datasets, models, store
+from engine import datasets, files, models, store
 from engine.train import Diverged, TrainConfig, Trainer, as_input
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
 SAMPLES_EVERY = 1.5    # seconds between streams of test images with guesses
 MISTAKES_PER_CELL = 16
+SNAPSHOTS = 60         # at most this many filter snapshots a run (four an epoch, fewer on long runs)
 
 
 @dataclass
@@ -87,6 +89,8 @@ class Run:
         self.count = 0
         self.last: dict = {}
         self.sent = 0.0
+        self.history: list[dict] = []   # the first conv layer's filters (and one image's maps) over time
+        self.next_snapshot = 0
 
     def on_event(self, event: dict, emit) -> None:
         if event["type"] == "batch":
@@ -192,9 +196,37 @@ class JobRunner:
             self.emit({"type": "learning_rate", "value": command["value"], "run": command.get("run")})
         return True
 
+    @torch.no_grad()
+    def snapshot(self, run: Run) -> None:
+        """Keep the first conv layer's filters, and its feature maps of one fixed test image, at
+        the start and every quarter epoch (the filters page plays them back)."""
+        trainer = run.trainer
+        if trainer.step_count < run.next_snapshot:
+            return
+        every = max(1, trainer.steps_per_epoch // 4, math.ceil(trainer.total_steps / SNAPSHOTS))
+        run.next_snapshot = trainer.step_count + every
+        model = trainer.model
+        conv = next((m for m in model if isinstance(m, torch.nn.Conv2d)), None)
+        if conv is None:
+            return
+        x = as_input(self.data.test.images[:1])
+        for m in model:
+            x = m.eval()(x) if not isinstance(m, torch.nn.Dropout) else x
+            if m is conv:
+                break
+        model.train()
+        maps = x[0].float()                                  # (C, H, W)
+        scale = maps.abs().amax().clamp_min(1e-6)
+        run.history.append({
+            "step": trainer.step_count, "epoch": round(trainer.step_count / trainer.steps_per_epoch, 3),
+            "weights": np.round(conv.weight.detach().float().numpy(), 4).tolist(),
+            "maps": base64.b64encode(np.rint(127.5 + 127.5 * (maps / scale).numpy()).astype(np.uint8).tobytes()).decode(),
+            "map_shape": list(maps.shape)})
+
     def advance(self, run: Run) -> None:
         if run.status != "running":
             return
+        self.snapshot(run)
         try:
             if not run.trainer.advance():
                 run.status = "finished"
@@ -272,4 +304,9 @@ class JobRunner:
                       "command": f"POST /api/projects/{spec.project}/train" if spec.project
                       else "POST /api/train (the live training lab)"})
         store.save(self.models_dir, card, trainer.model)
+        self.snapshot(run)  # and the filters at the end
+        if run.history:
+            files.write_json(self.models_dir / f"{model_id}.history.json",
+                             {"snapshots": run.history, "image": b64(self.data.test.images[:1])[0],
+                              "image_shape": list(self.data.test.images.shape[1:])})
         return model_id

@@ -258,3 +258,30 @@ def test_try_to_break_the_drawing_turn_it_and_the_answer_changes_then_as_drawn_a
     page.click("#r-reset")
     page.wait_for_function("document.getElementById('verdict-label').textContent === '7'")
     assert page.errors == []
+
+
+def test_the_first_filters_play_back_over_training_time(page, server):
+    def call(method, path, body=None):
+        request = urllib.request.Request(server + path, method=method, data=json.dumps(body).encode() if body else None,
+                                         headers={"Content-Type": "application/json", "X-Owner-Token": OWNER})
+        return json.loads(urllib.request.urlopen(request, timeout=10).read())
+    job = call("POST", "/api/train", {"architecture": "mnist_recipe", "train_size": 1280, "val_size": 500, "batch_size": 64})
+    for _ in range(300):
+        state = call("GET", f"/api/train/{job['id']}")
+        if state["status"] == "done":
+            break
+        time.sleep(0.2)
+    model = state["model_ids"][0]
+    page.goto(server + f"/filters?tab=filters&model={model}")
+    page.locator("#filter-history:not([hidden])").wait_for()
+    assert page.locator("#history-step").get_attribute("max") == "4"  # the start, three quarters, the end
+    assert page.locator("#history-when").text_content() == "epoch 1 · step 20"
+    page.locator("#history-step").fill("0")
+    page.wait_for_function("document.getElementById('history-when').textContent === 'epoch 0 · step 0'")
+    assert page.locator("#history-filters .history-maps canvas").count() == 32
+    page.click("#history-play")
+    page.wait_for_function("document.getElementById('history-when').textContent.includes('step 20')", timeout=10000)
+    page.goto(server + "/filters?tab=filters&model=digits")  # shipped: no history, no empty panel
+    page.locator("#filter-layers h3").first.wait_for()
+    assert page.locator("#filter-history").is_hidden()
+    assert page.errors == []

@@ -134,3 +134,10 @@ def test_kernel_apply_and_samples(client, mnist):
     samples = client.get("/api/samples?n=5").json()
     assert len(samples["images"]) == 5 and len(base64.b64decode(samples["images"][0])) == 784
     assert client.get("/api/samples?n=500").status_code == 422
+
+
+def test_shipped_models_have_no_filter_history_and_say_so(client):
+    assert client.get("/api/models/digits/filters").json()["history"] is False
+    missing = client.get("/api/models/digits/history")
+    assert missing.status_code == 404 and missing.json()["error"] == "no_history"
+    assert client.get("/api/models/nope/history").status_code == 404

@@ -61,3 +61,25 @@ def test_trained_models_get_names_that_tell_them_apart():
     assert name.startswith("Digit CNN · MNIST · 98.7% · ") and len(name) <= 60
     assert default_name(JobSpec(architecture=[{"type": "dense", "units": 8}], dataset="fashion"), 0.5).startswith(
         "Custom network (1 layer) · Fashion-MNIST · 50.0%")
+
+
+def test_a_conv_job_keeps_its_first_filters_over_training_time(tmp_path):
+    import json
+
+    import numpy as np
+    manager = JobManager(ROOT / "data", tmp_path)
+    try:
+        job = manager.submit(JobSpec(architecture="mnist_recipe", train_size=1280, batch_size=64, epochs=1,
+                                     val_size=500, name="filters"), "h")
+        done = finish(manager, job.id)
+    finally:
+        manager.close()
+    history = json.loads((tmp_path / f"{done.results[0]['model_id']}.history.json").read_text())
+    snaps = history["snapshots"]
+    assert [s["step"] for s in snaps] == [0, 5, 10, 15, 20]  # the start, every quarter epoch (20: the end)
+    first, last = np.array(snaps[0]["weights"]), np.array(snaps[-1]["weights"])
+    assert first.shape == (32, 1, 3, 3) and not np.allclose(first, last)
+    saved = load_file(str(tmp_path / f"{done.results[0]['model_id']}.safetensors"))
+    conv = next(v for k, v in saved.items() if v.dim() == 4)
+    assert np.allclose(last, conv.numpy(), atol=1e-4)  # the last snapshot is the saved model's filters
+    assert snaps[0]["map_shape"] == [32, 26, 26] and len(history["image"]) > 0

@@ -87,10 +87,24 @@ def export(model_id: str, registry: RegistryDep) -> PlainTextResponse:
                              headers={"Content-Disposition": f'attachment; filename="{model_id}.py"'})
 
 
+@router.get("/{model_id}/history", response_class=FileResponse)
+def history(model_id: str, registry: RegistryDep) -> FileResponse:
+    """The first conv layer's filters and its feature maps of one test image, from the start of
+    training and every quarter epoch: {"snapshots": [{"step", "epoch", "weights", "maps",
+    "map_shape"}], "image", "image_shape"} (maps: bytes, 128 = 0, per snapshot scale)."""
+    find_card(registry, model_id)
+    path = registry.history_path(model_id)
+    if path is None:
+        raise ApiError(404, "no_history", f"{model_id!r} has no filters over training time: it has no "
+                       "convolution layer, ships with NeuronLab, or was trained before they were kept.")
+    return FileResponse(path, media_type="application/json")
+
+
 @router.get("/{model_id}/filters")
 def filters(model_id: str, registry: RegistryDep) -> dict:
     """Each conv layer's learned weights (out, in, kH, kW) and biases."""
     try:
-        return {"model": model_id, "layers": conv_filters(find_model(registry, model_id))}
+        return {"model": model_id, "layers": conv_filters(find_model(registry, model_id)),
+                "history": registry.history_path(model_id) is not None}
     except ValueError as exc:
         raise ApiError(422, "no_conv_layers", str(exc)) from exc

@@ -207,15 +207,67 @@ async function loadSamples() {
 
 async function loadFilters() {
   const box = $("filter-layers");
+  let history = false;
   try {
-    const { layers } = await getJSON(`/api/models/${S.model}/filters`);
-    box.replaceChildren(...layers.map((layer, n) => filterLayer(layer, n === 0)));
+    const found = await getJSON(`/api/models/${S.model}/filters`);
+    box.replaceChildren(...found.layers.map((layer, n) => filterLayer(layer, n === 0)));
+    history = found.history;
   } catch (err) {
     box.textContent = err.message;
   }
+  loadHistory(history);
 }
 
-function filterLayer(layer, first) {
+// --- filters over training time: a model trained here kept its first conv layer's filters (and
+// one test image's feature maps) every quarter epoch; a scrubber plays them back ----------------
+
+async function loadHistory(kept) {
+  const panel = $("filter-history");
+  clearInterval(S.historyTimer);
+  panel.hidden = true;  // shipped models, or no conv layer: nothing to play back
+  if (!kept) return;
+  const history = await getJSON(`/api/models/${S.model}/history`);
+  S.history = history;
+  panel.hidden = false;
+  const slider = $("history-step");
+  slider.max = history.snapshots.length - 1;
+  slider.value = slider.max;
+  const [h, w] = history.image_shape.slice(-2);
+  paintGrey($("history-image"), { width: w, height: h, base64: history.image });
+  showSnapshot();
+}
+
+function showSnapshot() {
+  const snap = S.history.snapshots[Number($("history-step").value)];
+  $("history-when").textContent = t("epoch {e} · step {s}", undefined, { e: snap.epoch, s: snap.step });
+  const shape = [snap.weights.length, snap.weights[0].length, snap.weights[0][0].length, snap.weights[0][0][0].length];
+  const layer = filterLayer({ label: t("First conv layer"), shape, weights: snap.weights, bias: null }, false, Math.min(shape[0], 32));
+  const [c, mh, mw] = snap.map_shape;
+  const bytes = Uint8Array.from(atob(snap.maps), (ch) => ch.charCodeAt(0));
+  const maps = document.createElement("div");
+  maps.className = "history-maps";
+  for (let i = 0; i < c; i++) {
+    const canvas = document.createElement("canvas");
+    canvas.className = "pixelated";
+    paintDiverging(canvas, bytes, mw, mh, i * mw * mh);
+    maps.append(canvas);
+  }
+  $("history-filters").replaceChildren(layer, maps);
+}
+
+$("history-step").addEventListener("input", () => showSnapshot());
+$("history-play").addEventListener("click", () => {
+  clearInterval(S.historyTimer);
+  const slider = $("history-step");
+  if (Number(slider.value) >= Number(slider.max)) slider.value = 0;
+  S.historyTimer = setInterval(() => {
+    if (Number(slider.value) >= Number(slider.max)) return clearInterval(S.historyTimer);
+    slider.value = Number(slider.value) + 1;
+    showSnapshot();
+  }, 400);
+});
+
+function filterLayer(layer, first, rows = 8) {
   const [out, inn, kh, kw] = layer.shape;
   const section = document.createElement("section");
   const h3 = document.createElement("h3");
@@ -224,7 +276,7 @@ function filterLayer(layer, first) {
   section.append(h3);
   const grid = document.createElement("div");
   grid.className = first ? "filters first" : "filters deep";
-  const shown = first ? out : Math.min(out, 8);
+  const shown = first ? out : Math.min(out, rows);
   for (let o = 0; o < shown; o++) {
     const row = document.createElement("div");
     row.className = "filter-row";
