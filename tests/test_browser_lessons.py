@@ -285,3 +285,33 @@ def test_the_first_filters_play_back_over_training_time(page, server):
     page.locator("#filter-layers h3").first.wait_for()
     assert page.locator("#filter-history").is_hidden()
     assert page.errors == []
+
+
+def saved_png(page, click: str):
+    from PIL import Image
+    with page.expect_download() as download:
+        page.click(click)
+    path = download.value.path()
+    with Image.open(path) as img:
+        return download.value.suggested_filename, img.size, img.convert("RGB")
+
+
+def test_a_lab_report_of_the_descent_and_of_a_training_run(page, server):
+    descent(page, server, "tab=parabola&lr=0.9")
+    steps(page, 5)
+    name, size, img = saved_png(page, "#report")
+    img.save(ARTIFACTS / "report-descent.png")
+    assert name.startswith("neuronlab-descent-") and name.endswith(".png")
+    assert size[0] == 1400 and size[1] > 600
+    assert len(set(img.resize((70, 40)).getdata())) > 20  # plots, not a blank sheet
+    assert page.locator("#print").is_visible()
+
+    page.goto(server + "/train")
+    page.evaluate("localStorage.clear()")
+    page.goto(server + "/train?train_size=1000&architecture=mlp_16&epochs=1")
+    page.click("#train")
+    page.locator("#job-status[data-status='done']").wait_for(timeout=60000)
+    name, size, img = saved_png(page, "#report")
+    img.save(ARTIFACTS / "report-train.png")
+    assert name.startswith("neuronlab-train-") and size[1] > 900  # settings, two curves, the confusion matrix
+    assert page.errors == []

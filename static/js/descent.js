@@ -6,6 +6,7 @@ import { getJSON, sendJSON } from "./api.js";
 import { COLOURS } from "./plot.js";
 import { drawExercise, drawSplit } from "./descent-view.js";
 import { isShortcut } from "./keys.js";
+import { reportButtons, saveReport } from "./report.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_STEPS = 500;
@@ -301,4 +302,15 @@ getJSON("/api/descent/problems").then(({ problems, line_example }) => {
   for (const p of problems) S.problems[p.name] = p;
   S.lineExample = line_example;
   setup();
+});
+
+// --- the lab report: the setup, where it got to, the plot and the loss curve, with the lesson QR ---
+
+reportButtons(document.querySelector(".descent-controls .buttons") || $("step").parentElement, () => {
+  const settings = [["tab", S.tab], [t("Learning rate"), S.lr], [t("Step"), S.n]];
+  if (S.tab !== "split") settings.push([t("Optimizer"), S.optimizer]);
+  for (const [dt, dd] of [...document.querySelectorAll("#numbers dt")].map((d) => [d.textContent, d.nextElementSibling.textContent])) settings.push([dt, dd]);
+  if ($("verdict").textContent) settings.push([t("verdict"), $("verdict").textContent]);
+  return saveReport("descent", { title: $("formula").textContent || t("Gradient descent"), settings,
+    parts: [{ canvas: $("main-plot"), title: "" }, { canvas: $("loss-plot"), title: t("Loss per step") }] });
 });

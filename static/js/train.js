@@ -6,6 +6,7 @@ import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
 import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
 import { isShortcut } from "./keys.js";
+import { confusionCanvas, filterSheet, reportButtons, saveReport } from "./report.js";
 
 const $ = (id) => document.getElementById(id);
 const config = pageConfig();
@@ -259,3 +260,31 @@ const preset = restoreForm();
 editor.init(preset || "mnist_recipe");
 const saved = localStorage.getItem(JOB_KEY);
 if (saved) getJSON(`/api/train/${saved}`).then(() => attach(saved)).catch(() => localStorage.removeItem(JOB_KEY));
+
+// Whether an architecture (a preset's name or a layer list) has a conv layer: a filter sheet.
+async function hasConv(architecture) {
+  if (!architecture) return false;
+  if (typeof architecture === "string") {
+    const { presets } = await getJSON("/api/architectures");
+    architecture = (presets.find((p) => p.name === architecture) || { layers: [] }).layers;
+  }
+  return architecture.some((layer) => layer.type === "conv");
+}
+
+// --- the lab report: settings, curves, confusion matrix and a filter sheet, with the lesson QR ---
+
+reportButtons(document.querySelector(".run-panel .controls"), async () => {
+  const settings = [...new FormData(form).entries()].filter(([, v]) => v !== "").map(([k, v]) => [k, v]);
+  settings.push([t("status"), state.status]);
+  const parts = [{ canvas: $("loss-chart"), title: t("Loss") }, { canvas: $("acc-chart"), title: t("Accuracy") }];
+  if (state.results.length) {
+    const best = state.results.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a));
+    settings.push([t("test accuracy"), `${(best.test_accuracy * 100).toFixed(2)}%`], [t("model"), best.model_id]);
+    parts.push({ canvas: confusionCanvas(best.confusion, labels()), title: t("Confusion matrix") });
+    if (await hasConv(state.spec && state.spec.architecture)) {
+      const filters = await getJSON(`/api/models/${best.model_id}/filters`);
+      parts.push({ canvas: filterSheet(filters.layers[0]), title: t("First conv layer") });
+    }
+  }
+  await saveReport("train", { title: t("Training lab"), settings, parts });
+});
