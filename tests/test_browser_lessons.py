@@ -228,6 +228,10 @@ def test_a_neuron_the_slides_0_96_one_real_training_step_and_8_batches(page, ser
     page.wait_for_function("document.getElementById('batch-answer').textContent.length > 0")
     assert page.locator("#batch-answer").text_content().startswith("8 batches an epoch (the last one has 104 samples)")
     assert page.locator("#batch-boxes li").count() == 8
+    page.locator("#batch-epochs").fill("2")
+    page.wait_for_function("document.getElementById('batch-answer').textContent.includes('16 steps')")
+    page.click("#batch-play")  # counted as the training lab counts: the 8th batch is step 8, then epoch 2
+    page.wait_for_function("document.getElementById('batch-counter').textContent === 'Epoch 2/2 · batch 8/8 · step 16/16'", timeout=10000)
 
     page.click("[data-tab=loss]")
     page.wait_for_function("document.getElementById('ce-line').textContent.includes('log')")

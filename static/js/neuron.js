@@ -263,6 +263,7 @@ async function updateBatches() {
   const q = new URLSearchParams({ samples: $("samples").value, batch_size: $("batch-size").value, epochs: $("batch-epochs").value });
   const out = await getJSON(`/api/neuron/batches?${q}`).catch((err) => ({ error: err.message }));
   if (out.error) { $("batch-answer").textContent = out.error; return; }
+  S.batches = out;
   $("batch-answer").textContent = t("{n} batches an epoch (the last one has {last} samples) · {steps} steps in all",
     undefined, { n: out.batches_per_epoch, last: out.last_batch, steps: out.steps });
   const shown = Math.min(out.batches_per_epoch, 60);
@@ -272,6 +273,23 @@ async function updateBatches() {
     li.className = i === out.batches_per_epoch - 1 && out.last_batch !== Number($("batch-size").value) ? "last" : "";
     return li;
   }));
+}
+
+// The epochs played batch by batch, counted as the training lab counts its progress.
+function playBatches() {
+  clearInterval(S.batchTimer);
+  const boxes = [...$("batch-boxes").children], epochs = Number($("batch-epochs").value) || 1;
+  const per = S.batches ? S.batches.batches_per_epoch : boxes.length;
+  let step = 0;
+  const total = per * epochs;
+  S.batchTimer = setInterval(() => {
+    step += 1;
+    const epoch = Math.ceil(step / per), batch = ((step - 1) % per) + 1;
+    boxes.forEach((b, i) => b.classList.toggle("current", i === (batch - 1) % boxes.length));
+    $("batch-counter").textContent = t("Epoch {e}/{E} · batch {b}/{B} · step {s}/{S}", undefined,
+      { e: epoch, E: epochs, b: batch, B: per, s: step, S: total });
+    if (step >= Math.min(total, 2000)) clearInterval(S.batchTimer);
+  }, Math.max(30, 2400 / Math.min(total, 80)));
 }
 
 // --- wiring --------------------------------------------------------------------------------------
@@ -284,6 +302,7 @@ $("loss-label").addEventListener("change", updateLoss);
 for (const id of ["line-a", "line-b"]) $(id).addEventListener("input", drawLine);
 for (const id of ["samples", "batch-size", "batch-epochs"]) $(id).addEventListener("input", updateBatches);
 $("one-step").addEventListener("click", stepOnce);
+$("batch-play").addEventListener("click", playBatches);
 $("step-reset").addEventListener("click", resetStep);
 document.addEventListener("keydown", (e) => {
   if (!isShortcut(e) || S.tab !== "step") return;
