@@ -33,4 +33,4 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD python -c "import urllib.request,os; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['NEURONLAB_PORT'], timeout=4)"
 # as scripts/serve.sh: slow clients cut off, a bounded graceful shutdown, a connection cap
-CMD ["sh", "-c", "exec uvicorn app.main:app --host $NEURONLAB_HOST --port $NEURONLAB_PORT --http app.protocol:GuardedH11Protocol --timeout-keep-alive 5 --timeout-graceful-shutdown 5 --limit-concurrency ${NEURONLAB_MAX_CONNECTIONS:-500}"]
+CMD ["sh", "-c", "exec uvicorn --factory app.main:create_app --host $NEURONLAB_HOST --port $NEURONLAB_PORT --http app.protocol:GuardedH11Protocol --timeout-keep-alive 5 --timeout-graceful-shutdown 5 --limit-concurrency ${NEURONLAB_MAX_CONNECTIONS:-500}"]

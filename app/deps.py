@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, UploadFile
-from pydantic import Field
 from PIL import Image
+from pydantic import Field
 
 from app.errors import ApiError
 from app.settings import Settings

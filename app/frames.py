@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from app.reading import classify_bytes, reply_for
 from app.settings import Settings
 from engine.store import ModelRegistry, StoredModel
 
@@ -51,21 +52,18 @@ def _model(model_id: str) -> StoredModel:
 
 def read_frame(data: bytes, model_id: str, steps: bool) -> dict:
     """The reply for one live frame."""
-    from app.routers.predict import reply_for  # imported here: the worker needs no web server
     return reply_for(data, _model(model_id), _settings, steps)
 
 
 def read_drawing(data: bytes, model_id: str):
     """(the 28x28 the network read or None, probabilities or None) for a class-session drawing;
     raises engine.imageio.ImageError for a bad upload."""
-    from app.routers.predict import classify_bytes
     result = classify_bytes(data, _model(model_id), _settings)
     return result.prepared.input, result.probabilities
 
 
 def _warm() -> bool:
-    from app.routers import predict  # noqa: F401  (import the web layer's reply code once)
-    return True
+    return True  # the first call starts the worker process and imports what it reads frames with
 
 
 class FrameReader:

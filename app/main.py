@@ -1,6 +1,6 @@
 """Assemble the NeuronLab app: settings, models in app state, routers, static files, errors.
 
-    uvicorn app.main:app
+    uvicorn --factory app.main:create_app
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from app import errors, owners
 from app.frames import FrameReader
 from app.limits import BodySizeLimit
-from app.security import OriginGuard, SecurityHeaders
 from app.routers import descent, filters, health, models, neuron, pages, predict, projects, sessions, train
+from app.security import OriginGuard, SecurityHeaders
 from app.settings import ROOT, Settings, get_settings
 from engine import imageio
 from engine.store import ModelRegistry
@@ -84,6 +84,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if (ROOT / "node_modules" / folder).is_dir():
             app.mount(url, StaticFiles(directory=ROOT / "node_modules" / folder), name=url)
     return app
-
-
-app = create_app()

@@ -6,7 +6,7 @@ connections and memory. Here every request must arrive whole within NEURONLAB_RE
 seconds (default 20) of its first byte, else the connection is closed. A request the server is
 still answering (a long upload being read is not that) and WebSockets are not affected.
 
-    uvicorn app.main:app --http app.protocol:GuardedH11Protocol
+    uvicorn --factory app.main:create_app --http app.protocol:GuardedH11Protocol
 """
 from __future__ import annotations
 

@@ -28,16 +28,20 @@ class Settings(BaseSettings):
     max_projects: int = Field(200, ge=1, description="teachable projects kept on this server")
     project_classes: int = Field(10, ge=2, le=50, description="classes per project")
     project_samples: int = Field(1000, ge=10, description="photos per project")
-    admin_key: str | None = Field(None, min_length=16, description="may change and delete everything (default: a new one each start, printed in the log)")
-    allowed_origins: list[str] = Field(default_factory=list, description="other origins (scheme://host:port) whose pages may open sockets and send changes; this server's own always may")
+    admin_key: str | None = Field(None, min_length=16,
+                                  description="may change and delete everything (default: a new one each start, printed in the log)")
+    allowed_origins: list[str] = Field(default_factory=list, description="other origins (scheme://host:port) whose pages may "
+                                       "open sockets and send changes; this server's own always may")
     model_cache: int = Field(8, ge=1, description="trained networks kept loaded in memory (least recently used go)")
     max_queue: int = Field(12, ge=0, description="training jobs that may wait in the queue (more: 503, try later)")
     jobs_per_address: int = Field(3, ge=1, description="queued or running training jobs per network address")
     paused_release: float = Field(60, gt=0, description="seconds a paused job keeps its training slot while others wait")
     job_grace: float = Field(600, gt=0, description="seconds a finished job stays in memory (then only its record on disk)")
-    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024, description="memory one decoded image may take; big JPEGs are decoded reduced")
+    max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024,
+                                   description="memory one decoded image may take; big JPEGs are decoded reduced")
     decode_slots: int = Field(2, ge=1, description="images decoded at once (others wait their turn)")
-    public_url: str | None = Field(None, description="the address students type to reach this server, e.g. http://192.168.1.10:8000 (default: found from the network interfaces)")
+    public_url: str | None = Field(None, description="the address students type to reach this server, e.g. "
+                                   "http://192.168.1.10:8000 (default: found from the network interfaces)")
     request_timeout: float = Field(20, gt=0, description="seconds a client has to send a request's headers and body")
 
 

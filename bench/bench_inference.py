@@ -160,7 +160,7 @@ def start_server(data_dir: str = "/tmp/neuronlab-bench", env: dict | None = None
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port),
                              "--log-level", "warning", "--http", "app.protocol:GuardedH11Protocol",
                              "--timeout-graceful-shutdown", "5"], cwd=ROOT,
                             env={**os.environ, "NEURONLAB_DATA_DIR": data_dir, **(env or {})})

@@ -67,7 +67,7 @@ def launch(data: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
         mnist_link.symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
     env = {**os.environ, "NEURONLAB_DATA_DIR": str(data), **(env or {})}
     log = data / "server.log"  # a file, not a pipe: a pipe nobody reads would fill and stall the server
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), *SERVER_FLAGS],
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port), *SERVER_FLAGS],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):

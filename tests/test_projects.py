@@ -12,7 +12,7 @@ from PIL import Image
 from app.main import create_app
 from engine import projects
 from engine.preprocess import prepare_photo
-from engine.projects import StoreError, ProjectStore
+from engine.projects import ProjectStore, StoreError
 from tests.helpers import encode, object_photo
 
 

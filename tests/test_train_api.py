@@ -102,6 +102,7 @@ def test_pause_step_learning_rate_resume_and_use_the_model(client):
     namespace = {}
     exec(compile(script, "export.py", "exec"), namespace)
     import io
+
     import torch
     from safetensors.torch import load as load_bytes
     namespace["model"].load_state_dict(load_bytes(weights))

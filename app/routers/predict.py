@@ -10,21 +10,14 @@ from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisco
 from fastapi.responses import JSONResponse
 
 from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
-from app.errors import ApiError, error_body, log
+from app.errors import ApiError, error_body
 from app.serialize import classification_json
 from app.serialize import image as image_json
 from app.settings import Settings
-from engine import imageio
-from engine.inference import Classification, classify
+from engine.inference import classify
 from engine.saliency import occlusion, onto_image
-from engine.store import StoredModel
 
 router = APIRouter(tags=["predict"])
-
-def classify_bytes(data: bytes, model: StoredModel, settings: Settings) -> Classification:
-    """Decode untrusted bytes and classify them; raises imageio.ImageError."""
-    return classify(model, imageio.decode(data, settings.max_image_pixels, settings.max_decoded_bytes))
-
 
 @router.post("/api/predict", response_class=JSONResponse)
 def predict(
@@ -116,20 +109,6 @@ async def _control(text: str, use_model, ws: WebSocket) -> None:
             "send canvas frames as binary PNG messages.")})
         return
     await use_model(command["model"])
-
-
-def reply_for(data: bytes, model: StoredModel, settings: Settings, steps: bool = True) -> dict:
-    if len(data) > settings.max_upload_bytes:
-        return {"type": "error", **error_body("image_too_large", "The frame is larger than the upload limit.")}
-    try:
-        result = classify_bytes(data, model, settings)
-    except imageio.ImageError as exc:
-        return {"type": "error", **error_body(f"image_{exc.code}", str(exc))}
-    except Exception:  # never let one bad frame end the stream
-        log.exception("draw frame failed")
-        return {"type": "error", **error_body("internal", "This frame could not be read; keep drawing.")}
-    kind = "empty" if result.probabilities is None else "prediction"
-    return {"type": kind, **classification_json(result, with_steps=steps, compact=True)}
 
 
 @router.post("/api/saliency")

@@ -26,8 +26,8 @@ from app.errors import ApiError
 from app.frames import read_drawing
 from app.hub import SHUTDOWN, GalleryHub
 from app.owners import CallerDep, is_admin
-from app.sockets import CLOSED, until_closed
 from app.serialize import image as image_json
+from app.sockets import CLOSED, until_closed
 from engine import datasets, imageio, store
 from engine.finetune import finetune, guesses
 from engine.projects import StoreError
