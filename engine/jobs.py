@@ -68,7 +68,7 @@ class Job:
 
     def summary(self, position: int | None) -> dict:
         """What GET /api/train/{id} returns (no images)."""
-        runs = [self.latest.get(i, self.latest.get(str(i), {})) for i in range(len(self.spec.learning_rates))]
+        runs = [self.latest.get(i, {}) for i in range(len(self.spec.learning_rates))]
         return {
             "id": self.id, "status": self.status, "position": position, "spec": self.spec.public(),
             "epoch": runs[0].get("epoch", 0), "step": runs[0].get("step", 0),
@@ -87,7 +87,8 @@ class Job:
     @classmethod
     def from_record(cls, r: dict) -> "Job":
         job = cls(id=r["id"], spec=JobSpec(**r["spec"]), client=r.get("owner"), address=r.get("address", ""),
-                  created=r.get("created", 0.0), status=r["status"], latest=r.get("latest", {}),
+                  created=r.get("created", 0.0), status=r["status"],
+                  latest={int(run): e for run, e in r.get("latest", {}).items()},  # JSON keys are text
                   epochs=r.get("epochs", []), results=r.get("results", []), error=r.get("error"),
                   finished=r.get("finished"))
         job.events = [{"seq": 1, "type": "done", "status": job.status, "results": job.results, "error": job.error,

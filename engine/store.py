@@ -10,7 +10,6 @@ a server with hundreds of trained models holds only the few in use.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -79,7 +78,7 @@ def save(folder: Path, card: ModelCard, model: nn.Module) -> Path:
 
 
 def read_card(path: Path) -> ModelCard:
-    data = json.loads(Path(path).read_text())
+    data = files.read_json(path)
     if not isinstance(data, dict):
         raise ValueError("a model card must be a JSON object")
     return ModelCard(**{k: v for k, v in data.items() if k in ModelCard.__dataclass_fields__})
@@ -119,11 +118,6 @@ def scan_folder(folder: Path) -> dict[str, ModelCard]:
             continue
         found[card.id] = card
     return found
-
-
-def load_folder(folder: Path) -> dict[str, StoredModel]:
-    """Every model in a folder, loaded, keyed by id."""
-    return {model_id: load(Path(folder) / f"{model_id}.json") for model_id in scan_folder(folder)}
 
 
 class ModelRegistry:

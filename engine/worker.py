@@ -211,7 +211,7 @@ class JobRunner:
             return
         x = as_input(self.data.test.images[:1])
         for m in model:
-            x = m.eval()(x) if not isinstance(m, torch.nn.Dropout) else x
+            x = m.eval()(x)
             if m is conv:
                 break
         model.train()

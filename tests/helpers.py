@@ -109,3 +109,27 @@ def stroke(page, points):
     for p in points[1:]:
         page.mouse.move(*at(p), steps=8)
     page.mouse.up()
+
+
+def http_json(url: str, method: str = "GET", body=None, headers: dict | None = None, raw: bytes | None = None,
+              ctype: str = "application/json", timeout: float = 20):
+    """One request to a real server; its JSON answer (HTTP errors raise)."""
+    import json
+    import urllib.request
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, method=method, data=data, headers={"Content-Type": ctype, **(headers or {})})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def trained(server: str, spec: dict, headers: dict, timeout: float = 60) -> dict:
+    """Start a training job on a real server and wait for it to finish; its final state."""
+    import time
+    job = http_json(f"{server}/api/train", "POST", spec, headers)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = http_json(f"{server}/api/train/{job['id']}", headers=headers)
+        if state["status"] == "done":
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"the job did not finish: {state['status']}")

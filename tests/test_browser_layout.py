@@ -7,7 +7,7 @@ import pytest
 
 from app.routers.pages import JOIN, PAGES
 from app.settings import ROOT
-from tests.helpers import stroke
+from tests.helpers import http_json, stroke, trained
 
 pytestmark = pytest.mark.browser
 SIZES = {"phone": (390, 844), "laptop": (1366, 768), "projector": (1280, 720)}
@@ -88,11 +88,7 @@ def test_the_convolution_and_its_arithmetic_are_on_the_first_screen(sized, serve
 
 
 def test_a_student_on_a_phone_sees_the_pad_the_guess_and_the_question_and_no_teacher_menu(sized, server):
-    import json
-    import urllib.request
-    request = urllib.request.Request(server + "/api/sessions", method="POST", data=b"{}",
-                                     headers={"Content-Type": "application/json"})
-    code = json.loads(urllib.request.urlopen(request).read())["code"]
+    code = http_json(server + "/api/sessions", "POST", {})["code"]
     page = sized("phone")
     page.goto(server + f"/join?code={code}")
     assert not page.locator(".topbar nav").is_visible() and not page.locator("#lesson-toggle").is_visible()
@@ -111,23 +107,9 @@ LONG_NAME = "Our very best digit network from Tuesday's lesson, version 12"[:60]
 
 @pytest.fixture(scope="module")
 def long_named_model(server):
-    import json
-    import time
-    import urllib.request
-
     from tests.conftest import OWNER
-
-    def call(method, path, body=None):
-        request = urllib.request.Request(server + path, method=method, data=json.dumps(body).encode() if body else None,
-                                         headers={"Content-Type": "application/json", "X-Owner-Token": OWNER})
-        return json.loads(urllib.request.urlopen(request, timeout=10).read())
-    job = call("POST", "/api/train", {"architecture": "mlp_16", "train_size": 640, "val_size": 500, "name": LONG_NAME})
-    for _ in range(300):
-        state = call("GET", f"/api/train/{job['id']}")
-        if state["status"] == "done":
-            return state["model_ids"][0]
-        time.sleep(0.2)
-    raise AssertionError(state)
+    spec = {"architecture": "mlp_16", "train_size": 640, "val_size": 500, "name": LONG_NAME}
+    return trained(server, spec, {"X-Owner-Token": OWNER})["model_ids"][0]
 
 
 @pytest.mark.parametrize("size", list(SIZES))

@@ -2,14 +2,12 @@
 of the ML Crash Course learning-rate exercise, and keyboard shortcuts wherever focus is."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 
 from tests.conftest import OWNER
-from tests.helpers import ARTIFACTS
+from tests.helpers import ARTIFACTS, http_json, trained
 
 pytestmark = pytest.mark.browser
 
@@ -89,21 +87,11 @@ def test_session_shortcuts_after_clicking_a_checkbox(page, server):
     page.keyboard.press("Shift+P")
 
 
-def finished_job(server: str) -> str:
-    def call(method, path, body=None):
-        request = urllib.request.Request(server + path, method=method, data=json.dumps(body).encode() if body else None,
-                                         headers={"Content-Type": "application/json", "X-Owner-Token": OWNER})
-        return json.loads(urllib.request.urlopen(request, timeout=10).read())
-    job = call("POST", "/api/train", {"architecture": "mlp_16", "train_size": 640, "val_size": 500})["id"]
-    for _ in range(300):
-        if call("GET", f"/api/train/{job}")["status"] == "done":
-            return job
-        time.sleep(0.2)
-    raise AssertionError("the job did not finish")
+AS_OWNER = {"X-Owner-Token": OWNER}
 
 
 def test_shift_p_on_train_is_projector_mode_only_and_the_lesson_dialog_names_its_controls(page, server):
-    job = finished_job(server)
+    job = trained(server, {"architecture": "mlp_16", "train_size": 640, "val_size": 500}, AS_OWNER)["id"]
     page.goto(server + "/")
     page.evaluate(f"localStorage.setItem('neuronlab.owner', '{OWNER}'); localStorage.setItem('neuronlab.train.job', '{job}')")
     page.goto(server + "/train")
@@ -122,10 +110,7 @@ def test_shift_p_on_train_is_projector_mode_only_and_the_lesson_dialog_names_its
 
 
 def api(server: str, method: str, path: str, body=None, headers=None, raw=None, ctype="application/json"):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(server + path, method=method, data=data,
-                                     headers={"Content-Type": ctype, **(headers or {})})
-    return json.loads(urllib.request.urlopen(request, timeout=20).read() or b"{}")
+    return http_json(server + path, method, body, headers, raw, ctype)
 
 
 def post_drawing(server: str, code: str, key: str, digit: str) -> dict:
@@ -265,16 +250,7 @@ def test_try_to_break_the_drawing_turn_it_and_the_answer_changes_then_as_drawn_a
 
 
 def test_the_first_filters_play_back_over_training_time(page, server):
-    def call(method, path, body=None):
-        request = urllib.request.Request(server + path, method=method, data=json.dumps(body).encode() if body else None,
-                                         headers={"Content-Type": "application/json", "X-Owner-Token": OWNER})
-        return json.loads(urllib.request.urlopen(request, timeout=10).read())
-    job = call("POST", "/api/train", {"architecture": "mnist_recipe", "train_size": 1280, "val_size": 500, "batch_size": 64})
-    for _ in range(300):
-        state = call("GET", f"/api/train/{job['id']}")
-        if state["status"] == "done":
-            break
-        time.sleep(0.2)
+    state = trained(server, {"architecture": "mnist_recipe", "train_size": 1280, "val_size": 500, "batch_size": 64}, AS_OWNER)
     model = state["model_ids"][0]
     page.goto(server + f"/filters?tab=filters&model={model}")
     page.locator("#filter-history:not([hidden])").wait_for()

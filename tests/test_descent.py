@@ -129,3 +129,11 @@ def test_split_the_data_defaults_learn_circles_at_once(lr, epochs):
     maps = result["neurons"]
     assert [len(layer) for layer in maps] == [4, 4] and maps[0][0].shape == (splitdata.NEURON_GRID,) * 2
     assert all(0 <= m.min() and m.max() <= 1 for layer in maps for m in layer)
+
+
+def test_split_steps_are_capped_at_200_epochs_a_request(client):
+    too_many = client.post("/api/split/step", json={"steps": 201})
+    assert too_many.status_code == 422 and "steps" in too_many.json()["fields"]
+    assert client.post("/api/split/step", json={"steps": "many"}).status_code == 422
+    body = client.post("/api/split/step", json={"steps": 2}).json()
+    assert len(body["loss"]) == 2 and [len(layer) for layer in body["neurons"]["layers"]] == [4, 4]

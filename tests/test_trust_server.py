@@ -7,14 +7,13 @@ import os
 import signal
 import socket
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import OWNER, launch, stop
-from tests.helpers import ARTIFACTS, draw_digit, encode
+from tests.helpers import ARTIFACTS, draw_digit, encode, http_json
 
 DOT_PNG = encode(draw_digit("1"))
 HEADERS = {"X-Owner-Token": OWNER, "Content-Type": "application/json"}
@@ -22,10 +21,7 @@ LONG_JOB = {"architecture": "mnist_recipe", "train_size": 55000, "epochs": 5, "n
 
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers=HEADERS)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"{}")
+    return http_json(url, method, body, HEADERS)
 
 
 def running(url: str, job_id: str, timeout: float = 60) -> dict:

@@ -18,13 +18,6 @@ class Rename(BaseModel):
     name: str = Field(min_length=1, max_length=60, description="the new display name")
 
 
-def _user_only(fn, *args):  # PermissionError (a shipped model) -> 403
-    try:
-        return fn(*args)
-    except PermissionError as exc:
-        raise ApiError(403, "shipped_model", str(exc)) from exc
-
-
 def visible(card, registry, caller) -> bool:
     """Listings show shipped models, models trained here with no owner, and the caller's own."""
     return card.id not in registry.user_ids or card.owner is None or caller.owns(card.owner)
@@ -47,8 +40,11 @@ def model_card(model_id: str, registry: RegistryDep) -> dict:
 
 
 def _owned(model_id: str, registry, caller) -> None:
-    card = find_card(registry, model_id)
-    _user_only(registry.user_card, model_id)
+    """404 for no such model, 403 for a shipped one or another owner's."""
+    try:
+        card = registry.user_card(find_card(registry, model_id).id)
+    except PermissionError as exc:
+        raise ApiError(403, "shipped_model", str(exc)) from exc
     caller.require(card.owner, "model")
 
 

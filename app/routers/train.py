@@ -81,15 +81,12 @@ def _call(fn, *args, **kwargs):
         raise ApiError(exc.status, JOB_ERRORS.get(exc.status, "job_conflict"), str(exc), fields, headers) from exc
 
 
-_measure = models.measure
-
-
 def _fits(params: int, macs: int, settings: Settings) -> bool:
     return params <= settings.max_parameters and macs <= settings.max_macs
 
 
 def _check_size(architecture, settings: Settings) -> None:
-    _, params, macs = _measure(architecture)
+    _, params, macs = models.measure(architecture)
     if not _fits(params, macs, settings):
         raise ApiError(422, "invalid_request", "The architecture is too large for this server: "
                        f"{params:,} weights (limit {settings.max_parameters:,}) and {macs:,} multiply-adds "
@@ -107,7 +104,7 @@ def presets() -> dict:
 @router.post("/api/architectures/describe")
 def describe(body: ArchitectureRequest, settings: SettingsDep) -> dict:
     """Each layer's output shape, weights, biases and parameters, and the totals."""
-    rows, params, macs = _measure(body.architecture)  # shapes only: nothing is allocated
+    rows, params, macs = models.measure(body.architecture)  # shapes only: nothing is allocated
     return {"layers": rows, "parameters": params, "macs": macs, "fits": _fits(params, macs, settings)}
 
 

@@ -306,7 +306,7 @@ getJSON("/api/descent/problems").then(({ problems, line_example }) => {
 
 // --- the lab report: the setup, where it got to, the plot and the loss curve, with the lesson QR ---
 
-reportButtons(document.querySelector(".descent-controls .buttons") || $("step").parentElement, () => {
+reportButtons(document.querySelector(".descent-controls .buttons"), () => {
   const settings = [["tab", S.tab], [t("Learning rate"), S.lr], [t("Step"), S.n]];
   if (S.tab !== "split") settings.push([t("Optimizer"), S.optimizer]);
   for (const [dt, dd] of [...document.querySelectorAll("#numbers dt")].map((d) => [d.textContent, d.nextElementSibling.textContent])) settings.push([dt, dd]);
