@@ -1,33 +1,71 @@
-"""Shared request dependencies, as Annotated aliases."""
+"""Shared request dependencies, as Annotated aliases: the services (built once, app.services),
+settings, row ids, and reading an uploaded image."""
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request, UploadFile
+from fastapi import Depends, Path, UploadFile
 from PIL import Image
 from pydantic import Field
+from starlette.requests import HTTPConnection
 
+from app.classroom import Classroom
 from app.errors import ApiError
+from app.frames import FrameReader
+from app.services import Services
 from app.settings import Settings
+from app.teaching import Teaching
+from app.training import Training
 from engine import imageio
+from engine.projects import ProjectStore
 from engine.store import ModelCard, ModelRegistry, StoredModel
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
+def services(conn: HTTPConnection) -> Services:
+    """The app's services (a request or a WebSocket)."""
+    return conn.app.state.services
 
 
-def _registry(request: Request) -> ModelRegistry:
-    return request.app.state.registry
+def _settings(conn: HTTPConnection) -> Settings:
+    return conn.app.state.settings
 
+
+def _registry(conn: HTTPConnection) -> ModelRegistry:
+    return services(conn).registry
+
+
+def _frames(conn: HTTPConnection) -> FrameReader:
+    return services(conn).frames
+
+
+def _training(conn: HTTPConnection) -> Training:
+    return services(conn).training
+
+
+def _projects(conn: HTTPConnection) -> ProjectStore:
+    return services(conn).projects
+
+
+def _teaching(conn: HTTPConnection) -> Teaching:
+    return services(conn).teaching
+
+
+def _classroom(conn: HTTPConnection) -> Classroom:
+    return services(conn).classroom
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
+FramesDep = Annotated[FrameReader, Depends(_frames)]
+TrainingDep = Annotated[Training, Depends(_training)]
+ProjectsDep = Annotated[ProjectStore, Depends(_projects)]
+TeachingDep = Annotated[Teaching, Depends(_teaching)]
+ClassroomDep = Annotated[Classroom, Depends(_classroom)]
 
 # Row ids (photos, classes, drawings) as SQLite stores them: a number past 2**63 is a 422, not a 500.
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=0, le=MAX_ROW_ID, description="a whole number id")]
 FormRowId = Annotated[int, Field(ge=0, le=MAX_ROW_ID)]
-
-SettingsDep = Annotated[Settings, Depends(_settings)]
-RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
 
 
 def find_model(registry: ModelRegistry, model_id: str) -> StoredModel:
@@ -49,6 +87,10 @@ BLANK_MESSAGE = ("No ink or object was found in the image: it is blank or has al
                  "Draw or photograph a digit with a clear stroke.")
 
 
+def image_error(exc: imageio.ImageError) -> ApiError:
+    return ApiError(IMAGE_STATUS[exc.code], f"image_{exc.code}", str(exc))
+
+
 def decode_upload(image: UploadFile, settings: Settings) -> Image.Image:
     """An uploaded file as a decoded image, or the matching 4xx (the size cap is already enforced
     by the body-size middleware; reading one byte more keeps a lying client honest)."""
@@ -56,7 +98,7 @@ def decode_upload(image: UploadFile, settings: Settings) -> Image.Image:
         return imageio.decode(image.file.read(settings.max_upload_bytes + 1), settings.max_image_pixels,
                               settings.max_decoded_bytes)
     except imageio.ImageError as exc:
-        raise ApiError(IMAGE_STATUS[exc.code], f"image_{exc.code}", str(exc)) from exc
+        raise image_error(exc) from exc
 
 
 def blank_image() -> ApiError:

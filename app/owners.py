@@ -75,7 +75,7 @@ def caller(
 
 
 def is_admin(app, key: str | None) -> bool:
-    return bool(key) and hmac.compare_digest(token_hash(key), app.state.admin_key_hash)
+    return bool(key) and hmac.compare_digest(token_hash(key), app.state.services.admin_key_hash)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -7,8 +7,11 @@ images as rows of 0..255 ints) or compact (the live WebSocket: every image as
 from __future__ import annotations
 
 import base64
+import io
+from functools import lru_cache
 
 import numpy as np
+import segno
 
 from engine.inference import Classification
 from engine.preprocess import Prepared, resize
@@ -82,3 +85,11 @@ def card_summary(card: ModelCard, default_id: str) -> dict:
             "labels": card.labels, "test_accuracy": card.test_accuracy,
             "architecture": card.architecture, "parameters": card.parameters, "input_shape": card.input_shape,
             "default": card.id == default_id}
+
+
+@lru_cache(maxsize=64)
+def qr_svg(text: str) -> bytes:
+    """A QR code of the text as SVG (raises segno.DataOverflowError past about 2,300 bytes)."""
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=8, border=2, dark="#111", light="#fff", xmldecl=False)
+    return out.getvalue()

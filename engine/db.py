@@ -1,10 +1,38 @@
 """The embedded database under the stores (projects, class sessions): one SQLite file, WAL mode,
-foreign keys on, a fresh connection per call, so any thread may use it; writes are transactions."""
+foreign keys on, a fresh connection per call, so any thread may use it; writes are transactions.
+Also what both stores share: the error they refuse a request with, and how they clean a name."""
 from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+
+NAME_LENGTH = 40  # longest display name (projects, classes, students)
+
+
+class StoreError(Exception):
+    """A request a store (projects, sessions) refuses: `status` is the HTTP-like code, `field` what was wrong."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.field = status, code, field
+
+
+def clean_name(value: object, what: str) -> str:
+    """A display name: text, trimmed, inner whitespace collapsed, 1..NAME_LENGTH characters,
+    no control characters. Markup is allowed here and escaped where it is shown."""
+    if not isinstance(value, str):
+        raise StoreError(422, "invalid_name", f"The {what} name must be text.", "name")
+    name = " ".join(value.split())
+    if not name:
+        raise StoreError(422, "invalid_name", f"Give the {what} a name (it is empty).", "name")
+    if len(name) > NAME_LENGTH:
+        raise StoreError(422, "invalid_name", f"The {what} name is {len(name)} characters long; "
+                           f"use at most {NAME_LENGTH}.", "name")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise StoreError(422, "invalid_name", f"The {what} name contains control characters; "
+                           "use letters, digits, spaces and punctuation.", "name")
+    return name
 
 
 class Database:

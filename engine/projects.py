@@ -22,11 +22,10 @@ import numpy as np
 from PIL import Image
 
 from engine import datasets, files
-from engine.db import Database
+from engine.db import Database, StoreError, clean_name
 from engine.preprocess import prepare_photo, rgb, shrink
 
 STORED_SIZE = 320       # longest side of a kept photo
-NAME_LENGTH = 40
 MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
 HELD_OUT = 0.2          # share of each class's photos kept out of training, to test on
 ID_PATTERN = re.compile(r"^(?:[0-9a-f]{8}|[0-9a-f]{32})$")  # 128 random bits (8 hex: made by older versions)
@@ -48,36 +47,11 @@ CREATE INDEX IF NOT EXISTS samples_by_class ON samples(class_id);
 """
 
 
-class StoreError(Exception):
-    """A request a store (projects, sessions) refuses: `status` is the HTTP-like code, `field` what was wrong."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.field = status, code, field
-
-
 @dataclass
 class Limits:
     projects: int = 200
     classes: int = 10
     samples: int = 1000  # per project
-
-
-def clean_name(value: object, what: str) -> str:
-    """A display name: text, trimmed, inner whitespace collapsed, 1..NAME_LENGTH characters,
-    no control characters. Markup is allowed here and escaped where it is shown."""
-    if not isinstance(value, str):
-        raise StoreError(422, "invalid_name", f"The {what} name must be text.", "name")
-    name = " ".join(value.split())
-    if not name:
-        raise StoreError(422, "invalid_name", f"Give the {what} a name (it is empty).", "name")
-    if len(name) > NAME_LENGTH:
-        raise StoreError(422, "invalid_name", f"The {what} name is {len(name)} characters long; "
-                           f"use at most {NAME_LENGTH}.", "name")
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
-        raise StoreError(422, "invalid_name", f"The {what} name contains control characters; "
-                           "use letters, digits, spaces and punctuation.", "name")
-    return name
 
 
 class ProjectStore:

@@ -52,6 +52,25 @@ class ModelCard:
         return {k: v for k, v in self.__dict__.items() if k != "owner"}
 
 
+TASKS = {"mnist": ("digits", "digit"), "fashion": ("fashion", "object")}  # dataset: (task, preparation)
+
+
+def new_card(model_id: str, name: str, architecture: str | list, dataset: str, labels, module: nn.Module,
+             accuracy: float | None, training: dict, *, owner: str | None = None, input_shape=None,
+             task: str | None = None, preprocess: str | None = None) -> ModelCard:
+    """The card of a network just trained (the train command, a training-lab job, a project's job):
+    the task and how images are prepared follow from the dataset ("project:<id>" reads photos);
+    a preset is named, any other layer list kept whole."""
+    default_task, default_preprocess = ("project", "photo") if dataset.startswith("project:") else TASKS[dataset]
+    preset = isinstance(architecture, str)
+    return ModelCard(
+        id=model_id, name=name, task=task or default_task, dataset=dataset, labels=list(labels),
+        architecture=architecture if preset else "custom", preprocess=preprocess or default_preprocess,
+        test_accuracy=None if accuracy is None else round(accuracy, 4), parameters=models.count_parameters(module),
+        training=training, description=models.DESCRIPTIONS.get(architecture, "") if preset else "",
+        layers=None if preset else architecture, input_shape=list(input_shape or models.INPUT_SHAPE), owner=owner)
+
+
 @dataclass
 class StoredModel:
     card: ModelCard

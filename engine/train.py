@@ -258,14 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     trainer = Trainer(cfg, data, on_event=_print_event)
     summary = trainer.run()
-    is_digits = cfg.dataset == "mnist"
-    card = store.ModelCard(
-        id=args.id, name=args.name or args.id, task=args.task or ("digits" if is_digits else "fashion"),
-        dataset=cfg.dataset, labels=list(data.labels), architecture=cfg.architecture,
-        preprocess=args.preprocess or ("digit" if is_digits else "object"),
-        test_accuracy=round(summary["test_accuracy"], 4),
-        parameters=models.count_parameters(trainer.model),
-        description=models.DESCRIPTIONS[cfg.architecture],
+    card = store.new_card(
+        args.id, args.name or args.id, cfg.architecture, cfg.dataset, data.labels, trainer.model,
+        summary["test_accuracy"], task=args.task, preprocess=args.preprocess,
         training={**asdict(cfg), "train_images": len(trainer.train_y), "steps": summary["steps"],
                   "seconds": round(summary["seconds"], 1), "threads": args.threads,
                   "torch": torch.__version__, "test_images": len(data.test),

@@ -13,7 +13,7 @@ import os
 import queue
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,37 +29,31 @@ SNAPSHOTS = 60         # at most this many filter snapshots a run (four an epoch
 
 
 @dataclass
-class JobSpec:
-    dataset: str = "mnist"
+class JobSpec(TrainConfig):
+    """A job of the live training lab: a TrainConfig (its lesson-sized defaults below) trained once
+    per learning rate (more than one is a race), with what the server needs to know about it."""
     architecture: str | list = "mnist_recipe"
-    optimizer: str = "momentum"
-    learning_rates: list[float] = field(default_factory=lambda: [0.01])
-    momentum: float = 0.9
-    batch_size: int = 64
     epochs: int = 1
-    train_size: int | None = 5000
-    val_size: int = 5000
-    seed: int = 0
-    augment: bool = False
+    batch_size: int = 64
+    weight_decay: float = 0.0
     schedule: str = "constant"
+    augment: bool = False
+    train_size: int | None = 5000
+    bf16: bool = False             # the lab's numbers must match what a page recomputes
+    learning_rates: list[float] = field(default_factory=lambda: [0.01])
     name: str | None = None
     start_paused: bool = False
     project: str | None = None     # a project's own classes: data_file holds its photos
     data_file: str | None = None   # a .npz written by datasets.save_arrays
-    mirror: bool = True
-    weight_decay: float = 0.0
     owner: str | None = None       # the owner's token hash: models the job saves are theirs
 
     def config(self, lr: float) -> TrainConfig:
-        return TrainConfig(architecture=self.architecture, dataset=self.dataset, epochs=self.epochs,
-                           batch_size=self.batch_size, optimizer=self.optimizer, learning_rate=lr,
-                           momentum=self.momentum, weight_decay=self.weight_decay, schedule=self.schedule,
-                           augment=self.augment, mirror=self.mirror, train_size=self.train_size,
-                           val_size=self.val_size, seed=self.seed, bf16=False)
+        """The trainer's config for the run at learning rate `lr`."""
+        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)} | {"learning_rate": lr})
 
     def public(self) -> dict:
-        """What clients may see (no server paths)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("data_file", "owner")}
+        """What clients may see (no server paths, no owner; each run's rate is in learning_rates)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("data_file", "owner", "learning_rate")}
 
 
 DATA_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
@@ -287,17 +281,11 @@ class JobRunner:
         base = re.sub(r"[^a-z0-9]+", "-", (spec.name or "trained").lower()).strip("-")[:40] or "trained"
         base = base[:24].strip("-") or "trained"
         model_id = f"{base}-{self.job_id}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")  # 128 random bits
-        preset = isinstance(spec.architecture, str)
-        digits = spec.dataset == "mnist"
-        task = "project" if spec.project else "digits" if digits else "fashion"
-        card = store.ModelCard(
-            id=model_id, name=(spec.name or default_name(spec, accuracy)) + (
+        card = store.new_card(
+            model_id, (spec.name or default_name(spec, accuracy)) + (
                 f" (lr {trainer.config.learning_rate:g})" if len(self.runs) > 1 else ""),
-            task=task, dataset=f"project:{spec.project}" if spec.project else spec.dataset,
-            labels=list(self.data.labels), architecture=spec.architecture if preset else "custom",
-            preprocess={"project": "photo", "digits": "digit", "fashion": "object"}[task],
-            test_accuracy=round(accuracy, 4), parameters=models.count_parameters(trainer.model),
-            layers=None if preset else spec.architecture, input_shape=list(trainer.input_shape), owner=spec.owner,
+            spec.architecture, f"project:{spec.project}" if spec.project else spec.dataset, self.data.labels,
+            trainer.model, accuracy, owner=spec.owner, input_shape=trainer.input_shape,
             training={**{k: v for k, v in trainer.config.__dict__.items() if k != "architecture"},
                       "steps": trainer.step_count, "seconds": round(self.active_time, 1),
                       "final_learning_rate": trainer.learning_rate, "job": self.job_id,

@@ -117,7 +117,7 @@ def test_a_model_without_conv_layers_has_no_filters(client, settings):
     card = store.ModelCard(id="flat", name="Flat", task="digits", dataset="mnist", labels=list("0123456789"),
                            architecture="mlp_16", preprocess="digit")
     store.save(settings.data_dir / "models", card, models.build("mlp_16"))
-    client.app.state.registry.add("flat")
+    client.app.state.services.registry.add("flat")
     body = client.get("/api/models/flat/filters")
     assert body.status_code == 422 and "no convolution layers" in body.json()["message"]
 

@@ -11,8 +11,9 @@ from PIL import Image
 
 from app.main import create_app
 from engine import projects
+from engine.db import StoreError
 from engine.preprocess import prepare_photo
-from engine.projects import ProjectStore, StoreError
+from engine.projects import ProjectStore
 from tests.helpers import encode, object_photo
 
 

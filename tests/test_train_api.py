@@ -107,7 +107,7 @@ def test_pause_step_learning_rate_resume_and_use_the_model(client):
     from safetensors.torch import load as load_bytes
     namespace["model"].load_state_dict(load_bytes(weights))
     x = torch.rand(2, 1, 28, 28)
-    stored = client.app.state.registry.get(model_id).module
+    stored = client.app.state.services.registry.get(model_id).module
     assert torch.allclose(namespace["model"].eval()(x), stored(x))
     assert io  # (used for clarity of the import above)
 

@@ -122,9 +122,9 @@ def test_finished_jobs_are_forgotten_after_the_grace_period_and_leave_no_process
         job = client.post("/api/train", json=SMALL_JOB).json()
         done = wait_for(client, job["id"], {"done"})
         deadline = time.time() + 10
-        while job["id"] in client.app.state.jobs.jobs and time.time() < deadline:
+        while job["id"] in client.app.state.services.training.manager.jobs and time.time() < deadline:
             time.sleep(0.1)
-        assert job["id"] not in client.app.state.jobs.jobs  # out of memory...
+        assert job["id"] not in client.app.state.services.training.manager.jobs  # out of memory...
         kept = status(client, job["id"])
         assert kept["status"] == "done" and kept["model_ids"] == done["model_ids"]  # ...its record on disk
         assert not [p for p in multiprocessing.active_children() if p.name.startswith("train-")]
@@ -137,7 +137,7 @@ def test_trained_models_are_loaded_only_while_used_at_most_model_cache(limited, 
                                architecture="mlp_16", preprocess="digit")
         store.save(folder, card, models.build("mlp_16"))
     with limited(model_cache=2) as client:
-        registry = client.app.state.registry
+        registry = client.app.state.services.registry
         assert registry.loaded() == []  # nothing loaded at start
         image = encode(draw_digit("3"))
         for i in range(4):

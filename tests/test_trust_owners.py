@@ -37,7 +37,7 @@ def saved_model(client, model_id: str, owner_headers: dict | None, name="Alice's
     owner = token_hash(owner_headers["X-Owner-Token"]) if owner_headers else None
     card = store.ModelCard(id=model_id, name=name, task="digits", dataset="mnist", labels=list("0123456789"),
                            architecture="mlp_16", preprocess="digit", owner=owner)
-    registry = client.app.state.registry
+    registry = client.app.state.services.registry
     store.save(registry.user_folder, card, models.build("mlp_16"))
     registry.add(model_id)
     return model_id
@@ -160,7 +160,7 @@ def test_the_exported_script_cannot_be_made_to_run_code_by_a_name(client, tmp_pa
     marker = tmp_path / "pwned"
     evil = f'"""\nopen({str(marker)!r}, "w")\n"""'
     model_id = saved_model(client, "evil-name", ALICE, name=evil)
-    card = client.app.state.registry.card(model_id)
+    card = client.app.state.services.registry.card(model_id)
     card.labels = ["a'''\"\"\"\\", *card.labels[1:]]
     card.dataset = 'mnist"""; import os #'
     script = client.get(f"/api/models/{model_id}/export").text
@@ -237,6 +237,6 @@ def test_a_second_gallery_and_a_departed_one_leave_no_subscriber_behind(client):
             ws.send_json({"key": session["teacher_key"]})
             ws.receive_json()
     deadline = time.time() + 5
-    while client.app.state.galleries.subscribers and time.time() < deadline:
+    while client.app.state.services.classroom.galleries.subscribers and time.time() < deadline:
         time.sleep(0.05)
-    assert client.app.state.galleries.subscribers == {}
+    assert client.app.state.services.classroom.galleries.subscribers == {}

@@ -1,8 +1,14 @@
-"""Liveness, and where this server can be reached."""
-from fastapi import APIRouter, Request
+"""Liveness, where this server can be reached, and QR codes of its links (lesson links, join links)."""
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from app.deps import SettingsDep
+from app.errors import ApiError
 from app.netinfo import is_local, lan_addresses
+from app.serialize import qr_svg
 
 router = APIRouter(tags=["health"])
 
@@ -22,3 +28,13 @@ def addresses(request: Request, settings: SettingsDep) -> dict:
     found = [f"{request.url.scheme}://{ip}" + (f":{port}" if port else "") for ip in lan_addresses()]
     urls = [settings.public_url.rstrip("/")] if settings.public_url else found
     return {"urls": urls, "local": is_local(request.url.hostname or ""), "public_url": settings.public_url}
+
+
+@router.get("/api/qr.svg", response_class=Response, tags=["pages"])
+def qr(text: Annotated[str, Query(min_length=1, max_length=1000, description="what the code holds, e.g. a lesson link")]) -> Response:
+    """A QR code (SVG) of any short text, e.g. a lesson link, drawn on this server."""
+    try:
+        return Response(qr_svg(text), media_type="image/svg+xml")
+    except segno.DataOverflowError as exc:
+        raise ApiError(422, "invalid_request", f"The text is too long for one QR code ({len(text.encode())} bytes "
+                       "as UTF-8; about 2,300 fit). Use a shorter text or link.", {"text": "too long for a QR code"}) from exc

@@ -1,9 +1,9 @@
 """The model catalogue: list, card, rename, delete, download, export."""
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import RegistryDep, SettingsDep, find_card, find_model
+from app.deps import ClassroomDep, RegistryDep, SettingsDep, find_card, find_model
 from app.errors import ApiError
 from app.owners import CallerDep
 from app.serialize import card_summary
@@ -56,11 +56,11 @@ def rename(model_id: str, body: Rename, registry: RegistryDep, settings: Setting
 
 
 @router.delete("/{model_id}", status_code=204)
-def delete(model_id: str, request: Request, registry: RegistryDep, caller: CallerDep) -> None:
+def delete(model_id: str, registry: RegistryDep, classroom: ClassroomDep, caller: CallerDep) -> None:
     """Delete a model trained here, with its weights and card (its owner or the admin). A model
     that a live class session reads drawings with cannot be deleted until the session ends."""
     _owned(model_id, registry, caller)
-    using = request.app.state.sessions.live_using(model_id)
+    using = classroom.sessions.live_using(model_id)
     if using:
         raise ApiError(409, "model_in_use", f"The class session {using[0]} is reading drawings with this model; "
                        "end the session first, then delete the model.")

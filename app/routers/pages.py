@@ -4,6 +4,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from app import i18n
+from app.deps import services
 from app.settings import ROOT
 from engine.datasets import SPECS
 
@@ -35,7 +36,7 @@ def _page(request: Request, template: str, **context) -> HTMLResponse:
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request):
-    registry = request.app.state.registry  # a page has no owner token: it lists the shipped models only
+    registry = services(request).registry  # a page has no owner token: it lists the shipped models only
     return _page(request, "index.html", models=[c for c in registry.cards() if c.id not in registry.user_ids])
 
 

@@ -9,11 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.deps import FramesDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model
 from app.errors import ApiError, error_body
 from app.serialize import classification_json
 from app.serialize import image as image_json
-from app.settings import Settings
 from engine.inference import classify
 from engine.saliency import occlusion, onto_image
 
@@ -38,7 +37,8 @@ def predict(
 
 
 @router.websocket("/ws/draw")
-async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = True):
+async def draw_socket(ws: WebSocket, settings: SettingsDep, registry: RegistryDep, frames: FramesDep,
+                      model: str | None = None, steps: bool = True):
     """Live drawing. Send each canvas frame as a binary message (PNG bytes); receive
     {"type": "prediction", "frame": n, "server_ms", ...} for the latest frame (frames that arrive
     while one is being read are skipped: the latest wins), {"type": "empty"} for a blank canvas,
@@ -47,9 +47,6 @@ async def draw_socket(ws: WebSocket, model: str | None = None, steps: bool = Tru
     message {"model": id} switches the model. Frames of every socket are read by one small
     worker process (app/frames.py), so thirty drawers queue briefly there and the event loop keeps
     its own core; `server_ms` is the time from receiving the frame to the reply."""
-    settings: Settings = ws.app.state.settings
-    registry = ws.app.state.registry
-    frames = ws.app.state.frames
     loop = asyncio.get_running_loop()
     await ws.accept()
     state = {"model": None, "latest": None, "frames": 0}

@@ -1,0 +1,99 @@
+"""Class sessions as a service: the session store, the galleries that follow each session live,
+and fine-tuning the session's model on the class's own drawings (one at a time)."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import ApiError
+from app.hub import GalleryHub
+from app.serialize import image as image_json
+from engine import datasets, store
+from engine.finetune import finetune, guesses
+from engine.sessions import SessionStore
+from engine.store import ModelCard, ModelRegistry
+
+
+def pixels(drawings: list[dict]) -> np.ndarray:
+    """The 28x28 inputs the drawings were read as, (N, 28, 28) uint8."""
+    return np.stack([np.frombuffer(d["input"], np.uint8).reshape(28, 28) for d in drawings])
+
+
+def drawing_json(d: dict, labels: list[str]) -> dict:
+    return {"id": d["id"], "student": d["student"], "image": image_json(pixels([d])[0] / 255, compact=True),
+            "guess": labels[d["guess"]], "confidence": round(d["confidence"], 4),
+            "label": None if d["label"] is None else labels[d["label"]],
+            "misread": None if d["label"] is None else d["label"] != d["guess"], "in_dataset": d["in_dataset"]}
+
+
+class Classroom:
+    def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, loop: asyncio.AbstractEventLoop):
+        self.sessions = SessionStore(folder)
+        self.galleries = GalleryHub(loop)
+        self.registry, self.data_dir = registry, data_dir
+        self.finetune_lock = asyncio.Lock()
+        self._replay: dict[str, datasets.Split] = {}  # training images mixed into fine-tuning, by dataset
+
+    def model(self, session: dict) -> ModelCard:
+        """The card of the model the session reads drawings with; 409 if it is no longer there."""
+        try:
+            return self.registry.card(session["model_id"])
+        except KeyError as exc:
+            raise ApiError(409, "model_missing", f"The model this session reads drawings with ({session['model_id']}) "
+                           "is no longer on the server. The teacher can start a new session.") from exc
+
+    def info(self, code: str) -> dict:
+        """The session and the labels of the model it reads drawings with."""
+        session = self.sessions.get(code)
+        return {**session, "labels": self.model(session).labels}
+
+    def snapshot(self, code: str) -> dict:
+        session = self.info(code)
+        return {"type": "snapshot", **session,
+                "drawings": [drawing_json(d, session["labels"]) for d in self.sessions.drawings(code)]}
+
+    def publish(self, code: str, event: dict) -> None:
+        self.galleries.publish(code, event)
+
+    def publish_drawing(self, code: str, drawing: dict, labels: list[str]) -> dict:
+        """Tell the gallery about a new or changed drawing; the drawing as JSON."""
+        shown = drawing_json(drawing, labels)
+        self.publish(code, {"type": "drawing", "drawing": shown})
+        return shown
+
+    def finetune(self, session: dict) -> dict:
+        """Fine-tune the session's model on the class dataset (with replayed training images), save
+        it as a new model, re-read every drawing with it and make it the session's model."""
+        code = session["code"]
+        drawings = self.sessions.drawings(code)
+        chosen = [d for d in drawings if d["in_dataset"]]
+        if not chosen:
+            raise ApiError(422, "empty_dataset", "The class dataset is empty: put misread drawings with their true "
+                           "labels into it first.")
+        self.model(session)
+        base = self.registry.get(session["model_id"])
+        dataset = base.card.dataset if base.card.dataset in datasets.SPECS else "mnist"
+        tuned, report = finetune(base.module, pixels(chosen), np.array([d["label"] for d in chosen]),
+                                 self.replay(dataset))
+        n = len(session["finetunes"]) + 1
+        card = replace(base.card, id=f"class-{code.lower()}-{n}-{secrets.token_hex(16)}",
+                       name=f"{base.card.name}, tuned by class {code} ({n})", owner=self.sessions.owner(code),
+                       training={**report, "from": base.card.id, "command": "POST /api/sessions/{code}/finetune"})
+        store.save(self.registry.user_folder, card, tuned)
+        self.registry.add(card.id)
+        guess, confidence = guesses(tuned, pixels(drawings))
+        self.sessions.regrade(code, {d["id"]: (int(g), float(c)) for d, g, c in zip(drawings, guess, confidence)})
+        self.sessions.set_model(code, card.id, {**report, "model_id": card.id})
+        return {**report, "model_id": card.id}
+
+    def replay(self, name: str) -> datasets.Split:
+        if name not in self._replay:
+            self._replay[name] = datasets.load(name, self.data_dir).train
+        return self._replay[name]
+
+    def close(self) -> None:
+        self.galleries.close()

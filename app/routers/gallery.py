@@ -1,0 +1,63 @@
+"""The teacher's live gallery of a class session: a WebSocket that gets a snapshot, then every
+change as it happens (drawings come from students through app.routers.sessions; app.hub fans
+them out)."""
+from __future__ import annotations
+
+import asyncio
+import json
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
+
+from app.deps import ClassroomDep
+from app.errors import ApiError
+from app.hub import SHUTDOWN
+from app.sockets import CLOSED, until_closed
+from engine.db import StoreError
+
+router = APIRouter(tags=["class sessions"])
+
+KEY_WAIT = 10.0  # seconds a gallery socket has to send its key
+
+
+async def _first_key(ws: WebSocket) -> str | None:
+    """The teacher's key from the socket's first message, {"key": "..."} (never in the address:
+    addresses end up in access logs)."""
+    try:
+        message = await asyncio.wait_for(ws.receive_text(), KEY_WAIT)
+        key = json.loads(message).get("key")
+        return key if isinstance(key, str) else None
+    except (asyncio.TimeoutError, ValueError, AttributeError, KeyError, RuntimeError, WebSocketDisconnect):
+        return None
+
+
+@router.websocket("/ws/sessions/{code}")
+async def gallery_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
+    """The teacher's live gallery. Send {"key": teacher key} first; then receive a snapshot and
+    every change (drawing, students, reveal, snapshot after a clear or fine-tune, ended)."""
+    await ws.accept()
+    try:
+        key = await _first_key(ws)
+        session = await run_in_threadpool(classroom.sessions.check_teacher, code, key)
+        first = await run_in_threadpool(classroom.snapshot, session["code"])
+    except (StoreError, ApiError) as exc:
+        status = getattr(exc, "status", 409)
+        await ws.send_json({"type": "error", "error": getattr(exc, "code", "error"), "message": str(exc)})
+        await ws.close(code=4403 if status == 403 else 4409 if status == 409 else 4404)
+        return
+    hub = classroom.galleries
+    queue = hub.subscribe(first["code"])
+    try:
+        await ws.send_json(first)
+        while True:
+            event = await until_closed(ws, queue.get())
+            if event is CLOSED:
+                return  # the teacher's page went away
+            if event is SHUTDOWN:
+                await ws.close(code=1012)  # service restart: the page reconnects
+                return
+            await ws.send_json(event)
+    except (WebSocketDisconnect, RuntimeError):  # the teacher's page went away mid-send
+        pass
+    finally:
+        hub.unsubscribe(first["code"], queue)

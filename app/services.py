@@ -1,0 +1,54 @@
+"""Everything the routers use that outlives a request, built once when the server starts (the
+lifespan in app.main) and handed to routers only through the Depends aliases in app.deps."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+
+from app import owners
+from app.classroom import Classroom
+from app.frames import FrameReader
+from app.settings import Settings
+from app.teaching import Teaching
+from app.training import Training
+from engine.projects import Limits, ProjectStore
+from engine.store import ModelRegistry
+
+log = logging.getLogger("neuronlab")
+
+
+@dataclass
+class Services:
+    registry: ModelRegistry   # model cards, and the networks in use (engine.store)
+    frames: FrameReader       # the process that reads drawn frames and photos of class sessions
+    training: Training        # training jobs (engine.jobs) and the sockets watching them
+    projects: ProjectStore    # teach-your-own-classes projects (engine.projects)
+    teaching: Teaching        # a project's training jobs and their results
+    classroom: Classroom      # class sessions, their live galleries and fine-tuning
+    admin_key_hash: str       # SHA-256 of the server's admin key
+
+    @classmethod
+    def start(cls, settings: Settings) -> Services:
+        """Build the services (call on the server's event loop)."""
+        loop = asyncio.get_running_loop()
+        key = owners.admin_key(settings)
+        if not settings.admin_key:
+            print(f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
+                  "  set NEURONLAB_ADMIN_KEY to keep one across restarts", file=sys.stderr, flush=True)
+        registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache)
+        if settings.default_model not in registry:
+            log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
+        training = Training(settings, registry, loop)
+        projects = ProjectStore(settings.data_dir / "projects",
+                                Limits(settings.max_projects, settings.project_classes, settings.project_samples))
+        return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
+                   teaching=Teaching(projects, training, registry),
+                   classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, loop),
+                   admin_key_hash=owners.token_hash(key))
+
+    async def close(self) -> None:
+        self.classroom.close()  # galleries first: teachers' pages are told the server restarts
+        await asyncio.to_thread(self.training.close)  # each running job saves its model, then stops
+        self.frames.close()

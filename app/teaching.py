@@ -1,0 +1,85 @@
+"""Training a project's own classes: the training set is written for the worker, the job runs in
+the training lab's queue, and when it ends its model and results are recorded with the project."""
+from __future__ import annotations
+
+from app.errors import ApiError
+from app.owners import Caller
+from app.training import Training
+from engine import datasets, models
+from engine.db import StoreError
+from engine.jobs import ACTIVE, Job
+from engine.projects import ProjectStore
+from engine.store import ModelRegistry
+from engine.worker import JobSpec
+
+
+class Teaching:
+    def __init__(self, store: ProjectStore, training: Training, registry: ModelRegistry):
+        self.store, self.training, self.registry = store, training, registry
+        self.jobs: dict[str, tuple[str, list, int]] = {}  # job id: (project id, held-out photo ids, photos)
+        training.manager.listeners.append(self._on_event)  # after Training's own: the model is registered
+
+    def active_job(self, project_id: str) -> dict | None:
+        """The project's queued, running or paused training job, if any."""
+        for job_id, (pid, *_) in list(self.jobs.items()):
+            job = self.training.manager.jobs.get(job_id)
+            if pid == project_id and job is not None and job.status in ACTIVE:
+                return {"id": job_id, "status": job.status}
+        return None
+
+    def with_job(self, project: dict) -> dict:
+        project["job"] = self.active_job(project["id"])
+        return project
+
+    def training_set_file(self, project_id: str):
+        return self.store.folder / project_id / "training-set.npz"
+
+    def start(self, project_id: str, caller: Caller, *, epochs: int, learning_rate: float, augment: bool,
+              mirror: bool, seed: int) -> tuple[Job, int, int]:
+        """Queue the project's training job; the job with the numbers of training and held-out photos."""
+        current = self.with_job(self.store.get(project_id))
+        if current["job"]:
+            raise ApiError(409, "job_conflict", f"This project is already training (job {current['job']['id']}); "
+                           "wait for it or stop it.")
+        data, held_out = self.store.training_set(project_id, seed)
+        data_file = self.training_set_file(project_id)
+        datasets.save_arrays(data_file, data)
+        spec = JobSpec(dataset="project", architecture=models.PHOTO_LAYERS, optimizer="adam",
+                       learning_rates=[learning_rate], batch_size=16, epochs=epochs,
+                       train_size=None, val_size=len(held_out), seed=seed, augment=augment,
+                       schedule="onecycle", name=current["name"], project=project_id, data_file=str(data_file),
+                       mirror=mirror, weight_decay=1e-4)
+        job = self.training.submit(spec, caller)
+        self.jobs[job.id] = (project_id, held_out, len(data.train) + len(held_out))
+        return job, len(data.train), len(held_out)
+
+    def delete(self, project_id: str) -> None:
+        """Delete the project with its model; a job still training it is stopped (its model, saved
+        when it stops, is deleted when the job ends)."""
+        job = self.active_job(project_id)
+        if job:
+            self.training.manager.command(job["id"], "stop")
+        model_id = self.store.delete(project_id)
+        if model_id in self.registry.user_ids:
+            self.registry.delete(model_id)
+
+    def _on_event(self, job_id: str, event: dict) -> None:  # the job manager's thread
+        if event["type"] != "done" or job_id not in self.jobs:
+            return
+        project_id, held_out, photos = self.jobs.pop(job_id)
+        self.training_set_file(project_id).unlink(missing_ok=True)  # the worker has read it
+        for result in event.get("results", [])[:1]:
+            summary = {
+                "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],
+                "per_class": result["per_class"], "confusion": result["confusion"],
+                "labels": self.registry.card(result["model_id"]).labels,
+                "held_out": held_out, "photos": photos, "seconds": result["seconds"], "steps": result["steps"],
+                "status": event["status"],
+                "mistakes": {cell: [held_out[i] for i in m["indices"]] for cell, m in result["mistakes"].items()},
+            }
+            try:
+                old = self.store.set_model(project_id, result["model_id"], summary)
+            except StoreError:  # deleted while it trained: its model goes too
+                old = result["model_id"]
+            if old in self.registry.user_ids:
+                self.registry.delete(old)

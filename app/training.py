@@ -1,0 +1,106 @@
+"""The training lab's service: the job manager, wired to the model registry and to the pages that
+watch a job (each /ws/train socket waits on an asyncio.Event that the manager's thread wakes)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from app.errors import ApiError
+from app.owners import Caller
+from app.settings import Settings
+from engine import models
+from engine.jobs import Job, JobError, JobManager
+from engine.store import ModelRegistry
+from engine.worker import JobSpec
+
+log = logging.getLogger("neuronlab")
+
+JOB_ERRORS = {404: "job_not_found", 409: "job_conflict", 422: "invalid_request", 429: "too_many_jobs",
+              503: "queue_full"}
+
+
+def job_call(fn, *args, **kwargs):
+    """Call the job manager; its refusals become the matching HTTP error."""
+    try:
+        return fn(*args, **kwargs)
+    except JobError as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        fields = {"run": str(exc)} if exc.status == 422 else None
+        raise ApiError(exc.status, JOB_ERRORS.get(exc.status, "job_conflict"), str(exc), fields, headers) from exc
+
+
+def fits(params: int, macs: int, settings: Settings) -> bool:
+    return params <= settings.max_parameters and macs <= settings.max_macs
+
+
+def check_size(architecture, settings: Settings) -> None:
+    """422 when a network is too large for this server (measured on the meta device: nothing allocated)."""
+    _, params, macs = models.measure(architecture)
+    if not fits(params, macs, settings):
+        raise ApiError(422, "invalid_request", "The architecture is too large for this server: "
+                       f"{params:,} weights (limit {settings.max_parameters:,}) and {macs:,} multiply-adds "
+                       f"per image (limit {settings.max_macs:,}). Use fewer filters or units, or pool earlier.",
+                       {"architecture": "too large for this server"})
+
+
+class Training:
+    """The job manager, the sockets waiting on each job, and the registry learning each new model."""
+
+    def __init__(self, settings: Settings, registry: ModelRegistry, loop: asyncio.AbstractEventLoop):
+        self.manager = JobManager(
+            settings.data_dir, settings.data_dir / "models", max_running=settings.training_jobs,
+            threads=settings.training_threads, time_limit=settings.training_time_limit,
+            max_queue=settings.max_queue, per_address=settings.jobs_per_address,
+            paused_release=settings.paused_release, grace=settings.job_grace, records_dir=settings.data_dir / "jobs")
+        self.registry, self.loop = registry, loop
+        self.waiters: dict[str, set[asyncio.Event]] = {}
+        self.manager.listeners.append(self._on_event)
+
+    def _on_event(self, job_id: str, event: dict) -> None:  # runs in the manager's thread
+        if event["type"] == "done":
+            for result in event.get("results", []):
+                try:
+                    self.registry.add(result["model_id"])
+                except (OSError, ValueError) as exc:
+                    log.error("the model %s of job %s could not be read: %s", result["model_id"], job_id, exc)
+        self.loop.call_soon_threadsafe(_wake, self.waiters.get(job_id, ()))
+
+    def submit(self, spec: JobSpec, caller: Caller) -> Job:
+        """Queue a job owned by the caller (made an owner now if it had none)."""
+        caller.ensure()
+        return job_call(self.manager.submit, spec, caller.owner, caller.address)
+
+    def get(self, job_id: str) -> Job:
+        return job_call(self.manager.get, job_id)
+
+    def owned(self, job_id: str, caller: Caller) -> Job:
+        job = self.get(job_id)
+        caller.require(job.client, "training job")
+        return job
+
+    def command(self, job_id: str, *args) -> dict:
+        job = job_call(self.manager.command, job_id, *args)
+        return self.summary(job)
+
+    def summary(self, job: Job) -> dict:
+        return job.summary(self.manager.position(job))
+
+    def watch(self, job_id: str) -> asyncio.Event:
+        """An event set whenever the job has news (call on the loop; `unwatch` when done)."""
+        changed = asyncio.Event()
+        self.waiters.setdefault(job_id, set()).add(changed)
+        return changed
+
+    def unwatch(self, job_id: str, changed: asyncio.Event) -> None:
+        waiting = self.waiters.get(job_id, set())
+        waiting.discard(changed)
+        if not waiting:
+            self.waiters.pop(job_id, None)
+
+    def close(self) -> None:
+        self.manager.close()  # each running job saves its model, then stops
+
+
+def _wake(waiters) -> None:
+    for changed in list(waiters):
+        changed.set()
