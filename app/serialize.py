@@ -1,18 +1,19 @@
 """One place that turns engine results into JSON.
 
-Images travel in one of two forms: readable lists (HTTP API: `input` as rows of floats 0..1, step
-images as rows of 0..255 ints) or compact (the live WebSocket: every image as
-{"width", "height", "base64"} of its 0..255 bytes, row by row), which is ~10x smaller and cheaper.
+Images travel in one compact form everywhere: {"width", "height", "base64"} of their 0..255 bytes,
+row by row (colour: "channels": 3 and RGB bytes pixel by pixel; a stack of maps: "channels": C,
+map after map). The classify answer of the HTTP API (`/api/predict`) also offers readable lists
+(`input` as rows of floats 0..1, step images as rows of 0..255 ints) for scripts, as documented.
 """
 from __future__ import annotations
 
-import base64
 import io
 from functools import lru_cache
 
 import numpy as np
 import segno
 
+from engine.imageio import to_base64
 from engine.inference import Classification
 from engine.preprocess import Prepared, resize
 from engine.store import ModelCard
@@ -20,23 +21,48 @@ from engine.store import ModelCard
 THUMBNAIL = 64  # longest side of step images sent to the page
 
 
-def floats(a: np.ndarray, decimals: int = 4) -> list[list[float]]:
-    return np.round(a.astype(np.float64), decimals).tolist()
-
-
 def to_bytes(a: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8)
 
 
-def image(a: np.ndarray, compact: bool) -> list[list[int]] | dict:
-    """A 0..1 array (H, W) as rows of 0..255 integers, or in compact form; a colour input
-    (3, H, W) compact is {"width", "height", "channels": 3, "base64"} of RGB bytes, pixel by pixel."""
+def encoded(pixels: np.ndarray, **extra) -> dict:
+    """A uint8 image (H, W) in compact form; (C, H, W) as C maps one after another."""
+    h, w = pixels.shape[-2:]
+    channels = {} if pixels.ndim == 2 else {"channels": pixels.shape[0]}
+    return {"width": w, "height": h, **channels, **extra, "base64": to_base64(pixels)}
+
+
+def image(a: np.ndarray, compact: bool = True) -> list[list[int]] | dict:
+    """A 0..1 array (H, W) in compact form, or as rows of 0..255 integers; a colour input (3, H, W)
+    compact is {"width", "height", "channels": 3, "base64"} of RGB bytes, pixel by pixel."""
     if compact:
+        if a.ndim == 2:
+            return encoded(to_bytes(a))
         h, w = a.shape[-2:]
-        extra = {} if a.ndim == 2 else {"channels": a.shape[0]}
-        pixels = a if a.ndim == 2 else a.transpose(1, 2, 0)
-        return {"width": w, "height": h, **extra, "base64": base64.b64encode(to_bytes(pixels).tobytes()).decode()}
+        return {"width": w, "height": h, "channels": a.shape[0], "base64": to_base64(to_bytes(a.transpose(1, 2, 0)))}
     return to_bytes(a).tolist()
+
+
+def diverging(a: np.ndarray) -> dict:
+    """Signed values (C, H, W) as bytes with 0 at 128, scaled by their largest magnitude (`scale`):
+    value = (byte - 128) / 127.5 * scale."""
+    scale = float(np.abs(a).max()) or 1.0
+    return encoded(np.clip(np.rint(a / scale * 127.5 + 127.5), 0, 255).astype(np.uint8), scale=scale)
+
+
+def layers_json(layers: list[dict]) -> list[dict]:
+    """engine.activations' layers, their feature maps in compact diverging form."""
+    return [{**entry, "maps": diverging(entry["maps"])} if "maps" in entry else entry for entry in layers]
+
+
+def numbers(a: np.ndarray, decimals: int = 4):
+    """An array as nested lists of rounded floats."""
+    return np.round(np.asarray(a, dtype=np.float64), decimals).tolist()
+
+
+def cell_json(cell: dict) -> dict:
+    """engine.activations.explain_cell's arrays as rounded numbers."""
+    return {k: numbers(v) if isinstance(v, np.ndarray) else v for k, v in cell.items()}
 
 
 def thumbnail(a: np.ndarray) -> tuple[np.ndarray, float]:
@@ -67,12 +93,13 @@ def classification_json(c: Classification, with_steps: bool, compact: bool = Fal
     if c.prepared.empty:
         seen = None
     else:
-        seen = image(c.prepared.input, compact) if compact else floats(c.prepared.input)
+        seen = image(c.prepared.input, compact) if compact else numbers(c.prepared.input)
     body = {
         "model": c.model_id,
         "labels": c.labels,
         "probabilities": None if c.probabilities is None else [round(p, 6) for p in c.probabilities],
         "prediction": c.prediction,
+        "confidence": None if c.confidence is None else round(c.confidence, 6),
         "input": seen,
     }
     if with_steps:

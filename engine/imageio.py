@@ -7,16 +7,23 @@ photo costs what a 1.5 MP one does), any other image whose decoded pixels would 
 """
 from __future__ import annotations
 
+import base64
 import io
 import threading
 import warnings
 
+import numpy as np
 from PIL import Image, ImageOps
 
 FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF"}
 REDUCED_SIDE = 1024          # a JPEG longer than this is decoded reduced (by 2, 4 or 8), to no less than this
 MAX_BYTES = 64 * 1024 * 1024  # decoded pixels one image may take
 _slots = threading.BoundedSemaphore(2)
+
+
+def to_base64(pixels) -> str:
+    """The bytes of a uint8 array, row by row, as base64 text: how every image travels in JSON."""
+    return base64.b64encode(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).decode()
 
 
 def limit_concurrency(slots: int) -> None:

@@ -24,6 +24,11 @@ class Classification:
             return None
         return self.labels[int(np.argmax(self.probabilities))]
 
+    @property
+    def confidence(self) -> float | None:
+        """The probability of the prediction."""
+        return None if self.probabilities is None else max(self.probabilities)
+
 
 @torch.inference_mode()
 def probabilities(model: StoredModel, inputs: np.ndarray) -> np.ndarray:

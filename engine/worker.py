@@ -7,7 +7,6 @@ Commands (from the manager): {"action": "pause" | "resume" | "step" | "stop"} an
 """
 from __future__ import annotations
 
-import base64
 import math
 import os
 import queue
@@ -20,6 +19,7 @@ import numpy as np
 import torch
 
 from engine import datasets, files, models, store
+from engine.imageio import to_base64
 from engine.train import Diverged, TrainConfig, Trainer, as_input
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
@@ -70,7 +70,8 @@ def default_name(spec: JobSpec, accuracy: float) -> str:
 
 
 def b64(images: np.ndarray) -> list[str]:
-    return [base64.b64encode(np.ascontiguousarray(im, dtype=np.uint8).tobytes()).decode() for im in images]
+    """Each image's bytes as base64 text (job events and records carry 28x28 test images so)."""
+    return [to_base64(im) for im in images]
 
 
 class Run:
@@ -214,7 +215,7 @@ class JobRunner:
         run.history.append({
             "step": trainer.step_count, "epoch": round(trainer.step_count / trainer.steps_per_epoch, 3),
             "weights": np.round(conv.weight.detach().float().numpy(), 4).tolist(),
-            "maps": base64.b64encode(np.rint(127.5 + 127.5 * (maps / scale).numpy()).astype(np.uint8).tobytes()).decode(),
+            "maps": to_base64(np.rint(127.5 + 127.5 * (maps / scale).numpy())),
             "map_shape": list(maps.shape)})
 
     def advance(self, run: Run) -> None:

@@ -1,4 +1,5 @@
 """Gradient descent lab: engine steps against hand computation and torch.optim, and the API."""
+import base64
 import json
 import math
 
@@ -103,7 +104,7 @@ def test_surface_and_problems(client):
 
 def test_split_api_round_trip_and_bad_input(client):
     first = client.post("/api/split/step", json={"dataset": "xor", "layers": [6], "steps": 50, "learning_rate": 1}).json()
-    assert len(first["loss"]) == 50 and first["grid"]["size"] == 48 and len(first["points"]) == 200
+    assert len(first["loss"]) == 50 and first["grid"]["width"] == 48 and len(first["points"]) == 200
     again = client.post("/api/split/step", json={"dataset": "xor", "layers": [6], "steps": 5, "learning_rate": 1,
                                                  "state": first["state"]}).json()
     assert again["loss"][0] <= first["loss"][0]
@@ -137,3 +138,6 @@ def test_split_steps_are_capped_at_200_epochs_a_request(client):
     assert client.post("/api/split/step", json={"steps": "many"}).status_code == 422
     body = client.post("/api/split/step", json={"steps": 2}).json()
     assert len(body["loss"]) == 2 and [len(layer) for layer in body["neurons"]["layers"]] == [4, 4]
+    neuron, grid = body["neurons"]["layers"][0][0], body["grid"]  # the one image form of every endpoint
+    assert (neuron["width"], neuron["height"], grid["width"], grid["height"]) == (20, 20, 48, 48)
+    assert len(base64.b64decode(grid["base64"])) == 48 * 48 and grid["extent"] == 1.2

@@ -94,7 +94,10 @@ def test_activations_shapes_follow_each_layer(client, mnist):
     shapes = [layer["shape"] for layer in body["layers"]]
     assert shapes[0] == [32, 26, 26] and shapes[3] == [32, 13, 13] and shapes[-1] == [10]
     first = body["layers"][0]["maps"]
+    assert (first["channels"], first["height"], first["width"]) == (32, 26, 26)
     assert len(base64.b64decode(first["base64"])) == 32 * 26 * 26
+    seen = body["input"]  # the same image form as everywhere else
+    assert (seen["width"], seen["height"], len(base64.b64decode(seen["base64"]))) == (28, 28, 784)
     assert body["prediction"] == str(mnist.test.labels[0])
     assert sum(body["layers"][-1]["probabilities"]) == pytest.approx(1)
 
@@ -132,7 +135,8 @@ def test_kernel_apply_and_samples(client, mnist):
     bad = client.post("/api/kernels/apply", files={"image": ("p.png", photo)}, data={"kernel": "[[1,2],[3]]"})
     assert bad.status_code == 422 and bad.json()["fields"] == {"kernel": "not a preset or a grid"}
     samples = client.get("/api/samples?n=5").json()
-    assert len(samples["images"]) == 5 and len(base64.b64decode(samples["images"][0])) == 784
+    first = samples["images"][0]
+    assert len(samples["images"]) == 5 and (first["width"], first["height"], len(base64.b64decode(first["base64"]))) == (28, 28, 784)
     assert client.get("/api/samples?n=500").status_code == 422
 
 
@@ -141,3 +145,39 @@ def test_shipped_models_have_no_filter_history_and_say_so(client):
     missing = client.get("/api/models/digits/history")
     assert missing.status_code == 404 and missing.json()["error"] == "no_history"
     assert client.get("/api/models/nope/history").status_code == 404
+
+
+@pytest.mark.parametrize("layer_index, channel, row, col", [(0, 3, 0, 0), (0, 31, 25, 25), (0, 7, 12, 9)])
+def test_a_feature_map_cell_is_worked_out_as_torch_computes_it(client, mnist, layer_index, channel, row, col):
+    """The server explains a cell (the page no longer redoes the convolution): window x filter +
+    bias equals the map's value, and the window is the prepared input's own pixels."""
+    from engine.activations import explain_cell
+    from engine.preprocess import prepare
+    stored = client.app.state.services.registry.get("mnist-recipe")
+    image = on_canvas(mnist.test.images[0])
+    x = prepare(image, "digit").input
+    cell = explain_cell(stored, x, layer_index, channel, row, col)
+    conv = stored.module[layer_index]
+    with torch.no_grad():
+        oracle = torch.nn.functional.conv2d(torch.from_numpy(x)[None, None], conv.weight, conv.bias, conv.stride, conv.padding)
+    assert cell["value"] == pytest.approx(float(oracle[0, channel, row, col]), abs=1e-5)
+    assert cell["sum"] == pytest.approx(cell["value"], abs=1e-4)
+    assert np.allclose(cell["window"][0], x[row:row + 3, col:col + 3]) and cell["top"] == row
+    body = client.post("/api/activations/cell", files={"image": ("d.png", encode(image))},
+                       data={"model": "mnist-recipe", "layer": layer_index, "channel": channel, "row": row, "col": col}).json()
+    assert body["sum"] == pytest.approx(cell["value"], abs=1e-3) and len(body["window"][0]) == 3
+
+
+def test_a_cell_past_the_map_or_of_a_layer_that_is_no_convolution_is_a_clear_422(client, mnist):
+    image = encode(on_canvas(mnist.test.images[0]))
+
+    def ask(**fields):
+        return client.post("/api/activations/cell", files={"image": ("d.png", image)},
+                           data={"model": "mnist-recipe", "layer": 0, "channel": 0, "row": 0, "col": 0, **fields})
+    assert ask().status_code == 200
+    for fields, field in [({"row": 26}, "row"), ({"channel": 32}, "channel"), ({"col": 99}, "col"), ({"layer": 1}, "layer"),
+                          ({"layer": 2**70}, "layer"), ({"row": -1}, "row"), ({"col": "x"}, "col")]:
+        reply = ask(**fields)
+        assert reply.status_code == 422 and field in reply.json()["fields"], (fields, reply.json())
+    assert "is not a convolution layer; this network's are [0]" in ask(layer=1).json()["message"]
+    assert ask(model="nope").status_code == 404

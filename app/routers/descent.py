@@ -2,7 +2,6 @@
 two classes of points."""
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Literal
 
 import numpy as np
@@ -11,6 +10,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.errors import ApiError
+from app.serialize import image
 from engine import descent, splitdata
 
 router = APIRouter(tags=["descent"])
@@ -124,8 +124,8 @@ class SplitRequest(BaseModel):
 def split_step(body: SplitRequest) -> dict:
     """Train the small network `steps` epochs (mini-batches of 10, as TensorFlow Playground);
     returns the new weights (send them back next time), the loss after each epoch, the accuracy,
-    the decision boundary as a 48x48 grid of class-1 probabilities (base64 bytes 0..255, rows from
-    the top, over [-1.2, 1.2]^2) and `neurons`: each hidden neuron's own 20x20 map, per layer."""
+    the decision boundary as a 48x48 grid of class-1 probabilities (compact image form, bytes 0..255,
+    rows from the top, over [-1.2, 1.2]^2) and `neurons`: each hidden neuron's own 20x20 map, per layer."""
     points = (np.array(body.points, dtype=np.float64) if body.points
               else splitdata.make_points(body.dataset, noise=body.noise, seed=body.seed))
     if len(points) == 0 or len(set(points[:, 2].tolist())) < 2:
@@ -138,11 +138,7 @@ def split_step(body: SplitRequest) -> dict:
         raise ApiError(422, "invalid_request", f"state: {exc}; send state null to start afresh.",
                        {"state": str(exc)}) from exc
     grid = result.pop("grid")
-    result["grid"] = None if grid is None else {
-        "size": splitdata.GRID, "extent": splitdata.EXTENT,
-        "base64": base64.b64encode(np.rint(grid * 255).astype(np.uint8).tobytes()).decode()}
-    neurons = result.pop("neurons", None) or []
-    result["neurons"] = {"size": splitdata.NEURON_GRID, "layers": [
-        [base64.b64encode(np.rint(m * 255).astype(np.uint8).tobytes()).decode() for m in layer] for layer in neurons]}
+    result["grid"] = None if grid is None else {**image(grid), "extent": splitdata.EXTENT}
+    result["neurons"] = {"layers": [[image(m) for m in layer] for layer in result.pop("neurons", None) or []]}
     result["points"] = np.round(points, 4).tolist()
     return result

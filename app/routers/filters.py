@@ -1,12 +1,9 @@
-"""Inside the network: convolution and pooling step by step, the kernel table, every layer's
-output for one input, and sample digits to look at."""
+"""Convolution by hand: convolution and pooling step by step, the kernel table, a kernel applied
+to a photo (a trained network's own layers: app.routers.inside)."""
 from __future__ import annotations
 
-import base64
 import io
 import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
@@ -14,11 +11,11 @@ from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.deps import SettingsDep, decode_upload
 from app.errors import ApiError
-from engine import convolution, datasets
-from engine.activations import activations
-from engine.preprocess import prepare, shrink
+from engine import convolution
+from engine.imageio import to_base64
+from engine.preprocess import shrink
 
 router = APIRouter(tags=["inside the network"])
 
@@ -77,25 +74,6 @@ def pool(body: PoolRequest) -> dict:
     return _shape_error(convolution.max_pool, body.input, body.size, body.stride)
 
 
-@router.post("/api/activations")
-def layer_activations(
-    registry: RegistryDep, settings: SettingsDep,
-    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
-    model: Annotated[str | None, Form()] = None,
-) -> dict:
-    """Every layer's output for one image, in order: feature maps as bytes on a diverging scale
-    (128 = 0; multiply by scale / 127.5 after subtracting 128), dense outputs as numbers."""
-    stored = find_model(registry, model or settings.default_model)
-    prepared = prepare(decode_upload(image, settings), stored.card.preprocess)
-    if prepared.empty:
-        raise blank_image()
-    layers = activations(stored, prepared.input)
-    probs = layers[-1]["probabilities"]
-    return {"model": stored.card.id, "labels": stored.card.labels,
-            "input": base64.b64encode(np.rint(prepared.input * 255).astype(np.uint8).tobytes()).decode(),
-            "layers": layers, "prediction": stored.card.labels[int(np.argmax(probs))]}
-
-
 @router.post("/api/kernels/apply")
 def apply_kernel(
     settings: SettingsDep,
@@ -123,23 +101,4 @@ def apply_kernel(
 def _png(a: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(np.rint(a).astype(np.uint8)).save(buf, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-@lru_cache(maxsize=2)
-def _test_split(name: str, data_dir: Path) -> datasets.Split:
-    return datasets.load_test(name, data_dir)
-
-
-@router.get("/api/samples")
-def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist",
-            n: Annotated[int, Field(ge=1, le=50)] = 10,
-            seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="same seed, same images")] = 0) -> dict:
-    """Test images to look inside the network with: 28x28 bytes (base64) and their labels."""
-    try:
-        split = _test_split(dataset, settings.data_dir)
-    except datasets.DatasetUnavailable as exc:
-        raise ApiError(503, "dataset_unavailable", str(exc)) from exc
-    idx = np.random.default_rng(seed).choice(len(split), min(n, 50), replace=False)
-    return {"dataset": dataset, "labels": split.labels[idx].tolist(),
-            "images": [base64.b64encode(split.images[i].tobytes()).decode() for i in idx]}
+    return "data:image/png;base64," + to_base64(np.frombuffer(buf.getvalue(), np.uint8))

@@ -3,8 +3,8 @@
 // lesson links (?hide=controls&note=text: hide chosen controls, show the teacher's note).
 import { t } from "./i18n.js";
 import { isShortcut, isTyping } from "./keys.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const PROJECTOR_KEY = "neuronlab.projector";
 export const LESSON_PARAMS = ["projector", "hide", "note", "lang"]; // kept when a page rewrites its URL
 

@@ -4,10 +4,11 @@ import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
-import { fitToParent, greyImage, paintColour, paintGrey, percent } from "./render.js";
+import { fitToParent, greyImage, paintColour, paintGrey } from "./render.js";
+import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 const state = { model: new URLSearchParams(location.search).get("model") || config.defaultModel, stream: null, liveBusy: false };
 

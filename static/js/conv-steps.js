@@ -3,10 +3,9 @@
 import { t } from "./i18n.js";
 import { sendJSON } from "./api.js";
 import { editableGrid, numberGrid } from "./render.js";
+import { $ } from "./dom.js";
+import { short as fmt, term } from "./format.js";
 
-const $ = (id) => document.getElementById(id);
-const fmt = (v) => String(Number(v.toFixed(3)));
-const term = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));  // the slides write 3×(−1)
 const S = { input: null, kernel: null, conv: null, pool: null, pos: -1, timer: null, examples: {} };
 
 async function compute() {

@@ -1,9 +1,11 @@
 // What the descent page draws: the loss curve, the line fit, contour bands with paths, the
 // split-the-data boundary, the loss per step and the numbers. It reads the page state only.
 import { t, tn } from "./i18n.js";
-import { COLOURS, Frame, bands, fmt, lossPlot } from "./plot.js";
+import { COLOURS, Frame, bands, lossPlot } from "./plot.js";
+import { fmt } from "./format.js";
+import { bytesOf } from "./render.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 
 // One exercise's plot, loss curve and numbers; returns the plot's frame (for pointer mapping).
 export function drawExercise(S, view, lineData) {
@@ -128,8 +130,8 @@ export function drawSplit(S) {
   const sp = S.split;
   const frame = new Frame($("main-plot"), [-1.2, 1.2], [-1.2, 1.2]);
   if (sp.grid) {
-    const bytes = Uint8Array.from(atob(sp.grid.base64), (c) => c.charCodeAt(0));
-    const rows = Array.from({ length: sp.grid.size }, (_, r) => Array.from(bytes.slice(r * sp.grid.size, (r + 1) * sp.grid.size)));
+    const bytes = bytesOf(sp.grid), n = sp.grid.width;
+    const rows = Array.from({ length: sp.grid.height }, (_, r) => Array.from(bytes.slice(r * n, (r + 1) * n)));
     frame.heatmap(rows, (v) => {  // blue (class 0) to orange (class 1), pale near 50%
       const share = v / 255, strength = Math.abs(share - 0.5) * 2;
       return share < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
@@ -151,16 +153,16 @@ export function drawSplit(S) {
 function drawNeurons(neurons) {
   $("neurons").hidden = !neurons || !neurons.layers.length;
   if ($("neurons").hidden) return;
-  const n = neurons.size;
   $("neuron-layers").replaceChildren(...neurons.layers.map((layer, l) => {
     const row = document.createElement("div");
     row.className = "neuron-row";
     row.setAttribute("aria-label", t("Hidden layer {n}", undefined, { n: l + 1 }));
-    for (const b64 of layer) {
+    for (const map of layer) {
       const canvas = document.createElement("canvas");
-      canvas.width = canvas.height = n;
-      const ctx = canvas.getContext("2d"), img = ctx.createImageData(n, n);
-      Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)).forEach((v, i) => {
+      canvas.width = map.width;
+      canvas.height = map.height;
+      const ctx = canvas.getContext("2d"), img = ctx.createImageData(map.width, map.height);
+      bytesOf(map).forEach((v, i) => {
         const share = v / 255, strength = Math.abs(share - 0.5) * 2, mix = 0.15 + strength * 0.85;
         const [r, g, b] = share < 0.5 ? [0, 114, 178] : [230, 159, 0];
         img.data.set([255 + (r - 255) * mix, 255 + (g - 255) * mix, 255 + (b - 255) * mix, 255], i * 4);

@@ -1,56 +1,60 @@
 // Gradient descent page: every point of a path is a real optimizer step computed on the server
 // (POST /api/descent/run); STEP reveals the next one, RUN animates, RESET starts again.
 import { t } from "./i18n.js";
-import { setQuery } from "./chrome.js";
+import { at, numbers, positive, readURL, writeURL } from "./url-state.js";
 import { getJSON, sendJSON } from "./api.js";
 import { COLOURS } from "./plot.js";
 import { drawExercise, drawSplit } from "./descent-view.js";
 import { isShortcut } from "./keys.js";
 import { reportButtons, saveReport } from "./report.js";
+import { $ } from "./dom.js";
+import { SplitTab } from "./descent-split.js";
 
-const $ = (id) => document.getElementById(id);
 const MAX_STEPS = 500;
-const params = new URLSearchParams(location.search);
 const S = {
-  tab: params.get("tab") || "parabola",
-  problem: params.get("problem") || "bowl",
-  optimizer: params.get("optimizer") || "sgd",
-  lr: Number(params.get("lr")) || (params.get("tab") === "split" ? 0.3 : 0.08),
-  momentum: Number(params.get("momentum")) || 0.9,
+  tab: "parabola", problem: "bowl", optimizer: "sgd", lr: null, momentum: 0.9,
   starts: {},                      // problem -> dragged start
-  data: parseData(params.get("data")) || null,
-  race: parseRace(params.get("race")),
+  data: null,
+  race: [],
   n: 0, runs: [], problems: {}, surface: null, timer: null, drag: null,
-  split: { dataset: params.get("dataset") || "circles", layers: params.get("layers") || "4,4",
-           activation: params.get("activation") || "tanh", state: null, losses: [], points: [], mine: [],
+  split: { dataset: "circles", layers: "4,4", activation: "tanh", state: null, losses: [], points: [], mine: [],
            grid: null, accuracy: null, status: "running" },
 };
-if (params.get("start")) S.starts[problemName()] = params.get("start").split(",").map(Number);
 
 function parseData(text) {
-  if (!text) return null;
   const pairs = text.split(",").map((p) => p.split(":").map(Number));
   return { x: pairs.map((p) => p[0]), y: pairs.map((p) => p[1]) };
 }
 function parseRace(text) {
-  return text ? text.split(",").map((r) => { const [optimizer, lr] = r.split(":"); return { optimizer, lr: Number(lr) }; }) : [];
+  return text.split(",").map((r) => { const [optimizer, lr] = r.split(":"); return { optimizer, lr: Number(lr) }; });
 }
 function problemName() { return S.tab === "surface" ? S.problem : S.tab; }
 const lineData = () => S.data || S.lineExample;
+const top = (s) => s, splitState = (s) => s.split, splitting = (s) => s.tab === "split";
+
+// The address: what a lesson link carries (read in this order: the start belongs to the problem).
+const URL_STATE = [
+  at("tab", top, "tab"),
+  at("optimizer", top, "optimizer"),
+  at("lr", top, "lr", { parse: positive }),
+  at("problem", top, "problem", { when: (s) => s.tab === "surface" }),
+  at("momentum", top, "momentum", { parse: positive, when: (s) => s.optimizer === "momentum" }),
+  { key: "start", parse: numbers, show: (v) => v.map((x) => x.toFixed(3)).join(","),
+    get: (s) => s.starts[problemName()], set: (s, v) => { s.starts[problemName()] = v; } },
+  at("data", top, "data", { parse: parseData, show: (d) => d.x.map((x, i) => `${x.toFixed(2)}:${d.y[i].toFixed(2)}`).join(",") }),
+  { key: "race", parse: parseRace, show: (race) => race.map((r) => `${r.optimizer}:${r.lr}`).join(","),
+    get: (s) => (s.race.length ? s.race : null), set: (s, v) => { s.race = v; } },
+  at("dataset", splitState, "dataset", { when: splitting }),
+  at("layers", splitState, "layers", { when: splitting }),
+  at("activation", splitState, "activation", { when: splitting }),
+];
+readURL(URL_STATE, S);
+S.lr = S.lr || (S.tab === "split" ? 0.3 : 0.08);
+
+const split = new SplitTab(S, { render: () => render(), stop: () => stop() });
 
 function saveURL() {
-  const q = new URLSearchParams({ tab: S.tab, optimizer: S.optimizer, lr: S.lr });
-  if (S.tab === "surface") q.set("problem", S.problem);
-  if (S.optimizer === "momentum") q.set("momentum", S.momentum);
-  if (S.starts[problemName()]) q.set("start", S.starts[problemName()].map((v) => v.toFixed(3)).join(","));
-  if (S.data) q.set("data", S.data.x.map((x, i) => `${x.toFixed(2)}:${S.data.y[i].toFixed(2)}`).join(","));
-  if (S.race.length) q.set("race", S.race.map((r) => `${r.optimizer}:${r.lr}`).join(","));
-  if (S.tab === "split") {
-    q.set("dataset", S.split.dataset);
-    q.set("layers", S.split.layers);
-    q.set("activation", S.split.activation);
-  }
-  setQuery(q);
+  writeURL(URL_STATE, S);
 }
 
 // --- runs from the server -----------------------------------------------------------------
@@ -87,7 +91,7 @@ async function setup() {
   S.n = 0;
   saveURL();
   syncControls();
-  if (S.tab === "split") { resetSplit(); return render(); }
+  if (S.tab === "split") { split.reset(); return render(); }
   await Promise.all([loadSurface(), fetchRuns()]);
   render();
 }
@@ -95,7 +99,7 @@ async function setup() {
 // --- controls -------------------------------------------------------------------------------
 
 async function step() {
-  if (S.tab === "split") return splitStep(1);
+  if (S.tab === "split") return split.step(1);
   const longest = Math.max(...S.runs.map((r) => r.path.length - 1), 0);
   if (S.n >= longest) {
     const growing = S.runs.some((r) => r.status === "running" && r.path.length - 1 === r.steps && r.steps < 10000);
@@ -109,7 +113,7 @@ async function step() {
 function run() {
   if (S.timer) return stop();
   $("run").textContent = t("PAUSE");
-  S.timer = setInterval(() => (S.tab === "split" ? splitStep(5) : step()), S.tab === "split" ? 120 : 160);
+  S.timer = setInterval(() => (S.tab === "split" ? split.step(5) : step()), S.tab === "split" ? 120 : 160);
 }
 
 function stop() {
@@ -121,7 +125,7 @@ function stop() {
 function reset() {
   stop();
   S.n = 0;
-  if (S.tab === "split") resetSplit();
+  if (S.tab === "split") split.reset();
   render();
 }
 
@@ -168,61 +172,6 @@ function syncControls() {
     : p ? `${p.title}: ${p.formula}` : "";
 }
 
-// --- split the data ----------------------------------------------------------------------
-
-function resetSplit() {
-  S.splitGeneration = (S.splitGeneration || 0) + 1;  // answers to requests sent before are dropped
-  S.splitPending = 0;
-  S.splitQueued = false;
-  Object.assign(S.split, { state: null, losses: [], grid: null, accuracy: null, status: "running" });
-  S.n = 0;
-  splitStep(0);
-}
-
-// Steps asked for while a request is out are not lost: they are sent next, together.
-async function splitStep(k) {
-  const sp = S.split;
-  S.splitPending = (S.splitPending || 0) + k;
-  S.splitQueued = true;
-  if (S.splitBusy) return;
-  S.splitBusy = true;
-  try {
-    while (S.splitQueued && sp.status !== "diverged") {
-      const steps = Math.min(200, S.splitPending);  // the server takes at most 200 epochs a request
-      S.splitPending -= steps;
-      S.splitQueued = S.splitPending > 0;
-      await splitRequest(steps);
-    }
-  } finally {
-    S.splitBusy = false;
-  }
-  render();
-}
-
-async function splitRequest(steps) {
-  const sp = S.split;
-  const layers = sp.layers.split(/[ ,]+/).filter(Boolean).map(Number);
-  const body = { layers, activation: sp.activation, learning_rate: S.lr, steps, state: sp.state, seed: 0 };
-  if (sp.dataset === "mine") body.points = sp.mine;
-  else body.dataset = sp.dataset;
-  const generation = S.splitGeneration;
-  try {
-    const r = await sendJSON("POST", "/api/split/step", body);
-    if (generation !== S.splitGeneration) return;
-    Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status, neurons: r.neurons });
-    sp.losses.push(...r.loss);
-    S.n = sp.losses.length;
-    $("verdict").textContent = r.status === "diverged" ? "Diverged: the learning rate is too large. Press RESET." : "";
-    if (r.status === "diverged") stop();
-  } catch (err) {
-    sp.points = sp.dataset === "mine" ? sp.mine : sp.points;
-    $("verdict").textContent = err.message;
-    S.splitPending = 0;
-    stop();
-  }
-  render();
-}
-
 // --- drawing --------------------------------------------------------------------------------
 
 let frame = null;
@@ -244,7 +193,7 @@ $("main-plot").addEventListener("pointerdown", (e) => {
   if (S.tab === "split" && S.split.dataset === "mine") {
     const [x, y] = frame.invert(px, py);
     S.split.mine.push([Number(x.toFixed(3)), Number(y.toFixed(3)), Number($("click-class").value)]);
-    return resetSplit();
+    return split.reset();
   }
   if (S.tab === "line_fit") {
     const d = lineData();

@@ -3,12 +3,13 @@ import { setParam } from "./chrome.js";
 import { getJSON, LiveSocket, modelOption, pageConfig } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
-import { clearCanvas, createBars, fitToParent, paintGrey, percent, readsGrey } from "./render.js";
+import { clearCanvas, createBars, fitToParent, paintGrey, readsGrey } from "./render.js";
+import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { DEFAULTS, isIdentity, transformFrame } from "./robust.js";
+import { $ } from "./dom.js";
 
 const STORE_KEY = "neuronlab.draw";
-const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 
 const state = {
@@ -86,15 +87,14 @@ function showEmpty() {
 
 function showPrediction(message) {
   const probs = message.probabilities;
-  const best = probs.indexOf(Math.max(...probs));
   $("verdict").dataset.state = "prediction";
   $("verdict-label").textContent = message.prediction;
-  $("verdict-confidence").textContent = percent(probs[best]);
+  $("verdict-confidence").textContent = percent(message.confidence);
   state.bars.update(probs);
   paintGrey($("seen"), message.input);
   showSteps(message.steps, message.input);
   if (state.announceNext) {
-    $("announce").textContent = t("draw.reads", "", { guess: message.prediction, confidence: percent(probs[best]) });
+    $("announce").textContent = t("draw.reads", "", { guess: message.prediction, confidence: percent(message.confidence) });
     state.announceNext = false;
   }
 }

@@ -5,10 +5,10 @@ import { setParam } from "./chrome.js";
 import { LiveSocket, getJSON, postForm, sendJSON } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
-import { percent } from "./render.js";
+import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null };
 const keyName = (code) => `neuronlab.student.${code}`;
 

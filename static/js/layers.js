@@ -2,6 +2,7 @@
 // (each layer's output shape, weights and biases, and the total), checked by the server.
 import { t } from "./i18n.js";
 import { getJSON, sendJSON } from "./api.js";
+import { count } from "./format.js";
 
 // New layers: `size` is the filters of a conv, the units of a dense layer, a dropout percent.
 const NEW_LAYERS = {
@@ -11,7 +12,6 @@ const NEW_LAYERS = {
   dropout: (act, size) => ({ type: "dropout", rate: Math.min(size, 90) / 100 }),
   batchnorm: () => ({ type: "batchnorm" }),
 };
-const fmt = (n) => n.toLocaleString("en-US");
 
 export class LayerEditor {
   constructor({ select, tbody, total, onChange }) {
@@ -71,7 +71,7 @@ export class LayerEditor {
     for (const row of info.layers) {
       const tr = document.createElement("tr");
       const shape = row.output.length === 3 ? `${row.output[1]}×${row.output[2]}×${row.output[0]}` : `${row.output[0]}`;
-      for (const text of [row.label, shape, row.weights ? fmt(row.weights) : "", row.biases ? fmt(row.biases) : ""]) {
+      for (const text of [row.label, shape, row.weights ? count(row.weights) : "", row.biases ? count(row.biases) : ""]) {
         const td = document.createElement("td");
         td.textContent = text;
         tr.append(td);
@@ -91,6 +91,6 @@ export class LayerEditor {
       tr.append(cell);
       this.tbody.append(tr);
     }
-    this.total.textContent = `· ${t(info.fits ? "{n} parameters" : "{n} parameters (too large for this server)", undefined, { n: fmt(info.parameters) })}`;
+    this.total.textContent = `· ${t(info.fits ? "{n} parameters" : "{n} parameters (too large for this server)", undefined, { n: count(info.parameters) })}`;
   }
 }

@@ -6,15 +6,15 @@ import { getJSON, sendJSON } from "./api.js";
 import { setQuery } from "./chrome.js";
 import { t } from "./i18n.js";
 import { isShortcut } from "./keys.js";
-import { COLOURS, Frame, fmt } from "./plot.js";
+import { COLOURS, Frame } from "./plot.js";
+import { fmt, term } from "./format.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const CURVE_COLOURS = [...COLOURS, "#56B4E9", "#D55E00"];
 const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 2]];
 const LINE_POINTS = { x: [2, 4], y: [5, 9] };
 const S = { tab: params.get("tab") || "neuron", example: null, curves: null, net: null, steps: 0 };
-const num = (v) => (v < 0 ? `(${fmt(v)})` : fmt(v));
 
 function saveURL() {
   const q = new URLSearchParams({ tab: S.tab });
@@ -64,8 +64,8 @@ async function drawNeuron() {
   saveURL();
   const out = await sendJSON("POST", "/api/neuron/forward", n).catch((err) => ({ error: err.message }));
   if (out.error) { $("neuron-output").textContent = out.error; return; }
-  const terms = n.inputs.map((x, i) => `${num(x)} × ${num(n.weights[i])}`).join(" + ");
-  $("weighted-sum").textContent = `z = ${terms} + ${num(n.bias)} = ${fmt(out.sum)}`;
+  const terms = n.inputs.map((x, i) => `${term(x, fmt)} × ${term(n.weights[i], fmt)}`).join(" + ");
+  $("weighted-sum").textContent = `z = ${terms} + ${term(n.bias, fmt)} = ${fmt(out.sum)}`;
   $("neuron-output").textContent = `${n.activation}(${fmt(out.sum)}) = ${out.output.toFixed(2)}`;
   $("neuron-output").title = t("slope there: {s}", undefined, { s: fmt(out.slope) });
   if (!S.curves) S.curves = await getJSON("/api/neuron/activations");

@@ -1,5 +1,8 @@
 // Small canvas plotting for the descent page: a frame mapping data to pixels, curves, points,
-// heatmaps of a grid, paths. Colours are colour-blind safe (Okabe-Ito), shapes carry meaning too.
+// heatmaps of a grid, paths. Colours are colour-blind safe (Okabe-Ito), shapes carry meaning too;
+// COLOURS is the one palette of every page (runs, curves, classes).
+import { fmt } from "./format.js";
+
 export const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"];
 
 export class Frame {
@@ -144,12 +147,6 @@ function niceStep(raw) {
   return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
 }
 
-export function fmt(v) {
-  if (v === undefined || v === null || !isFinite(v)) return "–";
-  const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
-  return String(Number(v.toPrecision(4)));
-}
 
 // Contour-like bands: the log of the loss, quantised, from light (low) to dark blue (high).
 export function bands(min, max, levels = 14) {

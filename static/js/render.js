@@ -1,13 +1,17 @@
 // Drawing helpers shared by pages: grey images from arrays, probability bars.
 
+// The bytes of an image in the server's compact form {width, height, base64} (app/serialize.py).
+export function bytesOf(value) {
+  return Uint8Array.from(atob(value.base64), (c) => c.charCodeAt(0));
+}
+
 // A grey image from the server, either compact {width, height, base64} or rows of 0..255 ints.
 export function greyImage(value) {
   if (Array.isArray(value)) {
     const height = value.length, width = height ? value[0].length : 0;
     return { width, height, data: Uint8Array.from(value.flat()) };
   }
-  const raw = atob(value.base64);
-  return { width: value.width, height: value.height, data: Uint8Array.from(raw, (c) => c.charCodeAt(0)) };
+  return { width: value.width, height: value.height, data: bytesOf(value) };
 }
 
 // Paint a grey image into a canvas, white ink on black, the way the network sees it.
@@ -74,7 +78,6 @@ export function createBars(list, labels) {
   };
 }
 
-export const percent = (p) => `${Math.round(p * 100)}%`;
 
 // Models that read 28x28 grey digits or clothes (not a project's colour photos): for the pages
 // whose drawings, samples and maps are 28x28.

@@ -3,10 +3,11 @@
 import { setParam } from "./chrome.js";
 import { t, tn } from "./i18n.js";
 import { getJSON, LiveSocket, modelOption, pageConfig, sendJSON } from "./api.js";
-import { paintGrey, percent, readsGrey } from "./render.js";
+import { paintGrey, readsGrey } from "./render.js";
+import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const STORE = "neuronlab.session";
 const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true };
 

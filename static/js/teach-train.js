@@ -4,7 +4,8 @@
 import { t as tr } from "./i18n.js";
 import { LiveSocket, postForm, sendJSON } from "./api.js";
 import { frameBlob } from "./camera.js";
-import { createBars, percent } from "./render.js";
+import { createBars } from "./render.js";
+import { percent } from "./format.js";
 import { showConfusion, showProgress } from "./train-view.js";
 
 export class TrainPanel {

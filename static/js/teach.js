@@ -6,8 +6,8 @@ import { setParam } from "./chrome.js";
 import { frameBlob, startCamera } from "./camera.js";
 import { TrainPanel } from "./teach-train.js";
 import { isShortcut } from "./keys.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const SHOWN = 24; // thumbnails per class (the newest)
 const S = { project: null, stream: null, rows: new Map(), recording: null };
 

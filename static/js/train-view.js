@@ -2,9 +2,9 @@
 // the confusion matrix and its misclassified images. It only reads events.
 import { t as translate } from "./i18n.js";
 import { paintGrey } from "./render.js";
+import { COLOURS } from "./plot.js";
 
 // Okabe-Ito: distinguishable with every common colour-vision deficiency.
-export const RUN_COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"];
 const SMOOTH = 0.8;
 
 function lineChart(canvas, yTitle, yMax) {
@@ -35,8 +35,8 @@ export class Curves {
       chart.data.datasets = learningRates.flatMap((lr, run) => {
         const name = learningRates.length > 1 ? ` (lr ${lr})` : "";
         return [
-          { label: `train${name}`, data: [], borderColor: RUN_COLOURS[run], borderWidth: 3 },
-          { label: `validation${name}`, data: [], borderColor: RUN_COLOURS[run], borderWidth: 3,
+          { label: `train${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3 },
+          { label: `validation${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3,
             borderDash: [8, 5], pointRadius: 5, pointStyle: "rectRot", showLine: true },
         ];
       });
@@ -167,7 +167,7 @@ export function showRuns(list, runs) {
   order.forEach((i, place) => {
     const run = runs[i];
     const li = document.createElement("li");
-    li.style.setProperty("--run", RUN_COLOURS[i]);
+    li.style.setProperty("--run", COLOURS[i]);
     li.className = run.diverged ? "diverged" : place === 0 && judged ? "best" : "";
     const pct = (v) => `${Math.round(v * 100)}%`;
     const t = translate;

@@ -1,14 +1,14 @@
 // Training page: a form -> POST /api/train -> events over /ws/train/{id} -> curves, progress,
 // test images, confusion matrix. Controls steer the job; the job id survives a reload.
 import { t } from "./i18n.js";
-import { setQuery } from "./chrome.js";
+import { control, readURL, writeURL } from "./url-state.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
 import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
 import { isShortcut } from "./keys.js";
 import { confusionCanvas, filterSheet, reportButtons, saveReport } from "./report.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const config = pageConfig();
 const form = $("setup");
 const JOB_KEY = "neuronlab.train.job";
@@ -22,28 +22,21 @@ const editor = new LayerEditor({
 
 // --- the form, mirrored in the URL so a link reproduces the setup --------------------------
 
-const FIELDS = ["dataset", "train_size", "val_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment"];
+const URL_STATE = [
+  ...["dataset", "train_size", "val_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment"]
+    .map((name) => control(form, name)),
+  { key: "architecture", get: () => editor.preset || null, set: (s, v) => { s.architecture = v; } },
+];
 
 function saveForm() {
-  const params = new URLSearchParams();
-  for (const name of FIELDS) {
-    const el = form.elements[name];
-    params.set(name, el.type === "checkbox" ? (el.checked ? "1" : "0") : el.value);
-  }
-  if (editor.preset) params.set("architecture", editor.preset);
-  setQuery(params);
+  writeURL(URL_STATE, {});
 }
 
+// The form as the address gives it; the preset the address names (the editor loads it).
 function restoreForm() {
-  const params = new URLSearchParams(location.search);
-  for (const name of FIELDS) {
-    const el = form.elements[name];
-    if (!params.has(name)) continue;
-    if (el.type === "checkbox") el.checked = params.get(name) === "1";
-    else el.value = params.get(name);
-  }
+  const asked = readURL(URL_STATE, {});
   setLearningRate(Number(form.elements.learning_rate.value) || 0.01, false);
-  return params.get("architecture");
+  return asked.architecture || null;
 }
 
 function request(startPaused = false) {

@@ -1,0 +1,79 @@
+"""Inside a trained network: every layer's output for one input, one feature-map cell worked out
+from its inputs, and test images to look at. Record once, views only read: the page draws what
+the server computed and never redoes a convolution."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile
+from pydantic import Field
+
+from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.errors import ApiError
+from app.serialize import cell_json, encoded, image, layers_json
+from engine import datasets
+from engine.activations import activations, explain_cell
+from engine.preprocess import Prepared, prepare
+from engine.store import StoredModel
+
+router = APIRouter(tags=["inside the network"])
+Upload = Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")]
+Index = Annotated[int, Form(ge=0, le=4096)]
+
+
+def _prepared(stored: StoredModel, upload: UploadFile, settings) -> Prepared:
+    prepared = prepare(decode_upload(upload, settings), stored.card.preprocess)
+    if prepared.empty:
+        raise blank_image()
+    return prepared
+
+
+@router.post("/api/activations")
+def layer_activations(registry: RegistryDep, settings: SettingsDep, image_file: Annotated[UploadFile, File(
+        alias="image", description="PNG, JPEG, WebP or GIF")], model: Annotated[str | None, Form()] = None) -> dict:
+    """Every layer's output for one image, in order: feature maps as bytes on a diverging scale
+    (128 = 0; multiply by scale / 127.5 after subtracting 128), dense outputs as numbers; `input`
+    is the image the network read, in the compact image form."""
+    stored = find_model(registry, model or settings.default_model)
+    prepared = _prepared(stored, image_file, settings)
+    layers = activations(stored, prepared.input)
+    probs = layers[-1]["probabilities"]
+    return {"model": stored.card.id, "labels": stored.card.labels, "input": image(prepared.input),
+            "layers": layers_json(layers), "prediction": stored.card.labels[int(np.argmax(probs))]}
+
+
+@router.post("/api/activations/cell")
+def explain(registry: RegistryDep, settings: SettingsDep, image_file: Annotated[UploadFile, File(
+        alias="image", description="PNG, JPEG, WebP or GIF")], layer: Index, channel: Index, row: Index, col: Index,
+        model: Annotated[str | None, Form()] = None) -> dict:
+    """Where one cell of a convolution layer's feature map comes from: the window of the layer's
+    input it covers (`top`, `left`: its first row and column, negative over the padding), the
+    filter's weights and bias, each product, their sum, and the value the network computed."""
+    stored = find_model(registry, model or settings.default_model)
+    prepared = _prepared(stored, image_file, settings)
+    try:
+        return cell_json(explain_cell(stored, prepared.input, layer, channel, row, col))
+    except ValueError as exc:
+        field = str(exc).split()[0] if str(exc).split()[0] in ("channel", "row", "col") else "layer"
+        raise ApiError(422, "invalid_request", str(exc), {field: str(exc)}) from exc
+
+
+@lru_cache(maxsize=2)
+def _test_split(name: str, data_dir: Path) -> datasets.Split:
+    return datasets.load_test(name, data_dir)
+
+
+@router.get("/api/samples")
+def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist",
+            n: Annotated[int, Field(ge=1, le=50)] = 10,
+            seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="same seed, same images")] = 0) -> dict:
+    """Test images to look inside the network with: 28x28 images (compact form) and their labels."""
+    try:
+        split = _test_split(dataset, settings.data_dir)
+    except datasets.DatasetUnavailable as exc:
+        raise ApiError(503, "dataset_unavailable", str(exc)) from exc
+    idx = np.random.default_rng(seed).choice(len(split), min(n, 50), replace=False)
+    return {"dataset": dataset, "labels": split.labels[idx].tolist(), "images": [encoded(split.images[i]) for i in idx]}
