@@ -12,10 +12,11 @@ import numpy as np
 from app.errors import ApiError
 from app.hub import GalleryHub
 from app.serialize import image as image_json
-from engine import datasets, store
-from engine.finetune import finetune, guesses
-from engine.sessions import SessionStore
-from engine.store import ModelCard, ModelRegistry
+from engine import datasets
+from engine.stores import store
+from engine.stores.sessions import SessionStore
+from engine.stores.store import ModelCard, ModelRegistry
+from engine.training.finetune import finetune, guesses
 
 
 def pixels(drawings: list[dict]) -> np.ndarray:

@@ -17,8 +17,8 @@ from app.settings import Settings
 from app.teaching import Teaching
 from app.training import Training
 from engine import imageio
-from engine.projects import ProjectStore
-from engine.store import ModelCard, ModelRegistry, StoredModel
+from engine.stores.projects import ProjectStore
+from engine.stores.store import ModelCard, ModelRegistry, StoredModel
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from engine.db import StoreError
-from engine.files import is_disk_full
+from engine.stores.db import StoreError
+from engine.stores.files import is_disk_full
 
 log = logging.getLogger("neuronlab")
 

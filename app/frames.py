@@ -19,7 +19,7 @@ import torch
 
 from app.reading import classify_bytes, reply_for
 from app.settings import Settings
-from engine.store import ModelRegistry, StoredModel
+from engine.stores.store import ModelRegistry, StoredModel
 
 _registry: ModelRegistry | None = None
 _settings: Settings | None = None

@@ -10,7 +10,7 @@ from app.serialize import classification_json
 from app.settings import Settings
 from engine import imageio
 from engine.inference import Classification, classify
-from engine.store import StoredModel
+from engine.stores.store import StoredModel
 
 log = logging.getLogger("neuronlab")
 

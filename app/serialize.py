@@ -16,7 +16,7 @@ import segno
 from engine.imageio import to_base64
 from engine.inference import Classification
 from engine.preprocess import Prepared, resize
-from engine.store import ModelCard
+from engine.stores.store import ModelCard
 
 THUMBNAIL = 64  # longest side of step images sent to the page
 

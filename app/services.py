@@ -13,18 +13,18 @@ from app.frames import FrameReader
 from app.settings import Settings
 from app.teaching import Teaching
 from app.training import Training
-from engine.projects import Limits, ProjectStore
-from engine.store import ModelRegistry
+from engine.stores.projects import Limits, ProjectStore
+from engine.stores.store import ModelRegistry
 
 log = logging.getLogger("neuronlab")
 
 
 @dataclass
 class Services:
-    registry: ModelRegistry   # model cards, and the networks in use (engine.store)
+    registry: ModelRegistry   # model cards, and the networks in use (engine.stores.store)
     frames: FrameReader       # the process that reads drawn frames and photos of class sessions
-    training: Training        # training jobs (engine.jobs) and the sockets watching them
-    projects: ProjectStore    # teach-your-own-classes projects (engine.projects)
+    training: Training        # training jobs (engine.training.jobs) and the sockets watching them
+    projects: ProjectStore    # teach-your-own-classes projects (engine.stores.projects)
     teaching: Teaching        # a project's training jobs and their results
     classroom: Classroom      # class sessions, their live galleries and fine-tuning
     admin_key_hash: str       # SHA-256 of the server's admin key

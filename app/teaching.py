@@ -6,11 +6,11 @@ from app.errors import ApiError
 from app.owners import Caller
 from app.training import Training
 from engine import datasets, models
-from engine.db import StoreError
-from engine.jobs import ACTIVE, Job
-from engine.projects import ProjectStore
-from engine.store import ModelRegistry
-from engine.worker import JobSpec
+from engine.stores.db import StoreError
+from engine.stores.projects import ProjectStore
+from engine.stores.store import ModelRegistry
+from engine.training.jobs import ACTIVE, Job
+from engine.training.worker import JobSpec
 
 
 class Teaching:

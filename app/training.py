@@ -9,9 +9,9 @@ from app.errors import ApiError
 from app.owners import Caller
 from app.settings import Settings
 from engine import models
-from engine.jobs import Job, JobError, JobManager
-from engine.store import ModelRegistry
-from engine.worker import JobSpec
+from engine.stores.store import ModelRegistry
+from engine.training.jobs import Job, JobError, JobManager
+from engine.training.worker import JobSpec
 
 log = logging.getLogger("neuronlab")
 

@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from bench.bench_inference import frame_png, multipart, pct, start_server  # noqa: E402
-from engine import activations, imageio, inference, preprocess, store  # noqa: E402
+from engine import activations, imageio, inference, preprocess  # noqa: E402
+from engine.stores import store  # noqa: E402
 
 
 def timed(fn, n: int) -> list[float]:

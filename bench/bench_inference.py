@@ -30,7 +30,8 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from engine import imageio, inference, store  # noqa: E402
+from engine import imageio, inference  # noqa: E402
+from engine.stores import store  # noqa: E402
 
 
 def frame_png(size: int = 280) -> bytes:

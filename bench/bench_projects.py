@@ -21,10 +21,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.bench_activations import timed  # noqa: E402
-from engine import datasets, inference, models, store  # noqa: E402
+from engine import datasets, inference, models  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
-from engine.projects import ProjectStore  # noqa: E402
-from engine.train import TrainConfig, Trainer  # noqa: E402
+from engine.stores import store  # noqa: E402
+from engine.stores.projects import ProjectStore  # noqa: E402
+from engine.training.train import TrainConfig, Trainer  # noqa: E402
 from tests.helpers import object_photo, product_photo  # noqa: E402
 
 

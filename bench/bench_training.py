@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.train import MALLOC_TUNING  # noqa: E402
+from engine.training.train import MALLOC_TUNING  # noqa: E402
 
 if any(k not in os.environ for k in MALLOC_TUNING):  # the same tuning the training worker gets
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_TUNING})
@@ -27,7 +27,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from engine import datasets, models  # noqa: E402
-from engine.train import TrainConfig, Trainer  # noqa: E402
+from engine.training.train import TrainConfig, Trainer  # noqa: E402
 
 TARGET = 0.99
 

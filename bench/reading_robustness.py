@@ -17,8 +17,9 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
-from engine import datasets, imageio, inference, store  # noqa: E402
+from engine import datasets, imageio, inference  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
+from engine.stores import store  # noqa: E402
 from tests.helpers import STROKE_DIGITS, draw_digit, on_canvas  # noqa: E402
 
 rng = np.random.default_rng(1)

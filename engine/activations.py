@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from engine.models import layer_label, layer_outputs
-from engine.store import StoredModel
+from engine.stores.store import StoredModel
 
 
 @torch.inference_mode()

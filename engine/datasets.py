@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import files
 from engine.idx import read_idx, write_idx
+from engine.stores import files
 
 FILES = {  # role -> canonical file name
     "train_images": "train-images-idx3-ubyte.gz",

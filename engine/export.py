@@ -1,7 +1,7 @@
 """A short standalone PyTorch script that rebuilds a model and loads its safetensors weights."""
 from __future__ import annotations
 
-from engine.store import StoredModel
+from engine.stores.store import StoredModel
 
 PREPARE = {
     "digit": "white ink on black, the digit fitted in 20x20 and centred by mass in 28x28 (as MNIST)",

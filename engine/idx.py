@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine import files
+from engine.stores import files
 
 UBYTE = 0x08
 

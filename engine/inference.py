@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from engine.preprocess import Prepared, prepare
-from engine.store import StoredModel
+from engine.stores.store import StoredModel
 
 
 @dataclass

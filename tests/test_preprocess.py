@@ -58,7 +58,8 @@ def test_redrawn_mnist_digits_are_read_right(mnist):
     """Test digits enlarged, moved and re-polarised as a canvas would show them, then prepared:
     the shipped digit model still reads them as well as the original test images."""
     from app.settings import ROOT
-    from engine import inference, store
+    from engine import inference
+    from engine.stores import store
     model = store.ModelRegistry([ROOT / "models"]).get("digits")
     rng = np.random.default_rng(0)
     idx = rng.choice(len(mnist.test), 300, replace=False)
@@ -104,7 +105,8 @@ def test_drawn_digits_in_many_sizes_places_slants_and_pens_are_read_right():
     """Stroke-drawn digits (not MNIST): big, mid-size, small in a corner, tiny; upright and
     slanted both ways; pens from hair-thin to a fifth of the digit's height."""
     from app.settings import ROOT
-    from engine import inference, store
+    from engine import inference
+    from engine.stores import store
     from tests.helpers import STROKE_DIGITS, draw_digit
     model = store.ModelRegistry([ROOT / "models"]).get("digits")
     boxes = [(0.05, 0.05, 0.95, 0.95), (0.2, 0.1, 0.8, 0.9), (0.6, 0.6, 0.85, 0.9), (0.1, 0.1, 0.22, 0.25)]
@@ -123,7 +125,8 @@ def test_drawn_digits_in_many_sizes_places_slants_and_pens_are_read_right():
 
 def _accuracy(mnist, make_image, n=150):
     from app.settings import ROOT
-    from engine import inference, store
+    from engine import inference
+    from engine.stores import store
     model = store.ModelRegistry([ROOT / "models"]).get("digits")
     idx = np.random.default_rng(1).choice(len(mnist.test), n, replace=False)
     inputs = np.stack([prepare(make_image(mnist.test.images[i])).input for i in idx])
@@ -156,7 +159,8 @@ def test_a_speck_far_from_the_digit_does_not_shrink_it(digits):
 
 def test_paper_on_a_dark_table_is_cropped_to_the_paper(mnist):
     from app.settings import ROOT
-    from engine import inference, store
+    from engine import inference
+    from engine.stores import store
     model = store.ModelRegistry([ROOT / "models"]).get("digits")
     rng = np.random.default_rng(3)
     right = 0

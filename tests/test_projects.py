@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.main import create_app
-from engine import projects
-from engine.db import StoreError
 from engine.preprocess import prepare_photo
-from engine.projects import ProjectStore
+from engine.stores import projects
+from engine.stores.db import StoreError
+from engine.stores.projects import ProjectStore
 from tests.helpers import encode, object_photo
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from app.settings import ROOT
-from engine import inference, models, store
+from engine import inference, models
+from engine.stores import store
 
 SHIPPED = ROOT / "models"
 

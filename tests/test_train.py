@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from engine import store
-from engine.train import Diverged, TrainConfig, Trainer
+from engine.stores import store
+from engine.training.train import Diverged, TrainConfig, Trainer
 
 
 def plain(**kw):

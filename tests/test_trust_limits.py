@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.main import create_app
-from engine import imageio, models, store
+from engine import imageio, models
+from engine.stores import store
 from tests.conftest import OWNER
 from tests.helpers import draw_digit, encode, object_photo
 

@@ -12,7 +12,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from app.main import create_app
 from app.owners import token_hash
-from engine import models, store
+from engine import models
+from engine.stores import store
 from tests.conftest import OWNER
 from tests.helpers import draw_digit, encode, object_photo
 

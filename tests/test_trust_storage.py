@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import ROOT, Settings
-from engine import datasets, files, models, store
+from engine import datasets, models
+from engine.stores import files, store
 from tests.conftest import OWNER
 from tests.helpers import encode, object_photo
 
@@ -149,7 +150,7 @@ def test_a_full_disk_answers_507_keeps_what_was_saved_and_deletes_still_free_spa
 
 
 def test_a_disk_error_that_is_not_a_full_disk_stays_a_logged_500(client, monkeypatch):
-    from engine import projects
+    from engine.stores import projects
 
     def broken(*_args, **_kwargs):
         raise OSError(errno.EIO, "Input/output error")
@@ -161,7 +162,8 @@ def test_a_disk_error_that_is_not_a_full_disk_stays_a_logged_500(client, monkeyp
 SAVER = """
 import sys
 sys.path.insert(0, {root!r})
-from engine import models, store
+from engine import models
+from engine.stores import store
 card = store.ModelCard(id="busy", name="Busy", task="digits", dataset="mnist", labels=list("0123456789"),
                        architecture="custom", preprocess="digit", layers=[{{"type": "dense", "units": 2048}}])
 net = models.build(card.layers)

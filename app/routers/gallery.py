@@ -13,7 +13,7 @@ from app.deps import ClassroomDep
 from app.errors import ApiError
 from app.hub import SHUTDOWN
 from app.sockets import CLOSED, until_closed
-from engine.db import StoreError
+from engine.stores.db import StoreError
 
 router = APIRouter(tags=["class sessions"])
 

@@ -17,7 +17,7 @@ from app.serialize import cell_json, encoded, image, layers_json
 from engine import datasets
 from engine.activations import activations, explain_cell
 from engine.preprocess import Prepared, prepare
-from engine.store import StoredModel
+from engine.stores.store import StoredModel
 
 router = APIRouter(tags=["inside the network"])
 Upload = Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")]

@@ -1,6 +1,6 @@
 """Teach your own classes: projects, their classes and photos, training and prediction.
 
-The data lives in engine.projects.ProjectStore (SQLite + files); training runs as a job of the
+The data lives in engine.stores.projects.ProjectStore (SQLite + files); training runs as a job of the
 live-training lab's JobManager (same queue, limits and progress stream: /ws/train/{job id}).
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.errors import ApiError
 from app.owners import Caller, CallerDep
 from app.serialize import classification_json
 from engine.inference import classify
-from engine.projects import ProjectStore
+from engine.stores.projects import ProjectStore
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
 

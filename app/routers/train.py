@@ -11,8 +11,8 @@ from app.owners import CallerDep
 from app.sockets import CLOSED, until_closed
 from app.training import check_size, fits
 from engine import models
-from engine.jobs import JobError
-from engine.worker import JobSpec
+from engine.training.jobs import JobError
+from engine.training.worker import JobSpec
 
 router = APIRouter(tags=["training"])
 

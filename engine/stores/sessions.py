@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.db import Database, StoreError, clean_name
+from engine.stores.db import Database, StoreError, clean_name
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read off a projector
 CODE_LENGTH = 5

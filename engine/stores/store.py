@@ -2,7 +2,7 @@
 
 `<dir>/<id>.safetensors` holds the state dict; `<dir>/<id>.json` says what the model is
 (architecture, dataset, labels, preprocessing, accuracy, how it was made, who owns it). Nothing is
-unpickled. Both files are written whole or not at all (engine.files), weights first, so a card
+unpickled. Both files are written whole or not at all (engine.stores.files), weights first, so a card
 never points at missing weights; a card that cannot be read is skipped with a log line.
 
 The registry keeps every card in memory (small) and the networks themselves in a bounded LRU:
@@ -21,7 +21,8 @@ from safetensors.torch import load as load_weights
 from safetensors.torch import save as weights_bytes
 from torch import nn
 
-from engine import files, models
+from engine import models
+from engine.stores import files
 
 log = logging.getLogger("neuronlab")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")

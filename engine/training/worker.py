@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import datasets, files, models, store
+from engine import datasets, models
 from engine.imageio import to_base64
-from engine.train import Diverged, TrainConfig, Trainer, as_input
+from engine.stores import files, store
+from engine.training.train import Diverged, TrainConfig, Trainer, as_input
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
 SAMPLES_EVERY = 1.5    # seconds between streams of test images with guesses

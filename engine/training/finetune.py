@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import datasets
-from engine.augment import AugmentConfig, augment
-from engine.train import as_input
+from engine.training.augment import AugmentConfig, augment
+from engine.training.train import as_input
 
 
 @torch.inference_mode()

@@ -1,4 +1,4 @@
-"""The job manager: training jobs queue here and run in worker processes (engine.worker), at
+"""The job manager: training jobs queue here and run in worker processes (engine.training.worker), at
 most `max_running` at a time. It keeps every job's events (numbered, so a listener that
 reconnects can resume) and tells listeners when they change.
 
@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine import files
-from engine.train import MALLOC_TUNING
-from engine.worker import JobSpec, worker_main
+from engine.stores import files
+from engine.training.train import MALLOC_TUNING
+from engine.training.worker import JobSpec, worker_main
 
 log = logging.getLogger("neuronlab")
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # 128 random bits

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from engine import datasets, files
-from engine.db import Database, StoreError, clean_name
+from engine import datasets
 from engine.preprocess import prepare_photo, rgb, shrink
+from engine.stores import files
+from engine.stores.db import Database, StoreError, clean_name
 
 STORED_SIZE = 320       # longest side of a kept photo
 MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
