@@ -30,10 +30,12 @@ def _use(registry: ModelRegistry, settings: Settings) -> None:
     _registry, _settings = registry, settings
 
 
-def _start_worker(folders: list[str], settings: Settings) -> None:
+def _start_worker(folders: list[str], settings: Settings, server: int) -> None:
+    """`server` is the server's pid, given by the server: asking os.getppid() here would say init
+    if the server was killed while this process was still starting."""
+    threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
     torch.set_num_threads(1)
     _use(ModelRegistry([Path(f) for f in folders]), settings)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:  # nobody would ever send this worker a frame again
@@ -79,7 +81,7 @@ class FrameReader:
             return ThreadPoolExecutor(1, thread_name_prefix="frames")
         pool = ProcessPoolExecutor(self.settings.inference_processes, mp_context=mp.get_context("spawn"),
                                    initializer=_start_worker,
-                                   initargs=([str(f) for f in self.registry.folders], self.settings))
+                                   initargs=([str(f) for f in self.registry.folders], self.settings, os.getpid()))
         pool.submit(_warm)  # start the worker now, not on the first frame
         return pool
 

@@ -202,3 +202,65 @@ def test_the_training_page_tells_a_student_their_job_was_interrupted_by_a_restar
             context.close()
     finally:
         stop(proc)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def marked(mark: str) -> list[int]:
+    """Processes whose environment carries the mark (children inherit it, orphans keep it)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"NEURONLAB_TEST_MARK={mark}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            pass
+    return [pid for pid in found if alive(pid)]
+
+
+def gone_within(mark: str, seconds: float) -> list[int]:
+    deadline = time.time() + seconds
+    while marked(mark) and time.time() < deadline:
+        time.sleep(0.3)
+    return marked(mark)
+
+
+FRAME_READER_THEN_DIE = """
+import os
+from app.frames import FrameReader
+from app.settings import get_settings
+from engine.stores.store import ModelRegistry
+settings = get_settings()
+FrameReader(settings, ModelRegistry([settings.models_dir]))
+os._exit(9)  # killed before the worker process has even started up
+"""
+
+JOB_THEN_DIE = """
+import os, sys, time
+from engine.training.jobs import JobManager
+from engine.training.worker import JobSpec
+manager = JobManager(sys.argv[1], sys.argv[1] + "/models")
+job = manager.submit(JobSpec(architecture="mnist_recipe", train_size=55000, epochs=5), "owner")
+while job.process is None:
+    time.sleep(0.01)
+os._exit(9)  # killed while the job's process loads its data
+"""
+
+
+@pytest.mark.parametrize("script", [FRAME_READER_THEN_DIE, JOB_THEN_DIE], ids=["frame reader", "training job"])
+def test_a_server_killed_while_its_workers_start_leaves_no_orphan(script, tmp_path):
+    """kill -9 in the second a worker process is starting: the worker learns who its server was from
+    the server itself, not by asking for its parent once it is up (by then its parent is init, and
+    an orphan would wait for frames forever, or train a whole job for nobody)."""
+    import secrets
+    import subprocess
+    import sys
+    mark = secrets.token_hex(8)
+    env = {**os.environ, "NEURONLAB_TEST_MARK": mark, "NEURONLAB_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env, cwd=ROOT, timeout=60)
+    time.sleep(3)  # the worker is up by now
+    left = gone_within(mark, 15)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == [], "a worker outlived its server"

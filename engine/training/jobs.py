@@ -229,7 +229,7 @@ class JobManager:
             job.process = self.ctx.Process(
                 target=worker_main, name=f"train-{job.id[:8]}", daemon=True,
                 args=(job.id, asdict(job.spec), str(self.data_dir), str(self.models_dir), job.commands,
-                      self.events, self.threads, self.niceness, self.time_limit))
+                      self.events, self.threads, self.niceness, self.time_limit, os.getpid()))
             job.process.start()
             self._record(job, {"type": "status", "status": "running", "starting": True})
         self._announce_positions()

@@ -113,20 +113,25 @@ class Run:
 
 
 def worker_main(job_id: str, spec: dict, data_dir: str, models_dir: str, commands, events,
-                threads: int = 1, niceness: int = 10, time_limit: float = 1800.0) -> None:
-    """Process entry point."""
+                threads: int = 1, niceness: int = 10, time_limit: float = 1800.0, server: int | None = None) -> None:
+    """Process entry point. `server`: the pid of the process that started this one (given by it:
+    os.getppid() asked here would say init if the server was killed while this one started)."""
     emit = lambda event: events.put({"job": job_id, **event})
+    server = server or os.getppid()
+    if os.getppid() != server:
+        return  # the server is already gone
     try:
         if niceness:
             os.nice(niceness)  # the server's live inference keeps priority over training
         torch.set_num_threads(threads)
-        JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit).run()
+        JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit, server).run()
     except Exception as exc:  # the job fails; the server goes on
         emit({"type": "done", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
 
 
 class JobRunner:
-    def __init__(self, job_id, spec: JobSpec, data_dir: Path, models_dir: Path, commands, emit, time_limit):
+    def __init__(self, job_id, spec: JobSpec, data_dir: Path, models_dir: Path, commands, emit, time_limit,
+                 server: int | None = None):
         self.job_id, self.spec, self.models_dir = job_id, spec, models_dir
         self.commands, self.emit, self.deadline = commands, emit, time.monotonic() + time_limit
         self.data = (datasets.load_arrays(Path(spec.data_file)) if spec.data_file
@@ -137,7 +142,7 @@ class JobRunner:
             run.trainer = Trainer(spec.config(lr), self.data, on_event=lambda e, r=run: r.on_event(e, self.emit))
             self.runs.append(run)
         self.paused, self.step_once, self.active_time = spec.start_paused, False, 0.0
-        self.parent = os.getppid()
+        self.parent = server or os.getppid()
         self.rng = np.random.default_rng(spec.seed)
         self.samples_at = 0.0
 
