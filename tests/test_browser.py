@@ -2,6 +2,8 @@
 (fixtures in conftest.py). The classroom features are in test_browser_classroom.py."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.helpers import ARTIFACTS, stroke
@@ -269,6 +271,11 @@ def test_feature_maps_for_a_drawn_digit(page, server):
     box = page.locator("#map-big").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_function("document.getElementById('map-explain').textContent.includes('times filter 4')")
+    explained = page.locator("#map-explain").text_content()  # worked out by the server, sum = the map's value
+    total, shown = re.search(r"= (-?[\d.]+) \(the map shows (-?[\d.]+)", explained).groups()
+    assert abs(float(total) - float(shown)) < 0.05, explained
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "filters-cell.png"))
     page.keyboard.press("Escape")
     page.click("[data-tab=filters]")
     page.wait_for_function("document.querySelectorAll('canvas.filter').length === 32")
