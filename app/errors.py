@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.serialize import error_body
 from engine.stores.db import StoreError
 from engine.stores.files import is_disk_full
 
@@ -27,12 +28,6 @@ DISK_FULL_MESSAGE = ("The server's disk is full, so nothing new could be saved (
                      "safe). Ask whoever runs the server to free space; deleting old models, projects or "
                      "photos here frees space too.")
 
-
-def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    body = {"error": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return body
 
 
 def _field_name(loc: tuple) -> str:

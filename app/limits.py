@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from app.errors import error_body
+from app.serialize import error_body
 
 
 class BodyTooLarge(Exception):

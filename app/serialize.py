@@ -14,9 +14,9 @@ import numpy as np
 import segno
 
 from engine.imageio import to_base64
-from engine.inference import Classification
+from engine.lite import Classification
 from engine.preprocess import Prepared, resize
-from engine.stores.store import ModelCard
+from engine.stores.cards import ModelCard
 
 THUMBNAIL = 64  # longest side of step images sent to the page
 
@@ -53,6 +53,15 @@ def diverging(a: np.ndarray) -> dict:
 def layers_json(layers: list[dict]) -> list[dict]:
     """engine.activations' layers, their feature maps in compact diverging form."""
     return [{**entry, "maps": diverging(entry["maps"])} if "maps" in entry else entry for entry in layers]
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    """Every error's JSON: what went wrong (`error`, a code), how to fix it (`message`), and which
+    fields were wrong."""
+    body = {"error": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return body
 
 
 def numbers(a: np.ndarray, decimals: int = 4):

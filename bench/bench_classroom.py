@@ -4,10 +4,13 @@ at most --fps a second, as the join page does), and at the end of each stroke se
 to the class gallery and says what it shows; the teacher's gallery socket counts every update.
 The baseline is one student alone, measured in the same run.
 
-    .venv/bin/python bench/bench_classroom.py [--students 30] [--seconds 20] [--fps 8]
+    .venv/bin/python bench/bench_classroom.py [--students 30] [--seconds 20] [--fps 10] [--training]
 
 Server time is what the server reports in each reply (`server_ms`: from receiving the frame to
 the reply being ready, queueing included); round trip is what the student's socket sees.
+"Skipped" is the share of the frames a student wanted to send at --fps while drawing that it
+could not, because the reply to the one before had not come back yet (the page keeps one frame
+in flight). With --training the class draws once more while a full-size training job runs.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.bench_inference import api, cpu_seconds, frame_png, multipart, start_server  # noqa: E402
+from bench.bench_inference import api, cpu_seconds, frame_png, multipart, start_server, start_training  # noqa: E402
 
 STUDENT_FRAME = 112  # the join page streams its live frames at this size, in grey (see static/js/join.js)
 
@@ -42,14 +45,20 @@ async def student(port: int, code: str, name: str, frame: bytes, seconds: float,
         await ws.recv()  # ready
         await asyncio.sleep(rng.uniform(0, STROKE_S + PAUSE_S))  # students do not start in step
         while time.perf_counter() < end:
-            stroke_end = time.perf_counter() + STROKE_S * rng.uniform(0.6, 1.4)
+            stroke_start = time.perf_counter()
+            stroke_end = stroke_start + STROKE_S * rng.uniform(0.6, 1.4)
+            sent = 0
             while time.perf_counter() < stroke_end:
                 t = time.perf_counter()
                 await ws.send(frame)
                 reply = json.loads(await ws.recv())
+                sent += 1
                 out["rtt"].append(time.perf_counter() - t)
                 out["server"].append(reply["server_ms"] / 1000)
+                out["errors"] += reply["type"] == "error"
                 await asyncio.sleep(max(0.0, 1 / fps - (time.perf_counter() - t)))
+            out["due"] += max(sent, int((time.perf_counter() - stroke_start) * fps + 0.5))
+            out["frames"] += sent
             t = time.perf_counter()
             drawing = await asyncio.to_thread(api, port, "POST", f"/api/sessions/{code}/drawings",
                                               raw=body, ctype=ctype, headers=key)
@@ -73,7 +82,7 @@ async def gallery(port: int, code: str, key: str, out: dict, stop: asyncio.Event
 
 def run(port: int, students: int, seconds: float, fps: float) -> dict:
     session = api(port, "POST", "/api/sessions", {})
-    out = {"rtt": [], "server": [], "posts": [], "sent": {}, "seen": {}}
+    out = {"rtt": [], "server": [], "posts": [], "sent": {}, "seen": {}, "due": 0, "frames": 0, "errors": 0}
     frame = frame_png(STUDENT_FRAME)
 
     async def main():
@@ -95,38 +104,49 @@ def ms(values, q) -> float:
     return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
 
 
+def measure(proc, port: int, students: int, seconds: float, fps: float, label: str) -> tuple:
+    cpu = cpu_seconds(proc.pid, children=True)
+    t = time.perf_counter()
+    out = run(port, students, seconds, fps)
+    wall = time.perf_counter() - t
+    frames = len(out["server"])
+    delays = [out["seen"][i] - out["sent"][i] for i in out["sent"] if i in out["seen"]]
+    return (label, frames / wall, ms(out["server"], 50), ms(out["server"], 99), ms(out["rtt"], 99),
+            100 * (1 - out["frames"] / max(out["due"], 1)), out["errors"],
+            (cpu_seconds(proc.pid, children=True) - cpu) / max(frames, 1) * 1000,
+            len(out["sent"]), sum(i in out["seen"] for i in out["sent"]), ms(delays, 99))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=30)
     p.add_argument("--seconds", type=float, default=20)
-    p.add_argument("--fps", type=float, default=5, help="frames a second per drawing student (the join page's cap)")
+    p.add_argument("--fps", type=float, default=10, help="frames a second per drawing student (the join page's cap)")
+    p.add_argument("--training", action="store_true", help="and once more while a training job runs")
     args = p.parse_args()
     proc, port = start_server()
     try:
         run(port, 1, 2, args.fps)  # warm up
-        rows = []
-        for n in (1, args.students):
-            cpu = cpu_seconds(proc.pid, children=True)
-            t = time.perf_counter()
-            out = run(port, n, args.seconds, args.fps)
-            wall = time.perf_counter() - t
-            frames = len(out["server"])
-            delays = [out["seen"][i] - out["sent"][i] for i in out["sent"] if i in out["seen"]]
-            rows.append((n, frames / wall, ms(out["server"], 50), ms(out["server"], 99), ms(out["rtt"], 50),
-                         ms(out["rtt"], 99), (cpu_seconds(proc.pid, children=True) - cpu) / max(frames, 1) * 1000,
-                         len(out["sent"]), sum(i in out["seen"] for i in out["sent"]), ms(delays, 99)))
+        rows = [measure(proc, port, 1, args.seconds, args.fps, "1 alone"),
+                measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}")]
+        if args.training:
+            job = start_training(port)
+            rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students} + job"))
+            api(port, "POST", f"/api/train/{job}/stop")
     finally:
         proc.terminate()
         proc.wait()
-    print(f"{'students':>8} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p50':>8} {'rtt p99':>8} "
-          f"{'CPU ms/frame':>12} {'drawings':>8} {'in gallery':>10} {'gallery p99 ms':>14}")
+    print(f"{args.fps:g} frames/s a drawing student, {args.seconds:g} s a run")
+    print(f"{'students':>12} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p99':>8} {'skipped %':>9} "
+          f"{'errors':>6} {'CPU ms/frame':>12} {'drawings':>8} {'in gallery':>10} {'gallery p99 ms':>14}")
     for r in rows:
-        print(f"{r[0]:>8} {r[1]:8.1f} {r[2]:10.2f} {r[3]:10.2f} {r[4]:8.2f} {r[5]:8.2f} {r[6]:12.2f} "
-              f"{r[7]:>8} {r[8]:>10} {r[9]:14.1f}")
+        print(f"{r[0]:>12} {r[1]:8.1f} {r[2]:10.2f} {r[3]:10.2f} {r[4]:8.2f} {r[5]:9.1f} {r[6]:>6} {r[7]:12.2f} "
+              f"{r[8]:>8} {r[9]:>10} {r[10]:14.1f}")
     base, load = rows[0], rows[1]
-    print(f"server p99 with {load[0]} students: {load[3]:.2f} ms vs {base[3]:.2f} ms alone "
-          f"(+{load[3] - base[3]:.2f} ms, ratio {load[3] / base[3]:.2f}); cpu cores: {os.cpu_count()}; "
-          f"the simulated students run on the same cores")
+    print(f"server p99 with {args.students} students: {load[3]:.2f} ms vs {base[3]:.2f} ms alone "
+          f"(ratio {load[3] / base[3]:.2f}); cpu cores: {os.cpu_count()}; the simulated students run on the same cores")
+    if args.training:
+        print(f"while training: p99 {rows[2][3]:.2f} ms vs {load[3]:.2f} ms without (ratio {rows[2][3] / load[3]:.2f})")
 
 
 if __name__ == "__main__":

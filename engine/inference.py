@@ -1,33 +1,17 @@
-"""Classify one image with a stored model: prepare it, run the network, softmax."""
+"""Classify one image with a stored model: prepare it, run the network, softmax. And compile a
+network for the torch-free reader of live frames (engine.lite)."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
 
+from engine.lite import Classification, Program
 from engine.preprocess import Prepared, prepare
 from engine.stores.store import StoredModel
 
-
-@dataclass
-class Classification:
-    model_id: str
-    labels: list[str]
-    prepared: Prepared
-    probabilities: list[float] | None  # same order as labels; None when there was no ink
-
-    @property
-    def prediction(self) -> str | None:
-        if self.probabilities is None:
-            return None
-        return self.labels[int(np.argmax(self.probabilities))]
-
-    @property
-    def confidence(self) -> float | None:
-        """The probability of the prediction."""
-        return None if self.probabilities is None else max(self.probabilities)
+__all__ = ["Classification", "classify", "classify_prepared", "probabilities", "program_of"]
 
 
 @torch.inference_mode()
@@ -39,6 +23,43 @@ def probabilities(model: StoredModel, inputs: np.ndarray) -> np.ndarray:
 
 
 def classify(model: StoredModel, img: Image.Image) -> Classification:
-    prepared = prepare(img, model.card.preprocess)
-    probs = None if prepared.empty else probabilities(model, prepared.input[None])[0].tolist()
-    return Classification(model.card.id, model.card.labels, prepared, probs)
+    return classify_prepared(model, [prepare(img, model.card.preprocess)])[0]
+
+
+def classify_prepared(model: StoredModel, prepared: list[Prepared]) -> list[Classification]:
+    """Classify inputs already prepared for this model, in one forward pass (frames that arrive
+    together from many drawers share it); the ones without ink get no probabilities."""
+    inked = [p.input for p in prepared if not p.empty]
+    probs = iter(probabilities(model, np.stack(inked)).tolist() if inked else [])
+    return [Classification(model.card.id, model.card.labels, p, None if p.empty else next(probs)) for p in prepared]
+
+
+def program_of(model: StoredModel) -> Program:
+    """The network as numpy operations (engine.lite), for reading without torch. ValueError for a
+    layer type the reader does not know."""
+    def array(t):
+        return None if t is None else t.detach().float().numpy().copy()
+    ops = []
+    for m in model.module:
+        if isinstance(m, nn.Conv2d):
+            if m.stride != (1, 1) or m.dilation != (1, 1) or m.groups != 1 or m.padding[0] != m.padding[1]:
+                raise ValueError(f"the live reader cannot run {m}")
+            ops.append(("conv", array(m.weight), array(m.bias), int(m.padding[0])))
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            ops.append(("pool", "max" if isinstance(m, nn.MaxPool2d) else "avg", int(m.kernel_size)))
+        elif isinstance(m, nn.Linear):
+            ops.append(("dense", array(m.weight), array(m.bias)))
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            factor = m.weight / torch.sqrt(m.running_var + m.eps)
+            ops.append(("scale", array(factor), array(m.bias - m.running_mean * factor)))
+        elif isinstance(m, nn.Flatten):
+            ops.append(("flatten",))
+        elif isinstance(m, nn.LeakyReLU):
+            ops.append(("fn", "leaky_relu", float(m.negative_slope)))
+        elif isinstance(m, nn.ELU):
+            ops.append(("fn", "elu", float(m.alpha)))
+        elif isinstance(m, (nn.ReLU, nn.Sigmoid, nn.Tanh)):
+            ops.append(("fn", type(m).__name__.lower()))
+        elif not isinstance(m, (nn.Dropout, nn.Identity)):
+            raise ValueError(f"the live reader cannot run {type(m).__name__}")
+    return Program(model.card.id, list(model.card.labels), model.card.preprocess, ops)

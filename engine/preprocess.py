@@ -10,10 +10,9 @@ shrunk to 32x32 RGB (as CIFAR-10), three channels the network reads.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, ImageFilter
 
 INK_THRESHOLD = 0.1    # ink map values below this (after normalising) are background
@@ -132,10 +131,26 @@ def shrink(img: Image.Image, size: int = WORKING_SIZE) -> Image.Image:
 
 
 def resize(a: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Antialiased bilinear resize of a 2-D float array."""
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]  # (1, 1, h, w)
-    out = F.interpolate(t, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-    return out[0, 0].clamp_(0, 1).numpy()
+    """Antialiased bilinear resize of a 2-D float array: what torch's interpolate(mode="bilinear",
+    antialias=True) computes (tests/test_preprocess.py holds it to torch), as two small matrices."""
+    out = _weights(a.shape[0], height) @ np.asarray(a, dtype=np.float32) @ _weights(a.shape[1], width).T
+    return np.clip(out, 0, 1, out=out)
+
+
+@lru_cache(maxsize=512)
+def _weights(size: int, new: int) -> np.ndarray:
+    """(new, size): each output pixel's share of each input pixel along one axis (a triangle
+    filter as wide as the scale when shrinking, plain linear interpolation when growing)."""
+    scale = size / new
+    support, step = (scale, 1 / scale) if scale >= 1 else (1.0, 1.0)
+    weights = np.zeros((new, size), np.float64)
+    for i in range(new):
+        center = scale * (i + 0.5)
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), size)
+        w = np.maximum(0, 1 - np.abs((np.arange(lo, hi) - center + 0.5) * step))
+        if w.sum() > 0:
+            weights[i, lo:hi] = w / w.sum()
+    return weights.astype(np.float32)
 
 
 def fit(cropped: np.ndarray, box: int) -> np.ndarray:

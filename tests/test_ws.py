@@ -1,5 +1,6 @@
 import base64
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -83,3 +84,50 @@ def test_a_fast_drawer_builds_no_backlog(client, frames):
         assert replies[-1]["prediction"] == "7"
         assert len(replies) < n / 2
         assert sum(r["skipped"] for r in replies) == n - len(replies)
+
+
+def test_frames_from_many_drawers_are_read_in_batches_with_the_answers_of_one_at_a_time(settings, frames):
+    """Frames that wait together go to the reader in one trip and one forward pass (numpy, in the
+    reader); each gets the answer torch gives for it alone."""
+    import asyncio
+
+    from app.frames import FrameReader
+    from engine import imageio
+    from engine.inference import classify
+    from engine.stores.store import ModelRegistry
+    registry = ModelRegistry([settings.models_dir])
+    alone = {d: classify(registry.get("digits"), imageio.decode(frames[d], 10**7)) for d in frames}
+    bad = b"\x89PNG not really"
+
+    async def classroom():
+        reader = FrameReader(settings, registry)
+        loop = asyncio.get_running_loop()
+        order = [2, 3, 7] * 10
+        replies = await asyncio.gather(*[reader.read(loop, frames[d], "digits", False) for d in order],
+                                       reader.read(loop, bad, "digits", False))
+        reader.close()
+        return order, replies, reader
+    order, replies, reader = asyncio.run(classroom())
+    for d, reply in zip(order, replies):
+        assert reply["prediction"] == alone[d].prediction == str(d)
+        assert reply["probabilities"] == pytest.approx(alone[d].probabilities, abs=1e-5)
+        seen = np.frombuffer(base64.b64decode(reply["input"]["base64"]), np.uint8).reshape(28, 28)
+        assert np.abs(seen.astype(int) - np.rint(alone[d].prepared.input * 255)).max() <= 1
+    assert replies[-1]["type"] == "error"  # a bad frame in the batch costs only itself
+    assert reader.frames == 31 and reader.batches <= 3, (reader.frames, reader.batches)
+
+
+def test_the_same_frame_again_gets_the_same_answer_without_being_read_again(client, frames):
+    reader = client.app.state.services.frames
+    with client.websocket_connect("/ws/draw?steps=false") as ws:
+        ws.receive_json()
+        ws.send_bytes(frames[7])
+        first = ws.receive_json()
+        before = reader.frames
+        ws.send_bytes(frames[7])  # the pen held still
+        again = ws.receive_json()
+        assert reader.frames == before and again["frame"] == first["frame"] + 1
+        assert {k: again[k] for k in ("prediction", "probabilities", "input")} == {
+            k: first[k] for k in ("prediction", "probabilities", "input")}
+        ws.send_bytes(frames[2])
+        assert ws.receive_json()["prediction"] == "2" and reader.frames == before + 1

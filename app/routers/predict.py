@@ -10,8 +10,8 @@ from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisco
 from fastapi.responses import JSONResponse
 
 from app.deps import FramesDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model
-from app.errors import ApiError, error_body
-from app.serialize import classification_json
+from app.errors import ApiError
+from app.serialize import classification_json, error_body
 from app.serialize import image as image_json
 from engine.inference import classify
 from engine.saliency import occlusion, onto_image
@@ -62,12 +62,17 @@ async def draw_socket(ws: WebSocket, settings: SettingsDep, registry: RegistryDe
         await ws.send_json({"type": "ready", "model": card.id, "labels": card.labels, "task": card.task})
 
     async def worker() -> None:
-        done = 0
+        done, last = 0, (None, None, None)  # the last frame read: (bytes, model id, reply)
         while True:
             await wake.wait()
             wake.clear()
             frame, data, received = state["latest"]
-            reply = await frames.read(loop, data, state["model"].id, steps)
+            model_id = state["model"].id
+            if (data, model_id) == last[:2]:
+                reply = last[2]  # the same drawing again (a pen held still): the same answer, no work
+            else:
+                reply = await frames.read(loop, data, model_id, steps)
+                last = (data, model_id, reply)
             server_ms = round((time.perf_counter() - received) * 1000, 2)
             await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})
             done = frame

@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 
 from app.deps import ClassroomDep, FormRowId, FramesDep, RegistryDep, RowId, SettingsDep, blank_image, find_card, image_error
 from app.errors import ApiError
-from app.frames import read_drawing
 from app.owners import CallerDep
 from app.serialize import qr_svg
 from engine import imageio
@@ -89,7 +88,7 @@ async def add_drawing(
     card = classroom.model(session)
     data = await image.read(settings.max_upload_bytes + 1)
     try:  # read where the live frames are read (app/frames.py): one queue for every drawing
-        seen, probabilities = await frames.run(asyncio.get_running_loop(), read_drawing, data, card.id)
+        seen, probabilities = await frames.drawing(asyncio.get_running_loop(), data, card.id)
     except imageio.ImageError as exc:
         raise image_error(exc) from exc
     if probabilities is None:

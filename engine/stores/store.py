@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from safetensors.torch import load as load_weights
@@ -23,34 +23,10 @@ from torch import nn
 
 from engine import models
 from engine.stores import files
+from engine.stores.cards import ModelCard
 
 log = logging.getLogger("neuronlab")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
-
-
-@dataclass
-class ModelCard:
-    id: str
-    name: str
-    task: str                      # "digits", "fashion" or "project" (a project's own classes)
-    dataset: str                   # dataset it was trained on
-    labels: list[str]
-    architecture: str              # a preset name in engine.models.PRESETS, or "custom"
-    preprocess: str                # "digit", "object" or "photo": how an image is prepared (engine.preprocess)
-    test_accuracy: float | None = None
-    parameters: int | None = None
-    training: dict = field(default_factory=dict)  # epochs, seed, seconds, command, optimizer...
-    description: str = ""
-    layers: list | None = None     # the layer list, for architectures that are not presets
-    input_shape: list[int] = field(default_factory=lambda: list(models.INPUT_SHAPE))  # (C, H, W)
-    owner: str | None = None       # SHA-256 of its owner's token (None: shipped or shared)
-
-    def to_json(self) -> dict:
-        return dict(self.__dict__)
-
-    def public(self) -> dict:
-        """What any client may read: everything but the owner's hash."""
-        return {k: v for k, v in self.__dict__.items() if k != "owner"}
 
 
 TASKS = {"mnist": ("digits", "digit"), "fashion": ("fashion", "object")}  # dataset: (task, preparation)

@@ -145,8 +145,7 @@ async function liveLoop() {
     state.liveBusy = true;
     try {
       const result = await post("/api/predict", await frameBlob());
-      const best = Math.max(...result.probabilities);
-      $("live-result").textContent = `Live: ${result.prediction} · ${percent(best)}`;
+      $("live-result").textContent = `${t("Live:")} ${result.prediction} · ${percent(result.confidence)}`;
     } catch (err) {
       $("live-result").textContent = `${t("Live:")} ${err.message}`;
     } finally {
