@@ -28,14 +28,15 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.bench_inference import api, cpu_seconds, frame_png, multipart, start_server, start_training  # noqa: E402
+from bench.bench_inference import api, cpu_seconds, frame_png, multipart, start_server, start_training, stroke_frames  # noqa: E402
 
 STUDENT_FRAME = 112  # the join page streams its live frames at this size, in grey (see static/js/join.js)
 
 STROKE_S, PAUSE_S = 1.5, 1.0  # a stroke streams frames for this long, then the student pauses
 
 
-async def student(port: int, code: str, name: str, frame: bytes, seconds: float, fps: float, out: dict) -> None:
+async def student(port: int, code: str, name: str, frame: bytes, strokes: list[bytes], seconds: float, fps: float,
+                  out: dict) -> None:
     me = await asyncio.to_thread(api, port, "POST", f"/api/sessions/{code}/students", {"name": name})
     key = {"X-Student-Key": me["student_key"]}
     body, ctype = multipart(frame)
@@ -50,7 +51,7 @@ async def student(port: int, code: str, name: str, frame: bytes, seconds: float,
             sent = 0
             while time.perf_counter() < stroke_end:
                 t = time.perf_counter()
-                await ws.send(frame)
+                await ws.send(strokes[sent % len(strokes)])  # each frame differs from the one before
                 reply = json.loads(await ws.recv())
                 sent += 1
                 out["rtt"].append(time.perf_counter() - t)
@@ -84,12 +85,13 @@ def run(port: int, students: int, seconds: float, fps: float) -> dict:
     session = api(port, "POST", "/api/sessions", {})
     out = {"rtt": [], "server": [], "posts": [], "sent": {}, "seen": {}, "due": 0, "frames": 0, "errors": 0}
     frame = frame_png(STUDENT_FRAME)
+    strokes = stroke_frames(STUDENT_FRAME)
 
     async def main():
         stop = asyncio.Event()
         watcher = asyncio.create_task(gallery(port, session["code"], session["teacher_key"], out, stop))
         await asyncio.sleep(0.3)
-        await asyncio.gather(*(student(port, session["code"], f"S{i}", frame, seconds, fps, out)
+        await asyncio.gather(*(student(port, session["code"], f"S{i}", frame, strokes, seconds, fps, out)
                                for i in range(students)))
         await asyncio.sleep(1.0)
         stop.set()

@@ -46,6 +46,29 @@ def frame_png(size: int = 280) -> bytes:
     return buf.getvalue()
 
 
+def stroke_frames(size: int = 112, count: int = 24) -> list[bytes]:
+    """A 7 being drawn: `count` frames, each with a little more of the stroke (a real drawer's
+    frames differ one from the next, so none is answered from the unchanged-frame shortcut)."""
+    k = size / 280
+    corners = np.array([(70, 56), (210, 56), (126, 238)], dtype=float) * k
+    lengths = np.linalg.norm(np.diff(corners, axis=0), axis=1)
+    frames = []
+    for i in range(1, count + 1):
+        left, points = lengths.sum() * (0.3 + 0.7 * i / count), [tuple(corners[0])]
+        for start, end, length in zip(corners[:-1], corners[1:], lengths):
+            part = min(1.0, left / length)
+            points.append(tuple(start + (end - start) * part))
+            left -= length
+            if left <= 0:
+                break
+        img = Image.new("L", (size, size), "white")
+        ImageDraw.Draw(img).line(points, fill="black", width=max(1, round(24 * k)), joint="curve")
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        frames.append(buf.getvalue())
+    return frames
+
+
 def pct(samples: list[float]) -> tuple[float, float]:
     a = np.array(samples) * 1000
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))

@@ -48,9 +48,15 @@ class Program:
 def _conv(x: np.ndarray, weight: np.ndarray, bias, padding: int) -> np.ndarray:
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    windows = sliding_window_view(x, weight.shape[2:], axis=(2, 3))  # (N, I, H', W', k, k)
-    out = np.einsum("nihwab,oiab->nohw", windows, weight, optimize=True)
-    return out if bias is None else out + bias[None, :, None, None]
+    n, _, h, w = x.shape
+    out_channels, _, kh, kw = weight.shape
+    h, w = h - kh + 1, w - kw + 1
+    windows = sliding_window_view(x, (kh, kw), axis=(2, 3))  # (N, I, H', W', k, k), no copy
+    columns = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h * w, -1)  # one row per output pixel
+    out = columns @ weight.reshape(out_channels, -1).T  # (N*H'*W', O): one matrix product
+    if bias is not None:
+        out += bias
+    return out.reshape(n, h, w, out_channels).transpose(0, 3, 1, 2)
 
 
 def _pool(x: np.ndarray, kind: str, size: int) -> np.ndarray:

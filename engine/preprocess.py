@@ -50,7 +50,7 @@ def ink_map(img: Image.Image, notes: list[str] | None = None) -> np.ndarray:
             notes.append("transparent image: the opaque part is the ink")
             return alpha
     paper = np.asarray(img.convert("L"), dtype=np.float32) / 255  # (H, W)
-    if np.median(_border(paper)) < 0.5:  # light ink on a dark background (MNIST's own polarity)
+    if _border_level(paper) < 0.5:  # light ink on a dark background (MNIST's own polarity)
         paper = 1 - paper
         notes.append("light ink on a dark background")
     if _noise_level(paper) > 0.02:
@@ -66,16 +66,31 @@ def _border(a: np.ndarray) -> np.ndarray:
     return np.concatenate([a[0], a[-1], a[1:-1, 0], a[1:-1, -1]])
 
 
+def _border_level(a: np.ndarray) -> float:
+    """The median of the border: at once when the border is one flat colour (every frame a
+    drawing pad sends), which spares the live reader several medians a frame."""
+    border = _border(a)
+    return float(border[0]) if _flat(border) else float(np.median(border))
+
+
+def _flat(border: np.ndarray) -> bool:
+    return border.size > 0 and border.min() == border.max()
+
+
 def _noise_level(paper: np.ndarray) -> float:
     """Pixel-to-pixel noise along the border (median absolute difference of neighbours)."""
     border = _border(paper)
-    return float(np.median(np.abs(np.diff(border)))) if border.size > 8 else 0.0
+    if border.size <= 8 or _flat(border):
+        return 0.0
+    return float(np.median(np.abs(np.diff(border))))
 
 
 def paper_level(paper: np.ndarray) -> float | np.ndarray:
     """The brightness of blank paper under each pixel: one number when the border is evenly lit
     (a screen drawing), else a smooth quadratic surface fitted to the paper-like pixels."""
     border = _border(paper)
+    if _flat(border):
+        return float(border[0])
     level = float(np.median(border))
     if np.percentile(border, 90) - np.percentile(border, 10) < 0.08:
         return level
@@ -104,7 +119,7 @@ def crop_to_paper(img: Image.Image, notes: list[str]) -> Image.Image:
     if img.mode == "RGBA":
         return img
     grey = np.asarray(img.convert("L"), dtype=np.float32) / 255
-    if np.median(_border(grey)) >= 0.5 or min(grey.shape) < 16:
+    if _border_level(grey) >= 0.5 or min(grey.shape) < 16:
         return img
     bright = grey > max(0.5, (np.median(_border(grey)) + np.percentile(grey, 90)) / 2)
     row_share, col_share = bright.mean(axis=1), bright.mean(axis=0)

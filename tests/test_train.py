@@ -67,3 +67,13 @@ def test_a_huge_learning_rate_is_reported_as_diverged(mnist):
         assert "loss became" in str(exc)
     else:
         raise AssertionError("a learning rate of 1e30 should make the loss NaN or infinite")
+
+
+def test_bf16_autocast_only_where_the_cpu_has_native_bf16():
+    """Without AVX512-BF16 or AMX, autocast to bf16 makes training slower (bench_training.py)."""
+    from pathlib import Path
+
+    from engine.training.train import TrainConfig, native_bf16
+    flags = Path("/proc/cpuinfo").read_text().split()
+    assert native_bf16() == ("avx512_bf16" in flags or "amx_bf16" in flags)
+    assert TrainConfig().bf16 == native_bf16()
