@@ -131,3 +131,32 @@ def test_the_same_frame_again_gets_the_same_answer_without_being_read_again(clie
             k: first[k] for k in ("prediction", "probabilities", "input")}
         ws.send_bytes(frames[2])
         assert ws.receive_json()["prediction"] == "2" and reader.frames == before + 1
+
+
+def test_a_frame_reader_killed_mid_class_is_restarted_and_sent_its_networks_again(settings, frames):
+    """kill -9 of the reader process: the next frame starts a new one, which is sent the network
+    again (it has none), and a class drawing is read too."""
+    import asyncio
+    import os
+    import signal
+
+    from app.frames import FrameReader
+    from engine.stores.store import ModelRegistry
+    real = settings.model_copy(update={"inference_processes": 1})
+
+    async def lesson():
+        reader = FrameReader(real, ModelRegistry([real.models_dir]))
+        loop = asyncio.get_running_loop()
+        try:
+            before = await reader.read(loop, frames[3], "digits", False)
+            for pid in list(reader.pool._processes):
+                os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            after = await reader.read(loop, frames[7], "digits", False)
+            seen, probabilities = await reader.drawing(loop, frames[2], "digits")
+            return before, after, seen, probabilities
+        finally:
+            reader.close()
+    before, after, seen, probabilities = asyncio.run(lesson())
+    assert before["prediction"] == "3" and after["prediction"] == "7"
+    assert seen.shape == (28, 28) and int(np.argmax(probabilities)) == 2
