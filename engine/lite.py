@@ -46,8 +46,10 @@ class Program:
 
 
 def _conv(x: np.ndarray, weight: np.ndarray, bias, padding: int) -> np.ndarray:
-    if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    if padding:  # np.pad does the same, at several times the cost for arrays this small
+        framed = np.zeros(x.shape[:2] + (x.shape[2] + 2 * padding, x.shape[3] + 2 * padding), x.dtype)
+        framed[:, :, padding:-padding, padding:-padding] = x
+        x = framed
     n, _, h, w = x.shape
     out_channels, _, kh, kw = weight.shape
     h, w = h - kh + 1, w - kw + 1
