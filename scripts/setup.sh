@@ -40,6 +40,12 @@ if [ ! -f "$npm_stamp" ]; then
   else echo "npm not found: the pages need node_modules (npm ci) for charts and /docs" >&2; fi
 fi
 
+# the handwriting fonts bench/bench_thick.py draws digits with (small; the tests do not need them)
+if [ $want_test = 1 ] && [ ! -d /usr/share/fonts/truetype/humor-sans ]; then
+  apt_install fonts-comic-neue fonts-dkg-handwriting fonts-breip fonts-bwht fonts-femkeklaver fonts-humor-sans \
+    || echo "bench/bench_thick.py draws digits with Debian's handwriting fonts: apt-get install fonts-humor-sans ..." >&2
+fi
+
 if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || { echo "The browser tests need Debian's chromium: apt-get install chromium" >&2; exit 1; }
 fi

@@ -173,3 +173,33 @@ def test_paper_on_a_dark_table_is_cropped_to_the_paper(mnist):
         assert "paper on a darker surface: cropped to the paper" in p.notes
         right += int(inference.probabilities(model, p.input[None])[0].argmax()) == mnist.test.labels[i]
     assert right >= 38
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    from app.settings import ROOT
+    from engine.stores import store
+    return store.ModelRegistry([ROOT / "models"]).get("digits")
+
+
+@pytest.mark.parametrize("pen", [0.08, 0.2, 0.35])
+def test_the_stroke_width_is_measured_as_drawn(pen):
+    from engine.preprocess import THIN_SCALE, resize, stroke_width
+    from tests.helpers import draw_digit
+    cropped = prepare(draw_digit("8", width=round(pen * 224))).cropped
+    h, w = cropped.shape
+    small = resize(cropped, round(h * THIN_SCALE / max(h, w)), round(w * THIN_SCALE / max(h, w)))
+    drawn = pen * 224 * THIN_SCALE / max(h, w)
+    assert abs(stroke_width(small > 0.5) - drawn) < 0.25 * drawn + 1
+
+
+@pytest.mark.parametrize("digit", ["3", "2", "5", "7", "8"])
+def test_a_thick_marker_digit_is_thinned_and_read_right(digits_model, digit):
+    from engine.inference import classify
+    from tests.helpers import draw_digit
+    """A marker a third as wide as the digit is tall fills the loops ("3" read as "8"); its strokes
+    are thinned towards MNIST's pen first, and a thin pen's digit is left as drawn."""
+    thick = prepare(draw_digit(digit, width=round(0.35 * 224)))
+    assert any("thick strokes" in note for note in thick.notes)
+    assert not any("thick strokes" in note for note in prepare(draw_digit(digit, width=18)).notes)
+    assert classify(digits_model, draw_digit(digit, width=round(0.35 * 224))).prediction == digit
