@@ -30,37 +30,21 @@ def _settings(conn: HTTPConnection) -> Settings:
     return conn.app.state.settings
 
 
-def _registry(conn: HTTPConnection) -> ModelRegistry:
-    return services(conn).registry
-
-
-def _frames(conn: HTTPConnection) -> FrameReader:
-    return services(conn).frames
-
-
-def _training(conn: HTTPConnection) -> Training:
-    return services(conn).training
-
-
-def _projects(conn: HTTPConnection) -> ProjectStore:
-    return services(conn).projects
-
-
-def _teaching(conn: HTTPConnection) -> Teaching:
-    return services(conn).teaching
-
-
-def _classroom(conn: HTTPConnection) -> Classroom:
-    return services(conn).classroom
+def _service(name: str):
+    """A dependency that hands a route one of the services by name."""
+    def service(conn: HTTPConnection):
+        return getattr(services(conn), name)
+    service.__name__ = name
+    return Depends(service)
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
-RegistryDep = Annotated[ModelRegistry, Depends(_registry)]
-FramesDep = Annotated[FrameReader, Depends(_frames)]
-TrainingDep = Annotated[Training, Depends(_training)]
-ProjectsDep = Annotated[ProjectStore, Depends(_projects)]
-TeachingDep = Annotated[Teaching, Depends(_teaching)]
-ClassroomDep = Annotated[Classroom, Depends(_classroom)]
+RegistryDep = Annotated[ModelRegistry, _service("registry")]
+FramesDep = Annotated[FrameReader, _service("frames")]
+TrainingDep = Annotated[Training, _service("training")]
+ProjectsDep = Annotated[ProjectStore, _service("projects")]
+TeachingDep = Annotated[Teaching, _service("teaching")]
+ClassroomDep = Annotated[Classroom, _service("classroom")]
 
 # Row ids (photos, classes, drawings) as SQLite stores them: a number past 2**63 is a 422, not a 500.
 MAX_ROW_ID = 2**63 - 1

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from engine.lite import Classification, Program
+from engine.lite import Classification, Program, classifications
 from engine.preprocess import Prepared, prepare
 from engine.stores.store import StoredModel
 
@@ -27,11 +27,8 @@ def classify(model: StoredModel, img: Image.Image) -> Classification:
 
 
 def classify_prepared(model: StoredModel, prepared: list[Prepared]) -> list[Classification]:
-    """Classify inputs already prepared for this model, in one forward pass (frames that arrive
-    together from many drawers share it); the ones without ink get no probabilities."""
-    inked = [p.input for p in prepared if not p.empty]
-    probs = iter(probabilities(model, np.stack(inked)).tolist() if inked else [])
-    return [Classification(model.card.id, model.card.labels, p, None if p.empty else next(probs)) for p in prepared]
+    """Classify inputs already prepared for this model, in one forward pass (engine.lite.classifications)."""
+    return classifications(model.card.id, model.card.labels, prepared, lambda x: probabilities(model, x))
 
 
 def program_of(model: StoredModel) -> Program:

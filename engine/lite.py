@@ -105,9 +105,14 @@ def probabilities(program: Program, inputs: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def classify_prepared(program: Program, prepared: list[Prepared]) -> list[Classification]:
-    """Classify inputs already prepared for this network, in one pass (frames that arrive together
-    from many drawers share it); the ones without ink get no probabilities."""
+def classifications(model_id: str, labels: list[str], prepared: list[Prepared], read) -> list[Classification]:
+    """Classify inputs already prepared for one network, in one pass (frames that arrive together
+    from many drawers share it); `read` maps a stack of inputs to their probabilities (numpy here,
+    torch in engine.inference). The ones without ink get no probabilities."""
     inked = [p.input for p in prepared if not p.empty]
-    probs = iter(probabilities(program, np.stack(inked)).tolist() if inked else [])
-    return [Classification(program.model_id, program.labels, p, None if p.empty else next(probs)) for p in prepared]
+    probs = iter(read(np.stack(inked)).tolist() if inked else [])
+    return [Classification(model_id, labels, p, None if p.empty else next(probs)) for p in prepared]
+
+
+def classify_prepared(program: Program, prepared: list[Prepared]) -> list[Classification]:
+    return classifications(program.model_id, program.labels, prepared, lambda x: probabilities(program, x))

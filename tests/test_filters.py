@@ -182,3 +182,9 @@ def test_a_cell_past_the_map_or_of_a_layer_that_is_no_convolution_is_a_clear_422
         assert reply.status_code == 422 and field in reply.json()["fields"], (fields, reply.json())
     assert "is not a convolution layer; this network's are [0]" in ask(layer=1).json()["message"]
     assert ask(model="nope").status_code == 404
+    garbage = client.post("/api/activations/cell", files={"image": ("x.png", b"not an image")},
+                          data={"layer": 0, "channel": 0, "row": 0, "col": 0})
+    empty = client.post("/api/activations/cell", files={"image": ("x.png", b"")}, data={"layer": 0, "channel": 0, "row": 0, "col": 0})
+    blank = client.post("/api/activations/cell", files={"image": ("b.png", encode(Image.new("L", (50, 50), 255)))},
+                        data={"layer": 0, "channel": 0, "row": 0, "col": 0})
+    assert (garbage.status_code, empty.status_code, blank.status_code) == (415, 400, 422)
