@@ -179,14 +179,25 @@ THIN_SCALE = 56        # thick strokes are measured and thinned with the crop's 
 STROKE_TARGET = 0.2    # thinned down to this share of the digit (MNIST pens: 0.1-0.2)
 
 
+def erode(a: np.ndarray, k: int) -> np.ndarray:
+    """The minimum over each (2k+1)-square (one axis, then the other), the edge rows and columns
+    repeated outwards: a crop ends where the ink does, and a stroke's width is measured across it,
+    not along it (so the ink at the crop's edges wears away from its sides only)."""
+    padded = np.pad(a, k, mode="edge")
+    rows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1, axis=0).min(axis=-1)
+    return np.lib.stride_tricks.sliding_window_view(rows, 2 * k + 1, axis=1).min(axis=-1)
+
+
 def stroke_width(ink: np.ndarray) -> float:
     """The typical width, in pixels, of the strokes of a binary ink map: one 3x3 erosion takes
-    about one pixel off each side of a stroke, so the share of ink it leaves tells the width."""
+    about one pixel off each side of a stroke, so the share of ink it leaves tells the width
+    (never more than the map's shorter side: a lone straight stroke fills its crop, and the
+    erosion, working across strokes only, leaves all of it)."""
     area = int(ink.sum())
     if not area:
         return 0.0
-    eroded = np.asarray(Image.fromarray(ink.astype(np.uint8) * 255).filter(ImageFilter.MinFilter(3))) > 127
-    return 2 / max(1 - int(eroded.sum()) / area, 1e-3)
+    left = int(erode(ink, 1).sum())
+    return min(2 / max(1 - left / area, 1e-3), float(min(ink.shape)))
 
 
 def thin_strokes(cropped: np.ndarray, notes: list[str]) -> np.ndarray:
@@ -197,12 +208,11 @@ def thin_strokes(cropped: np.ndarray, notes: list[str]) -> np.ndarray:
     scale = THIN_SCALE / max(h, w)
     small = resize(cropped, max(1, round(h * scale)), max(1, round(w * scale)))
     width = stroke_width(small > 0.5)
-    erode = min(int((width - STROKE_TARGET * THIN_SCALE) / 2), int(width / 3))
-    if erode < 1:
+    erode_by = min(int((width - STROKE_TARGET * THIN_SCALE) / 2), int(width / 3))
+    if erode_by < 1:
         return cropped
     notes.append(f"thick strokes ({width / THIN_SCALE:.0%} of the digit): thinned towards MNIST's pen")
-    thinned = Image.fromarray(np.rint(small * 255).astype(np.uint8)).filter(ImageFilter.MinFilter(2 * erode + 1))
-    return np.asarray(thinned, dtype=np.float32) / 255
+    return erode(small, erode_by)
 
 
 def center_of_mass(a: np.ndarray) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from engine.preprocess import center_of_mass, fit, ink_map, prepare
 from tests.helpers import on_canvas
@@ -203,3 +203,50 @@ def test_a_thick_marker_digit_is_thinned_and_read_right(digits_model, digit):
     assert any("thick strokes" in note for note in thick.notes)
     assert not any("thick strokes" in note for note in prepare(draw_digit(digit, width=18)).notes)
     assert classify(digits_model, draw_digit(digit, width=round(0.35 * 224))).prediction == digit
+
+
+def bar(vertical: bool, pen: int, length: int = 200) -> Image.Image:
+    """A lone straight stroke: a "1", or the first bar of a "7" as it is being drawn."""
+    img = Image.new("L", (280, 280), "white")
+    a, b = (280 - length) // 2, (280 + length) // 2
+    ImageDraw.Draw(img).line([(140, a), (140, b)] if vertical else [(a, 140), (b, 140)], fill="black", width=pen)
+    return img
+
+
+@pytest.mark.parametrize("vertical", [True, False])
+def test_a_lone_straight_stroke_is_measured_by_its_own_width(vertical):
+    """The ink of a straight stroke fills its crop edge to edge: its width is still the pen's,
+    not "the whole crop never erodes" (which once read a "1" as thousands of pixels wide, spent
+    seconds eroding it with a huge filter and left nothing to read)."""
+    from engine.preprocess import THIN_SCALE, resize, stroke_width
+    cropped = prepare(bar(vertical, 18)).cropped
+    h, w = cropped.shape
+    small = resize(cropped, round(h * THIN_SCALE / max(h, w)), round(w * THIN_SCALE / max(h, w)))
+    assert stroke_width(small > 0.5) <= min(small.shape) + 1
+
+
+@pytest.mark.parametrize("vertical", [True, False])
+def test_a_one_and_a_dash_keep_their_ink(digits_model, vertical):
+    from engine.inference import classify
+    prepared = prepare(bar(vertical, 18))
+    assert not any("thick strokes" in note for note in prepared.notes)
+    assert prepared.input.sum() > 20  # about as much ink as an MNIST "1"
+    if vertical:
+        assert classify(digits_model, bar(True, 18)).prediction == "1"
+
+
+def test_a_thick_one_is_thinned_by_at_most_a_third():
+    thick = prepare(bar(True, 70))
+    assert any("thick strokes" in note for note in thick.notes)
+    columns = (thick.input > 0.5).any(axis=0).sum()
+    assert 2 <= columns <= 8
+
+
+def test_every_frame_of_a_stroke_being_drawn_keeps_its_ink():
+    """The classroom bench's growing "7", frame by frame (its first frames are one bar)."""
+    import io
+
+    from bench.bench_inference import stroke_frames
+    frames = [prepare(Image.open(io.BytesIO(data))) for data in stroke_frames(112)]
+    assert all(prepared.input is not None and prepared.input.sum() > 15 for prepared in frames)
+    assert not any("thick strokes" in note for note in frames[-1].notes)  # the whole 7, an ordinary pen
