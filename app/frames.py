@@ -16,11 +16,14 @@ import asyncio
 import logging
 import multiprocessing as mp
 import os
+import pickle
+import signal
+import struct
 import threading
 import time
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
 from app.reading import Limits, read_drawing, replies_for, unreadable
@@ -77,72 +80,185 @@ def read_class_drawing(data: bytes, model_id: str, programs: dict[str, Program],
     return read_drawing(data, _programs[model_id], _limits)
 
 
-def _warm() -> bool:
-    return True  # the first call starts the worker process and imports what it reads frames with
-
-
 MAX_BATCH = 64  # frames sent to the worker at once (more wait for the next trip)
-MAX_PROGRAMS = 16  # networks the worker holds
+MAX_PROGRAMS = 16  # networks a worker holds
+
+
+class WorkerGone(RuntimeError):
+    """The worker process died (or was stopped) before it answered."""
+
+
+def _serve(requests: Connection, replies: Connection, limits: Limits, server: int) -> None:
+    """The worker process: answer (call id, function, args) messages in order, until the server
+    closes its end of the pipe (or dies: see _exit_with_parent)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C stops the server, which then closes the pipe
+    _start_worker(limits, server)
+    while True:
+        try:
+            call, fn, args = requests.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            answer = (call, True, fn(*args))
+        except Exception as exc:
+            answer = (call, False, exc)
+        replies.send(answer)
+
+
+class _Worker:
+    """One worker process and the two pipes to it. The event loop writes requests and reads the
+    replies itself (asyncio pipe transports): no thread stands between a frame and the worker,
+    where a ProcessPoolExecutor hands each call through two threads of the server and a third
+    (its queue feeder) each way."""
+
+    def __init__(self, limits: Limits):
+        ctx = mp.get_context("spawn")
+        to_worker, self._requests = ctx.Pipe(duplex=False)
+        self._replies, from_worker = ctx.Pipe(duplex=False)
+        with _one_thread():
+            self.process = ctx.Process(target=_serve, args=(to_worker, from_worker, limits, os.getpid()),
+                                       name="neuronlab-frames", daemon=True)
+            self.process.start()  # now (it copies the environment as it starts), not on the first frame
+        to_worker.close()
+        from_worker.close()
+        self.known: set[str] = set()  # model ids this worker has been sent
+        self.forget = False
+        self.pending: dict[int, asyncio.Future] = {}
+        self.calls = 0
+        self.alive = True
+        self._writer: asyncio.WriteTransport | None = None
+        self._connected: asyncio.Task | None = None
+
+    async def _connect(self) -> None:
+        """On the event loop's first call: from then on the loop reads and writes the pipes."""
+        loop = asyncio.get_running_loop()
+        self._writer, _ = await loop.connect_write_pipe(asyncio.Protocol, _file(self._requests, "wb"))
+        stream = asyncio.StreamReader(limit=2 ** 31)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), _file(self._replies, "rb"))
+        self._listener = loop.create_task(self._listen(stream))
+
+    async def ask(self, fn, *args):
+        if self._connected is None:
+            self._connected = asyncio.get_running_loop().create_task(self._connect())
+        await self._connected
+        if not self.alive:
+            raise WorkerGone("the frame reader stopped")
+        self.calls += 1
+        reply = self.pending[self.calls] = asyncio.get_running_loop().create_future()
+        body = pickle.dumps((self.calls, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        self._writer.write(struct.pack("!i", len(body)) + body)  # multiprocessing.Connection's framing
+        return await reply
+
+    async def _listen(self, stream: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                size, = struct.unpack("!i", await stream.readexactly(4))
+                call, ok, result = pickle.loads(await stream.readexactly(size))
+                reply = self.pending.pop(call, None)
+                if reply is not None and not reply.done():
+                    reply.set_result(result) if ok else reply.set_exception(result)
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass  # the worker died (or was stopped)
+        finally:
+            self._gone()
+
+    def _gone(self) -> None:
+        self.alive = False
+        for reply in self.pending.values():
+            if not reply.done():
+                reply.set_exception(WorkerGone("the frame reader stopped"))
+        self.pending.clear()
+        self.process.join(timeout=0)  # reap it if it is dead
+
+    def close(self) -> None:
+        self.alive = False
+        if self._writer is not None:
+            self._writer.close()
+            self._listener.cancel()
+        elif self._connected is None:
+            self._requests.close()
+            self._replies.close()
+        self.process.terminate()  # it holds nothing to save (and would stop at the end of its pipe)
+        self.process.join(timeout=2)
+
+
+class _Thread:
+    """NEURONLAB_INFERENCE_PROCESSES=0: frames are read by one thread of the server."""
+
+    def __init__(self, limits: Limits):
+        _start_worker(limits, None)
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="frames")
+        self.known: set[str] = set()
+        self.forget = False
+        self.pending = ()
+        self.alive = True
+
+    async def ask(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _file(conn: Connection, mode: str):
+    """The pipe end a Connection holds, as a file object of its own (for asyncio's pipe transports)."""
+    fd = os.dup(conn.fileno())
+    conn.close()
+    return open(fd, mode, buffering=0)
 
 
 class FrameReader:
-    """Submit frames (batched, see above) and drawings; restarts the worker process if it ever dies.
+    """Submit frames (batched, see above) and drawings; starts a worker again if one ever dies.
 
     The worker has no torch: the server compiles each network (engine.inference.program_of) and
-    sends it with the first frame that needs it, remembering what the worker holds."""
+    sends it with the first frame that needs it, remembering what each worker holds."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry):
         self.settings, self.registry = settings, registry
         self.limits = Limits.of(settings)
-        self.pool = self._new()
+        self.workers = [self._new() for _ in range(max(1, settings.inference_processes))]
         self.waiting: list[tuple[bytes, str, bool, asyncio.Future]] = []
         self.sending = False
         self.frames = self.batches = 0  # how many frames were read in how many trips
 
-    def _new(self) -> Executor:
-        self.known: set[str] = set()  # model ids the worker has been sent
-        self.forget = False
-        if self.settings.inference_processes == 0:
-            _start_worker(self.limits, None)
-            return ThreadPoolExecutor(1, thread_name_prefix="frames")
-        with _one_thread():
-            pool = ProcessPoolExecutor(self.settings.inference_processes, mp_context=mp.get_context("spawn"),
-                                       initializer=_start_worker, initargs=(self.limits, os.getpid()))
-            pool.submit(_warm)  # start the worker now (it copies the environment as it starts), not on the first frame
-        return pool
+    def _new(self) -> _Worker | _Thread:
+        return _Thread(self.limits) if self.settings.inference_processes == 0 else _Worker(self.limits)
 
-    def _programs(self, model_ids) -> dict[str, Program]:
+    def _programs(self, worker, model_ids) -> dict[str, Program]:
         """The networks the worker lacks (at most MAX_PROGRAMS held: past that it starts afresh)."""
         from engine.inference import program_of  # torch: the server's side only
-        wanted = set(model_ids) - self.known
-        if len(self.known | wanted) > MAX_PROGRAMS:
-            self.known, self.forget, wanted = set(), True, set(model_ids)
+        wanted = set(model_ids) - worker.known
+        if len(worker.known | wanted) > MAX_PROGRAMS:
+            worker.known, worker.forget, wanted = set(), True, set(model_ids)
         programs = {}
         for model_id in wanted:
             try:
                 programs[model_id] = program_of(self.registry.get(model_id))
             except (KeyError, ValueError, OSError) as exc:
                 log.warning("the live reader cannot use %s: %s", model_id, exc)
-        self.known |= set(programs)
+        worker.known |= set(programs)
         return programs
 
-    async def _call(self, loop, fn, model_ids, *args):
-        """Run fn(*args, programs, forget) in the worker, sending the networks it lacks."""
-        programs, forget = self._programs(model_ids), self.forget
-        self.forget = False
-        try:
-            return await loop.run_in_executor(self.pool, fn, *args, programs, forget)
-        except BrokenProcessPool:
-            self.pool = self._new()
-            return await loop.run_in_executor(self.pool, fn, *args, self._programs(model_ids), False)
+    async def _call(self, fn, model_ids, *args):
+        """Run fn(*args, programs, forget) in the least busy worker, sending the networks it lacks;
+        once more in a new worker if that one died."""
+        for attempt in (1, 2):
+            i = min(range(len(self.workers)), key=lambda i: (not self.workers[i].alive, len(self.workers[i].pending)))
+            if not self.workers[i].alive:
+                self.workers[i].close()
+                self.workers[i] = self._new()
+            worker = self.workers[i]
+            programs, forget = self._programs(worker, model_ids), worker.forget
+            worker.forget = False
+            try:
+                return await worker.ask(fn, *args, programs, forget)
+            except WorkerGone:
+                if attempt == 2:
+                    raise
 
     async def drawing(self, loop, data: bytes, model_id: str):
         """Read a class-session drawing where the live frames are read (one queue for every drawing)."""
-        try:
-            return await self._call(loop, read_class_drawing, [model_id], data, model_id)
-        except KeyError:  # a second worker process that was never sent this network
-            self.known.discard(model_id)
-            return await self._call(loop, read_class_drawing, [model_id], data, model_id)
+        return await self._call(read_class_drawing, [model_id], data, model_id)
 
     async def read(self, loop, data: bytes, model_id: str, steps: bool) -> dict:
         """The reply for one live frame (call on the event loop)."""
@@ -150,10 +266,10 @@ class FrameReader:
         self.waiting.append((data, model_id, steps, reply))
         if not self.sending:
             self.sending = True
-            loop.create_task(self._send(loop))
+            loop.create_task(self._send())
         return await reply
 
-    async def _send(self, loop) -> None:
+    async def _send(self) -> None:
         """Send the waiting frames to the worker, a batch at a time, until none wait."""
         try:
             while self.waiting:
@@ -161,11 +277,7 @@ class FrameReader:
                 self.frames, self.batches = self.frames + len(batch), self.batches + 1
                 frames = [(data, model, steps) for data, model, steps, _ in batch]
                 try:
-                    replies = await self._call(loop, read_frames, {m for _, m, _ in frames}, frames)
-                    missing = {m for (_, m, _), r in zip(frames, replies) if r.get("error") == MISSING}
-                    if missing:  # another worker process than the one sent the network: send it again
-                        self.known -= missing
-                        replies = await self._call(loop, read_frames, missing, frames)
+                    replies = await self._call(read_frames, {m for _, m, _ in frames}, frames)
                 except Exception as exc:  # the worker died twice, or the server is stopping
                     replies = [exc] * len(batch)
                 for (*_, reply), result in zip(batch, replies):
@@ -179,7 +291,8 @@ class FrameReader:
             self.sending = False
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in self.workers:
+            worker.close()
 
 
 @contextmanager

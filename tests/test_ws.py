@@ -149,7 +149,7 @@ def test_a_frame_reader_killed_mid_class_is_restarted_and_sent_its_networks_agai
         loop = asyncio.get_running_loop()
         try:
             before = await reader.read(loop, frames[3], "digits", False)
-            for pid in list(reader.pool._processes):
+            for pid in [worker.process.pid for worker in reader.workers]:
                 os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.5)
             after = await reader.read(loop, frames[7], "digits", False)
