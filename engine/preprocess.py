@@ -180,12 +180,19 @@ STROKE_TARGET = 0.2    # thinned down to this share of the digit (MNIST pens: 0.
 
 
 def erode(a: np.ndarray, k: int) -> np.ndarray:
-    """The minimum over each (2k+1)-square (one axis, then the other), the edge rows and columns
-    repeated outwards: a crop ends where the ink does, and a stroke's width is measured across it,
-    not along it (so the ink at the crop's edges wears away from its sides only)."""
-    padded = np.pad(a, k, mode="edge")
-    rows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1, axis=0).min(axis=-1)
-    return np.lib.stride_tricks.sliding_window_view(rows, 2 * k + 1, axis=1).min(axis=-1)
+    """The minimum over each (2k+1)-square, the edge rows and columns repeated outwards: a crop
+    ends where the ink does, and a stroke's width is measured across it, not along it (so the ink
+    at the crop's edges wears away from its sides only). k rounds of a 3x3 minimum, each one axis
+    then the other, with slices (a small map: faster than any windowed view)."""
+    out = np.array(a, copy=True)
+    for _ in range(k):
+        for axis in (0, 1):
+            head, tail = [slice(None)] * 2, [slice(None)] * 2
+            head[axis], tail[axis] = slice(None, -1), slice(1, None)
+            first, rest = out[tuple(head)].copy(), out[tuple(tail)].copy()
+            np.minimum(out[tuple(tail)], first, out=out[tuple(tail)])
+            np.minimum(out[tuple(head)], rest, out=out[tuple(head)])
+    return out
 
 
 def stroke_width(ink: np.ndarray) -> float:
@@ -218,8 +225,8 @@ def thin_strokes(cropped: np.ndarray, notes: list[str]) -> np.ndarray:
 def center_of_mass(a: np.ndarray) -> tuple[float, float]:
     """(x, y) of the ink's centre of mass, in pixel indices of `a`."""
     total = float(a.sum())
-    ys, xs = np.indices(a.shape)
-    return float((xs * a).sum() / total), float((ys * a).sum() / total)
+    return (float(a.sum(axis=0) @ np.arange(a.shape[1], dtype=a.dtype)) / total,
+            float(a.sum(axis=1) @ np.arange(a.shape[0], dtype=a.dtype)) / total)
 
 
 def place(fitted: np.ndarray, left: int, top: int, size: int = 28) -> np.ndarray:
