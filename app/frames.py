@@ -4,7 +4,8 @@ with NEURONLAB_INFERENCE_PROCESSES=0, one thread of the server.
 
 Frames are read in batches: while the worker reads one batch, the frames that arrive from every
 drawer wait together and go over as the next batch, one trip to the worker and one forward pass
-per model for all of them. A lone drawer's frame goes at once (a batch of one).
+per model for all of them. A lone drawer's frame goes at once (a batch of one). With more than one
+worker (NEURONLAB_INFERENCE_PROCESSES), each reads a batch of its own at the same time.
 
 The worker imports neither torch nor the web framework: it runs each network as numpy operations
 (engine.lite), sent by the server with the first frame that needs it, so it holds ~50 MB where a
@@ -218,7 +219,7 @@ class FrameReader:
         self.limits = Limits.of(settings)
         self.workers = [self._new() for _ in range(max(1, settings.inference_processes))]
         self.waiting: list[tuple[bytes, str, bool, asyncio.Future]] = []
-        self.sending = False
+        self.sending = 0  # batches being read (at most one a worker)
         self.frames = self.batches = 0  # how many frames were read in how many trips
 
     def _new(self) -> _Worker | _Thread:
@@ -264,31 +265,33 @@ class FrameReader:
         """The reply for one live frame (call on the event loop)."""
         reply = loop.create_future()
         self.waiting.append((data, model_id, steps, reply))
-        if not self.sending:
-            self.sending = True
-            loop.create_task(self._send())
+        self._dispatch(loop)
         return await reply
 
-    async def _send(self) -> None:
-        """Send the waiting frames to the worker, a batch at a time, until none wait."""
+    def _dispatch(self, loop) -> None:
+        """While frames wait and a worker has no batch, send it the waiting frames as one batch."""
+        while self.waiting and self.sending < len(self.workers):
+            batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+            self.sending += 1
+            self.frames, self.batches = self.frames + len(batch), self.batches + 1
+            loop.create_task(self._send(loop, batch))
+
+    async def _send(self, loop, batch: list) -> None:
+        frames = [(data, model, steps) for data, model, steps, _ in batch]
         try:
-            while self.waiting:
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-                self.frames, self.batches = self.frames + len(batch), self.batches + 1
-                frames = [(data, model, steps) for data, model, steps, _ in batch]
-                try:
-                    replies = await self._call(read_frames, {m for _, m, _ in frames}, frames)
-                except Exception as exc:  # the worker died twice, or the server is stopping
-                    replies = [exc] * len(batch)
-                for (*_, reply), result in zip(batch, replies):
-                    if reply.done():  # its socket went away meanwhile
-                        continue
-                    if isinstance(result, Exception):
-                        reply.set_exception(result)
-                    else:
-                        reply.set_result(unreadable() if result.get("error") == MISSING else result)
+            replies = await self._call(read_frames, {m for _, m, _ in frames}, frames)
+        except Exception as exc:  # the worker died twice, or the server is stopping
+            replies = [exc] * len(batch)
         finally:
-            self.sending = False
+            self.sending -= 1
+        for (*_, reply), result in zip(batch, replies):
+            if reply.done():  # its socket went away meanwhile
+                continue
+            if isinstance(result, Exception):
+                reply.set_exception(result)
+            else:
+                reply.set_result(unreadable() if result.get("error") == MISSING else result)
+        self._dispatch(loop)
 
     def close(self) -> None:
         for worker in self.workers:
