@@ -4,7 +4,7 @@ handwriting fonts of Debian's font packages (fonts-comic-neue, fonts-dkg-handwri
 fonts-bwht, fonts-femkeklaver, fonts-humor-sans; any other installed .ttf/.otf counts too). The
 baseline, in the same run, is the same digits with a thin pen (~8% of the height).
 
-    .venv/bin/python bench/bench_thick.py [--model digits]
+    .venv/bin/python bench/bench_thick.py [--model digits] [--compare FOLDER]
 """
 from __future__ import annotations
 
@@ -74,18 +74,10 @@ def accuracy(model, drawings) -> tuple[float, dict[str, float], list[tuple[str, 
     return sum(total) / len(total), {s: sum(v) / len(v) for s, v in by_style.items()}, wrong
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="digits")
-    args = p.parse_args()
-    model = ModelRegistry([get_settings().models_dir]).get(args.model)
-    paths = fonts()
-    t = time.perf_counter()
-    thick = strokes(THICK) + typed(THICK, paths)
-    thin = strokes(THIN) + typed(THIN, paths)
+def report(label: str, model, thick, thin) -> None:
     thick_acc, thick_styles, wrong = accuracy(model, thick)
     thin_acc, thin_styles, _ = accuracy(model, thin)
-    print(f"model {args.model}; {len(paths)} handwriting fonts; {time.perf_counter() - t:.1f} s")
+    print(f"\n{label}")
     print(f"{'drawings':>28} {'count':>6} {'accuracy':>9}  by style")
     print(f"{'thick (pen 20-35%)':>28} {len(thick):6} {thick_acc:9.3f}  " + ", ".join(f"{s} {a:.3f}" for s, a in thick_styles.items()))
     print(f"{'baseline: thin (pen 8%)':>28} {len(thin):6} {thin_acc:9.3f}  " + ", ".join(f"{s} {a:.3f}" for s, a in thin_styles.items()))
@@ -95,6 +87,21 @@ def main() -> None:
         confusions[f"{digit}->{got}"] = confusions.get(f"{digit}->{got}", 0) + 1
     print("most misread:", ", ".join(f"{k} x{v}" for k, v in sorted(confusions.items(), key=lambda kv: -kv[1])[:10]))
 
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="digits")
+    p.add_argument("--compare", type=Path, action="append", default=[],
+                   help="also read the drawings with the model of this id in this folder (a retrained candidate)")
+    args = p.parse_args()
+    paths = fonts()
+    t = time.perf_counter()
+    thick = strokes(THICK) + typed(THICK, paths)
+    thin = strokes(THIN) + typed(THIN, paths)
+    print(f"{len(paths)} handwriting fonts; drawings made in {time.perf_counter() - t:.1f} s")
+    report(f"model {args.model} (shipped)", ModelRegistry([get_settings().models_dir]).get(args.model), thick, thin)
+    for folder in args.compare:
+        report(f"model {args.model} from {folder}", ModelRegistry([folder]).get(args.model), thick, thin)
 
 if __name__ == "__main__":
     main()

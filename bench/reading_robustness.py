@@ -93,9 +93,12 @@ def stroke_digits(models: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=300, help="MNIST test digits per condition")
+    p.add_argument("--compare", type=Path, help="a folder with a retrained digits model: one more column")
     args = p.parse_args()
     registry = store.ModelRegistry([ROOT / "models"])
     models = {m: registry.get(m) for m in ("digits", "mnist-recipe")}
+    if args.compare:
+        models["digits (new)"] = store.ModelRegistry([args.compare]).get("digits")
     mnist_conditions(models, datasets.load("mnist", ROOT / "data"), args.n)
     stroke_digits(models)
 

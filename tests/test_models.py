@@ -49,3 +49,17 @@ def test_stroke_augmentation_thickens_and_thins():
     out = random_stroke(x, AugmentConfig(stroke=1.0), torch.Generator().manual_seed(0))
     ink = out.sum(dim=(1, 2, 3))
     assert ink.max() > x[0].sum() * 1.5 and ink.min() < x[0].sum() * 0.6
+
+
+def test_marker_augmentation_draws_some_digits_two_pixels_heavier_all_round():
+    """heavy = the share of digits drawn as with a thick marker (the shipped digits model learns
+    blobby, closed-up loops from them); 0 leaves the augmentation as it was."""
+    x = torch.zeros(400, 1, 28, 28)
+    x[:, :, 8:20, 13:15] = 1  # a "1", 2 px wide
+    plain = AugmentConfig(p=1.0, rotate_deg=0, shear=0, scale=(1, 1), aspect=0, shift_px=0, stroke=0)
+    g = lambda: torch.Generator().manual_seed(0)
+    assert torch.equal(augment(x, plain, g()), augment(x, AugmentConfig(**{**plain.__dict__, "heavy": 0.0}), g()))
+    heavy = augment(x, AugmentConfig(**{**plain.__dict__, "heavy": 0.25}), g())
+    widths = (heavy[:, 0, 14] > 0.5).sum(dim=1)
+    assert set(widths.tolist()) == {2, 6}  # as drawn, or 2 px more on each side
+    assert 0.15 < (widths == 6).float().mean() < 0.35

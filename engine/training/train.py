@@ -39,6 +39,7 @@ class TrainConfig:
     schedule: str = "onecycle"         # "onecycle" (warm up, then anneal) or "constant"
     augment: bool = True               # slant, size, position and stroke-width changes (photos:
                                        # zoom, turn, shift, mirror, light and colour changes)
+    heavy_strokes: float = 0.0         # digits only: share of samples thickened as by a marker
     mirror: bool = True                # photos only: left-right flips are allowed
     train_size: int | None = None      # use only this many training images (None = all)
     val_size: int = 5000               # held out of the 60k training images
@@ -91,7 +92,7 @@ class Trainer:
             if config.schedule == "onecycle" else None)
         photos = self.input_shape[0] == 3
         self.augment_cfg = None if not config.augment else (
-            PhotoAugmentConfig(mirror=config.mirror) if photos else AugmentConfig())
+            PhotoAugmentConfig(mirror=config.mirror) if photos else AugmentConfig(heavy=config.heavy_strokes))
         self.augment_fn = augment_photos if photos else augment
         self.step_count = 0
         self.first_loss = 0.0
@@ -247,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--schedule", default=defaults.schedule, choices=["onecycle", "constant"])
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--heavy-strokes", type=float, default=defaults.heavy_strokes,
+                   help="share of training digits thickened as by a marker (measured: docs/benchmarks.md, Thick markers)")
     p.add_argument("--no-bf16", action="store_true", help="no bfloat16 autocast even on a CPU with native bf16")
     p.add_argument("--train-size", type=int)
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -262,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(architecture=args.architecture, dataset=args.dataset, epochs=args.epochs,
                       batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
                       momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-                      augment=not args.no_augment, train_size=args.train_size, seed=args.seed,
+                      augment=not args.no_augment, heavy_strokes=args.heavy_strokes, train_size=args.train_size, seed=args.seed,
                       bf16=native_bf16() and not args.no_bf16)
     try:
         data = datasets.load(cfg.dataset, args.data_dir, val_size=cfg.val_size)
