@@ -83,3 +83,20 @@ def test_a_conv_job_keeps_its_first_filters_over_training_time(tmp_path):
     conv = next(v for k, v in saved.items() if v.dim() == 4)
     assert np.allclose(last, conv.numpy(), atol=1e-4)  # the last snapshot is the saved model's filters
     assert snaps[0]["map_shape"] == [32, 26, 26] and len(history["image"]) > 0
+
+
+def test_a_training_job_runs_only_on_cpu_the_live_readers_leave(tmp_path):
+    """Every thread of a job's process is SCHED_IDLE: a frame the reader wakes up for takes the
+    core at once, where a merely niced trainer still holds it until the scheduler's next turn."""
+    import os
+    from pathlib import Path
+    manager = JobManager(ROOT / "data", tmp_path)
+    try:
+        job = manager.submit(JobSpec(architecture="mnist_recipe", train_size=640, batch_size=64, epochs=1,
+                                     val_size=500, start_paused=True), "a")
+        finish(manager, job.id, ("paused",))
+        threads = [int(t.name) for t in Path(f"/proc/{job.process.pid}/task").iterdir()]
+        policies = {os.sched_getscheduler(t) for t in threads}
+    finally:
+        manager.close()
+    assert policies == {os.SCHED_IDLE}

@@ -123,10 +123,27 @@ def worker_main(job_id: str, spec: dict, data_dir: str, models_dir: str, command
     try:
         if niceness:
             os.nice(niceness)  # the server's live inference keeps priority over training
+            _idle_policy()
         torch.set_num_threads(threads)
         JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit, server).run()
     except Exception as exc:  # the job fails; the server goes on
         emit({"type": "done", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+
+
+def _idle_policy() -> None:
+    """Linux's SCHED_IDLE for this process's threads and every thread they start (torch's among them): the job
+    trains on whatever CPU the server leaves, and a frame the reader wakes up for takes a core at
+    once (a niced job still holds it until the scheduler's next turn: the classroom bench's p99
+    while training). Where the policy is missing, the nice value alone."""
+    try:
+        threads = [int(t) for t in os.listdir("/proc/self/task")]  # those started already, too
+    except OSError:
+        threads = [0]
+    for thread in threads:
+        try:
+            os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
+        except (AttributeError, OSError):
+            pass
 
 
 class JobRunner:
