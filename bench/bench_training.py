@@ -3,7 +3,7 @@ versus the lesson's recipe in plain PyTorch (SGD 0.01, momentum 0.9, batch 32, u
 if it never reaches 99.0% its time is the 10 epochs). Training time counts evaluation: both
 measure the test accuracy every quarter epoch, and the clock runs throughout.
 
-    .venv/bin/python bench/bench_training.py [--recipe-epochs 10] [--product-epochs 2]
+    .venv/bin/python bench/bench_training.py [--recipe-epochs 10] [--product-epochs 1]
 
 Both run in this one process with the same threads and the same (tuned) malloc settings.
 """
@@ -93,7 +93,7 @@ def product(data, epochs: int, lr: float, bf16: bool = False, batch: int = 128) 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--recipe-epochs", type=int, default=10)
-    p.add_argument("--product-epochs", type=int, default=2)
+    p.add_argument("--product-epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=0.1, help="the product's peak (OneCycle) learning rate")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (slower on CPUs without native bf16)")
