@@ -91,7 +91,8 @@ class WorkerGone(RuntimeError):
 
 def _serve(requests: Connection, replies: Connection, limits: Limits, server: int) -> None:
     """The worker process: answer (call id, function, args) messages in order, until the server
-    closes its end of the pipe (or dies: see _exit_with_parent)."""
+    closes its end of the pipe (or dies: see _exit_with_parent). A reply is the call id (4 bytes),
+    then (ok, result or exception) pickled."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C stops the server, which then closes the pipe
     _start_worker(limits, server)
     while True:
@@ -100,10 +101,21 @@ def _serve(requests: Connection, replies: Connection, limits: Limits, server: in
         except (EOFError, OSError):
             return
         try:
-            answer = (call, True, fn(*args))
+            body = pickle.dumps((True, fn(*args)), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
-            answer = (call, False, exc)
-        replies.send(answer)
+            body = _pickled_error(exc)
+        replies.send_bytes(struct.pack("!i", call) + body)
+
+
+def _pickled_error(exc: Exception) -> bytes:
+    """The exception as the server will unpickle it; one that would not come back whole goes as a
+    RuntimeError saying what it was."""
+    try:
+        body = pickle.dumps((False, exc), protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.loads(body)
+        return body
+    except Exception:
+        return pickle.dumps((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
 
 
 class _Worker:
@@ -154,8 +166,12 @@ class _Worker:
         try:
             while True:
                 size, = struct.unpack("!i", await stream.readexactly(4))
-                call, ok, result = pickle.loads(await stream.readexactly(size))
-                reply = self.pending.pop(call, None)
+                message = await stream.readexactly(size)
+                reply = self.pending.pop(struct.unpack("!i", message[:4])[0], None)
+                try:
+                    ok, result = pickle.loads(message[4:])
+                except Exception as exc:  # that call fails; the channel and the other calls go on
+                    ok, result = False, RuntimeError(f"the frame reader's reply could not be read: {exc}")
                 if reply is not None and not reply.done():
                     reply.set_result(result) if ok else reply.set_exception(result)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):

@@ -46,6 +46,9 @@ class ImageError(ValueError):
         super().__init__(message)
         self.code = code
 
+    def __reduce__(self):  # it crosses to the server from the frame reader's process
+        return type(self), (str(self), self.code)
+
 
 def sniff(data: bytes) -> str | None:
     """The image format from the file's magic bytes, or None."""

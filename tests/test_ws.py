@@ -160,3 +160,28 @@ def test_a_frame_reader_killed_mid_class_is_restarted_and_sent_its_networks_agai
     before, after, seen, probabilities = asyncio.run(lesson())
     assert before["prediction"] == "3" and after["prediction"] == "7"
     assert seen.shape == (28, 28) and int(np.argmax(probabilities)) == 2
+
+
+def test_a_bad_class_drawing_in_the_reader_process_is_a_clear_error_and_the_reader_goes_on(settings, frames):
+    """The reader's own process raises ImageError for a corrupt upload: it must come back as that
+    error (the router turns it into a 4xx), not kill the channel to the worker."""
+    import asyncio
+
+    from app.frames import FrameReader
+    from engine import imageio
+    from engine.stores.store import ModelRegistry
+    real = settings.model_copy(update={"inference_processes": 1})
+
+    async def lesson():
+        reader = FrameReader(real, ModelRegistry([real.models_dir]))
+        loop = asyncio.get_running_loop()
+        try:
+            with pytest.raises(imageio.ImageError) as bad:
+                await reader.drawing(loop, b"\x89PNG\r\n\x1a\n not really", "digits")
+            pid = reader.workers[0].process.pid
+            after = await reader.read(loop, frames[7], "digits", False)
+            return bad.value, after, pid == reader.workers[0].process.pid
+        finally:
+            reader.close()
+    error, after, same_worker = asyncio.run(lesson())
+    assert error.code == "corrupt" and after["prediction"] == "7" and same_worker
