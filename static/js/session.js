@@ -74,6 +74,7 @@ function onMessage(e) {
     Object.assign(S, { labels: e.labels, reveal: e.reveal });
     S.drawings = new Map(e.drawings.map((d) => [d.id, d]));
     $("reveal").checked = e.reveal;
+    $("reveal").disabled = false;  // usable once the server's state is known: a click before would be undone by it
     showStudents(S.students = e.students);
     $("model-name").textContent = `${t("Model")}: ${e.model_id}`;
     if (e.finetune) say(fineTuneReport(e.finetune));
