@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # not imported in the worker: it stays small
 _programs: dict[str, Program] = {}
 _limits: Limits | None = None
 log = logging.getLogger("neuronlab")
-MISSING = "reader_missing_model"  # a frame whose network this worker was never sent (see FrameReader)
 
 
 def _start_worker(limits: Limits, server: int | None) -> None:
@@ -68,7 +67,7 @@ def read_frames(frames: list[tuple[bytes, str, bool]], programs: dict[str, Progr
     _learn(programs, forget)
     known = [(i, (data, _programs[model_id], steps)) for i, (data, model_id, steps) in enumerate(frames)
              if model_id in _programs]
-    replies = [{"type": "error", "error": MISSING}] * len(frames)
+    replies = [unreadable()] * len(frames)  # a network the server could not compile was never sent
     for (i, _), reply in zip(known, replies_for([frame for _, frame in known], _limits)):
         replies[i] = reply
     return replies
@@ -273,26 +272,26 @@ class FrameReader:
                 if attempt == 2:
                     raise
 
-    async def drawing(self, loop, data: bytes, model_id: str):
+    async def drawing(self, data: bytes, model_id: str):
         """Read a class-session drawing where the live frames are read (one queue for every drawing)."""
         return await self._call(read_class_drawing, [model_id], data, model_id)
 
-    async def read(self, loop, data: bytes, model_id: str, steps: bool) -> dict:
+    async def read(self, data: bytes, model_id: str, steps: bool) -> dict:
         """The reply for one live frame (call on the event loop)."""
-        reply = loop.create_future()
+        reply = asyncio.get_running_loop().create_future()
         self.waiting.append((data, model_id, steps, reply))
-        self._dispatch(loop)
+        self._dispatch()
         return await reply
 
-    def _dispatch(self, loop) -> None:
+    def _dispatch(self) -> None:
         """While frames wait and a worker has no batch, send it the waiting frames as one batch."""
         while self.waiting and self.sending < len(self.workers):
             batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
             self.sending += 1
             self.frames, self.batches = self.frames + len(batch), self.batches + 1
-            loop.create_task(self._send(loop, batch))
+            asyncio.get_running_loop().create_task(self._send(batch))
 
-    async def _send(self, loop, batch: list) -> None:
+    async def _send(self, batch: list) -> None:
         frames = [(data, model, steps) for data, model, steps, _ in batch]
         try:
             replies = await self._call(read_frames, {m for _, m, _ in frames}, frames)
@@ -303,11 +302,8 @@ class FrameReader:
         for (*_, reply), result in zip(batch, replies):
             if reply.done():  # its socket went away meanwhile
                 continue
-            if isinstance(result, Exception):
-                reply.set_exception(result)
-            else:
-                reply.set_result(unreadable() if result.get("error") == MISSING else result)
-        self._dispatch(loop)
+            reply.set_exception(result) if isinstance(result, Exception) else reply.set_result(result)
+        self._dispatch()
 
     def close(self) -> None:
         for worker in self.workers:

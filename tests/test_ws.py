@@ -101,10 +101,9 @@ def test_frames_from_many_drawers_are_read_in_batches_with_the_answers_of_one_at
 
     async def classroom():
         reader = FrameReader(settings, registry)
-        loop = asyncio.get_running_loop()
         order = [2, 3, 7] * 10
-        replies = await asyncio.gather(*[reader.read(loop, frames[d], "digits", False) for d in order],
-                                       reader.read(loop, bad, "digits", False))
+        replies = await asyncio.gather(*[reader.read(frames[d], "digits", False) for d in order],
+                                       reader.read(bad, "digits", False))
         reader.close()
         return order, replies, reader
     order, replies, reader = asyncio.run(classroom())
@@ -146,14 +145,13 @@ def test_a_frame_reader_killed_mid_class_is_restarted_and_sent_its_networks_agai
 
     async def lesson():
         reader = FrameReader(real, ModelRegistry([real.models_dir]))
-        loop = asyncio.get_running_loop()
         try:
-            before = await reader.read(loop, frames[3], "digits", False)
+            before = await reader.read(frames[3], "digits", False)
             for pid in [worker.process.pid for worker in reader.workers]:
                 os.kill(pid, signal.SIGKILL)
             await asyncio.sleep(0.5)
-            after = await reader.read(loop, frames[7], "digits", False)
-            seen, probabilities = await reader.drawing(loop, frames[2], "digits")
+            after = await reader.read(frames[7], "digits", False)
+            seen, probabilities = await reader.drawing(frames[2], "digits")
             return before, after, seen, probabilities
         finally:
             reader.close()
@@ -174,12 +172,11 @@ def test_a_bad_class_drawing_in_the_reader_process_is_a_clear_error_and_the_read
 
     async def lesson():
         reader = FrameReader(real, ModelRegistry([real.models_dir]))
-        loop = asyncio.get_running_loop()
         try:
             with pytest.raises(imageio.ImageError) as bad:
-                await reader.drawing(loop, b"\x89PNG\r\n\x1a\n not really", "digits")
+                await reader.drawing(b"\x89PNG\r\n\x1a\n not really", "digits")
             pid = reader.workers[0].process.pid
-            after = await reader.read(loop, frames[7], "digits", False)
+            after = await reader.read(frames[7], "digits", False)
             return bad.value, after, pid == reader.workers[0].process.pid
         finally:
             reader.close()

@@ -47,7 +47,6 @@ async def draw_socket(ws: WebSocket, settings: SettingsDep, registry: RegistryDe
     message {"model": id} switches the model. Frames of every socket are read by one small
     worker process (app/frames.py), so thirty drawers queue briefly there and the event loop keeps
     its own core; `server_ms` is the time from receiving the frame to the reply."""
-    loop = asyncio.get_running_loop()
     await ws.accept()
     state = {"model": None, "latest": None, "frames": 0}
     wake = asyncio.Event()
@@ -71,7 +70,7 @@ async def draw_socket(ws: WebSocket, settings: SettingsDep, registry: RegistryDe
             if (data, model_id) == last[:2]:
                 reply = last[2]  # the same drawing again (a pen held still): the same answer, no work
             else:
-                reply = await frames.read(loop, data, model_id, steps)
+                reply = await frames.read(data, model_id, steps)
                 last = (data, model_id, reply)
             server_ms = round((time.perf_counter() - received) * 1000, 2)
             await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})

@@ -5,7 +5,6 @@ Students' requests carry `X-Student-Key` (handed out once, by POST /api/sessions
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import numpy as np
@@ -88,7 +87,7 @@ async def add_drawing(
     card = classroom.model(session)
     data = await image.read(settings.max_upload_bytes + 1)
     try:  # read where the live frames are read (app/frames.py): one queue for every drawing
-        seen, probabilities = await frames.drawing(asyncio.get_running_loop(), data, card.id)
+        seen, probabilities = await frames.drawing(data, card.id)
     except imageio.ImageError as exc:
         raise image_error(exc) from exc
     if probabilities is None:
