@@ -32,9 +32,9 @@ def drawing_json(d: dict, labels: list[str]) -> dict:
 
 
 class Classroom:
-    def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, loop: asyncio.AbstractEventLoop):
+    def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, galleries: GalleryHub):
         self.sessions = SessionStore(folder)
-        self.galleries = GalleryHub(loop)
+        self.galleries = galleries
         self.registry, self.data_dir = registry, data_dir
         self.finetune_lock = asyncio.Lock()
         self._replay: dict[str, datasets.Split] = {}  # training images mixed into fine-tuning, by dataset
@@ -96,5 +96,5 @@ class Classroom:
             self._replay[name] = datasets.load(name, self.data_dir).train
         return self._replay[name]
 
-    def close(self) -> None:
-        self.galleries.close()
+    async def close(self) -> None:
+        await self.galleries.close()

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         torch.set_num_threads(settings.torch_threads)
         imageio.limit_concurrency(settings.decode_slots)
         app.state.services = Services.start(settings)
+        await app.state.services.open()
         gc.collect()
         gc.freeze()  # the models and modules loaded at start are never collected: shorter GC pauses
         yield

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from app import owners
 from app.classroom import Classroom
 from app.frames import FrameReader
+from app.hub import GalleryHub, RedisGalleryHub
 from app.settings import Settings
 from app.teaching import Teaching
 from app.training import Training
@@ -37,18 +38,25 @@ class Services:
         if not settings.admin_key:
             print(f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
                   "  set NEURONLAB_ADMIN_KEY to keep one across restarts", file=sys.stderr, flush=True)
-        registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache)
+        registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache,
+                                 shared=bool(settings.redis_url))
         if settings.default_model not in registry:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
         training = Training(settings, registry, loop)
+        # district mode: galleries over Redis; every replica shares data_dir (app/hub.py, docs/scaling.md)
+        galleries = RedisGalleryHub(loop, settings.redis_url) if settings.redis_url else GalleryHub(loop)
         projects = ProjectStore(settings.data_dir / "projects",
                                 Limits(settings.max_projects, settings.project_classes, settings.project_samples))
         return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
                    teaching=Teaching(projects, training, registry),
-                   classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, loop),
+                   classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries),
                    admin_key_hash=owners.token_hash(key))
 
+    async def open(self) -> None:
+        """Start what runs on the event loop (the district galleries' link to Redis)."""
+        await self.classroom.galleries.start()
+
     async def close(self) -> None:
-        self.classroom.close()  # galleries first: teachers' pages are told the server restarts
+        await self.classroom.close()  # galleries first: teachers' pages are told the server restarts
         await asyncio.to_thread(self.training.close)  # each running job saves its model, then stops
         self.frames.close()

