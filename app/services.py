@@ -46,7 +46,8 @@ class Services:
         # district mode: galleries over Redis; every replica shares data_dir (app/hub.py, docs/scaling.md)
         galleries = RedisGalleryHub(loop, settings.redis_url) if settings.redis_url else GalleryHub(loop)
         projects = ProjectStore(settings.data_dir / "projects",
-                                Limits(settings.max_projects, settings.project_classes, settings.project_samples))
+                                Limits(settings.max_projects, settings.project_classes, settings.project_samples),
+                                shared=bool(settings.redis_url))
         return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
                    teaching=Teaching(projects, training, registry),
                    classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries),

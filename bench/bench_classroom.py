@@ -5,6 +5,11 @@ to the class gallery and says what it shows; the teacher's gallery socket counts
 The baseline is one student alone, measured in the same run.
 
     .venv/bin/python bench/bench_classroom.py [--students 30] [--seconds 20] [--fps 10] [--training]
+        [--district 4]
+
+With --district N the class draws once more through scripts/district.sh (N replicas behind nginx,
+galleries over Redis; docs/scaling.md), the teacher's gallery socket and the students on the one
+address nginx serves, after the one server (the baseline) in the same run.
 
 Server time is what the server reports in each reply (`server_ms`: from receiving the frame to
 the reply being ready, queueing included); round trip is what the student's socket sees.
@@ -18,7 +23,9 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -119,12 +126,33 @@ def measure(proc, port: int, students: int, seconds: float, fps: float, label: s
             len(out["sent"]), sum(i in out["seen"] for i in out["sent"]), ms(delays, 99))
 
 
+def start_district(replicas: int) -> tuple[subprocess.Popen, int]:
+    """scripts/district.sh with `replicas` replicas (access logs off, as the one server's); its nginx port."""
+    from tests.conftest import free_port
+    port, folder = free_port(), Path(tempfile.mkdtemp(prefix="neuronlab-district-"))
+    env = {**os.environ, "NEURONLAB_PORT": str(port), "NEURONLAB_REPLICAS": str(replicas),
+           "NEURONLAB_REPLICA_PORT": str(18100 + port % 1000 * 10), "NEURONLAB_REDIS_PORT": str(free_port()),
+           "NEURONLAB_DISTRICT_DIR": str(folder / "run"), "NEURONLAB_DATA_DIR": str(folder / "data")}
+    env.pop("NEURONLAB_REDIS_URL", None)
+    proc = subprocess.Popen(["bash", "scripts/district.sh", "--log-level", "warning"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            api(port, "GET", "/healthz")
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the district did not start")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=30)
     p.add_argument("--seconds", type=float, default=20)
     p.add_argument("--fps", type=float, default=10, help="frames a second per drawing student (the join page's cap)")
     p.add_argument("--training", action="store_true", help="and once more while a training job runs")
+    p.add_argument("--district", type=int, default=0, metavar="N", help="and once more through N replicas behind nginx")
     args = p.parse_args()
     proc, port = start_server()
     try:
@@ -138,6 +166,14 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait()
+    if args.district:
+        proc, port = start_district(args.district)
+        try:
+            run(port, 1, 2, args.fps)  # warm up
+            rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}, {args.district} repl."))
+        finally:
+            proc.terminate()
+            proc.wait()
     print(f"{args.fps:g} frames/s a drawing student, {args.seconds:g} s a run")
     print(f"{'students':>12} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p99':>8} {'skipped %':>9} "
           f"{'errors':>6} {'CPU ms/frame':>12} {'drawings':>8} {'in gallery':>10} {'gallery p99 ms':>14}")
@@ -149,6 +185,9 @@ def main() -> None:
           f"(ratio {load[3] / base[3]:.2f}); cpu cores: {os.cpu_count()}; the simulated students run on the same cores")
     if args.training:
         print(f"while training: p99 {rows[2][3]:.2f} ms vs {load[3]:.2f} ms without (ratio {rows[2][3] / load[3]:.2f})")
+    if args.district:
+        print(f"through {args.district} replicas behind nginx: p99 {rows[-1][3]:.2f} ms vs {load[3]:.2f} ms on one server "
+              f"(ratio {rows[-1][3] / load[3]:.2f}); CPU per frame {rows[-1][7]:.2f} vs {load[7]:.2f} ms")
 
 
 if __name__ == "__main__":

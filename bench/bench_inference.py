@@ -162,21 +162,26 @@ def start_training(port: int) -> str:
 
 
 def cpu_seconds(pid: int, children: bool = False) -> float:
-    """User + system CPU time a process (and, with `children`, the processes it started: the
-    frame reader) has used so far."""
+    """User + system CPU time a process (and, with `children`, every process under it: the frame
+    reader; in district mode the replicas, their readers, Redis and nginx) has used so far."""
     def own(p) -> tuple[int, float]:
         fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    total = own(pid)[1]
-    if children:
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and entry.name != str(pid):
-                try:
-                    parent, cpu = own(entry.name)
-                except (OSError, IndexError):
-                    continue
-                total += cpu if parent == pid else 0.0
-    return total
+    if not children:
+        return own(pid)[1]
+    procs = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                procs[int(entry.name)] = own(entry.name)
+            except (OSError, IndexError):
+                continue
+    tree, grew = {pid}, True
+    while grew:
+        below = {p for p, (parent, _) in procs.items() if parent in tree} - tree
+        tree |= below
+        grew = bool(below)
+    return sum(procs[p][1] for p in tree if p in procs)
 
 
 def start_server(data_dir: str = "/tmp/neuronlab-bench", env: dict | None = None) -> tuple[subprocess.Popen, int]:

@@ -3,7 +3,8 @@
 # replicas (default 2) on 127.0.0.1:NEURONLAB_REPLICA_PORT (8101), 8102, ... sharing
 # NEURONLAB_DATA_DIR, and nginx in front on NEURONLAB_PORT (default 8000) with deploy/nginx.conf.
 # With NEURONLAB_REDIS_URL set, that Redis is used; else one is started on NEURONLAB_REDIS_PORT
-# (6390). Logs go to NEURONLAB_DISTRICT_DIR/logs (data/district). Ctrl+C stops everything.
+# (6390). Logs go to NEURONLAB_DISTRICT_DIR/logs (data/district); arguments go to each uvicorn.
+# Ctrl+C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --district
@@ -32,7 +33,7 @@ for i in $(seq 1 "$replicas"); do
   .venv/bin/uvicorn --factory app.main:create_app --host 127.0.0.1 --port "$p" \
     --http app.protocol:GuardedH11Protocol --timeout-keep-alive 5 --timeout-graceful-shutdown 5 \
     --proxy-headers --forwarded-allow-ips 127.0.0.1 \
-    --limit-concurrency "${NEURONLAB_MAX_CONNECTIONS:-500}" >>"$run/logs/replica-$i.log" 2>&1 & pids+=($!)
+    --limit-concurrency "${NEURONLAB_MAX_CONNECTIONS:-500}" "$@" >>"$run/logs/replica-$i.log" 2>&1 & pids+=($!)
   upstream+="    server 127.0.0.1:$p max_fails=2 fail_timeout=5s;\\n"
 done
 # nginx opens the door once every replica answers (a request sent to one still starting would fail)

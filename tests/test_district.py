@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 from pathlib import Path
@@ -200,3 +201,40 @@ def test_the_district_command_serves_galleries_through_nginx_and_stops_cleanly(t
     time.sleep(1)
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "run")], capture_output=True, text=True).stdout
     assert not left.strip(), f"processes left running: {left}"
+
+
+def test_replicas_starting_together_on_a_new_shared_folder_all_start(tmp_path):
+    """Several replicas opening a fresh shared database at once (found by the 4-replica bench: two
+    saw the `owner` column missing, both added it, and the second replica failed to start)."""
+    script = ("import sys, time\nfrom engine.stores.sessions import SessionStore\nfrom engine.stores.projects import ProjectStore\n"
+              "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+              "SessionStore(sys.argv[1] + '/sessions'); ProjectStore(sys.argv[1] + '/projects')\n")
+    for attempt in range(3):
+        folder = tmp_path / str(attempt)
+        at = time.time() + 1.5  # all open the database in the same instant
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(folder), str(at)], cwd=ROOT,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+
+
+def test_a_replica_starting_leaves_another_replicas_write_in_progress_alone(tmp_path):
+    """At start a server removes the temporary files a crash left; on a shared folder a young one
+    is another replica's model or photo being written, so only old ones go."""
+    from engine.stores.projects import ProjectStore
+    from engine.stores.store import ModelRegistry
+    models_dir, projects_dir = tmp_path / "models", tmp_path / "projects"
+    (projects_dir / "p1").mkdir(parents=True)
+    models_dir.mkdir()
+    for folder in (models_dir, projects_dir / "p1"):
+        (folder / ".writing.part").write_text("{")
+        (folder / ".crashed.part").write_text("{")
+        os.utime(folder / ".crashed.part", (time.time() - 7200, time.time() - 7200))
+    ModelRegistry([ROOT / "models", models_dir], shared=True)
+    ProjectStore(projects_dir, shared=True)
+    for folder in (models_dir, projects_dir / "p1"):
+        assert (folder / ".writing.part").exists() and not (folder / ".crashed.part").exists()
+    ModelRegistry([ROOT / "models", models_dir])  # one server alone: every leftover is a crash's
+    ProjectStore(projects_dir)
+    assert not list(models_dir.glob(".*.part")) and not list((projects_dir / "p1").glob(".*.part"))

@@ -4,6 +4,7 @@ Also what both stores share: the error they refuse a request with, and how they 
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -35,12 +36,27 @@ def clean_name(value: object, what: str) -> str:
     return name
 
 
+def _wal(con: sqlite3.Connection, wait: float = 15.0) -> None:
+    """Put the file in WAL mode (it stays so). SQLite answers "locked" at once, without waiting,
+    while another process is making the same new file (servers starting together on a shared
+    folder): try again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class Database:
     def __init__(self, path: Path, schema: str):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self.connect()) as con:
-            con.execute("PRAGMA journal_mode=WAL")
+            _wal(con)
             con.executescript(schema)
         # Held open for good: while one connection stays, SQLite keeps its -wal and -shm files
         # (the last connection to close removes them), so reads on a full disk do not need room
@@ -55,10 +71,19 @@ class Database:
         return con
 
     def add_column(self, table: str, column: str, declaration: str) -> None:
-        """Add a column that a newer version needs to a database an older version made."""
-        with closing(self.connect()) as con, con:
-            if column not in [r["name"] for r in con.execute(f"PRAGMA table_info({table})")]:
-                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        """Add a column that a newer version needs to a database an older version made. The look
+        and the change are one write transaction: servers that share the file and start together
+        (district mode) take turns, and only the first adds it."""
+        with closing(self.connect()) as con:
+            con.isolation_level = None  # transactions by hand: BEGIN IMMEDIATE takes the write lock first
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                if column not in [r["name"] for r in con.execute(f"PRAGMA table_info({table})")]:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
 
     def query(self, sql: str, *args) -> list[sqlite3.Row]:
         with closing(self.connect()) as con:

@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from contextlib import suppress
 from pathlib import Path
 from typing import Callable
@@ -71,12 +72,24 @@ def write_json(path: Path, value) -> Path:
     return write_bytes(path, (json.dumps(value, indent=2) + "\n").encode())
 
 
-def remove_partial(folder: Path) -> int:
-    """Delete temporary files a crash left in `folder`; how many there were."""
+SHARED_PARTIAL_AGE = 3600.0  # seconds: in a folder other servers write to, younger temporary files may be mid-write
+
+
+def remove_partial(folder: Path, older_than: float = 0.0) -> int:
+    """Delete temporary files a crash left in `folder` (only those not written to for `older_than`
+    seconds: where other servers share the folder, a young one is another server's write in
+    progress); how many there were."""
     found = list(Path(folder).glob(".*.part")) if Path(folder).is_dir() else []
+    removed = 0
     for f in found:
-        f.unlink(missing_ok=True)
-    return len(found)
+        try:
+            if older_than and time.time() - f.stat().st_mtime < older_than:
+                continue
+            f.unlink()
+            removed += 1
+        except FileNotFoundError:  # its write just ended
+            pass
+    return removed
 
 
 def read_json(path: Path):

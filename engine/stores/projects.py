@@ -56,7 +56,7 @@ class Limits:
 
 
 class ProjectStore:
-    def __init__(self, folder: Path, limits: Limits | None = None):
+    def __init__(self, folder: Path, limits: Limits | None = None, shared: bool = False):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db = Database(self.folder / "projects.sqlite3", SCHEMA)
@@ -64,7 +64,8 @@ class ProjectStore:
         self.limits = limits or Limits()
         for sub in [self.folder, *self.folder.iterdir()]:
             if sub.is_dir():
-                files.remove_partial(sub)  # photos a crash left half-written
+                # photos a crash left half-written (shared: other servers' writes in progress stay)
+                files.remove_partial(sub, files.SHARED_PARTIAL_AGE if shared else 0.0)
         self._connect, self._query = self.db.connect, self.db.query
 
     # --- projects ---------------------------------------------------------------------------

@@ -97,11 +97,12 @@ def build_for(card: ModelCard) -> nn.Sequential:
     return models.build(card.architecture if card.layers is None else card.layers, len(card.labels), card.input_shape)
 
 
-def scan_folder(folder: Path) -> dict[str, ModelCard]:
+def scan_folder(folder: Path, shared: bool = False) -> dict[str, ModelCard]:
     """Every readable card with its weights in a folder, keyed by id, in file-name order. A card
-    that is empty, half-written or not a card is skipped with a log line: it never stops a start."""
+    that is empty, half-written or not a card is skipped with a log line: it never stops a start.
+    `shared`: other servers write to the folder too (their young temporary files are left alone)."""
     found = {}
-    files.remove_partial(folder)
+    files.remove_partial(folder, files.SHARED_PARTIAL_AGE if shared else 0.0)
     for card_path in sorted(Path(folder).glob("*.json")):
         if not card_path.with_suffix(".safetensors").is_file():
             continue
@@ -138,7 +139,7 @@ class ModelRegistry:
         self._lock = threading.RLock()
         for folder in self.folders:
             if folder.is_dir():
-                found = scan_folder(folder)
+                found = scan_folder(folder, shared and folder == self.user_folder)
                 self.by_id.update(found)
                 self.paths.update({i: folder / f"{i}.safetensors" for i in found})
                 if folder == self.user_folder and len(self.folders) > 1:
