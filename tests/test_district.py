@@ -238,3 +238,14 @@ def test_a_replica_starting_leaves_another_replicas_write_in_progress_alone(tmp_
     ModelRegistry([ROOT / "models", models_dir])  # one server alone: every leftover is a crash's
     ProjectStore(projects_dir)
     assert not list(models_dir.glob(".*.part")) and not list((projects_dir / "p1").glob(".*.part"))
+
+
+def test_a_quiet_gallery_stays_connected(district):
+    """Nothing happens in a class for a while (the Redis client's read timeout is 5 s): the
+    teacher's gallery must neither be closed nor miss the next drawing."""
+    session = http_json(f"{district['a']}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER})
+    with gallery(district["b"], session["code"], session["teacher_key"]) as ws:
+        next_event(ws, "snapshot")
+        time.sleep(12)
+        http_json(f"{district['a']}/api/sessions/{session['code']}/students", "POST", {"name": "Late"})
+        assert next_event(ws, "students", timeout=5)["count"] == 1
