@@ -44,34 +44,55 @@ def check_size(architecture, settings: Settings) -> None:
 
 
 class Training:
-    """The job manager, the sockets waiting on each job, and the registry learning each new model."""
+    """The job manager, the sockets waiting on each job, and the registry learning each new model.
+    In district mode (NEURONLAB_REDIS_URL) the training lab's jobs go to the district's queue
+    (engine.training.district: any replica answers for any job); a project's short jobs stay in
+    this replica's own manager either way."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry, loop: asyncio.AbstractEventLoop):
+        district = bool(settings.redis_url)
         self.manager = JobManager(
             settings.data_dir, settings.data_dir / "models", max_running=settings.training_jobs,
             threads=settings.training_threads, time_limit=settings.training_time_limit,
             max_queue=settings.max_queue, per_address=settings.jobs_per_address,
-            paused_release=settings.paused_release, grace=settings.job_grace, records_dir=settings.data_dir / "jobs")
+            paused_release=settings.paused_release, grace=settings.job_grace,
+            # a shared folder's records would be other replicas' jobs, "interrupted" by this one's start
+            records_dir=None if district else settings.data_dir / "jobs")
+        self.queued = None
+        if district:
+            from engine.training.district import QueuedJobs  # only district mode needs redis and rq
+            self.queued = QueuedJobs(settings.redis_url, settings.training_time_limit, settings.max_queue,
+                                     settings.jobs_per_address)
         self.registry, self.loop = registry, loop
         self.waiters: dict[str, set[asyncio.Event]] = {}
-        self.manager.listeners.append(self._on_event)
+        for manager in self._managers():
+            manager.listeners.append(self._on_event)
 
-    def _on_event(self, job_id: str, event: dict) -> None:  # runs in the manager's thread
+    def _managers(self) -> list:
+        return [self.manager] + ([self.queued] if self.queued else [])
+
+    def _on_event(self, job_id: str, event: dict) -> None:  # runs in a manager's thread
         if event["type"] == "done":
             for result in event.get("results", []):
                 try:
                     self.registry.add(result["model_id"])
                 except (OSError, ValueError) as exc:
                     log.error("the model %s of job %s could not be read: %s", result["model_id"], job_id, exc)
-        self.loop.call_soon_threadsafe(_wake, self.waiters.get(job_id, ()))
+        if job_id in self.waiters:
+            self.loop.call_soon_threadsafe(_wake, self.waiters.get(job_id, ()))
+
+    def _holder(self, job_id: str):
+        """The manager that has the job: this replica's (in memory), else the district's queue."""
+        return self.queued if self.queued is not None and job_id not in self.manager.jobs else self.manager
 
     def submit(self, spec: JobSpec, caller: Caller) -> Job:
         """Queue a job owned by the caller (made an owner now if it had none)."""
         caller.ensure()
-        return job_call(self.manager.submit, spec, caller.owner, caller.address)
+        manager = self.queued if self.queued is not None and not spec.project else self.manager
+        return job_call(manager.submit, spec, caller.owner, caller.address)
 
     def get(self, job_id: str) -> Job:
-        return job_call(self.manager.get, job_id)
+        return job_call(self._holder(job_id).get, job_id)
 
     def owned(self, job_id: str, caller: Caller) -> Job:
         job = self.get(job_id)
@@ -79,11 +100,17 @@ class Training:
         return job
 
     def command(self, job_id: str, *args) -> dict:
-        job = job_call(self.manager.command, job_id, *args)
+        job = job_call(self._holder(job_id).command, job_id, *args)
         return self.summary(job)
 
+    def position(self, job: Job) -> int | None:
+        return self._holder(job.id).position(job)
+
     def summary(self, job: Job) -> dict:
-        return job.summary(self.manager.position(job))
+        return job.summary(self.position(job))
+
+    def events_since(self, job_id: str, seq: int) -> list[dict]:
+        return job_call(self._holder(job_id).events_since, job_id, seq)
 
     def watch(self, job_id: str) -> asyncio.Event:
         """An event set whenever the job has news (call on the loop; `unwatch` when done)."""
@@ -98,7 +125,9 @@ class Training:
             self.waiters.pop(job_id, None)
 
     def close(self) -> None:
-        self.manager.close()  # each running job saves its model, then stops
+        self.manager.close()  # each running job of this replica saves its model, then stops
+        if self.queued is not None:
+            self.queued.close()  # the district's jobs go on: they belong to its workers
 
 
 def _wake(waiters) -> None:

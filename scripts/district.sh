@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# District mode on one machine (docs/scaling.md): a Redis, NEURONLAB_REPLICAS stateless uvicorn
-# replicas (default 2) on 127.0.0.1:NEURONLAB_REPLICA_PORT (8101), 8102, ... sharing
-# NEURONLAB_DATA_DIR, and nginx in front on NEURONLAB_PORT (default 8000) with deploy/nginx.conf.
-# With NEURONLAB_REDIS_URL set, that Redis is used; else one is started on NEURONLAB_REDIS_PORT
-# (6390). Logs go to NEURONLAB_DISTRICT_DIR/logs (data/district); arguments go to each uvicorn.
-# Ctrl+C stops everything.
+# District mode on one machine (docs/scaling.md), one command:
+#   - a Redis (NEURONLAB_REDIS_URL if set, else one started on NEURONLAB_REDIS_PORT, 6390);
+#   - NEURONLAB_REPLICAS (2) stateless uvicorn replicas on 127.0.0.1:NEURONLAB_REPLICA_PORT (8101),
+#     8102, ... sharing NEURONLAB_DATA_DIR; arguments given to this script go to each uvicorn;
+#   - NEURONLAB_WORKERS (2) training workers (RQ), each training one job at a time;
+#   - nginx in front on NEURONLAB_PORT (8000), configured from deploy/nginx.conf.
+# Logs go to NEURONLAB_DISTRICT_DIR/logs (data/district). Ctrl+C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --district
@@ -36,8 +37,13 @@ for i in $(seq 1 "$replicas"); do
     --limit-concurrency "${NEURONLAB_MAX_CONNECTIONS:-500}" "$@" >>"$run/logs/replica-$i.log" 2>&1 & pids+=($!)
   upstream+="    server 127.0.0.1:$p max_fails=2 fail_timeout=5s;\\n"
 done
+replica_pids=("${pids[@]: -$replicas}")
+# training workers (RQ): each takes one job at a time from the district's queue
+for i in $(seq 1 "${NEURONLAB_WORKERS:-2}"); do
+  .venv/bin/python -m engine.training.district --data-dir "${NEURONLAB_DATA_DIR:-data}" >>"$run/logs/worker-$i.log" 2>&1 & pids+=($!)
+done
 # nginx opens the door once every replica answers (a request sent to one still starting would fail)
-.venv/bin/python - "$first" "${pids[@]: -$replicas}" <<'PY'
+.venv/bin/python - "$first" "${replica_pids[@]}" <<'PY'
 import os, sys, time, urllib.request
 first, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
 for port, pid in enumerate(pids, first):

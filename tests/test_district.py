@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -44,16 +45,23 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("redis-server did not start")
 
 
+def start_worker(url: str, data: Path) -> subprocess.Popen:
+    """A district training worker (RQ), as scripts/district.sh starts it."""
+    return subprocess.Popen([sys.executable, "-m", "engine.training.district", "--redis", url, "--data-dir", str(data)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(data / "worker.log").open("ab"))
+
+
 @pytest.fixture(scope="module")
 def district(tmp_path_factory):
-    """Redis and two replicas, A and B, on one shared data folder."""
+    """Redis, two replicas, A and B, on one shared data folder, and a training worker."""
     shared = tmp_path_factory.mktemp("shared")
     redis_proc, url = start_redis(shared)
-    env = {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN}
+    env = {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN, "NEURONLAB_TRAINING_TIME_LIMIT": "40"}
     a, url_a = launch(shared, env)
     b, url_b = launch(shared, env)
-    yield {"a": url_a, "b": url_b, "redis": url, "data": shared}
-    for proc in (a, b):
+    workers = [start_worker(url, shared)]
+    yield {"a": url_a, "b": url_b, "redis": url, "data": shared, "workers": workers}
+    for proc in (a, b, *workers):
         stop(proc)
     redis_proc.terminate()
     redis_proc.wait(10)
@@ -133,6 +141,10 @@ def test_a_gallery_is_told_to_reconnect_when_redis_goes_away(tmp_path):
             assert closed.value.rcvd.code == 1012
         # without Redis the session itself still answers (it lives in the shared database)
         assert http_json(f"{base}/api/sessions/{session['code']}")["code"] == session["code"]
+        for method, path, body in (("POST", "/api/train", {"architecture": "mlp_16"}), ("GET", "/api/train/" + "a" * 32, None)):
+            with pytest.raises(urllib.error.HTTPError) as refused:  # the queue is in Redis: 503, try again
+                http_json(base + path, method, body, {"X-Owner-Token": OWNER})
+            assert refused.value.code == 503 and "Redis" in json.loads(refused.value.read())["message"]
     finally:
         stop(server)
         redis_proc.kill()
@@ -199,7 +211,7 @@ def test_the_district_command_serves_galleries_through_nginx_and_stops_cleanly(t
         script.terminate()
         script.wait(30)
     time.sleep(1)
-    left = subprocess.run(["pgrep", "-f", str(tmp_path / "run")], capture_output=True, text=True).stdout
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
     assert not left.strip(), f"processes left running: {left}"
 
 
@@ -249,3 +261,116 @@ def test_a_quiet_gallery_stays_connected(district):
         time.sleep(12)
         http_json(f"{district['a']}/api/sessions/{session['code']}/students", "POST", {"name": "Late"})
         assert next_event(ws, "students", timeout=5)["count"] == 1
+
+
+
+LONG_JOB = {"architecture": "mnist_recipe", "train_size": 55000, "epochs": 5, "batch_size": 32}  # minutes, unless stopped
+
+
+def job_events(url: str, job_id: str, since: int = 0):
+    ws = connect(url.replace("http", "ws") + f"/ws/train/{job_id}?since={since}", open_timeout=10, legacy=True)
+    return ws
+
+
+def wait_for(ws, predicate, timeout: float = 60) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        event = json.loads(ws.recv(timeout=max(deadline - time.time(), 0.01)))
+        if predicate(event):
+            return event
+
+
+def test_a_job_started_through_a_is_followed_paused_and_stopped_through_b(district):
+    owner = {"X-Owner-Token": OWNER}
+    a, b = district["a"], district["b"]
+    job = http_json(f"{a}/api/train", "POST", LONG_JOB, owner)
+    with job_events(b, job["id"]) as ws:  # B never saw the request: the job lives in Redis
+        wait_for(ws, lambda e: e["type"] == "progress")
+        paused = http_json(f"{b}/api/train/{job['id']}/pause", "POST", {}, owner)
+        assert paused["id"] == job["id"]
+        at = wait_for(ws, lambda e: e["type"] == "status" and e["status"] == "paused")
+        assert http_json(f"{a}/api/train/{job['id']}")["status"] == "paused"
+        step = http_json(f"{a}/api/train/{job['id']}")["step"]
+        time.sleep(1.0)
+        assert http_json(f"{b}/api/train/{job['id']}")["step"] == step  # paused means paused
+        http_json(f"{b}/api/train/{job['id']}", "PATCH", {"learning_rate": 0.05}, owner)
+        assert wait_for(ws, lambda e: e["type"] == "learning_rate")["value"] == 0.05
+        http_json(f"{b}/api/train/{job['id']}/resume", "POST", {}, owner)
+        wait_for(ws, lambda e: e["type"] == "progress" and e["step"] > step)
+        with pytest.raises(urllib.error.HTTPError) as foreign:  # another client's token steers nothing
+            http_json(f"{b}/api/train/{job['id']}/stop", "POST", {}, {"X-Owner-Token": "f" * 32})
+        assert foreign.value.code == 403
+        http_json(f"{b}/api/train/{job['id']}/stop", "POST", {}, owner)
+        done = wait_for(ws, lambda e: e["type"] == "done")
+    assert done["status"] == "stopped" and done["results"] and at["seq"] < done["seq"]
+    model_id = done["results"][0]["model_id"]
+    assert http_json(f"{a}/api/models/{model_id}")["id"] == model_id  # the worker saved it in the shared folder
+    final = http_json(f"{a}/api/train/{job['id']}")
+    assert final["status"] == "stopped" and final["model_ids"] == [model_id]
+    with job_events(a, job["id"], since=done["seq"] - 1) as again:  # a reconnect resumes where it left off
+        assert json.loads(again.recv(timeout=10))["seq"] == done["seq"]
+
+
+def test_a_job_stopped_while_queued_never_runs(district):
+    busy = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "1" * 32})
+    waiting = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "2" * 32})
+    try:
+        state = http_json(f"{district['b']}/api/train/{waiting['id']}")
+        assert state["status"] == "queued" and state["position"] == 1  # one worker, busy
+        http_json(f"{district['b']}/api/train/{waiting['id']}/stop", "POST", {}, {"X-Owner-Token": "2" * 32})
+        assert http_json(f"{district['a']}/api/train/{waiting['id']}")["status"] == "stopped"
+    finally:
+        http_json(f"{district['a']}/api/train/{busy['id']}/stop", "POST", {}, {"X-Owner-Token": "1" * 32})
+    deadline = time.time() + 60
+    while http_json(f"{district['a']}/api/train/{busy['id']}")["status"] != "stopped":
+        assert time.time() < deadline
+        time.sleep(0.2)
+    time.sleep(1.0)  # the worker is free: the stopped one must not start
+    assert http_json(f"{district['a']}/api/train/{waiting['id']}")["status"] == "stopped"
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+@pytest.mark.parametrize("victim", ["training process", "queue worker", "SIGTERM"])
+def test_a_worker_killed_mid_job_fails_the_job_cleanly(district, victim):
+    """kill -9 of the process training a job (its horse), or of the RQ worker above it: the job
+    ends as failed with a message, promptly; the next job runs on a fresh worker. A worker told
+    to shut down (SIGTERM) stops its job first: interrupted, its model saved."""
+    owner = {"X-Owner-Token": "3" * 32}
+    worker = district["workers"][-1]
+    job = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, owner)
+    with job_events(district["b"], job["id"]) as ws:
+        wait_for(ws, lambda e: e["type"] == "progress")
+        horse = children(worker.pid)
+        assert horse, "the worker should be training in a child process"
+        killed_at = time.time()
+        os.kill(horse[0] if victim == "training process" else worker.pid,
+                signal.SIGTERM if victim == "SIGTERM" else signal.SIGKILL)
+        done = wait_for(ws, lambda e: e["type"] == "done", timeout=30)
+    if victim == "SIGTERM":
+        assert done["status"] == "interrupted" and done["results"] and "shut down" in done["error"]
+        assert worker.wait(15) == 0
+    else:
+        assert done["status"] == "failed" and ("start it again" in done["error"] or "stopped" in done["error"])
+    assert time.time() - killed_at < 15
+    assert http_json(f"{district['b']}/api/train/{job['id']}")["status"] == done["status"]
+    if victim != "training process":
+        worker.wait(10)
+        for pid in horse:  # the orphaned training process ended by itself
+            deadline = time.time() + 15
+            while Path(f"/proc/{pid}").exists() and time.time() < deadline:
+                time.sleep(0.2)
+        district["workers"].append(start_worker(district["redis"], district["data"]))
+    quick = trained(district["b"], {"architecture": "mlp_16", "train_size": 640, "val_size": 500}, owner)
+    assert quick["status"] == "done"
+
+
+def test_a_job_past_the_time_limit_stops_and_keeps_its_model(district):
+    owner = {"X-Owner-Token": "4" * 32}
+    job = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, owner)
+    with job_events(district["b"], job["id"]) as ws:
+        done = wait_for(ws, lambda e: e["type"] == "done", timeout=90)  # the fixture's limit: 40 s
+    assert done["status"] == "stopped" and "time limit" in done["reason"] and done["results"]

@@ -5,13 +5,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, WebSocket
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from app.deps import SettingsDep, TrainingDep
+from app.errors import ApiError
 from app.owners import CallerDep
 from app.sockets import CLOSED, until_closed
 from app.training import check_size, fits
 from engine import models
-from engine.training.jobs import JobError
 from engine.training.worker import JobSpec
 
 router = APIRouter(tags=["training"])
@@ -83,7 +84,7 @@ def start(body: TrainRequest, training: TrainingDep, settings: SettingsDep, call
                    learning_rates=body.learning_rates or [body.learning_rate])
     made = caller.ensure()
     job = training.submit(spec, caller)
-    return {"id": job.id, "status": job.status, "position": training.manager.position(job), **made}
+    return {"id": job.id, "status": job.status, "position": training.position(job), **made}
 
 
 @router.get("/api/train/{job_id}")
@@ -121,25 +122,25 @@ def change_learning_rate(job_id: str, body: LearningRateChange, training: Traini
 async def stream(ws: WebSocket, job_id: str, training: TrainingDep, since: int = 0):
     """Every event of the job, in order, from `since` (the last seq a client saw: reconnect with
     it to resume). Closes after the final event."""
-    manager = training.manager
     await ws.accept()
     try:
-        manager.get(job_id)
-    except JobError as exc:
-        await ws.send_json({"type": "error", "error": "job_not_found", "message": str(exc)})
+        await run_in_threadpool(training.get, job_id)  # in district mode these ask Redis: not on the loop
+    except ApiError as exc:
+        await ws.send_json({"type": "error", "error": "job_not_found", "message": exc.message})
         await ws.close(code=4404)
         return
     changed = training.watch(job_id)
     try:
         while True:
-            for event in manager.events_since(job_id, since):
+            for event in await run_in_threadpool(training.events_since, job_id, since):
                 await ws.send_json(event)
                 since = event["seq"]
                 if event["type"] == "done":
                     await ws.close()
                     return
             changed.clear()
-            if not manager.events_since(job_id, since) and await until_closed(ws, changed.wait()) is CLOSED:
+            if (not await run_in_threadpool(training.events_since, job_id, since)
+                    and await until_closed(ws, changed.wait()) is CLOSED):
                 return  # the page went away (or the server is shutting down)
     finally:
         training.unwatch(job_id, changed)

@@ -66,6 +66,21 @@ class Job:
     holds_slot: bool = False         # counts against max_running (running, or paused only briefly)
     queued_at: float = field(default_factory=time.monotonic)
 
+    def apply(self, event: dict) -> None:
+        """Take in one of the job's events: its status, latest progress per run, epochs, results."""
+        kind = event["type"]
+        if kind == "status":
+            self.status = event["status"]
+            self.paused_since = time.monotonic() if self.status == "paused" else None
+        elif kind == "progress":
+            self.latest[event["run"]] = event
+        elif kind == "epoch":
+            self.epochs.append(event)
+        elif kind == "done":
+            self.status, self.error = event["status"], event.get("error")
+            self.results = event.get("results", [])
+            self.finished, self.holds_slot = time.time(), False
+
     def summary(self, position: int | None) -> dict:
         """What GET /api/train/{id} returns (no images)."""
         runs = [self.latest.get(i, {}) for i in range(len(self.spec.learning_rates))]
@@ -75,7 +90,7 @@ class Job:
             "total_steps": runs[0].get("total_steps"), "runs": runs, "epochs": self.epochs,
             "test_accuracy": [r["test_accuracy"] for r in self.results] or None,
             "model_ids": [r["model_id"] for r in self.results] or None, "error": self.error,
-            "last_event": len(self.events),
+            "last_event": self.events[-1]["seq"] if self.events else 0,  # thinned lists are shorter
         }
 
     def record(self) -> dict:
@@ -94,6 +109,30 @@ class Job:
         job.events = [{"seq": 1, "type": "done", "status": job.status, "results": job.results, "error": job.error,
                        "time": job.finished or job.created}]
         return job
+
+
+def check_limits(active: list[Job], client: str, address: str, per_address: int, queued: int, max_queue: int) -> None:
+    """Refuse a new job (JobError) when its owner has one already, its address has `per_address`,
+    or `queued` jobs wait already in a queue of `max_queue`."""
+    mine = [j for j in active if j.client == client]
+    if mine:
+        raise JobError(409, f"You already have a training job ({mine[0].id}, {mine[0].status}). "
+                            "Stop it or wait for it to finish before starting another.")
+    if sum(j.address == address for j in active) >= per_address:
+        raise JobError(429, f"Your computer already has {per_address} training jobs queued or "
+                            "running; wait for one to finish or stop one.", retry_after=30)
+    if queued >= max_queue:
+        raise JobError(503, f"The training queue is full ({max_queue} jobs waiting). "
+                            "Try again in a minute.", retry_after=60)
+
+
+def check_command(job: Job, action: str, run: int | None) -> None:
+    """Refuse (JobError) an action the job's status does not allow, or a run it does not have."""
+    if job.status not in ACTIONS[action]:
+        raise JobError(409, f"Cannot {action} a job that is {job.status}.")
+    if run is not None and not 0 <= run < len(job.spec.learning_rates):
+        raise JobError(422, f"This job has {len(job.spec.learning_rates)} run(s); run must be from 0 "
+                            f"to {len(job.spec.learning_rates) - 1}.")
 
 
 class JobManager:
@@ -124,16 +163,8 @@ class JobManager:
     def submit(self, spec: JobSpec, client: str, address: str = "local") -> Job:
         with self.lock:
             active = [j for j in self.jobs.values() if j.status in ACTIVE]
-            mine = [j for j in active if j.client == client]
-            if mine:
-                raise JobError(409, f"You already have a training job ({mine[0].id}, {mine[0].status}). "
-                                    "Stop it or wait for it to finish before starting another.")
-            if sum(j.address == address for j in active) >= self.per_address:
-                raise JobError(429, f"Your computer already has {self.per_address} training jobs queued or "
-                                    "running; wait for one to finish or stop one.", retry_after=30)
-            if sum(j.status == "queued" for j in active) >= self.max_queue:
-                raise JobError(503, f"The training queue is full ({self.max_queue} jobs waiting). "
-                                    "Try again in a minute.", retry_after=60)
+            check_limits(active, client, address, self.per_address, sum(j.status == "queued" for j in active),
+                         self.max_queue)
             spec.owner = client
             job = Job(id=secrets.token_hex(16), spec=spec, client=client, address=address)
             self.jobs[job.id] = job
@@ -157,11 +188,7 @@ class JobManager:
     def command(self, job_id: str, action: str, value: float | None = None, run: int | None = None) -> Job:
         with self.lock:
             job = self.get(job_id)
-            if job.status not in ACTIONS[action]:
-                raise JobError(409, f"Cannot {action} a job that is {job.status}.")
-            if run is not None and not 0 <= run < len(job.spec.learning_rates):
-                raise JobError(422, f"This job has {len(job.spec.learning_rates)} run(s); run must be from 0 "
-                                    f"to {len(job.spec.learning_rates) - 1}.")
+            check_command(job, action, run)
             if job.process is None:  # still queued: nothing runs yet
                 if action == "stop":
                     self._record(job, {"type": "done", "status": "stopped", "results": []})
@@ -244,21 +271,10 @@ class JobManager:
         event = {**event, "seq": len(job.events) + 1, "time": time.time()}
         event.pop("job", None)
         kind = event["type"]
-        if kind == "status":
-            job.status = event["status"]
-            job.paused_since = time.monotonic() if job.status == "paused" else None
-        elif kind == "progress":
-            job.latest[event["run"]] = event
-        elif kind == "epoch":
-            job.epochs.append(event)
-        elif kind == "done":
-            status = event["status"]
-            if self.closing and status == "stopped":  # stopped by the shutdown, not by its owner
-                status = event["status"] = "interrupted"
-                event["error"] = "The server shut down before this job finished; the model so far was saved."
-            job.status, job.error = status, event.get("error")
-            job.results = event.get("results", [])
-            job.finished, job.holds_slot = time.time(), False
+        if kind == "done" and self.closing and event["status"] == "stopped":  # by the shutdown, not its owner
+            event["status"] = "interrupted"
+            event["error"] = "The server shut down before this job finished; the model so far was saved."
+        job.apply(event)
         job.events.append(event)
         if len(job.events) > self.max_events:  # thin old progress events, keep everything else
             job.events = [e for i, e in enumerate(job.events) if e["type"] != "progress" or i % 2]

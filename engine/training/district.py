@@ -1,0 +1,362 @@
+"""Training jobs in district mode (docs/scaling.md): queued in Redis through RQ and trained by
+worker processes on any machine that shares the data folder, with what JobManager offers one
+server: the same events, commands (pause, resume, step, stop, a new learning rate), limits and
+time limit. A replica keeps no job in memory, so any replica answers for any job.
+
+RQ over Dramatiq, measured (bench/bench_queue.py): RQ's worker forks a process per job and
+learns at once when that process is killed; Dramatiq runs jobs in threads of the worker process
+and gave a killed job back to another worker only after 75 s, to train again from the start.
+
+In Redis, per job: its record (neuronlab:job:<id>, JSON, what JobManager keeps on disk), its
+status (...:status), its events (...:events, a list: seq n is item n - 1), its commands
+(...:commands, a list the worker pops between mini-batches) and a heartbeat (...:alive, expires).
+Every event is also published on the channel neuronlab:jobs, so every replica can wake the pages
+that watch the job. An event is written only while the job is not final (a Lua script checks
+and writes in one step), so a job stopped while queued, failed by a killed worker or reaped
+after its machine vanished stays so.
+
+    python -m engine.training.district --redis redis://10.0.0.5:6379/0 [--data-dir data]
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import logging
+import os
+import queue
+import secrets
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import redis
+from rq import Queue, Worker
+
+from engine.training.jobs import ACTIVE, JOB_ID, Job, JobError, check_command, check_limits
+from engine.training.train import MALLOC_TUNING
+from engine.training.worker import JobSpec, worker_main
+
+log = logging.getLogger("neuronlab")
+
+QUEUE = "neuronlab-training"
+KEY = "neuronlab:job:"            # + job id (+ ":events", ":status", ":commands", ":alive")
+ACTIVE_SET = "neuronlab:jobs:active"
+NEWS = "neuronlab:jobs"           # pub/sub: {"job": id, ...event} for every event
+HEARTBEAT, HEARTBEAT_TTL = 5.0, 60   # seconds between a job's heartbeats; without one this long it is dead
+KEEP_EVENTS = 3600                # seconds a finished job's events stay (then its record answers alone)
+KEEP_RECORD = 30 * 86400          # seconds a job's record stays
+HARD_LIMIT = 300                  # seconds past the time limit after which RQ kills a job that did not stop
+RECORDED = ("status", "progress", "epoch", "done", "learning_rate")  # events that change the record
+
+# Write one event of a job unless the job is final (or, with ARGV[3], unless its status is other
+# than expected). KEYS: record, events, status, active set, commands, alive. ARGV: event JSON,
+# record JSON ("" keeps it), expected status ("" any), new status ("" unchanged), final ("1"),
+# job id, seconds to keep events, seconds to keep the record, news channel, news JSON.
+APPEND = """
+local status = redis.call('GET', KEYS[3])
+local final = {done=true, stopped=true, diverged=true, failed=true, interrupted=true}
+if status and final[status] then return 0 end
+if ARGV[3] ~= '' and status ~= ARGV[3] then return 0 end
+local seq = redis.call('RPUSH', KEYS[2], ARGV[1])
+if ARGV[2] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[8]) end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[8]) end
+if ARGV[5] == '1' then
+  redis.call('SREM', KEYS[4], ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[7])
+  redis.call('DEL', KEYS[5], KEYS[6])
+end
+redis.call('PUBLISH', ARGV[9], ARGV[10])
+return seq
+"""
+
+
+def connect(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+
+
+class JobStore:
+    """A job's record, events, commands and heartbeat in Redis (replicas and workers both use it)."""
+
+    def __init__(self, client: redis.Redis):
+        self.redis = client
+        self._append = client.register_script(APPEND)
+
+    def keys(self, job_id: str) -> list[str]:
+        k = KEY + job_id
+        return [k, k + ":events", k + ":status", ACTIVE_SET, k + ":commands", k + ":alive"]
+
+    def load(self, job_id: str) -> Job | None:
+        """The job as its record says, with its last event (whose seq is how many it has)."""
+        if not JOB_ID.match(str(job_id)):
+            return None
+        k = KEY + job_id
+        raw, count, last = self.redis.pipeline().get(k).llen(k + ":events").lindex(k + ":events", -1).execute()
+        if raw is None:
+            return None
+        job = Job.from_record(json.loads(raw))
+        job.events = [{**json.loads(last), "seq": count}] if last else job.events
+        return job
+
+    def append(self, job: Job, event: dict, expect: str | None = None) -> int:
+        """Apply an event to the job and store both; its seq, or 0 when the job is final already
+        (or its status is not `expect`)."""
+        event = {k: v for k, v in event.items() if k != "job"} | {"time": time.time()}
+        job.apply(event)
+        kind = event["type"]
+        recorded = kind in RECORDED
+        text = json.dumps(event)
+        return self._append(keys=self.keys(job.id), args=[
+            text, json.dumps(job.record()) if recorded else "", expect or "",
+            job.status if recorded else "", "1" if kind == "done" else "", job.id,
+            KEEP_EVENTS, KEEP_RECORD, NEWS, f'{{"job": {json.dumps(job.id)}, {text[1:]}'])
+
+    def fail(self, job_id: str, error: str) -> bool:
+        """Mark an active job failed (its worker died); False if it had ended already."""
+        job = self.load(job_id)
+        if job is None or job.status not in ACTIVE:
+            return False
+        return bool(self.append(job, {"type": "done", "status": "failed", "results": [], "error": error}))
+
+
+class RedisCommands:
+    """What a worker's JobRunner reads commands from: a queue.Queue's get / get_nowait over Redis."""
+
+    def __init__(self, client: redis.Redis, job_id: str):
+        self.redis, self.key = client, KEY + job_id + ":commands"
+
+    def get(self, timeout: float | None = None) -> dict:
+        got = self.redis.blpop([self.key], timeout=timeout or 0)
+        if got is None:
+            raise queue.Empty
+        return json.loads(got[1])
+
+    def get_nowait(self) -> dict:
+        raw = self.redis.lpop(self.key)
+        if raw is None:
+            raise queue.Empty
+        return json.loads(raw)
+
+
+class RedisEvents:
+    """What worker_main puts events on: each goes to Redis as the job's next event."""
+
+    def __init__(self, store: JobStore, job: Job):
+        self.store, self.job = store, job
+
+    def put(self, event: dict) -> None:
+        if (event["type"] == "done" and event["status"] == "stopped"
+                and self.store.redis.exists(KEY + self.job.id + ":interrupted")):  # by a worker's shutdown
+            event = {**event, "status": "interrupted",
+                     "error": "The training worker shut down before this job finished; the model so far was saved."}
+        self.store.append(self.job, event)
+
+
+# --- the replicas' side ----------------------------------------------------------------------
+
+def answered(method):
+    """Redis not answering becomes a JobError the client can act on (503, try again), not a crash."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("the district's Redis: %s", exc)
+            raise JobError(503, "The district's training queue (Redis) is not answering. Try again in a "
+                                "minute; if it lasts, tell whoever runs the server.", retry_after=30) from exc
+    return call
+
+
+class QueuedJobs:
+    """JobManager's interface over Redis and RQ, for a replica: submit, get, position, command,
+    events_since, listeners. A thread follows the news channel (listeners hear every job's events,
+    as JobManager's do) and fails running jobs whose heartbeat stopped (a worker machine gone)."""
+
+    def __init__(self, url: str, time_limit: float = 1800.0, max_queue: int = 12, per_address: int = 3):
+        self.redis = connect(url)
+        self.store = JobStore(self.redis)
+        self.queue = Queue(QUEUE, connection=self.redis)
+        self.time_limit, self.max_queue, self.per_address = time_limit, max_queue, per_address
+        self.listeners: list[Callable[[str, dict], None]] = []
+        self.closed = threading.Event()
+        self.follower = threading.Thread(target=self._follow, name="district-jobs", daemon=True)
+        self.follower.start()
+
+    @answered
+    def submit(self, spec: JobSpec, client: str, address: str = "local") -> Job:
+        # the checks and the queueing, one replica at a time
+        with self.redis.lock("neuronlab:jobs:submit", timeout=10, blocking_timeout=10):
+            active = [j for j in map(self.store.load, sorted(m.decode() for m in self.redis.smembers(ACTIVE_SET)))
+                      if j is not None and j.status in ACTIVE]
+            check_limits(active, client, address, self.per_address, self.queue.count, self.max_queue)
+            spec.owner = client
+            job = Job(id=secrets.token_hex(16), spec=spec, client=client, address=address)
+            self.redis.sadd(ACTIVE_SET, job.id)
+            self.store.append(job, {"type": "status", "status": "queued"})
+            self.queue.enqueue(run_job, job.id, asdict(spec), self.time_limit, job_id=job.id,
+                               job_timeout=int(self.time_limit + HARD_LIMIT), result_ttl=600, failure_ttl=86400)
+            return job
+
+    @answered
+    def get(self, job_id: str) -> Job:
+        job = self.store.load(job_id)
+        if job is None:
+            shown = job_id if len(job_id) <= 40 else job_id[:40] + "..."
+            raise JobError(404, f"There is no training job {shown!r}. Start one with POST /api/train.")
+        return job
+
+    @answered
+    def position(self, job: Job) -> int | None:
+        if job.status != "queued":
+            return None
+        ids = self.queue.get_job_ids()
+        return ids.index(job.id) + 1 if job.id in ids else None
+
+    def summary(self, job: Job) -> dict:
+        return job.summary(self.position(job))
+
+    @answered
+    def command(self, job_id: str, action: str, value: float | None = None, run: int | None = None) -> Job:
+        job = self.get(job_id)
+        check_command(job, action, run)
+        if job.status == "queued":  # no worker has it yet (the script refuses if one took it meanwhile)
+            if action == "stop" and self.store.append(job, {"type": "done", "status": "stopped", "results": []},
+                                                       expect="queued"):
+                self.queue.remove(job.id)
+                return job
+            if action == "lr":  # the rate it will start with
+                job.spec.learning_rates = [value if run in (None, i) else lr for i, lr in enumerate(job.spec.learning_rates)]
+                if self.store.append(job, {"type": "learning_rate", "value": value, "run": run, "queued": True},
+                                     expect="queued"):
+                    return job
+            if action not in ("stop", "lr"):
+                raise JobError(409, f"Cannot {action} a job that is queued.")
+            job = self.get(job_id)  # a worker took it meanwhile: tell the worker
+        self.redis.rpush(KEY + job_id + ":commands", json.dumps({"action": action, "value": value, "run": run}))
+        return job
+
+    @answered
+    def events_since(self, job_id: str, seq: int) -> list[dict]:
+        events = self.redis.lrange(KEY + job_id + ":events", max(seq, 0), -1)
+        if not events:
+            return [e for e in self.get(job_id).events if e["seq"] > seq]  # events expired: the record's end
+        return [{**json.loads(e), "seq": seq + i + 1} for i, e in enumerate(events)]
+
+    def close(self) -> None:
+        """Stop following (jobs go on: they belong to the workers, not to this replica)."""
+        self.closed.set()
+        self.follower.join(5)
+        self.redis.close()
+
+    def _follow(self) -> None:
+        reaped_at = 0.0
+        while not self.closed.is_set():
+            try:
+                with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    pubsub.subscribe(NEWS)
+                    while not self.closed.is_set():
+                        message = pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            event = json.loads(message["data"])
+                            for listener in list(self.listeners):
+                                listener(event.pop("job"), event)
+                        if time.monotonic() - reaped_at > HEARTBEAT:
+                            reaped_at = time.monotonic()
+                            self._reap()
+            except (redis.RedisError, OSError, ValueError, KeyError) as exc:
+                log.warning("following training jobs in Redis: %s", exc)
+                self.closed.wait(1.0)
+
+    def _reap(self) -> None:
+        """Fail running or paused jobs whose worker stopped beating (its machine went away)."""
+        for member in self.redis.smembers(ACTIVE_SET):
+            job_id = member.decode()
+            status = self.redis.get(KEY + job_id + ":status")
+            if status in (b"running", b"paused") and not self.redis.exists(KEY + job_id + ":alive"):
+                if self.redis.set(KEY + job_id + ":reaped", 1, nx=True, ex=60):  # one replica does it
+                    self.store.fail(job_id, "the worker training this job stopped answering (its machine or "
+                                            "process went away); start it again")
+            elif status is None and not self.redis.exists(KEY + job_id):
+                self.redis.srem(ACTIVE_SET, job_id)  # its record expired
+
+
+# --- the workers' side -------------------------------------------------------------------------
+
+def run_job(job_id: str, spec: dict, time_limit: float) -> None:
+    """The RQ job: train `spec` in this work horse (RQ forked it from the worker), its events and
+    commands in Redis. Settings come from the worker's environment (WORKER_SETTINGS)."""
+    settings = WORKER_SETTINGS
+    client = connect(settings["url"])
+    store = JobStore(client)
+    alive = KEY + job_id + ":alive"
+    client.set(alive, 1, ex=HEARTBEAT_TTL)  # before it is running: the reapers look for running jobs without one
+    job = store.load(job_id)
+    if job is None or not store.append(job, {"type": "status", "status": "running", "starting": True}, expect="queued"):
+        client.delete(alive)
+        return  # stopped (or expired) while it waited
+    spec["learning_rates"] = job.spec.learning_rates  # changed while it waited
+    beating = threading.Event()
+
+    def heartbeat() -> None:
+        while not beating.wait(HEARTBEAT):
+            client.set(alive, 1, ex=HEARTBEAT_TTL)
+    beat = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
+    beat.start()
+    try:
+        worker_main(job_id, spec, settings["data_dir"], settings["models_dir"], RedisCommands(client, job_id),
+                    RedisEvents(store, job), settings["threads"], settings["niceness"], time_limit, os.getppid())
+    finally:
+        beating.set()
+        # worker_main returns early only when its parent (the RQ worker) is gone
+        store.fail(job_id, "the queue worker running this job stopped")
+
+
+WORKER_SETTINGS: dict = {}
+
+
+def work(url: str, data_dir: Path, threads: int = 1, niceness: int = 10, burst: bool = False) -> None:
+    """An RQ worker for training jobs: torch loaded once here, each job in a forked process."""
+    import torch  # noqa: F401  (loaded before the fork: a job starts at once)
+    for key, value in MALLOC_TUNING.items():
+        os.environ.setdefault(key, value)
+    WORKER_SETTINGS.update(url=url, data_dir=str(data_dir), models_dir=str(data_dir / "models"),
+                           threads=threads, niceness=niceness)
+    client = connect(url)
+    store = JobStore(client)
+
+    def horse_killed(job, retpid, ret_val, rusage) -> None:
+        store.fail(job.id, f"the training process was killed (wait status {ret_val}); start it again")
+    TrainingWorker([Queue(QUEUE, connection=client)], connection=client, work_horse_killed_handler=horse_killed).work(
+        burst=burst, logging_level="WARNING")
+
+
+class TrainingWorker(Worker):
+    """RQ's worker, but a warm shutdown (SIGTERM, Ctrl+C) tells the job in training to stop: it
+    saves its model within a mini-batch and ends as interrupted (a second signal kills it)."""
+
+    def handle_warm_shutdown_request(self) -> None:
+        job_id = self.get_current_job_id()
+        if job_id:
+            self.connection.set(KEY + job_id + ":interrupted", 1, ex=3600)
+            self.connection.rpush(KEY + job_id + ":commands", json.dumps({"action": "stop"}))
+        super().handle_warm_shutdown_request()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="A NeuronLab district training worker (RQ).")
+    p.add_argument("--redis", default=os.environ.get("NEURONLAB_REDIS_URL"), help="the district's Redis URL")
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("NEURONLAB_DATA_DIR", "data")),
+                   help="the data folder every replica and worker shares")
+    p.add_argument("--threads", type=int, default=int(os.environ.get("NEURONLAB_TRAINING_THREADS", 1)))
+    p.add_argument("--niceness", type=int, default=10, help="0: run at normal priority (a machine of its own)")
+    args = p.parse_args()
+    if not args.redis:
+        p.error("give --redis or NEURONLAB_REDIS_URL")
+    from engine.training import district  # not this file run as __main__: RQ's jobs import that module
+    district.work(args.redis, args.data_dir.resolve(), args.threads, args.niceness)
+
+
+if __name__ == "__main__":
+    main()
