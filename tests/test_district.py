@@ -56,7 +56,7 @@ def district(tmp_path_factory):
     """Redis, two replicas, A and B, on one shared data folder, and a training worker."""
     shared = tmp_path_factory.mktemp("shared")
     redis_proc, url = start_redis(shared)
-    env = {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN, "NEURONLAB_TRAINING_TIME_LIMIT": "40"}
+    env = {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN, "NEURONLAB_TRAINING_TIME_LIMIT": "20"}
     a, url_a = launch(shared, env)
     b, url_b = launch(shared, env)
     workers = [start_worker(url, shared)]
@@ -313,6 +313,9 @@ def test_a_job_started_through_a_is_followed_paused_and_stopped_through_b(distri
 
 def test_a_job_stopped_while_queued_never_runs(district):
     busy = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "1" * 32})
+    with pytest.raises(urllib.error.HTTPError) as second:  # one active job per owner, across replicas
+        http_json(f"{district['b']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "1" * 32})
+    assert second.value.code == 409 and busy["id"] in json.loads(second.value.read())["message"]
     waiting = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "2" * 32})
     try:
         state = http_json(f"{district['b']}/api/train/{waiting['id']}")
@@ -372,5 +375,12 @@ def test_a_job_past_the_time_limit_stops_and_keeps_its_model(district):
     owner = {"X-Owner-Token": "4" * 32}
     job = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, owner)
     with job_events(district["b"], job["id"]) as ws:
-        done = wait_for(ws, lambda e: e["type"] == "done", timeout=90)  # the fixture's limit: 40 s
+        done = wait_for(ws, lambda e: e["type"] == "done", timeout=90)  # the fixture's limit: 20 s
     assert done["status"] == "stopped" and "time limit" in done["reason"] and done["results"]
+
+
+@pytest.mark.parametrize("job_id", ["x" * 5000, "..%2F..%2Fetc", "%00", "0" * 31 + "g", "A" * 32])
+def test_odd_job_ids_are_refused_not_looked_up(district, job_id):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        http_json(f"{district['b']}/api/train/{job_id}")
+    assert refused.value.code == 404
