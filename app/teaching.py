@@ -16,16 +16,20 @@ from engine.training.worker import JobSpec
 class Teaching:
     def __init__(self, store: ProjectStore, training: Training, registry: ModelRegistry):
         self.store, self.training, self.registry = store, training, registry
-        self.jobs: dict[str, tuple[str, list, int]] = {}  # job id: (project id, held-out photo ids, photos)
-        training.manager.listeners.append(self._on_event)  # after Training's own: the model is registered
+        # noted with the training service (shared by the replicas in district mode): under the job's
+        # id, what its end needs (project, held-out photo ids, photos); under "project:<id>", its job
+        training.listen(self._on_event)  # after Training's own: the model is registered
 
     def active_job(self, project_id: str) -> dict | None:
         """The project's queued, running or paused training job, if any."""
-        for job_id, (pid, *_) in list(self.jobs.items()):
-            job = self.training.manager.jobs.get(job_id)
-            if pid == project_id and job is not None and job.status in ACTIVE:
-                return {"id": job_id, "status": job.status}
-        return None
+        noted = self.training.read_note(f"project:{project_id}")
+        if noted is None:
+            return None
+        try:
+            job = self.training.get(noted["job"])
+        except ApiError:  # forgotten
+            return None
+        return {"id": job.id, "status": job.status} if job.status in ACTIVE else None
 
     def with_job(self, project: dict) -> dict:
         project["job"] = self.active_job(project["id"])
@@ -50,7 +54,8 @@ class Teaching:
                        schedule="onecycle", name=current["name"], project=project_id, data_file=str(data_file),
                        mirror=mirror, weight_decay=1e-4)
         job = self.training.submit(spec, caller)
-        self.jobs[job.id] = (project_id, held_out, len(data.train) + len(held_out))
+        self.training.note(job.id, {"project": project_id, "held_out": held_out, "photos": len(data.train) + len(held_out)})
+        self.training.note(f"project:{project_id}", {"job": job.id})
         return job, len(data.train), len(held_out)
 
     def delete(self, project_id: str) -> None:
@@ -58,15 +63,18 @@ class Teaching:
         when it stops, is deleted when the job ends)."""
         job = self.active_job(project_id)
         if job:
-            self.training.manager.command(job["id"], "stop")
+            self.training.command(job["id"], "stop")
         model_id = self.store.delete(project_id)
         if model_id in self.registry.user_ids:
             self.registry.delete(model_id)
 
     def _on_event(self, job_id: str, event: dict) -> None:  # the job manager's thread
-        if event["type"] != "done" or job_id not in self.jobs:
+        if event["type"] != "done":
             return
-        project_id, held_out, photos = self.jobs.pop(job_id)
+        noted = self.training.take_note(job_id)  # in district mode, the first replica to hear it
+        if noted is None:
+            return
+        project_id, held_out, photos = noted["project"], noted["held_out"], noted["photos"]
         self.training_set_file(project_id).unlink(missing_ok=True)  # the worker has read it
         for result in event.get("results", [])[:1]:
             summary = {

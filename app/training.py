@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from app.errors import ApiError
 from app.owners import Caller
@@ -45,9 +46,9 @@ def check_size(architecture, settings: Settings) -> None:
 
 class Training:
     """The job manager, the sockets waiting on each job, and the registry learning each new model.
-    In district mode (NEURONLAB_REDIS_URL) the training lab's jobs go to the district's queue
-    (engine.training.district: any replica answers for any job); a project's short jobs stay in
-    this replica's own manager either way."""
+    In district mode (NEURONLAB_REDIS_URL) every job goes to the district's queue
+    (engine.training.district): any replica answers for any job, and what a service notes about a
+    job (`note`, `take_note`) is kept in Redis, for whichever replica hears its end first."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry, loop: asyncio.AbstractEventLoop):
         district = bool(settings.redis_url)
@@ -65,8 +66,34 @@ class Training:
                                      settings.jobs_per_address)
         self.registry, self.loop = registry, loop
         self.waiters: dict[str, set[asyncio.Event]] = {}
+        self._notes: dict[str, dict] = {}
+        self._notes_lock = threading.Lock()
+        self.listen(self._on_event)
+
+    def listen(self, listener) -> None:
+        """Call listener(job_id, event) for every event of every job (in a manager's thread)."""
         for manager in self._managers():
-            manager.listeners.append(self._on_event)
+            manager.listeners.append(listener)
+
+    def note(self, key: str, data: dict) -> None:
+        """Keep `data` under `key` until it is taken (district mode: in Redis, seen by every replica)."""
+        if self.queued is not None:
+            return job_call(self.queued.note, key, data)
+        with self._notes_lock:
+            self._notes[key] = data
+
+    def read_note(self, key: str) -> dict | None:
+        if self.queued is not None:
+            return job_call(self.queued.read_note, key)
+        with self._notes_lock:
+            return self._notes.get(key)
+
+    def take_note(self, key: str) -> dict | None:
+        """The note under `key`, to the first caller only (then it is gone)."""
+        if self.queued is not None:
+            return job_call(self.queued.take_note, key)
+        with self._notes_lock:
+            return self._notes.pop(key, None)
 
     def _managers(self) -> list:
         return [self.manager] + ([self.queued] if self.queued else [])
@@ -88,8 +115,7 @@ class Training:
     def submit(self, spec: JobSpec, caller: Caller) -> Job:
         """Queue a job owned by the caller (made an owner now if it had none)."""
         caller.ensure()
-        manager = self.queued if self.queued is not None and not spec.project else self.manager
-        return job_call(manager.submit, spec, caller.owner, caller.address)
+        return job_call((self.queued or self.manager).submit, spec, caller.owner, caller.address)
 
     def get(self, job_id: str) -> Job:
         return job_call(self._holder(job_id).get, job_id)

@@ -15,13 +15,14 @@ import time
 import urllib.error
 from pathlib import Path
 
+import numpy as np
 import pytest
 from websockets.sync.client import connect
 
 from app.settings import ROOT
 from engine import datasets
 from tests.conftest import OWNER, free_port, launch, stop
-from tests.helpers import draw_digit, encode, http_json, trained
+from tests.helpers import ARTIFACTS, draw_digit, encode, http_json, object_photo, stroke, trained
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 ADMIN = "district-admin-key-0123456789"
@@ -79,12 +80,21 @@ def two_free_ports() -> int:
             continue
 
 
-def drawing_request(url: str, code: str, key: str, digit: str) -> dict:
+def post_form(url: str, fields: dict, files: list[tuple[str, str, bytes]], headers: dict | None = None) -> dict:
+    """A multipart POST to a real server (fields, then files as (field, file name, JPEG or PNG bytes))."""
     boundary = "districtboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n").encode() + encode(draw_digit(digit)) + f"\r\n--{boundary}--\r\n".encode()
-    return http_json(f"{url}/api/sessions/{code}/drawings", "POST", raw=body, ctype=f"multipart/form-data; boundary={boundary}",
-                     headers={"X-Student-Key": key})
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    for field, name, data in files:
+        kind = "image/png" if name.endswith(".png") else "image/jpeg"
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+                     f"Content-Type: {kind}\r\n\r\n".encode() + data + b"\r\n")
+    return http_json(url, "POST", raw=b"".join(parts) + f"--{boundary}--\r\n".encode(),
+                     ctype=f"multipart/form-data; boundary={boundary}", headers=headers)
+
+
+def drawing_request(url: str, code: str, key: str, digit: str) -> dict:
+    return post_form(f"{url}/api/sessions/{code}/drawings", {}, [("image", "d.png", encode(draw_digit(digit)))],
+                     {"X-Student-Key": key})
 
 
 def gallery(url: str, code: str, key: str):
@@ -173,10 +183,11 @@ def test_odd_model_ids_find_nothing_in_the_shared_folder(district, model_id):
     assert refused.value.code in (404, 422)
 
 
-def test_the_district_command_serves_galleries_through_nginx_and_stops_cleanly(tmp_path):
-    """scripts/district.sh as the README gives it: Redis, two replicas and nginx; a student's drawing
-    posted through the proxy reaches the teacher's gallery socket through the proxy; SIGTERM stops
-    every process it started."""
+def test_the_district_command_serves_a_class_through_nginx_and_stops_cleanly(tmp_path, browser):
+    """scripts/district.sh as the README gives it: Redis, two replicas, two workers and nginx; a
+    student's drawing posted through the proxy reaches the teacher's gallery socket through the
+    proxy; in chromium, the teacher's page through nginx shows two students who draw on one replica
+    each; a training job through the proxy; SIGTERM stops every process it started."""
     port = free_port()
     env = {**os.environ, "NEURONLAB_PORT": str(port), "NEURONLAB_DISTRICT_DIR": str(tmp_path / "run"),
            "NEURONLAB_REDIS_PORT": str(free_port()), "NEURONLAB_REPLICA_PORT": str(two_free_ports()),
@@ -204,9 +215,26 @@ def test_the_district_command_serves_galleries_through_nginx_and_stops_cleanly(t
                 student = http_json(f"{base}/api/sessions/{code}/students", "POST", {"name": name})
                 drawn = drawing_request(base, code, student["student_key"], "3")
                 assert next_event(ws, "drawing")["drawing"]["id"] == drawn["id"]
-        # a training job is followed, request after request, on the replica that runs it (no 404 from the other)
+        # a training job through the proxy, followed request after request, whichever replica answers
         state = trained(base, {"architecture": "mlp_16", "train_size": 640, "val_size": 500}, {"X-Owner-Token": OWNER})
         assert state["status"] == "done"
+        teacher = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+        teacher.goto(base + "/session")  # through nginx: its gallery socket is on one of the replicas
+        teacher.click("#start")
+        teacher.wait_for_function("document.getElementById('code').textContent.length === 5")
+        code = teacher.locator("#code").text_content()
+        first = int(env["NEURONLAB_REPLICA_PORT"])
+        for i, name in enumerate(("Ada", "Bo")):  # one student on each replica: one of them is on the other
+            student = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+            student.goto(f"http://127.0.0.1:{first + i}/join?code={code}")
+            student.fill("#join-name", name)
+            student.click("#join-form button[type=submit]")
+            student.wait_for_selector("#student-panel:not([hidden])")
+            stroke(student, [(0.5, 0.1), (0.5, 0.9)])  # a 1
+            student.wait_for_selector("#label-box:not([hidden])")
+        teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=15000)
+        assert sorted(teacher.locator("#gallery .student").all_text_contents()) == ["Ada", "Bo"]
+        teacher.screenshot(path=str(ARTIFACTS / "district-session-projector.png"))
     finally:
         script.terminate()
         script.wait(30)
@@ -309,6 +337,11 @@ def test_a_job_started_through_a_is_followed_paused_and_stopped_through_b(distri
     assert final["status"] == "stopped" and final["model_ids"] == [model_id]
     with job_events(a, job["id"], since=done["seq"] - 1) as again:  # a reconnect resumes where it left off
         assert json.loads(again.recv(timeout=10))["seq"] == done["seq"]
+    import redis
+    redis.Redis.from_url(district["redis"]).delete(f"neuronlab:job:{job['id']}:events")  # as an hour later
+    with job_events(b, job["id"], since=done["seq"]) as later:  # the page still learns how it ended
+        last = json.loads(later.recv(timeout=10))
+        assert last["type"] == "done" and last["status"] == "stopped"
 
 
 def test_a_job_stopped_while_queued_never_runs(district):
@@ -384,3 +417,27 @@ def test_odd_job_ids_are_refused_not_looked_up(district, job_id):
     with pytest.raises(urllib.error.HTTPError) as refused:
         http_json(f"{district['b']}/api/train/{job_id}")
     assert refused.value.code == 404
+
+
+def test_a_project_trained_through_a_is_followed_through_b_and_recorded_once(district):
+    """A teach-your-own project's job goes through the queue too: B knows it trains, follows it,
+    and the project gets its model once, whichever replica heard the end first."""
+    owner = {"X-Owner-Token": "5" * 32}
+    a, b = district["a"], district["b"]
+    p = http_json(f"{a}/api/projects", "POST", {"name": "Ball or box", "classes": ["ball", "box"]}, owner)
+    rng = np.random.default_rng(7)
+    for kind, c in enumerate(p["classes"]):
+        photos = [("images", f"p{i}.jpg", encode(object_photo(kind, rng), "JPEG", quality=88)) for i in range(12)]
+        post_form(f"{a}/api/projects/{p['id']}/samples", {"class_id": c["id"]}, photos, owner)
+    job = http_json(f"{a}/api/projects/{p['id']}/train", "POST", {"epochs": 10}, owner)
+    assert http_json(f"{b}/api/projects/{p['id']}", headers=owner)["job"]["id"] == job["id"]
+    with job_events(b, job["id"]) as ws:
+        done = wait_for(ws, lambda e: e["type"] == "done")
+    assert done["status"] == "done"
+    deadline = time.time() + 10
+    while (project := http_json(f"{b}/api/projects/{p['id']}", headers=owner)).get("result") is None:
+        assert time.time() < deadline, project
+        time.sleep(0.2)
+    result = project["result"]
+    assert result["model_id"] == done["results"][0]["model_id"] and result["labels"] == ["ball", "box"]
+    assert project["job"] is None and http_json(f"{a}/api/projects/{p['id']}", headers=owner)["model_id"] == result["model_id"]

@@ -138,7 +138,7 @@ def train(project_id: str, body: TrainProject, store: ProjectsDep, teaching: Tea
     needs 4 photos or more; a fifth of each class is held out to measure the accuracy."""
     owned(store, project_id, caller)
     job, train_photos, held_out = teaching.start(project_id, caller, **body.model_dump())
-    return {"id": job.id, "status": job.status, "position": teaching.training.manager.position(job),
+    return {"id": job.id, "status": job.status, "position": teaching.training.position(job),
             "train_photos": train_photos, "held_out_photos": held_out}
 
 

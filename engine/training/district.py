@@ -35,7 +35,7 @@ from typing import Callable
 import redis
 from rq import Queue, Worker
 
-from engine.training.jobs import ACTIVE, JOB_ID, Job, JobError, check_command, check_limits
+from engine.training.jobs import ACTIVE, FINAL, JOB_ID, Job, JobError, check_command, check_limits
 from engine.training.train import MALLOC_TUNING
 from engine.training.worker import JobSpec, worker_main
 
@@ -45,6 +45,7 @@ QUEUE = "neuronlab-training"
 KEY = "neuronlab:job:"            # + job id (+ ":events", ":status", ":commands", ":alive")
 ACTIVE_SET = "neuronlab:jobs:active"
 NEWS = "neuronlab:jobs"           # pub/sub: {"job": id, ...event} for every event
+NOTE = "neuronlab:note:"          # + key: what a replica's service noted about a job (app.training.Training.note)
 HEARTBEAT, HEARTBEAT_TTL = 5.0, 60   # seconds between a job's heartbeats; without one this long it is dead
 KEEP_EVENTS = 3600                # seconds a finished job's events stay (then its record answers alone)
 KEEP_RECORD = 30 * 86400          # seconds a job's record stays
@@ -239,10 +240,28 @@ class QueuedJobs:
 
     @answered
     def events_since(self, job_id: str, seq: int) -> list[dict]:
-        events = self.redis.lrange(KEY + job_id + ":events", max(seq, 0), -1)
-        if not events:
-            return [e for e in self.get(job_id).events if e["seq"] > seq]  # events expired: the record's end
-        return [{**json.loads(e), "seq": seq + i + 1} for i, e in enumerate(events)]
+        key = KEY + job_id + ":events"
+        events = self.redis.lrange(key, max(seq, 0), -1)
+        if events:
+            return [{**json.loads(e), "seq": seq + i + 1} for i, e in enumerate(events)]
+        job = self.get(job_id)
+        if job.status in FINAL and not self.redis.exists(key):  # its events expired: the record's end
+            return [{**job.events[-1], "seq": seq + 1}]
+        return []
+
+    @answered
+    def note(self, key: str, data: dict) -> None:
+        self.redis.set(NOTE + key, json.dumps(data), ex=KEEP_RECORD)
+
+    @answered
+    def read_note(self, key: str) -> dict | None:
+        raw = self.redis.get(NOTE + key)
+        return None if raw is None else json.loads(raw)
+
+    @answered
+    def take_note(self, key: str) -> dict | None:
+        raw = self.redis.getdel(NOTE + key)  # one replica gets it
+        return None if raw is None else json.loads(raw)
 
     def close(self) -> None:
         """Stop following (jobs go on: they belong to the workers, not to this replica)."""
@@ -260,8 +279,12 @@ class QueuedJobs:
                         message = pubsub.get_message(timeout=1.0)
                         if message is not None:
                             event = json.loads(message["data"])
+                            job_id = event.pop("job")
                             for listener in list(self.listeners):
-                                listener(event.pop("job"), event)
+                                try:
+                                    listener(job_id, event)
+                                except Exception:  # one listener's failure must not stop the news
+                                    log.exception("a listener failed on an event of job %s", job_id)
                         if time.monotonic() - reaped_at > HEARTBEAT:
                             reaped_at = time.monotonic()
                             self._reap()
