@@ -32,8 +32,9 @@ def drawing_json(d: dict, labels: list[str]) -> dict:
 
 
 class Classroom:
-    def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, galleries: GalleryHub):
-        self.sessions = SessionStore(folder)
+    def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, galleries: GalleryHub,
+                 database_url: str | None = None):
+        self.sessions = SessionStore(folder, database_url=database_url)
         self.galleries = galleries
         self.registry, self.data_dir = registry, data_dir
         self.finetune_lock = asyncio.Lock()

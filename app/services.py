@@ -47,10 +47,11 @@ class Services:
         galleries = RedisGalleryHub(loop, settings.redis_url) if settings.redis_url else GalleryHub(loop)
         projects = ProjectStore(settings.data_dir / "projects",
                                 Limits(settings.max_projects, settings.project_classes, settings.project_samples),
-                                shared=bool(settings.redis_url))
+                                shared=bool(settings.redis_url), database_url=settings.database_url)
         return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
                    teaching=Teaching(projects, training, registry),
-                   classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries),
+                   classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries,
+                                       settings.database_url),
                    admin_key_hash=owners.token_hash(key))
 
     async def open(self) -> None:

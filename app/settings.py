@@ -44,6 +44,9 @@ class Settings(BaseSettings):
                                    "http://192.168.1.10:8000 (default: found from the network interfaces)")
     redis_url: str | None = Field(None, description="district mode: several servers share one Redis (live galleries) "
                                   "and one data_dir, e.g. redis://10.0.0.5:6379/0 (docs/scaling.md); unset: one server")
+    database_url: str | None = Field(None, pattern=r"^postgres(ql)?://", description="district mode with replicas on "
+                                     "several machines: class sessions and projects in this PostgreSQL database, e.g. "
+                                     "postgresql://neuronlab@10.0.0.5/neuronlab (docs/scaling.md); unset: SQLite in data_dir")
     request_timeout: float = Field(20, gt=0, description="seconds a client has to send a request's headers and body")
 
 

