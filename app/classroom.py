@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +12,9 @@ from app.errors import ApiError
 from app.hub import GalleryHub
 from app.serialize import image as image_json
 from engine import datasets
-from engine.stores import store
 from engine.stores.sessions import SessionStore
 from engine.stores.store import ModelCard, ModelRegistry
-from engine.training.finetune import finetune, guesses
+from engine.training.finetune import tune_and_save
 
 
 def pixels(drawings: list[dict]) -> np.ndarray:
@@ -33,8 +31,9 @@ def drawing_json(d: dict, labels: list[str]) -> dict:
 
 class Classroom:
     def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, galleries: GalleryHub,
-                 database_url: str | None = None):
+                 database_url: str | None = None, tuner=None):
         self.sessions = SessionStore(folder, database_url=database_url)
+        self.tuner = tuner  # district mode: QueuedJobs.finetune (a worker tunes); None: here
         self.galleries = galleries
         self.registry, self.data_dir = registry, data_dir
         self.finetune_lock = asyncio.Lock()
@@ -69,28 +68,29 @@ class Classroom:
 
     def finetune(self, session: dict) -> dict:
         """Fine-tune the session's model on the class dataset (with replayed training images), save
-        it as a new model, re-read every drawing with it and make it the session's model."""
+        it as a new model, re-read every drawing with it and make it the session's model. In
+        district mode a training worker does the tuning (the replicas' cores read live frames)."""
         code = session["code"]
         drawings = self.sessions.drawings(code)
         chosen = [d for d in drawings if d["in_dataset"]]
         if not chosen:
             raise ApiError(422, "empty_dataset", "The class dataset is empty: put misread drawings with their true "
                            "labels into it first.")
-        self.model(session)
-        base = self.registry.get(session["model_id"])
-        dataset = base.card.dataset if base.card.dataset in datasets.SPECS else "mnist"
-        tuned, report = finetune(base.module, pixels(chosen), np.array([d["label"] for d in chosen]),
-                                 self.replay(dataset))
+        base = self.model(session)
+        dataset = base.dataset if base.dataset in datasets.SPECS else "mnist"
         n = len(session["finetunes"]) + 1
-        card = replace(base.card, id=f"class-{code.lower()}-{n}-{secrets.token_hex(16)}",
-                       name=f"{base.card.name}, tuned by class {code} ({n})", owner=self.sessions.owner(code),
-                       training={**report, "from": base.card.id, "command": "POST /api/sessions/{code}/finetune"})
-        store.save(self.registry.user_folder, card, tuned)
-        self.registry.add(card.id)
-        guess, confidence = guesses(tuned, pixels(drawings))
-        self.sessions.regrade(code, {d["id"]: (int(g), float(c)) for d, g, c in zip(drawings, guess, confidence)})
-        self.sessions.set_model(code, card.id, {**report, "model_id": card.id})
-        return {**report, "model_id": card.id}
+        work = dict(images=pixels(chosen), labels=np.array([d["label"] for d in chosen]), everything=pixels(drawings),
+                    new_id=f"class-{code.lower()}-{n}-{secrets.token_hex(16)}",
+                    name=f"{base.name}, tuned by class {code} ({n})", owner=self.sessions.owner(code))
+        if self.tuner is not None:  # a district worker
+            done = self.tuner(self.registry.weights_path(base.id).with_suffix(".json"), dataset, **work)
+        else:
+            done = tune_and_save(self.registry.get(base.id), replay=self.replay(dataset), folder=self.registry.user_folder,
+                                 **work)
+        self.registry.add(work["new_id"])
+        self.sessions.regrade(code, {d["id"]: (int(g), float(c)) for d, g, c in zip(drawings, done["guess"], done["confidence"])})
+        self.sessions.set_model(code, work["new_id"], {**done["report"], "model_id": work["new_id"]})
+        return {**done["report"], "model_id": work["new_id"]}
 
     def replay(self, name: str) -> datasets.Split:
         if name not in self._replay:

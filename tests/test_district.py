@@ -92,8 +92,8 @@ def post_form(url: str, fields: dict, files: list[tuple[str, str, bytes]], heade
                      ctype=f"multipart/form-data; boundary={boundary}", headers=headers)
 
 
-def drawing_request(url: str, code: str, key: str, digit: str) -> dict:
-    return post_form(f"{url}/api/sessions/{code}/drawings", {}, [("image", "d.png", encode(draw_digit(digit)))],
+def drawing_request(url: str, code: str, key: str, digit: str, **style) -> dict:
+    return post_form(f"{url}/api/sessions/{code}/drawings", {}, [("image", "d.png", encode(draw_digit(digit, **style)))],
                      {"X-Student-Key": key})
 
 
@@ -441,3 +441,29 @@ def test_a_project_trained_through_a_is_followed_through_b_and_recorded_once(dis
     result = project["result"]
     assert result["model_id"] == done["results"][0]["model_id"] and result["labels"] == ["ball", "box"]
     assert project["job"] is None and http_json(f"{a}/api/projects/{p['id']}", headers=owner)["model_id"] == result["model_id"]
+
+
+def test_a_class_fine_tune_asked_on_b_is_done_by_a_worker_and_shown_on_a(district):
+    """The teacher fine-tunes through replica B; a training worker tunes (the replicas' cores read
+    live frames); the new model reads the class's drawings, and A's gallery gets the snapshot."""
+    a, b = district["a"], district["b"]
+    session = http_json(f"{a}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER})
+    code, teacher = session["code"], {"X-Teacher-Key": session["teacher_key"]}
+    for i in range(3):  # the class's "4", drawn like a 9, labelled 4 by its students
+        student = http_json(f"{a}/api/sessions/{code}/students", "POST", {"name": f"S{i}"})
+        for slant in (-0.3, 0.0, 0.3):
+            d = drawing_request(a, code, student["student_key"], "9", slant=slant, width=18 + 4 * i)
+            http_json(f"{a}/api/sessions/{code}/drawings/{d['id']}/label", "PUT", {"label": 4},
+                      {"X-Student-Key": student["student_key"]})
+            http_json(f"{b}/api/sessions/{code}/drawings/{d['id']}/dataset", "PUT", {"on": True}, teacher)
+    with gallery(a, code, session["teacher_key"]) as ws:
+        next_event(ws, "snapshot")
+        report = http_json(f"{b}/api/sessions/{code}/finetune", "POST", {}, teacher, timeout=120)
+        tuned = next_event(ws, "snapshot")
+    assert report["class_accuracy_after"] >= 0.8 and tuned["finetune"]["model_id"] == report["model_id"]
+    assert sum(d["guess"] == "4" for d in tuned["drawings"]) >= 7  # read again with the tuned model
+    assert http_json(f"{a}/api/models/{report['model_id']}")["training"]["from"] == "digits"
+    import redis
+    from rq.registry import FinishedJobRegistry
+    done = FinishedJobRegistry("neuronlab-finetune", connection=redis.Redis.from_url(district["redis"]))
+    assert done.count >= 1  # a worker did it, not the replica

@@ -35,13 +35,18 @@ from typing import Callable
 import redis
 from rq import Queue, Worker
 
+from engine import datasets
+from engine.stores import store
+from engine.training.finetune import tune_and_save
 from engine.training.jobs import ACTIVE, FINAL, JOB_ID, Job, JobError, check_command, check_limits
 from engine.training.train import MALLOC_TUNING
-from engine.training.worker import JobSpec, worker_main
+from engine.training.worker import JobSpec, lower_priority, worker_main
 
 log = logging.getLogger("neuronlab")
 
 QUEUE = "neuronlab-training"
+FINETUNE_QUEUE = "neuronlab-finetune"  # a class's fine-tune (seconds): workers take these first
+FINETUNE_START, FINETUNE_LIMIT = 60, 300  # seconds a fine-tune may wait for a worker, and run
 KEY = "neuronlab:job:"            # + job id (+ ":events", ":status", ":commands", ":alive")
 ACTIVE_SET = "neuronlab:jobs:active"
 NEWS = "neuronlab:jobs"           # pub/sub: {"job": id, ...event} for every event
@@ -250,6 +255,29 @@ class QueuedJobs:
         return []
 
     @answered
+    def finetune(self, card_path: Path, dataset: str, **work) -> dict:
+        """A class's fine-tune (engine.training.finetune.tune_and_save) on a worker; waits for it
+        and returns what it returns. A worker free within FINETUNE_START seconds takes it."""
+        job = Queue(FINETUNE_QUEUE, connection=self.redis).enqueue(
+            run_finetune, str(card_path), dataset, work, job_timeout=FINETUNE_LIMIT, result_ttl=600, failure_ttl=3600)
+        started = time.monotonic()
+        while True:
+            status = job.get_status(refresh=True)
+            if status == "finished":
+                return job.return_value()
+            if status in ("failed", "stopped", "canceled"):
+                raise JobError(503, "The fine-tune failed on the training worker; try again, and if it fails "
+                                    "again tell whoever runs the server (the worker's log says why).")
+            waited = time.monotonic() - started
+            if status in ("queued", "deferred", "scheduled") and waited > FINETUNE_START:
+                job.cancel()
+                raise JobError(503, f"Every training worker stayed busy for {FINETUNE_START} s, so the fine-tune "
+                                    "could not start. Try again when a training job ends.", retry_after=60)
+            if waited > FINETUNE_START + FINETUNE_LIMIT:
+                raise JobError(503, "The fine-tune took too long on the training worker; try again.")
+            time.sleep(0.1)
+
+    @answered
     def note(self, key: str, data: dict) -> None:
         self.redis.set(NOTE + key, json.dumps(data), ex=KEEP_RECORD)
 
@@ -336,6 +364,15 @@ def run_job(job_id: str, spec: dict, time_limit: float) -> None:
         store.fail(job_id, "the queue worker running this job stopped")
 
 
+def run_finetune(card_path: str, dataset: str, work: dict) -> dict:
+    """The RQ job of a class's fine-tune, in a work horse: the base model from the shared folder,
+    the tuned one saved there."""
+    settings = WORKER_SETTINGS
+    lower_priority(settings["niceness"], settings["threads"])
+    replay = datasets.load(dataset, Path(settings["data_dir"])).train
+    return tune_and_save(store.load(Path(card_path)), replay=replay, folder=Path(settings["models_dir"]), **work)
+
+
 WORKER_SETTINGS: dict = {}
 
 
@@ -351,7 +388,8 @@ def work(url: str, data_dir: Path, threads: int = 1, niceness: int = 10, burst: 
 
     def horse_killed(job, retpid, ret_val, rusage) -> None:
         store.fail(job.id, f"the training process was killed (wait status {ret_val}); start it again")
-    TrainingWorker([Queue(QUEUE, connection=client)], connection=client, work_horse_killed_handler=horse_killed).work(
+    queues = [Queue(FINETUNE_QUEUE, connection=client), Queue(QUEUE, connection=client)]  # fine-tunes first
+    TrainingWorker(queues, connection=client, work_horse_killed_handler=horse_killed).work(
         burst=burst, logging_level="WARNING")
 
 
@@ -360,7 +398,8 @@ class TrainingWorker(Worker):
     saves its model within a mini-batch and ends as interrupted (a second signal kills it)."""
 
     def handle_warm_shutdown_request(self) -> None:
-        job_id = self.get_current_job_id()
+        job = self.get_current_job()
+        job_id = job.id if job is not None and job.origin == QUEUE else None  # a fine-tune just finishes
         if job_id:
             self.connection.set(KEY + job_id + ":interrupted", 1, ex=3600)
             self.connection.rpush(KEY + job_id + ":commands", json.dumps({"action": "stop"}))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import datasets
+from engine.stores import store
 from engine.training.augment import AugmentConfig, augment
 from engine.training.train import as_input
 
@@ -56,3 +59,16 @@ def finetune(model: nn.Module, images: np.ndarray, labels: np.ndarray, replay: d
                    "class_accuracy_before": before[0], "class_accuracy_after": after[0],
                    "replay_accuracy_before": before[1], "replay_accuracy_after": after[1],
                    "seconds": round(time.perf_counter() - started, 2)}
+
+
+def tune_and_save(base: store.StoredModel, images: np.ndarray, labels: np.ndarray, replay: datasets.Split,
+                  everything: np.ndarray, new_id: str, name: str, owner: str | None, folder: Path) -> dict:
+    """Fine-tune `base` on a class's chosen drawings, save the result as model `new_id` in `folder`,
+    and read every drawing of the class (`everything`) with it: {"report", "guess", "confidence"}.
+    Runs in the server, or in a district worker (engine.training.district.run_finetune)."""
+    tuned, report = finetune(base.module, images, labels, replay)
+    card = replace(base.card, id=new_id, name=name, owner=owner,
+                   training={**report, "from": base.card.id, "command": "POST /api/sessions/{code}/finetune"})
+    store.save(folder, card, tuned)
+    guess, confidence = guesses(tuned, everything)
+    return {"report": report, "guess": guess.tolist(), "confidence": confidence.tolist()}

@@ -121,13 +121,19 @@ def worker_main(job_id: str, spec: dict, data_dir: str, models_dir: str, command
     if os.getppid() != server:
         return  # the server is already gone
     try:
-        if niceness:
-            os.nice(niceness)  # the server's live inference keeps priority over training
-            _idle_policy()
-        torch.set_num_threads(threads)
+        lower_priority(niceness, threads)
         JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit, server).run()
     except Exception as exc:  # the job fails; the server goes on
         emit({"type": "done", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+
+
+def lower_priority(niceness: int, threads: int) -> None:
+    """This process trains behind the server's live inference (niceness 0: at normal priority),
+    with `threads` torch threads."""
+    if niceness:
+        os.nice(niceness)
+        _idle_policy()
+    torch.set_num_threads(threads)
 
 
 def _idle_policy() -> None:
