@@ -171,6 +171,10 @@ def main() -> None:
         try:
             run(port, 1, 2, args.fps)  # warm up
             rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}, {args.district} repl."))
+            if args.training:  # the job goes to one of the district's workers
+                job = start_training(port)
+                rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}, repl. + job"))
+                api(port, "POST", f"/api/train/{job}/stop")
         finally:
             proc.terminate()
             proc.wait()
@@ -186,8 +190,12 @@ def main() -> None:
     if args.training:
         print(f"while training: p99 {rows[2][3]:.2f} ms vs {load[3]:.2f} ms without (ratio {rows[2][3] / load[3]:.2f})")
     if args.district:
-        print(f"through {args.district} replicas behind nginx: p99 {rows[-1][3]:.2f} ms vs {load[3]:.2f} ms on one server "
-              f"(ratio {rows[-1][3] / load[3]:.2f}); CPU per frame {rows[-1][7]:.2f} vs {load[7]:.2f} ms")
+        district = rows[3 if args.training else 2]
+        print(f"through {args.district} replicas behind nginx: p99 {district[3]:.2f} ms vs {load[3]:.2f} ms on one server "
+              f"(ratio {district[3] / load[3]:.2f}); CPU per frame {district[7]:.2f} vs {load[7]:.2f} ms")
+        if args.training:
+            print(f"district while a worker trains: p99 {rows[-1][3]:.2f} ms vs {district[3]:.2f} ms without "
+                  f"(ratio {rows[-1][3] / district[3]:.2f})")
 
 
 if __name__ == "__main__":

@@ -215,6 +215,9 @@ def test_the_district_command_serves_a_class_through_nginx_and_stops_cleanly(tmp
                 student = http_json(f"{base}/api/sessions/{code}/students", "POST", {"name": name})
                 drawn = drawing_request(base, code, student["student_key"], "3")
                 assert next_event(ws, "drawing")["drawing"]["id"] == drawn["id"]
+        with pytest.raises(urllib.error.HTTPError) as foreign:  # a foreign page, through the proxy
+            http_json(f"{base}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER, "Origin": "http://evil.example"})
+        assert foreign.value.code == 403
         # a training job through the proxy, followed request after request, whichever replica answers
         state = trained(base, {"architecture": "mlp_16", "train_size": 640, "val_size": 500}, {"X-Owner-Token": OWNER})
         assert state["status"] == "done"
