@@ -179,10 +179,10 @@ def main() -> None:
             proc.terminate()
             proc.wait()
     print(f"{args.fps:g} frames/s a drawing student, {args.seconds:g} s a run")
-    print(f"{'students':>12} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p99':>8} {'skipped %':>9} "
+    print(f"{'students':>16} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p99':>8} {'skipped %':>9} "
           f"{'errors':>6} {'CPU ms/frame':>12} {'drawings':>8} {'in gallery':>10} {'gallery p99 ms':>14}")
     for r in rows:
-        print(f"{r[0]:>12} {r[1]:8.1f} {r[2]:10.2f} {r[3]:10.2f} {r[4]:8.2f} {r[5]:9.1f} {r[6]:>6} {r[7]:12.2f} "
+        print(f"{r[0]:>16} {r[1]:8.1f} {r[2]:10.2f} {r[3]:10.2f} {r[4]:8.2f} {r[5]:9.1f} {r[6]:>6} {r[7]:12.2f} "
               f"{r[8]:>8} {r[9]:>10} {r[10]:14.1f}")
     base, load = rows[0], rows[1]
     print(f"server p99 with {args.students} students: {load[3]:.2f} ms vs {base[3]:.2f} ms alone "
