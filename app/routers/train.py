@@ -125,9 +125,9 @@ async def stream(ws: WebSocket, job_id: str, training: TrainingDep, since: int =
     await ws.accept()
     try:
         await run_in_threadpool(training.get, job_id)  # in district mode these ask Redis: not on the loop
-    except ApiError as exc:
-        await ws.send_json({"type": "error", "error": "job_not_found", "message": exc.message})
-        await ws.close(code=4404)
+    except ApiError as exc:  # no such job (404), or district mode's Redis not answering (503: try again)
+        await ws.send_json({"type": "error", "error": exc.code, "message": exc.message})
+        await ws.close(code=4404 if exc.status == 404 else 1013)
         return
     changed = training.watch(job_id)
     try:
