@@ -14,14 +14,25 @@ port=${NEURONLAB_PORT:-8000}
 first=${NEURONLAB_REPLICA_PORT:-8101}
 run=$(realpath -m "${NEURONLAB_DISTRICT_DIR:-data/district}")
 mkdir -p "$run/logs" "$run/tmp" "$run/redis"
-pids=()
-cleanup() { trap - EXIT INT TERM; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+pids=() redis_pid=""
+stop() {  # SIGTERM (a training worker stops its job, saving it), up to 20 s, then SIGKILL
+  kill "$@" 2>/dev/null || true
+  for _ in $(seq 100); do
+    local alive=0 p
+    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.2
+  done
+  kill -9 "$@" 2>/dev/null || true
+}
+# Redis goes last: the replicas and workers need it to stop cleanly
+cleanup() { trap - EXIT INT TERM; stop "${pids[@]}"; [ -z "$redis_pid" ] || stop "$redis_pid"; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM
 
 if [ -z "${NEURONLAB_REDIS_URL:-}" ]; then
   redis_port=${NEURONLAB_REDIS_PORT:-6390}
   redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly no \
-    --logfile "$run/logs/redis.log" & pids+=($!)
+    --logfile "$run/logs/redis.log" & redis_pid=$!
   export NEURONLAB_REDIS_URL=redis://127.0.0.1:$redis_port/0
 fi
 # one admin key for all replicas (each would make up its own)
@@ -63,4 +74,4 @@ sed -e '/^    server 127\.0\.0\.1:81/d' -e "s#^    \(least_conn\|hash \).*#&\\n$
   deploy/nginx.conf > "$run/nginx.conf"
 nginx -p "$run/" -c "$run/nginx.conf" -g "daemon off;" & pids+=($!)
 echo "Open http://<this machine's address>:$port/ (logs in $run/logs)" >&2
-wait -n "${pids[@]}"
+wait -n "${pids[@]}" ${redis_pid:+"$redis_pid"}

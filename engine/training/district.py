@@ -398,11 +398,13 @@ class TrainingWorker(Worker):
     saves its model within a mini-batch and ends as interrupted (a second signal kills it)."""
 
     def handle_warm_shutdown_request(self) -> None:
-        job = self.get_current_job()
-        job_id = job.id if job is not None and job.origin == QUEUE else None  # a fine-tune just finishes
-        if job_id:
-            self.connection.set(KEY + job_id + ":interrupted", 1, ex=3600)
-            self.connection.rpush(KEY + job_id + ":commands", json.dumps({"action": "stop"}))
+        try:
+            job = self.get_current_job()
+            if job is not None and job.origin == QUEUE:  # a fine-tune just finishes
+                self.connection.set(KEY + job.id + ":interrupted", 1, ex=3600)
+                self.connection.rpush(KEY + job.id + ":commands", json.dumps({"action": "stop"}))
+        except redis.RedisError as exc:  # Redis gone first: the job's process ends with its parent
+            log.warning("could not tell the job to stop: %s", exc)
         super().handle_warm_shutdown_request()
 
 
