@@ -31,7 +31,8 @@ trap cleanup EXIT INT TERM
 
 if [ -z "${NEURONLAB_REDIS_URL:-}" ]; then
   redis_port=${NEURONLAB_REDIS_PORT:-6390}
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly no \
+  # job records survive a Redis restart (append-only file in $run/redis)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
     --logfile "$run/logs/redis.log" & redis_pid=$!
   export NEURONLAB_REDIS_URL=redis://127.0.0.1:$redis_port/0
 fi
