@@ -51,7 +51,7 @@ class Services:
         return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
                    teaching=Teaching(projects, training, registry),
                    classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries,
-                                       settings.database_url, training.queued.finetune if training.queued else None),
+                                       settings.database_url, training.manager.finetune if settings.redis_url else None),
                    admin_key_hash=owners.token_hash(key))
 
     async def open(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 
 from app.errors import ApiError
 from app.owners import Caller
@@ -46,59 +45,41 @@ def check_size(architecture, settings: Settings) -> None:
 
 class Training:
     """The job manager, the sockets waiting on each job, and the registry learning each new model.
-    In district mode (NEURONLAB_REDIS_URL) every job goes to the district's queue
-    (engine.training.district): any replica answers for any job, and what a service notes about a
-    job (`note`, `take_note`) is kept in Redis, for whichever replica hears its end first."""
+    In district mode (NEURONLAB_REDIS_URL) the manager is the district's queue
+    (engine.training.district.QueuedJobs, the same interface): any replica answers for any job,
+    and what a service notes about a job is kept in Redis, for whichever replica hears its end first."""
 
     def __init__(self, settings: Settings, registry: ModelRegistry, loop: asyncio.AbstractEventLoop):
-        district = bool(settings.redis_url)
-        self.manager = JobManager(
-            settings.data_dir, settings.data_dir / "models", max_running=settings.training_jobs,
-            threads=settings.training_threads, time_limit=settings.training_time_limit,
-            max_queue=settings.max_queue, per_address=settings.jobs_per_address,
-            paused_release=settings.paused_release, grace=settings.job_grace,
-            # a shared folder's records would be other replicas' jobs, "interrupted" by this one's start
-            records_dir=None if district else settings.data_dir / "jobs")
-        self.queued = None
-        if district:
+        if settings.redis_url:
             from engine.training.district import QueuedJobs  # only district mode needs redis and rq
-            self.queued = QueuedJobs(settings.redis_url, settings.training_time_limit, settings.max_queue,
-                                     settings.jobs_per_address)
+            self.manager = QueuedJobs(settings.redis_url, settings.training_time_limit, settings.max_queue,
+                                      settings.jobs_per_address)
+        else:
+            self.manager = JobManager(
+                settings.data_dir, settings.data_dir / "models", max_running=settings.training_jobs,
+                threads=settings.training_threads, time_limit=settings.training_time_limit,
+                max_queue=settings.max_queue, per_address=settings.jobs_per_address,
+                paused_release=settings.paused_release, grace=settings.job_grace, records_dir=settings.data_dir / "jobs")
         self.registry, self.loop = registry, loop
         self.waiters: dict[str, set[asyncio.Event]] = {}
-        self._notes: dict[str, dict] = {}
-        self._notes_lock = threading.Lock()
         self.listen(self._on_event)
 
     def listen(self, listener) -> None:
-        """Call listener(job_id, event) for every event of every job (in a manager's thread)."""
-        for manager in self._managers():
-            manager.listeners.append(listener)
+        """Call listener(job_id, event) for every event of every job (in the manager's thread)."""
+        self.manager.listeners.append(listener)
 
     def note(self, key: str, data: dict) -> None:
         """Keep `data` under `key` until it is taken (district mode: in Redis, seen by every replica)."""
-        if self.queued is not None:
-            return job_call(self.queued.note, key, data)
-        with self._notes_lock:
-            self._notes[key] = data
+        job_call(self.manager.note, key, data)
 
     def read_note(self, key: str) -> dict | None:
-        if self.queued is not None:
-            return job_call(self.queued.read_note, key)
-        with self._notes_lock:
-            return self._notes.get(key)
+        return job_call(self.manager.read_note, key)
 
     def take_note(self, key: str) -> dict | None:
         """The note under `key`, to the first caller only (then it is gone)."""
-        if self.queued is not None:
-            return job_call(self.queued.take_note, key)
-        with self._notes_lock:
-            return self._notes.pop(key, None)
+        return job_call(self.manager.take_note, key)
 
-    def _managers(self) -> list:
-        return [self.manager] + ([self.queued] if self.queued else [])
-
-    def _on_event(self, job_id: str, event: dict) -> None:  # runs in a manager's thread
+    def _on_event(self, job_id: str, event: dict) -> None:  # runs in the manager's thread
         if event["type"] == "done":
             for result in event.get("results", []):
                 try:
@@ -108,17 +89,13 @@ class Training:
         if job_id in self.waiters:
             self.loop.call_soon_threadsafe(_wake, self.waiters.get(job_id, ()))
 
-    def _holder(self, job_id: str):
-        """The manager that has the job: this replica's (in memory), else the district's queue."""
-        return self.queued if self.queued is not None and job_id not in self.manager.jobs else self.manager
-
     def submit(self, spec: JobSpec, caller: Caller) -> Job:
         """Queue a job owned by the caller (made an owner now if it had none)."""
         caller.ensure()
-        return job_call((self.queued or self.manager).submit, spec, caller.owner, caller.address)
+        return job_call(self.manager.submit, spec, caller.owner, caller.address)
 
     def get(self, job_id: str) -> Job:
-        return job_call(self._holder(job_id).get, job_id)
+        return job_call(self.manager.get, job_id)
 
     def owned(self, job_id: str, caller: Caller) -> Job:
         job = self.get(job_id)
@@ -126,17 +103,17 @@ class Training:
         return job
 
     def command(self, job_id: str, *args) -> dict:
-        job = job_call(self._holder(job_id).command, job_id, *args)
+        job = job_call(self.manager.command, job_id, *args)
         return self.summary(job)
 
     def position(self, job: Job) -> int | None:
-        return self._holder(job.id).position(job)
+        return self.manager.position(job)
 
     def summary(self, job: Job) -> dict:
         return job.summary(self.position(job))
 
     def events_since(self, job_id: str, seq: int) -> list[dict]:
-        return job_call(self._holder(job_id).events_since, job_id, seq)
+        return job_call(self.manager.events_since, job_id, seq)
 
     def watch(self, job_id: str) -> asyncio.Event:
         """An event set whenever the job has news (call on the loop; `unwatch` when done)."""
@@ -151,9 +128,7 @@ class Training:
             self.waiters.pop(job_id, None)
 
     def close(self) -> None:
-        self.manager.close()  # each running job of this replica saves its model, then stops
-        if self.queued is not None:
-            self.queued.close()  # the district's jobs go on: they belong to its workers
+        self.manager.close()  # one server: each running job saves its model, then stops; a district's jobs go on
 
 
 def _wake(waiters) -> None:

@@ -132,9 +132,6 @@ class _PgCursor:
     def fetchall(self) -> list:
         return self.cursor.fetchall() if self.cursor.description else []
 
-    def fetchone(self):
-        return self.cursor.fetchone() if self.cursor.description else None
-
 
 UNAVAILABLE = ("The database (PostgreSQL) is not answering, so nothing could be read or saved (what was saved "
                "before is safe). Try again in a minute; if it lasts, tell whoever runs the server.")

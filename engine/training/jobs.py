@@ -153,6 +153,7 @@ class JobManager:
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
         self.listeners: list[Callable[[str, dict], None]] = []
+        self.notes: dict[str, dict] = {}  # what services note about jobs (note, read_note, take_note)
         self.closed = self.closing = False
         self._recover()
         self.pump = threading.Thread(target=self._pump, name="job-events", daemon=True)
@@ -207,6 +208,20 @@ class JobManager:
                 job.holds_slot = True
             job.commands.put({"action": action, "value": value, "run": run})
             return job
+
+    def note(self, key: str, data: dict) -> None:
+        """Keep `data` under `key` until it is taken (a service's memo about a job)."""
+        with self.lock:
+            self.notes[key] = data
+
+    def read_note(self, key: str) -> dict | None:
+        with self.lock:
+            return self.notes.get(key)
+
+    def take_note(self, key: str) -> dict | None:
+        """The note under `key`, to the first caller only."""
+        with self.lock:
+            return self.notes.pop(key, None)
 
     def events_since(self, job_id: str, seq: int) -> list[dict]:
         with self.lock:
