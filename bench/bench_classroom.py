@@ -146,6 +146,25 @@ def start_district(replicas: int) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("the district did not start")
 
 
+def sweep(started: tuple, args, labels: list[str], job_label: str) -> list[tuple]:
+    """On a started server (process, port): a warm-up, then one row per label ("1 alone": one
+    student, else the class), then with --training the class once more while a job trains; the
+    server is stopped at the end."""
+    proc, port = started
+    try:
+        run(port, 1, 2, args.fps)  # warm up
+        rows = [measure(proc, port, 1 if label == "1 alone" else args.students, args.seconds, args.fps, label)
+                for label in labels]
+        if args.training:
+            job = start_training(port)
+            rows.append(measure(proc, port, args.students, args.seconds, args.fps, job_label))
+            api(port, "POST", f"/api/train/{job}/stop")
+        return rows
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--students", type=int, default=30)
@@ -154,30 +173,10 @@ def main() -> None:
     p.add_argument("--training", action="store_true", help="and once more while a training job runs")
     p.add_argument("--district", type=int, default=0, metavar="N", help="and once more through N replicas behind nginx")
     args = p.parse_args()
-    proc, port = start_server()
-    try:
-        run(port, 1, 2, args.fps)  # warm up
-        rows = [measure(proc, port, 1, args.seconds, args.fps, "1 alone"),
-                measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}")]
-        if args.training:
-            job = start_training(port)
-            rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students} + job"))
-            api(port, "POST", f"/api/train/{job}/stop")
-    finally:
-        proc.terminate()
-        proc.wait()
-    if args.district:
-        proc, port = start_district(args.district)
-        try:
-            run(port, 1, 2, args.fps)  # warm up
-            rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}, {args.district} repl."))
-            if args.training:  # the job goes to one of the district's workers
-                job = start_training(port)
-                rows.append(measure(proc, port, args.students, args.seconds, args.fps, f"{args.students}, repl. + job"))
-                api(port, "POST", f"/api/train/{job}/stop")
-        finally:
-            proc.terminate()
-            proc.wait()
+    rows = sweep(start_server(), args, ["1 alone", f"{args.students}"], f"{args.students} + job")
+    if args.district:  # a job there goes to one of the district's workers
+        rows += sweep(start_district(args.district), args, [f"{args.students}, {args.district} repl."],
+                      f"{args.students}, repl. + job")
     print(f"{args.fps:g} frames/s a drawing student, {args.seconds:g} s a run")
     print(f"{'students':>16} {'frames/s':>8} {'server p50':>10} {'server p99':>10} {'rtt p99':>8} {'skipped %':>9} "
           f"{'errors':>6} {'CPU ms/frame':>12} {'drawings':>8} {'in gallery':>10} {'gallery p99 ms':>14}")

@@ -78,21 +78,6 @@ def dramatiq_worker(url: str) -> None:
 
 # --- the measurements (run here) -----------------------------------------------------------------
 
-def start_redis(folder: str) -> tuple[subprocess.Popen, str]:
-    from tests.conftest import free_port
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server") or "/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", folder], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    for _ in range(100):
-        try:
-            redis_client(url).ping()
-            return proc, url
-        except Exception:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
-
-
 def worker_process(kind: str, url: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, f"{kind}-worker", url], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -122,8 +107,9 @@ def next_start(r, timeout: float) -> tuple[float, int] | None:
 
 
 def measure(kind: str, jobs: int, kill_wait: float) -> dict:
+    from tests.district import start_redis  # the district tests' throwaway redis-server
     folder = tempfile.mkdtemp(prefix=f"bench-queue-{kind}-")
-    redis_proc, url = start_redis(folder)
+    redis_proc, url = start_redis(Path(folder))
     r = redis_client(url)
     first = worker_process(kind, url)
     second = None

@@ -121,3 +121,20 @@ def page(browser):
     page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
     yield page
     context.close()
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory):
+    """District mode: Redis, two replicas, A and B, on one shared data folder, and a training worker."""
+    from tests.district import ADMIN, start_redis, start_worker
+    shared = tmp_path_factory.mktemp("shared")
+    redis_proc, url = start_redis(shared)
+    env = {"NEURONLAB_REDIS_URL": url, "NEURONLAB_ADMIN_KEY": ADMIN, "NEURONLAB_TRAINING_TIME_LIMIT": "20"}
+    a, url_a = launch(shared, env)
+    b, url_b = launch(shared, env)
+    workers = [start_worker(url, shared)]
+    yield {"a": url_a, "b": url_b, "redis": url, "data": shared, "workers": workers}
+    for proc in (a, b, *workers):
+        stop(proc)
+    redis_proc.terminate()
+    redis_proc.wait(10)

@@ -127,7 +127,7 @@ def test_two_replicas_with_folders_of_their_own_share_sessions_through_postgres(
     try:
         session = http_json(f"{url_a}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER})
         ada = http_json(f"{url_a}/api/sessions/{session['code']}/students", "POST", {"name": "Ada"})
-        from tests.test_district import drawing_request
+        from tests.district import drawing_request
         drawn = drawing_request(url_a, session["code"], ada["student_key"], "7")
         gallery = http_json(f"{url_b}/api/sessions/{session['code']}/gallery",
                             headers={"X-Teacher-Key": session["teacher_key"]})
