@@ -15,16 +15,16 @@ that watch the job. An event is written only while the job is not final (a Lua s
 and writes in one step), so a job stopped while queued, failed by a killed worker or reaped
 after its machine vanished stays so.
 
+This module is the replicas' side (and what both sides share); the workers' side is
+engine/training/district_worker.py, also started as
+
     python -m engine.training.district --redis redis://10.0.0.5:6379/0 [--data-dir data]
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import logging
-import os
-import queue
 import secrets
 import threading
 import time
@@ -33,14 +33,10 @@ from pathlib import Path
 from typing import Callable
 
 import redis
-from rq import Queue, Worker
+from rq import Queue
 
-from engine import datasets
-from engine.stores import store
-from engine.training.finetune import tune_and_save
 from engine.training.jobs import ACTIVE, FINAL, JOB_ID, Job, JobError, check_command, check_limits
-from engine.training.train import MALLOC_TUNING
-from engine.training.worker import JobSpec, lower_priority, worker_main
+from engine.training.worker import JobSpec
 
 log = logging.getLogger("neuronlab")
 
@@ -55,6 +51,7 @@ HEARTBEAT, HEARTBEAT_TTL = 5.0, 60   # seconds between a job's heartbeats; witho
 KEEP_EVENTS = 3600                # seconds a finished job's events stay (then its record answers alone)
 KEEP_RECORD = 30 * 86400          # seconds a job's record stays
 HARD_LIMIT = 300                  # seconds past the time limit after which RQ kills a job that did not stop
+WORKER = "engine.training.district_worker."  # where the workers' job functions are (RQ imports them by name)
 RECORDED = ("status", "progress", "epoch", "done", "learning_rate")  # events that change the record
 
 # Write one event of a job unless the job is final (or, with ARGV[3], unless its status is other
@@ -127,39 +124,6 @@ class JobStore:
         return bool(self.append(job, {"type": "done", "status": "failed", "results": [], "error": error}))
 
 
-class RedisCommands:
-    """What a worker's JobRunner reads commands from: a queue.Queue's get / get_nowait over Redis."""
-
-    def __init__(self, client: redis.Redis, job_id: str):
-        self.redis, self.key = client, KEY + job_id + ":commands"
-
-    def get(self, timeout: float | None = None) -> dict:
-        got = self.redis.blpop([self.key], timeout=timeout or 0)
-        if got is None:
-            raise queue.Empty
-        return json.loads(got[1])
-
-    def get_nowait(self) -> dict:
-        raw = self.redis.lpop(self.key)
-        if raw is None:
-            raise queue.Empty
-        return json.loads(raw)
-
-
-class RedisEvents:
-    """What worker_main puts events on: each goes to Redis as the job's next event."""
-
-    def __init__(self, store: JobStore, job: Job):
-        self.store, self.job = store, job
-
-    def put(self, event: dict) -> None:
-        if (event["type"] == "done" and event["status"] == "stopped"
-                and self.store.redis.exists(KEY + self.job.id + ":interrupted")):  # by a worker's shutdown
-            event = {**event, "status": "interrupted",
-                     "error": "The training worker shut down before this job finished; the model so far was saved."}
-        self.store.append(self.job, event)
-
-
 # --- the replicas' side ----------------------------------------------------------------------
 
 def answered(method):
@@ -201,7 +165,7 @@ class QueuedJobs:
             job = Job(id=secrets.token_hex(16), spec=spec, client=client, address=address)
             self.redis.sadd(ACTIVE_SET, job.id)
             self.store.append(job, {"type": "status", "status": "queued"})
-            self.queue.enqueue(run_job, job.id, asdict(spec), self.time_limit, job_id=job.id,
+            self.queue.enqueue(WORKER + "run_job", job.id, asdict(spec), self.time_limit, job_id=job.id,
                                job_timeout=int(self.time_limit + HARD_LIMIT), result_ttl=600, failure_ttl=86400)
             return job
 
@@ -259,7 +223,7 @@ class QueuedJobs:
         """A class's fine-tune (engine.training.finetune.tune_and_save) on a worker; waits for it
         and returns what it returns. A worker free within FINETUNE_START seconds takes it."""
         job = Queue(FINETUNE_QUEUE, connection=self.redis).enqueue(
-            run_finetune, str(card_path), dataset, work, job_timeout=FINETUNE_LIMIT, result_ttl=600, failure_ttl=3600)
+            WORKER + "run_finetune", str(card_path), dataset, work, job_timeout=FINETUNE_LIMIT, result_ttl=600, failure_ttl=3600)
         started = time.monotonic()
         while True:
             status = job.get_status(refresh=True)
@@ -333,94 +297,6 @@ class QueuedJobs:
                 self.redis.srem(ACTIVE_SET, job_id)  # its record expired
 
 
-# --- the workers' side -------------------------------------------------------------------------
-
-def run_job(job_id: str, spec: dict, time_limit: float) -> None:
-    """The RQ job: train `spec` in this work horse (RQ forked it from the worker), its events and
-    commands in Redis. Settings come from the worker's environment (WORKER_SETTINGS)."""
-    settings = WORKER_SETTINGS
-    client = connect(settings["url"])
-    store = JobStore(client)
-    alive = KEY + job_id + ":alive"
-    client.set(alive, 1, ex=HEARTBEAT_TTL)  # before it is running: the reapers look for running jobs without one
-    job = store.load(job_id)
-    if job is None or not store.append(job, {"type": "status", "status": "running", "starting": True}, expect="queued"):
-        client.delete(alive)
-        return  # stopped (or expired) while it waited
-    spec["learning_rates"] = job.spec.learning_rates  # changed while it waited
-    beating = threading.Event()
-
-    def heartbeat() -> None:
-        while not beating.wait(HEARTBEAT):
-            client.set(alive, 1, ex=HEARTBEAT_TTL)
-    beat = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
-    beat.start()
-    try:
-        worker_main(job_id, spec, settings["data_dir"], settings["models_dir"], RedisCommands(client, job_id),
-                    RedisEvents(store, job), settings["threads"], settings["niceness"], time_limit, os.getppid())
-    finally:
-        beating.set()
-        # worker_main returns early only when its parent (the RQ worker) is gone
-        store.fail(job_id, "the queue worker running this job stopped")
-
-
-def run_finetune(card_path: str, dataset: str, work: dict) -> dict:
-    """The RQ job of a class's fine-tune, in a work horse: the base model from the shared folder,
-    the tuned one saved there."""
-    settings = WORKER_SETTINGS
-    lower_priority(settings["niceness"], settings["threads"])
-    replay = datasets.load(dataset, Path(settings["data_dir"])).train
-    return tune_and_save(store.load(Path(card_path)), replay=replay, folder=Path(settings["models_dir"]), **work)
-
-
-WORKER_SETTINGS: dict = {}
-
-
-def work(url: str, data_dir: Path, threads: int = 1, niceness: int = 10, burst: bool = False) -> None:
-    """An RQ worker for training jobs: torch loaded once here, each job in a forked process."""
-    import torch  # noqa: F401  (loaded before the fork: a job starts at once)
-    for key, value in MALLOC_TUNING.items():
-        os.environ.setdefault(key, value)
-    WORKER_SETTINGS.update(url=url, data_dir=str(data_dir), models_dir=str(data_dir / "models"),
-                           threads=threads, niceness=niceness)
-    client = connect(url)
-    store = JobStore(client)
-
-    def horse_killed(job, retpid, ret_val, rusage) -> None:
-        store.fail(job.id, f"the training process was killed (wait status {ret_val}); start it again")
-    queues = [Queue(FINETUNE_QUEUE, connection=client), Queue(QUEUE, connection=client)]  # fine-tunes first
-    TrainingWorker(queues, connection=client, work_horse_killed_handler=horse_killed).work(
-        burst=burst, logging_level="WARNING")
-
-
-class TrainingWorker(Worker):
-    """RQ's worker, but a warm shutdown (SIGTERM, Ctrl+C) tells the job in training to stop: it
-    saves its model within a mini-batch and ends as interrupted (a second signal kills it)."""
-
-    def handle_warm_shutdown_request(self) -> None:
-        try:
-            job = self.get_current_job()
-            if job is not None and job.origin == QUEUE:  # a fine-tune just finishes
-                self.connection.set(KEY + job.id + ":interrupted", 1, ex=3600)
-                self.connection.rpush(KEY + job.id + ":commands", json.dumps({"action": "stop"}))
-        except redis.RedisError as exc:  # Redis gone first: the job's process ends with its parent
-            log.warning("could not tell the job to stop: %s", exc)
-        super().handle_warm_shutdown_request()
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description="A NeuronLab district training worker (RQ).")
-    p.add_argument("--redis", default=os.environ.get("NEURONLAB_REDIS_URL"), help="the district's Redis URL")
-    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("NEURONLAB_DATA_DIR", "data")),
-                   help="the data folder every replica and worker shares")
-    p.add_argument("--threads", type=int, default=int(os.environ.get("NEURONLAB_TRAINING_THREADS", 1)))
-    p.add_argument("--niceness", type=int, default=10, help="0: run at normal priority (a machine of its own)")
-    args = p.parse_args()
-    if not args.redis:
-        p.error("give --redis or NEURONLAB_REDIS_URL")
-    from engine.training import district  # not this file run as __main__: RQ's jobs import that module
-    district.work(args.redis, args.data_dir.resolve(), args.threads, args.niceness)
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the documented way to start a worker
+    from engine.training.district_worker import main
     main()
