@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     decode_slots: int = Field(2, ge=1, description="images decoded at once (others wait their turn)")
     public_url: str | None = Field(None, description="the address students type to reach this server, e.g. "
                                    "http://192.168.1.10:8000 (default: found from the network interfaces)")
-    redis_url: str | None = Field(None, description="district mode: several servers share one Redis (live galleries) "
+    redis_url: str | None = Field(None, pattern=r"^(redis|rediss|unix)://",
+                                  description="district mode: several servers share one Redis (live galleries) "
                                   "and one data_dir, e.g. redis://10.0.0.5:6379/0 (docs/scaling.md); unset: one server")
     database_url: str | None = Field(None, pattern=r"^postgres(ql)?://", description="district mode with replicas on "
                                      "several machines: class sessions and projects in this PostgreSQL database, e.g. "

@@ -14,8 +14,9 @@ import urllib.error
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from app.settings import ROOT
+from app.settings import ROOT, Settings
 from engine import datasets
 from tests.conftest import OWNER, free_port, launch, stop
 from tests.district import ADMIN, REDIS, drawing_request, gallery, next_event, start_redis
@@ -217,3 +218,25 @@ def test_a_quiet_gallery_stays_connected(district):
         time.sleep(12)
         http_json(f"{district['a']}/api/sessions/{session['code']}/students", "POST", {"name": "Late"})
         assert next_event(ws, "students", timeout=5)["count"] == 1
+
+
+@pytest.mark.parametrize("name, value", [("redis_url", "localhost:6379"), ("redis_url", ""),
+                                         ("database_url", "mysql://db/neuronlab"), ("database_url", "sqlite:///x")])
+def test_a_malformed_district_address_is_refused_at_start_with_its_name(name, value):
+    with pytest.raises(ValidationError) as refused:
+        Settings(**{name: value})
+    assert name in str(refused.value)
+
+
+def test_garbage_on_a_gallery_channel_is_ignored(district):
+    """Whatever else writes to Redis, a message that is not a gallery event is skipped: the
+    teacher's gallery stays connected and gets the next real event."""
+    import redis
+    session = http_json(f"{district['a']}/api/sessions", "POST", {}, {"X-Owner-Token": OWNER})
+    with gallery(district["b"], session["code"], session["teacher_key"]) as ws:
+        next_event(ws, "snapshot")
+        client = redis.Redis.from_url(district["redis"])
+        for junk in (b"not json", b"\xff\xfe", b"[1, 2"):
+            client.publish(f"neuronlab:gallery:{session['code']}", junk)
+        http_json(f"{district['a']}/api/sessions/{session['code']}/students", "POST", {"name": "Ada"})
+        assert next_event(ws, "students")["count"] == 1
