@@ -19,6 +19,8 @@ from engine.preprocess import Prepared, resize
 from engine.stores.cards import ModelCard
 
 THUMBNAIL = 64  # longest side of step images sent to the page
+LISTED_INPUT = 3 * 32 * 32  # inputs up to this many values go as readable lists; larger ones compact
+TOP = 5  # the best guesses named in every classification
 
 
 def to_bytes(a: np.ndarray) -> np.ndarray:
@@ -98,19 +100,32 @@ def steps_json(p: Prepared, compact: bool) -> dict:
     return steps
 
 
-def classification_json(c: Classification, with_steps: bool, compact: bool = False) -> dict:
+def classification_json(c: Classification, with_steps: bool, compact: bool = False,
+                        min_confidence: float | None = None) -> dict:
+    """`top`: the TOP best guesses, best first; `sure` (when a minimum confidence is given):
+    whether the best guess reaches it. The input the network read goes as rows of floats, or in
+    the compact image form when asked or when it is large (the ImageNet network's 3x224x224)."""
     if c.prepared.empty:
         seen = None
+    elif compact or c.prepared.input.size > LISTED_INPUT:
+        seen = image(c.prepared.input, compact=True)
     else:
-        seen = image(c.prepared.input, compact) if compact else numbers(c.prepared.input)
+        seen = numbers(c.prepared.input)
+    top = None
+    if c.probabilities is not None:
+        order = np.argsort(c.probabilities)[::-1][:TOP]
+        top = [{"label": c.labels[i], "index": int(i), "probability": round(float(c.probabilities[i]), 6)} for i in order]
     body = {
         "model": c.model_id,
         "labels": c.labels,
         "probabilities": None if c.probabilities is None else [round(p, 6) for p in c.probabilities],
         "prediction": c.prediction,
         "confidence": None if c.confidence is None else round(c.confidence, 6),
+        "top": top,
         "input": seen,
     }
+    if min_confidence is not None and c.confidence is not None:
+        body["sure"] = c.confidence >= min_confidence
     if with_steps:
         body["steps"] = steps_json(c.prepared, compact)
     return body

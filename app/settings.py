@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     models_dir: Path = Field(ROOT / "models", description="shipped models (safetensors + cards)")
     data_dir: Path = Field(ROOT / "data", description="datasets and everything users create")
     default_model: str = Field("digits", description="model used when a request names none")
+    photo_model: str = Field("imagenet", description="the model /classify starts with (the digit model if it is not installed)")
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="request body cap")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="refused before decoding above this")
     torch_threads: int = Field(1, ge=1, description="threads for inference (1 keeps latency flat)")

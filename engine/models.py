@@ -85,6 +85,8 @@ PHOTO_LAYERS = _bn_cnn([(16, 3), (32, 3), (64, 3)], dense=64, dropout=0.3)  # ~8
 PHOTO_DESCRIPTION = ("Three conv blocks (16, 32, 64 filters 3x3 over the red, green and blue channels; "
                      "BatchNorm, ReLU, MaxPool 2), Dense 64 with dropout, one output per class.")
 DESCRIPTIONS = {name: a.description for name, a in PRESETS.items()}
+DESCRIPTIONS["transfer_head"] = ("Transfer learning: the ImageNet network's 1280 features of each photo (frozen), "
+                                 "and one dense layer from them to the classes, the only part trained.")
 
 
 def _int(spec: dict, key: str, lo: int, hi: int, index: int, default=None) -> int:

@@ -21,6 +21,7 @@ SPECK_MASS = 0.03      # ...and separate blobs at its edges holding less than th
 WORKING_SIZE = 280     # larger images are first shrunk to this (longer side) for speed
 STYLES = {"digit": 20, "object": 28}  # size of the box the ink is fitted into
 PHOTO_SIZE = 32        # "photo" style: side of the colour square the network reads
+IMAGENET_SIZE = 224    # "imagenet" style: the same for the ImageNet photo network (engine.photonet)
 
 
 @dataclass
@@ -241,9 +242,12 @@ def place(fitted: np.ndarray, left: int, top: int, size: int = 28) -> np.ndarray
 
 
 def prepare(img: Image.Image, style: str = "digit") -> Prepared:
-    """The full pipeline; `style` is "digit" (MNIST), "object" (Fashion-MNIST) or "photo"."""
+    """The full pipeline; `style` is "digit" (MNIST), "object" (Fashion-MNIST), "photo" (a project's
+    CNN) or "imagenet"."""
     if style == "photo":
         return prepare_photo(img)
+    if style == "imagenet":
+        return prepare_photo(img, IMAGENET_SIZE)
     box = STYLES[style]
     notes: list[str] = []
     ink = ink_map(crop_to_paper(shrink(img), notes), notes)
@@ -306,18 +310,33 @@ def rgb(img: Image.Image) -> Image.Image:
 
 
 def prepare_photo(img: Image.Image, size: int = PHOTO_SIZE) -> Prepared:
-    """A colour photo as a (3, size, size) input: the centre square, shrunk (area-averaged).
-    `ink` holds the photo in grey (for display), `cropped` the square, `fitted` the small grey."""
-    photo = rgb(shrink(img))
+    """A colour photo as a (3, size, size) input: the centre square, shrunk. `ink` holds the photo
+    in grey (for display), `cropped` the square, `fitted` the input in grey.
+
+    A project's small CNN reads 32x32 (area-averaged from the photo shrunk to WORKING_SIZE); the
+    ImageNet network reads 224x224 (IMAGENET_SIZE: bicubic from the photo shrunk only as far as its
+    shorter side stays at least 224, so no detail it could use is thrown away first)."""
+    photo = rgb(shrink(img) if size <= WORKING_SIZE // 2 else cover(img, size))
     w, h = photo.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     square = photo.crop((left, top, left + side, top + side))
-    small = np.asarray(square.resize((size, size), Image.Resampling.BOX), dtype=np.float32) / 255
+    method = Image.Resampling.BOX if size <= WORKING_SIZE // 2 else Image.Resampling.BICUBIC
+    small = np.asarray(square.resize((size, size), method), dtype=np.float32) / 255
     grey = lambda a: (a @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.float32)
     full = np.asarray(photo, dtype=np.float32) / 255
     notes = [] if side == w == h else [f"the centre square ({side}x{side}) of a {w}x{h} photo"]
+    verb = "shrunk" if side >= size else "enlarged"
     return Prepared(input=np.ascontiguousarray(small.transpose(2, 0, 1)), ink=grey(full),
                     bbox=(left, top, left + side, top + side), cropped=grey(full[top:top + side, left:left + side]),
                     fitted=grey(small), center_of_mass=(size / 2 - 0.5, size / 2 - 0.5), offset=(0, 0),
-                    notes=notes + [f"shrunk to {size}x{size}, three colour channels (red, green, blue)"])
+                    notes=notes + [f"{verb} to {size}x{size}, three colour channels (red, green, blue)"])
+
+
+def cover(img: Image.Image, size: int) -> Image.Image:
+    """Shrink (area-averaged) so the shorter side is `size` pixels; smaller images stay."""
+    if min(img.size) <= size:
+        return img
+    scale = size / min(img.size)
+    return img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))),
+                      Image.Resampling.BOX)

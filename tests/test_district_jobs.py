@@ -145,7 +145,7 @@ def test_a_project_trained_through_a_is_followed_through_b_and_recorded_once(dis
     for kind, c in enumerate(p["classes"]):
         photos = [("images", f"p{i}.jpg", encode(object_photo(kind, rng), "JPEG", quality=88)) for i in range(12)]
         post_form(f"{a}/api/projects/{p['id']}/samples", {"class_id": c["id"]}, photos, owner)
-    job = http_json(f"{a}/api/projects/{p['id']}/train", "POST", {"epochs": 10}, owner)
+    job = http_json(f"{a}/api/projects/{p['id']}/train", "POST", {"method": "scratch", "epochs": 10}, owner)
     assert http_json(f"{b}/api/projects/{p['id']}", headers=owner)["job"]["id"] == job["id"]
     with job_events(b, job["id"]) as ws:
         done = wait_for(ws, lambda e: e["type"] == "done")

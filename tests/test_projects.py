@@ -125,7 +125,7 @@ def test_bad_requests_get_clear_messages(client):
     assert "'ball' has 0" in empty.json()["message"]
     one_class = new_project(client, "solo", ["only"])
     assert client.post(f"/api/projects/{one_class['id']}/train", json={}).json()["error"] == "too_few_classes"
-    assert client.post(f"/api/projects/{pid}/train", json={"epochs": 0}).status_code == 422
+    assert client.post(f"/api/projects/{pid}/train", json={"method": "scratch", "epochs": 0}).status_code == 422
     assert client.post(f"/api/projects/{pid}/train", json={"learning_rate": "fast"}).status_code == 422
     untrained = client.post(f"/api/projects/{pid}/predict", files={"image": ("a.jpg", jpeg(photo), "image/jpeg")})
     assert untrained.status_code == 409 and untrained.json()["error"] == "not_trained"
@@ -165,7 +165,7 @@ def test_two_distinct_classes_train_to_high_held_out_accuracy_and_survive_a_rest
         for _ in range(2):  # several photos per request, as the page sends a webcam burst
             assert add(client, pid, c["id"], [object_photo(kind, rng) for _ in range(10)],
                        source="webcam").status_code == 201
-    job = client.post(f"/api/projects/{pid}/train", json={"epochs": 30})
+    job = client.post(f"/api/projects/{pid}/train", json={"method": "scratch", "epochs": 30})
     assert job.status_code == 201, job.text
     assert job.json()["held_out_photos"] == 8 and job.json()["train_photos"] == 32
     busy = client.post(f"/api/projects/{pid}/train", json={})
@@ -202,7 +202,7 @@ def test_live_socket_and_activations_read_a_project_model(client, settings):
     """A project model works wherever a model id is accepted (compact colour input on the socket)."""
     p = project_with_photos(client, 5, seed=11)
     rng = np.random.default_rng(12)
-    job = client.post(f"/api/projects/{p['id']}/train", json={"epochs": 2}).json()
+    job = client.post(f"/api/projects/{p['id']}/train", json={"method": "scratch", "epochs": 2}).json()
     assert wait_done(client, job["id"])["status"] == "done"
     model_id = client.get(f"/api/projects/{p['id']}").json()["model_id"]
     photo = jpeg(object_photo(0, rng))
@@ -237,7 +237,7 @@ def test_limits_keep_a_project_small(tmp_path):
 
 def test_deleting_a_project_while_it_trains_leaves_no_model_behind(client, settings):
     p = project_with_photos(client, 25, seed=5)
-    job = client.post(f"/api/projects/{p['id']}/train", json={"epochs": 200}).json()
+    job = client.post(f"/api/projects/{p['id']}/train", json={"method": "scratch", "epochs": 200}).json()
     deadline = time.time() + 60
     while client.get(f"/api/train/{job['id']}").json()["step"] == 0 and time.time() < deadline:
         time.sleep(0.1)  # training has started: stopping it will save a model

@@ -51,9 +51,20 @@ PAGE_CONFIG = {  # extra config a page's module needs, by path
 }
 
 
+def _classify_config(request: Request) -> dict:
+    """/classify starts with the photo network: a photo of a house is never answered with a digit."""
+    settings = request.app.state.settings
+    return {"defaultModel": settings.photo_model if settings.photo_model in services(request).registry
+            else settings.default_model}
+
+
+PAGE_CONFIG_BY_REQUEST = {"/classify": _classify_config}
+
+
 def _register(path: str, template: str) -> None:
     def page(request: Request):
-        return _page(request, template, config=PAGE_CONFIG.get(path, {}))
+        config = {**PAGE_CONFIG.get(path, {}), **(PAGE_CONFIG_BY_REQUEST[path](request) if path in PAGE_CONFIG_BY_REQUEST else {})}
+        return _page(request, template, config=config)
     router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse, name=template)
 
 

@@ -14,7 +14,7 @@ from app.errors import ApiError
 from app.serialize import classification_json, error_body
 from app.serialize import image as image_json
 from engine.inference import classify
-from engine.saliency import occlusion, onto_image
+from engine.saliency import onto_image, where_it_looked
 
 router = APIRouter(tags=["predict"])
 
@@ -25,15 +25,17 @@ def predict(
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
     model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
     steps: Annotated[bool, Form(description="include the preprocessing steps")] = False,
+    min_confidence: Annotated[float | None, Form(ge=0, le=1, description="below this, `sure` is false")] = None,
 ) -> JSONResponse:
-    """Classify one image. Returns the labels, their probabilities (same order), the prediction
-    and the 28x28 input the network saw (floats 0..1)."""
+    """Classify one image. Returns the labels, their probabilities (same order), the prediction,
+    the five best guesses (`top`) and the input the network saw (28x28 floats 0..1; the photo
+    network's 3x224x224 in the compact image form)."""
     stored = find_model(registry, model or settings.default_model)
     result = classify(stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
     # JSONResponse directly: FastAPI's generic encoder would walk the 784 floats one by one
-    return JSONResponse(classification_json(result, with_steps=steps))
+    return JSONResponse(classification_json(result, with_steps=steps, min_confidence=min_confidence))
 
 
 @router.websocket("/ws/draw")
@@ -120,9 +122,10 @@ def saliency_map(
     model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
     target: Annotated[int | None, Form(ge=0, description="class index to explain (default: the prediction)")] = None,
 ) -> JSONResponse:
-    """Occlusion sensitivity: how much covering each part of the input lowers the probability of
-    the class. `heat` is over the 28x28 input, `overlay` over the (shrunk) image as uploaded;
-    both are bytes 0..255 in compact form (255 = covering it hurts most)."""
+    """Where the network looked for the class: occlusion sensitivity (how much covering each part
+    of the input lowers its probability) for the small networks, Grad-CAM for the ImageNet photo
+    network (`method`). `heat` is over the network's input, `overlay` over the (shrunk) image as
+    uploaded; both are bytes 0..255 in compact form (255 = mattered most)."""
     stored = find_model(registry, model or settings.default_model)
     if target is not None and target >= len(stored.card.labels):
         raise ApiError(422, "invalid_request", f"target must be a class index below {len(stored.card.labels)}",
@@ -130,8 +133,8 @@ def saliency_map(
     result = classify(stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
-    heat, cls = occlusion(stored, result.prepared.input, target=target)
-    return JSONResponse({"model": stored.card.id, "prediction": result.prediction, "target": cls,
+    heat, cls, method = where_it_looked(stored, result.prepared.input, target=target)
+    return JSONResponse({"model": stored.card.id, "prediction": result.prediction, "target": cls, "method": method,
                          "target_label": stored.card.labels[cls],
                          "heat": image_json(heat, compact=True),
                          "overlay": image_json(onto_image(heat, result.prepared), compact=True)})

@@ -36,6 +36,9 @@ class Renamed(BaseModel):
 
 class TrainProject(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    method: Literal["transfer", "scratch"] = Field(
+        "transfer", description="transfer: a new output layer on the frozen ImageNet network's features (about a "
+        "second, learns from a few photos); scratch: a small CNN trained from nothing (a job; the rest of the options)")
     epochs: int = Field(40, ge=1, le=200, description="passes over the training photos")
     learning_rate: float = Field(0.003, gt=0, le=1, allow_inf_nan=False, description="Adam's step size (peak)")
     augment: bool = Field(True, description="zoom, turn, shift, light and colour changes of each photo")
@@ -134,11 +137,23 @@ def delete_sample(project_id: str, sample_id: RowId, store: ProjectsDep, caller:
 
 @router.post("/{project_id}/train", status_code=201)
 def train(project_id: str, body: TrainProject, store: ProjectsDep, teaching: TeachingDep, caller: CallerDep) -> dict:
-    """Train a small CNN on the project's photos (a job: follow it at /ws/train/{id}). Each class
-    needs 4 photos or more; a fifth of each class is held out to measure the accuracy."""
+    """Teach the project's classes. Each class needs 4 photos or more; a fifth of each class is held
+    out to measure the accuracy (the same photos whichever way it is trained, for the same seed).
+    By default by transfer learning, at once: the answer holds the project with its `result`. With
+    `"method": "scratch"` a small CNN is trained as a job: follow it at /ws/train/{id}."""
     owned(store, project_id, caller)
-    job, train_photos, held_out = teaching.start(project_id, caller, **body.model_dump())
-    return {"id": job.id, "status": job.status, "position": teaching.training.position(job),
+    if body.method == "transfer":
+        scratch_only = sorted(body.model_fields_set - {"method", "seed"})
+        if scratch_only:
+            raise ApiError(422, "invalid_request", f"{', '.join(scratch_only)}: only for training from scratch; send "
+                           "\"method\": \"scratch\" with them, or leave them out for transfer learning.",
+                           {name: "only with method scratch" for name in scratch_only})
+        project, train_photos, held_out = teaching.transfer(project_id, caller, seed=body.seed)
+        return {"id": None, "method": "transfer", "status": "done", "project": project,
+                "train_photos": train_photos, "held_out_photos": held_out}
+    options = body.model_dump(exclude={"method"})
+    job, train_photos, held_out = teaching.start(project_id, caller, **options)
+    return {"id": job.id, "method": "scratch", "status": job.status, "position": teaching.training.position(job),
             "train_photos": train_photos, "held_out_photos": held_out}
 
 

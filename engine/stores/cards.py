@@ -16,7 +16,7 @@ class ModelCard:
     dataset: str                   # dataset it was trained on
     labels: list[str]
     architecture: str              # a preset name in engine.models.PRESETS, or "custom"
-    preprocess: str                # "digit", "object" or "photo": how an image is prepared (engine.preprocess)
+    preprocess: str                # "digit", "object", "photo" or "imagenet": how an image is prepared (engine.preprocess)
     test_accuracy: float | None = None
     parameters: int | None = None
     training: dict = field(default_factory=dict)  # epochs, seed, seconds, command, optimizer...
@@ -24,6 +24,7 @@ class ModelCard:
     layers: list | None = None     # the layer list, for architectures that are not presets
     input_shape: list[int] = field(default_factory=lambda: list(INPUT_SHAPE))  # (C, H, W)
     owner: str | None = None       # SHA-256 of its owner's token (None: shipped or shared)
+    base: str | None = None        # a head trained on this model's frozen features (transfer learning)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

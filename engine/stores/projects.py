@@ -197,7 +197,7 @@ class ProjectStore:
     def delete_class(self, project_id: str, class_id: int) -> None:
         doomed = self._class(project_id, class_id)["samples"]
         self._delete_freeing("DELETE FROM classes WHERE id = ?", (class_id,), lambda: [
-            self.sample_path(project_id, sample_id).unlink(missing_ok=True) for sample_id in doomed])
+            path.unlink(missing_ok=True) for sample_id in doomed for path in self._sample_files(project_id, sample_id)])
 
     # --- samples ----------------------------------------------------------------------------
 
@@ -247,8 +247,8 @@ class ProjectStore:
 
     def delete_sample(self, project_id: str, sample_id: int) -> None:
         self._sample(project_id, sample_id)
-        self._delete_freeing("DELETE FROM samples WHERE id = ?", (sample_id,),
-                             lambda: self.sample_path(project_id, sample_id).unlink(missing_ok=True))
+        self._delete_freeing("DELETE FROM samples WHERE id = ?", (sample_id,), lambda: [
+            path.unlink(missing_ok=True) for path in self._sample_files(project_id, sample_id)])
 
     def _sample(self, project_id: str, sample_id: int) -> sqlite3.Row:
         self._project(project_id)
@@ -263,10 +263,10 @@ class ProjectStore:
 
     # --- training ---------------------------------------------------------------------------
 
-    def training_set(self, project_id: str, seed: int = 0) -> tuple[datasets.Dataset, list[int]]:
-        """The photos prepared as the network reads them (N, 3, 32, 32) uint8, split per class
-        into training and held-out photos (HELD_OUT of each, at least one); and the held-out
-        sample ids in the order of the test split."""
+    def split(self, project_id: str, seed: int = 0) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
+        """The class names, and (sample id, class index) pairs split per class into training and
+        held-out photos (HELD_OUT of each, at least one), the same for the same seed and photos:
+        every way of training a project is tested on the same held-out photos."""
         project = self.get(project_id)
         classes = project["classes"]
         if len(classes) < 2:
@@ -284,11 +284,51 @@ class ProjectStore:
             n_test = max(1, round(HELD_OUT * len(ids)))
             test += [(i, label) for i in ids[:n_test]]
             train += [(i, label) for i in ids[n_test:]]
+        return [c["name"] for c in classes], train, test
+
+    def training_set(self, project_id: str, seed: int = 0) -> tuple[datasets.Dataset, list[int]]:
+        """The photos prepared as the small CNN reads them (N, 3, 32, 32) uint8, split as `split`
+        does; and the held-out sample ids in the order of the test split."""
+        names, train, test = self.split(project_id, seed)
         split = lambda pairs: datasets.Split(self._prepared([i for i, _ in pairs], project_id),
                                              np.array([label for _, label in pairs], dtype=np.uint8))
-        data = datasets.Dataset(name=f"project:{project_id}", labels=tuple(c["name"] for c in classes),
+        data = datasets.Dataset(name=f"project:{project_id}", labels=tuple(names),
                                 train=split(train), val=split(test), test=split(test))
         return data, [i for i, _ in test]
+
+    def features_path(self, project_id: str, sample_id: int, base: str) -> Path:
+        return self.folder / project_id / f"{int(sample_id)}.{base}.f32"
+
+    def features(self, project_id: str, sample_ids: list[int], base: str, compute) -> np.ndarray:
+        """Each photo's features from the frozen network `base` (N, F) float32: read from the file
+        kept beside the photo, or computed now by `compute(list of RGB images) -> (n, F)` for the
+        photos that have none yet, and kept (each file whole or not at all)."""
+        known = {}
+        for sample_id in sample_ids:
+            path = self.features_path(project_id, sample_id, base)
+            if path.is_file():
+                known[sample_id] = np.frombuffer(path.read_bytes(), dtype="<f4")
+        missing = [i for i in sample_ids if i not in known]
+        if missing:
+            images = []
+            for sample_id in missing:
+                with Image.open(self.sample_path(project_id, sample_id)) as img:
+                    images.append(img.convert("RGB"))
+            for sample_id, row in zip(missing, compute(images)):
+                row = np.ascontiguousarray(row, dtype="<f4")
+                files.write_bytes(self.features_path(project_id, sample_id, base), row.tobytes())
+                known[sample_id] = row
+        sizes = {len(v) for v in known.values()}
+        if len(sizes) > 1:  # a file from another network: compute them all again
+            for sample_id in sample_ids:
+                self.features_path(project_id, sample_id, base).unlink(missing_ok=True)
+            return self.features(project_id, sample_ids, base, compute)
+        return np.stack([known[i] for i in sample_ids]) if sample_ids else np.zeros((0, 0), np.float32)
+
+    def _sample_files(self, project_id: str, sample_id: int) -> list[Path]:
+        """The photo and every features file kept for it."""
+        folder = self.folder / project_id
+        return [self.sample_path(project_id, sample_id), *folder.glob(f"{int(sample_id)}.*.f32")]
 
     def _prepared(self, sample_ids: list[int], project_id: str) -> np.ndarray:
         out = []

@@ -21,7 +21,7 @@ from safetensors.torch import load as load_weights
 from safetensors.torch import save as weights_bytes
 from torch import nn
 
-from engine import models
+from engine import models, photonet
 from engine.stores import files
 from engine.stores.cards import ModelCard
 
@@ -34,10 +34,11 @@ TASKS = {"mnist": ("digits", "digit"), "fashion": ("fashion", "object")}  # data
 
 def new_card(model_id: str, name: str, architecture: str | list, dataset: str, labels, module: nn.Module,
              accuracy: float | None, training: dict, *, owner: str | None = None, input_shape=None,
-             task: str | None = None, preprocess: str | None = None) -> ModelCard:
+             task: str | None = None, preprocess: str | None = None, base: str | None = None) -> ModelCard:
     """The card of a network just trained (the train command, a training-lab job, a project's job):
     the task and how images are prepared follow from the dataset ("project:<id>" reads photos);
-    a preset is named, any other layer list kept whole."""
+    a preset is named, any other layer list kept whole; `base`: the model whose frozen features a
+    transfer head reads."""
     default_task, default_preprocess = ("project", "photo") if dataset.startswith("project:") else TASKS[dataset]
     preset = isinstance(architecture, str)
     return ModelCard(
@@ -45,7 +46,8 @@ def new_card(model_id: str, name: str, architecture: str | list, dataset: str, l
         architecture=architecture if preset else "custom", preprocess=preprocess or default_preprocess,
         test_accuracy=None if accuracy is None else round(accuracy, 4), parameters=models.count_parameters(module),
         training=training, description=models.DESCRIPTIONS.get(architecture, "") if preset else "",
-        layers=None if preset else architecture, input_shape=list(input_shape or models.INPUT_SHAPE), owner=owner)
+        layers=None if preset else architecture, input_shape=list(input_shape or models.INPUT_SHAPE), owner=owner,
+        base=base)
 
 
 @dataclass
@@ -87,13 +89,18 @@ def load(card_path: Path) -> StoredModel:
 
 
 def load_module(card: ModelCard, weights: Path) -> nn.Sequential:
+    """The network a card describes with its weights (for a transfer head: the head alone)."""
     module = build_for(card)
     module.load_state_dict(load_weights(Path(weights).read_bytes()))
     return module.eval()
 
 
 def build_for(card: ModelCard) -> nn.Sequential:
-    """The untrained network a card describes."""
+    """The untrained network a card describes; a transfer head is built on its base's features."""
+    if card.base is not None:
+        return models.build_layers(card.layers or [], len(card.labels), input_shape=(photonet.FEATURES,))
+    if card.architecture == "efficientnet_lite0":
+        return photonet.EfficientNetLite0(len(card.labels))
     return models.build(card.architecture if card.layers is None else card.layers, len(card.labels), card.input_shape)
 
 
@@ -249,7 +256,10 @@ class ModelRegistry:
             if stored is not None:
                 self._loaded.move_to_end(model_id)
                 return stored
-        stored = StoredModel(card, load_module(card, self.paths[model_id]))
+        module = load_module(card, self.paths[model_id])
+        if card.base is not None:  # a head on a pretrained network's frozen body: one network
+            module = nn.Sequential(*self.get(card.base).module.body(), *module).eval()
+        stored = StoredModel(card, module)
         with self._lock:
             self._loaded[model_id] = stored
             while len(self._loaded) > self.cache_size:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import datasets, models
+from engine import datasets, models, scores
 from engine.imageio import to_base64
 from engine.stores import files, store
 from engine.training.train import Diverged, TrainConfig, Trainer, as_input
@@ -292,18 +292,12 @@ class JobRunner:
         model = trainer.model.eval()
         preds = np.concatenate([model(as_input(test.images[i:i + 1000])).argmax(1).numpy()
                                 for i in range(0, len(test), 1000)])
-        k = len(self.data.labels)
-        confusion = np.zeros((k, k), dtype=int)
-        np.add.at(confusion, (test.labels.astype(int), preds), 1)
-        per_class = [float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None for i in range(k)]
-        mistakes = {}
-        for t, p in zip(*np.nonzero(confusion - np.diag(np.diag(confusion)))):
-            where = np.nonzero((test.labels == t) & (preds == p))[0][:MISTAKES_PER_CELL]
-            mistakes[f"{t},{p}"] = {"indices": where.tolist(), "images": b64(test.images[where])}
-        accuracy = float((preds == test.labels).mean())
+        scored = scores.report(test.labels, preds, len(self.data.labels), MISTAKES_PER_CELL)
+        mistakes = {cell: {"indices": where, "images": b64(test.images[where])} for cell, where in scored["mistakes"].items()}
+        accuracy, confusion, per_class = scored["accuracy"], scored["confusion"], scored["per_class"]
         model_id = self.save(run, accuracy)
         return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy,
-                "steps": trainer.step_count, "confusion": confusion.tolist(), "per_class": per_class,
+                "steps": trainer.step_count, "confusion": confusion, "per_class": per_class,
                 "mistakes": mistakes, "model_id": model_id, "seconds": round(self.active_time, 1)}
 
     def save(self, run: Run, accuracy: float) -> str:

@@ -10,9 +10,28 @@ import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
 
 const config = pageConfig();
-const state = { model: new URLSearchParams(location.search).get("model") || config.defaultModel, stream: null, liveBusy: false };
+const params = new URLSearchParams(location.search);
+const state = {
+  model: params.get("model") || config.defaultModel, stream: null, liveBusy: false, models: [],
+  sure: Math.min(95, Math.max(0, Number(params.get("sure") ?? 40) || 0)),  // below this %, say "not sure"
+};
 
-const post = (path, blob) => postForm(path, { image: blob, model: state.model, steps: path === "/api/predict" ? "true" : null });
+const post = (path, blob) => postForm(path, {
+  image: blob, model: state.model, steps: path === "/api/predict" ? "true" : null,
+  min_confidence: path === "/api/predict" ? String(state.sure / 100) : null,
+});
+const modelName = (id) => state.models.find((m) => m.id === id)?.name ?? id;
+
+// The headline of an answer: the guess and its probability, or, below the chosen confidence,
+// "Not sure" with the best guesses: the network does not pretend.
+function verdict(result) {
+  const [best] = result.top;
+  if (result.sure === false) {
+    const maybe = result.top.slice(0, 3).map((g) => g.label).join(" / ");
+    return { text: t("Not sure: maybe {guesses}", undefined, { guesses: maybe }), sure: false };
+  }
+  return { text: `${best.label} · ${percent(best.probability)}`, sure: true };
+}
 
 async function classify(blob, name) {
   const card = document.createElement("li");
@@ -34,15 +53,19 @@ async function classify(blob, name) {
 }
 
 function fillCard(card, blob, result, saliency) {
-  const order = result.probabilities.map((p, i) => [p, i]).sort((a, b) => b[0] - a[0]).slice(0, 3);
-  card.querySelector(".guess").textContent = `${result.prediction} · ${percent(order[0][0])}`;
-  card.setAttribute("aria-label", `${card.querySelector(".name").textContent}: ${result.prediction}, ${percent(order[0][0])}`);
+  const { text, sure } = verdict(result);
+  card.querySelector(".guess").textContent = text;
+  card.classList.toggle("unsure", !sure);
+  card.setAttribute("aria-label", `${card.querySelector(".name").textContent}: ${text}`);
+  const by = document.createElement("p");
+  by.className = "read-by";
+  by.textContent = t("Read by: {model}", undefined, { model: modelName(result.model) });
   const top = document.createElement("ol");
   top.className = "top3";
-  for (const [p, i] of order) {
+  for (const g of result.top) {
     const li = document.createElement("li");
-    li.textContent = `${result.labels[i]} ${percent(p)}`;
-    li.style.setProperty("--p", String(p));
+    li.textContent = `${g.label} ${percent(g.probability)}`;
+    li.style.setProperty("--p", String(g.probability));
     top.append(li);
   }
   const steps = document.createElement("div");
@@ -51,17 +74,20 @@ function fillCard(card, blob, result, saliency) {
   original.src = URL.createObjectURL(blob);
   original.alt = t("The photo");
   steps.append(figure(t("photo"), original));
-  const colour = Array.isArray(result.input[0][0]); // (3, H, W): a photo model reads colour
-  steps.append(figure(t(colour ? "greyscale" : "ink found"), canvasOf(result.steps.ink)));
+  const colour = !Array.isArray(result.input) || Array.isArray(result.input[0][0]); // (3, H, W): a photo model reads colour
+  const big = colour && !Array.isArray(result.input); // the ImageNet network's 224x224: no channel strips
+  if (!big) steps.append(figure(t(colour ? "greyscale" : "ink found"), canvasOf(result.steps.ink)));
   steps.append(figure(t(colour ? "centre square" : "cropped"), canvasOf(result.steps.cropped)));
   if (colour) {
-    ["red channel", "green channel", "blue channel"].forEach((name, c) => steps.append(figure(t(name), colourCanvas(result.input, c))));
+    if (!big) ["red channel", "green channel", "blue channel"].forEach((name, c) => steps.append(figure(t(name), colourCanvas(result.input, c))));
     steps.append(figure(t("the network's input"), colourCanvas(result.input)));
   } else {
     steps.append(figure(t("the network's input"), canvasOf(result.input.map((row) => row.map((v) => Math.round(v * 255))))));
   }
-  steps.append(figure(t("where it looked ({label})", undefined, { label: saliency.target_label }), overlay(result.steps.ink, saliency.overlay)));
-  card.append(top, steps);
+  const looked = t(saliency.method === "grad-cam" ? "where it looked ({label}, Grad-CAM)" : "where it looked ({label})",
+    undefined, { label: saliency.target_label });
+  steps.append(figure(looked, overlay(result.steps.ink, saliency.overlay)));
+  card.append(by, top, steps);
   requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
 }
 
@@ -145,14 +171,16 @@ async function liveLoop() {
     state.liveBusy = true;
     try {
       const result = await post("/api/predict", await frameBlob());
-      $("live-result").textContent = `${t("Live:")} ${result.prediction} · ${percent(result.confidence)}`;
+      const { text, sure } = verdict(result);
+      $("live-result").textContent = `${t("Live:")} ${text}`;
+      $("live-result").classList.toggle("unsure", !sure);
     } catch (err) {
       $("live-result").textContent = `${t("Live:")} ${err.message}`;
     } finally {
       state.liveBusy = false;
     }
   }
-  setTimeout(liveLoop, 400);
+  setTimeout(liveLoop, 100);  // the next frame as soon as this one is answered: 5 or more a second
 }
 $("live").addEventListener("change", liveLoop);
 
@@ -163,7 +191,18 @@ document.addEventListener("keydown", (e) => {
   if (e.key === "c" || e.key === "C") $("cards").replaceChildren();
 });
 
+$("sure").value = String(state.sure);
+const showSure = () => { $("sure-value").textContent = `${state.sure}%`; };
+showSure();
+$("sure").addEventListener("input", (e) => {
+  state.sure = Number(e.target.value);
+  showSure();
+  setParam("sure", String(state.sure));
+});
+
 getJSON("/api/models").then(({ models }) => {
+  state.models = models;
+  if (!models.some((m) => m.id === state.model)) state.model = models.find((m) => m.default)?.id ?? models[0]?.id;
   for (const m of models) $("model").append(modelOption(m, m.id === state.model));
   $("model").addEventListener("change", (e) => {
     state.model = e.target.value;

@@ -24,8 +24,15 @@ export function paintGrey(canvas, value) {
 // Paint a colour input (3, H, W) of floats 0..1, as the network reads a photo. With `only`
 // (0 red, 1 green, 2 blue) just that channel, in its own colour: how the slides show channels.
 export function paintColour(canvas, chw, only = null) {
-  const height = chw[0].length, width = chw[0][0].length;
-  const at = (c, i) => Math.round(255 * chw[c][Math.floor(i / width)][i % width]);
+  let width, height, at;
+  if (Array.isArray(chw)) {  // rows of floats 0..1, channel by channel
+    height = chw[0].length; width = chw[0][0].length;
+    at = (c, i) => Math.round(255 * chw[c][Math.floor(i / width)][i % width]);
+  } else {  // the compact form: RGB bytes pixel by pixel
+    ({ width, height } = chw);
+    const bytes = bytesOf(chw);
+    at = (c, i) => bytes[i * 3 + c];
+  }
   return paintPixels(canvas, width, height, (i) => (only === null ? [at(0, i), at(1, i), at(2, i)]
     : [0, 1, 2].map((c) => (c === only ? at(c, i) : 0))));
 }

