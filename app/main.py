@@ -13,7 +13,22 @@ from fastapi.staticfiles import StaticFiles
 
 from app import errors
 from app.limits import BodySizeLimit
-from app.routers import descent, filters, gallery, health, inside, models, neuron, pages, predict, projects, sessions, teacher, train
+from app.routers import (
+    descent,
+    filters,
+    gallery,
+    health,
+    inside,
+    models,
+    neuron,
+    pages,
+    photos,
+    predict,
+    projects,
+    sessions,
+    teacher,
+    train,
+)
 from app.security import OriginGuard, SecurityHeaders
 from app.services import Services
 from app.settings import ROOT, Settings, get_settings
@@ -59,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(OriginGuard, allowed=settings.allowed_origins)
     for router in (health.router, models.router, predict.router, train.router, projects.router, sessions.router,
-                   teacher.router, gallery.router, descent.router, filters.router, inside.router, neuron.router, pages.router):
+                   teacher.router, gallery.router, descent.router, filters.router, inside.router, neuron.router, photos.router,
+                   pages.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     for url, folder in VENDOR.items():  # npm packages (package.json), served locally: works offline

@@ -110,3 +110,15 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def group_probabilities(probabilities, labels: list[str], groups: dict[str, list[int]] = CIFAR10_GROUPS) -> list[dict]:
+    """Each group's probability (the sum over its ImageNet classes), best first, with its most
+    likely member; what no group holds is "other"."""
+    p = [float(v) for v in probabilities]
+    out = []
+    for name, members in groups.items():
+        best = max(members, key=lambda i: p[i])
+        out.append({"label": name, "probability": sum(p[i] for i in set(members)), "best": labels[best]})
+    out.sort(key=lambda g: -g["probability"])
+    return out + [{"label": "other", "probability": max(0.0, 1 - sum(g["probability"] for g in out)), "best": None}]

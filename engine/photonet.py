@@ -133,3 +133,36 @@ def from_original(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def describe_stages(classes: int = CLASSES) -> list[dict]:
+    """The network stage by stage, for the transfer-learning lesson: name (input, stem, stage with its
+    number, head, pool, classifier), what it does (in words, and as kernel, stride, expansion and
+    blocks), output shape (C, H, W) for a 224x224 photo, and weights (BatchNorm's scale and shift included,
+    its running statistics not). Worked out on torch's meta device: nothing is loaded or computed."""
+    with torch.device("meta"):
+        net = EfficientNetLite0(classes)
+        x = torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE)
+        layers = list(net)
+        rows = [{"name": "input", "what": "a colour photo", "output": [3, INPUT_SIZE, INPUT_SIZE], "weights": 0}]
+        x = layers[0](x)  # normalize
+        x = layers[1](x)
+        rows.append({"name": "stem", "what": "conv 3x3, stride 2", "kernel": 3, "stride": 2, "output": list(x.shape[1:]),
+                     "weights": count(layers[1])})
+        at = 2
+        for number, (kernel, stride, expansion, cout, repeats) in enumerate(STAGES, 1):
+            blocks = layers[at:at + repeats]
+            for block in blocks:
+                x = block(x)
+            rows.append({"name": "stage", "number": number, "what": f"{repeats} x MBConv {kernel}x{kernel}"
+                         + (f", expand x{expansion}" if expansion != 1 else "") + (", stride 2" if stride == 2 else ""),
+                         "blocks": repeats, "kernel": kernel, "expansion": expansion, "stride": stride,
+                         "output": list(x.shape[1:]), "weights": sum(count(b) for b in blocks)})
+            at += repeats
+        x = layers[at](x)
+        rows.append({"name": "head", "what": "conv 1x1", "kernel": 1, "output": list(x.shape[1:]), "weights": count(layers[at])})
+        x = layers[at + 1](x)
+        rows.append({"name": "pool", "what": "global average", "output": list(x.shape[1:]), "weights": 0})
+        rows.append({"name": "classifier", "what": f"dense {FEATURES} -> {classes}", "output": [classes],
+                     "weights": count(layers[at + 2])})
+    return rows

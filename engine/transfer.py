@@ -68,3 +68,27 @@ def fit_and_score(train_x, train_y, test_x, test_y, classes: int, config: HeadCo
 
 def trained_parameters(classes: int) -> int:
     return photonet.FEATURES * classes + classes
+
+
+CURVE_SIZES = (2, 5, 10, 20)  # photos a class, for the learning curve of the lesson
+
+
+def first_of_each(labels: np.ndarray, n: int, classes: int) -> np.ndarray | None:
+    """Indices of the first `n` examples of each class (in order), or None when a class has fewer."""
+    labels = np.asarray(labels)
+    picked = [np.nonzero(labels == c)[0][:n] for c in range(classes)]
+    if any(len(p) < n for p in picked):
+        return None
+    return np.sort(np.concatenate(picked))
+
+
+def learning_curve(labels: np.ndarray, test_labels: np.ndarray, classes: int, ways: dict, sizes=CURVE_SIZES) -> dict:
+    """Held-out accuracy after learning from n photos a class, for each n in `sizes` and each way
+    of learning: `ways` maps a name to fit(indices into the training examples) -> predictions of
+    the held-out ones. A size the photos cannot give (a class has fewer) is None."""
+    curve = {name: [] for name in ways}
+    for n in sizes:
+        chosen = first_of_each(labels, n, classes)
+        for name, fit in ways.items():
+            curve[name].append(None if chosen is None else float((fit(chosen) == np.asarray(test_labels)).mean()))
+    return {"sizes": list(sizes), **curve}

@@ -295,7 +295,7 @@ def test_classify_an_uploaded_photo_and_a_webcam_frame(page, server, tmp_path, m
     paper = np.asarray(on_canvas(mnist.test.images[digit]), np.float32) * np.linspace(0.7, 1.0, 280)[None, :]
     photo = tmp_path / "three.jpg"
     Image.fromarray(paper.astype(np.uint8)).convert("RGB").save(photo, quality=80)
-    page.goto(server + "/classify")
+    page.goto(server + "/classify?model=digits")  # a digit on paper: the digit model, chosen in the address
     page.set_input_files("#files", str(photo))
     page.wait_for_function("document.querySelector('#cards .guess') && document.querySelector('#cards .guess').textContent.startsWith('3')",
                            timeout=15000)
@@ -307,6 +307,33 @@ def test_classify_an_uploaded_photo_and_a_webcam_frame(page, server, tmp_path, m
     page.click("#capture")
     page.wait_for_function("document.querySelectorAll('#cards .card').length === 2")
     page.wait_for_function("document.querySelector('#cards .card .guess').textContent !== '…'", timeout=15000)
+    assert page.errors == []
+
+
+def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, server, tmp_path):
+    from tests.photos import photo
+    coffee, gravel = tmp_path / "coffee.jpg", tmp_path / "gravel.jpg"
+    photo("coffee.png").save(coffee, quality=90)
+    photo("gravel.png").save(gravel, quality=90)
+    page.goto(server + "/classify")
+    page.wait_for_function("document.getElementById('model').value === 'imagenet'")  # the photo network first
+    page.set_input_files("#files", str(coffee))
+    guess = page.locator("#cards .card .guess").first
+    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
+    card = page.locator("#cards .card").first
+    assert "EfficientNet" in card.locator(".read-by").text_content()
+    assert card.locator(".top3 li").count() == 5
+    assert "Grad-CAM" in card.locator(".pipeline figcaption").last.text_content()
+    page.locator("#sure").click()  # a person's way: click the slider, then keys
+    for _ in range(19):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('sure-value').textContent === '95%'")
+    assert "sure=95" in page.url
+    page.set_input_files("#files", str(gravel))
+    page.wait_for_function("document.querySelectorAll('#cards .card').length === 2")
+    page.wait_for_function("document.querySelector('#cards .card .guess').textContent.startsWith('Not sure')", timeout=20000)
+    assert "unsure" in page.locator("#cards .card").first.get_attribute("class")
+    assert guess.is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "classify.png"))
     assert page.errors == []
@@ -343,11 +370,20 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     page.mouse.up()
     assert rows.nth(1).locator(".thumbs img").count() >= 6
 
-    page.fill("#epochs", "15")
+    assert page.locator("#epochs").is_hidden()  # transfer learning, the default, has no epochs
     page.click("#train")
     page.wait_for_selector("#results:not([hidden])", timeout=60000)
     assert page.locator("#accuracy").text_content().endswith("%")
+    assert page.locator("#compare-transfer").text_content().endswith("%")
+    assert page.locator("#compare-scratch").text_content() == "–"
     assert page.locator("#confusion tbody tr").count() == 2
+    page.click("#train-other")  # the same held-out photos, from scratch: both numbers side by side
+    page.wait_for_function("document.getElementById('compare-scratch').textContent.endsWith('%')", timeout=60000)
+    assert page.locator("#compare-transfer").text_content().endswith("%")
+    assert "same" in page.locator("#compare-note").text_content()
+    page.check('input[name="method"][value="transfer"]')
+    page.click("#train")  # and back: the live answers below come from transfer learning
+    page.wait_for_function("document.getElementById('compare-transfer').classList.contains('current')", timeout=60000)
     page.check("#live")
     page.wait_for_function("document.getElementById('live-verdict').textContent.includes('camera')", timeout=15000)
     assert "changed" not in page.locator("#progress-text").text_content()

@@ -55,6 +55,14 @@ def walk(page, server, path):
     if path == "/filters":  # the network tab too, where the texts are built while running
         page.click("[data-tab=network]")
         page.wait_for_function("document.getElementById('net-prediction').textContent.length > 0", timeout=20000)
+    if path == "/classify":  # a photo's card, built while running, in Spanish too
+        from tests.photos import photo
+        shot = f"/tmp/neuronlab-es-{id(page)}.png"
+        photo("coffee.png").save(shot)
+        page.set_input_files("#files", shot)
+        page.wait_for_function("document.querySelector('#cards .read-by')?.textContent.length > 0", timeout=20000)
+    if path == "/transfer":
+        page.wait_for_function("document.querySelectorAll('#stages tr').length === 13")
     if path == "/session":
         page.click("#start")
         page.wait_for_function("document.getElementById('code').textContent.length === 5")

@@ -208,3 +208,18 @@ def test_without_the_photo_network_transfer_is_a_503_that_says_how_to_install_it
         assert response.status_code == 503 and "setup.sh" in response.json()["message"]
         assert '"defaultModel": "digits"' in c.get("/classify").text
         assert imagenet.MODEL_ID not in {m["id"] for m in c.get("/api/models").json()["models"]}
+
+
+def test_the_learning_curve_compares_both_ways_on_the_same_held_out_photos(client):
+    p = cat_or_coffee(client, 8)  # 6 to learn from and 2 held out a class: 2 and 5 can be measured
+    before = client.get(f"/api/projects/{p['id']}").json()
+    curve = client.post(f"/api/projects/{p['id']}/curve")
+    assert curve.status_code == 200, curve.text
+    body = curve.json()
+    assert body["sizes"] == [2, 5, 10, 20] and len(body["held_out"]) == 4 and body["per_class"] == [6, 6]
+    assert body["transfer"][2:] == [None, None] and body["scratch"][2:] == [None, None]
+    assert all(0 <= v <= 1 for v in body["transfer"][:2] + body["scratch"][:2])
+    assert body["transfer"][1] >= 0.75, body
+    assert client.get(f"/api/projects/{p['id']}").json()["model_id"] == before["model_id"]  # nothing replaced
+    other = client.post(f"/api/projects/{p['id']}/curve", headers={"X-Owner-Token": "e" * 32})
+    assert other.status_code == 403

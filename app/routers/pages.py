@@ -14,6 +14,7 @@ templates = Jinja2Templates(directory=ROOT / "templates")
 PAGES = [  # (path, template) in the order the menu and home page list them; their title, menu
     # label and one-line description are texts "page.<path>.title|nav|blurb" in app/i18n/<lang>.json
     ("/neuron", "neuron.html"), ("/draw", "draw.html"), ("/classify", "classify.html"), ("/teach", "teach.html"),
+    ("/transfer", "transfer.html"),
     ("/descent", "descent.html"), ("/filters", "filters.html"), ("/session", "session.html"),
     ("/train", "train.html"),
 ]

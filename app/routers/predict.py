@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
@@ -13,6 +13,7 @@ from app.deps import FramesDep, RegistryDep, SettingsDep, blank_image, decode_up
 from app.errors import ApiError
 from app.serialize import classification_json, error_body
 from app.serialize import image as image_json
+from engine import imagenet
 from engine.inference import classify
 from engine.saliency import onto_image, where_it_looked
 
@@ -26,6 +27,8 @@ def predict(
     model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
     steps: Annotated[bool, Form(description="include the preprocessing steps")] = False,
     min_confidence: Annotated[float | None, Form(ge=0, le=1, description="below this, `sure` is false")] = None,
+    groups: Annotated[Literal["cifar10"] | None, Form(description="the photo network only: CIFAR-10's ten classes "
+                                                                   "as groups of its ImageNet classes")] = None,
 ) -> JSONResponse:
     """Classify one image. Returns the labels, their probabilities (same order), the prediction,
     the five best guesses (`top`) and the input the network saw (28x28 floats 0..1; the photo
@@ -34,8 +37,15 @@ def predict(
     result = classify(stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
+    body = classification_json(result, with_steps=steps, min_confidence=min_confidence)
+    if groups is not None:
+        if stored.card.task != "imagenet":
+            raise ApiError(422, "invalid_request", f"groups=cifar10 needs the ImageNet photo network (model "
+                           f"{imagenet.MODEL_ID!r}); {stored.card.id!r} does not know ImageNet's classes.",
+                           {"groups": "only with the photo network"})
+        body["groups"] = imagenet.group_probabilities(result.probabilities, stored.card.labels)
     # JSONResponse directly: FastAPI's generic encoder would walk the 784 floats one by one
-    return JSONResponse(classification_json(result, with_steps=steps, min_confidence=min_confidence))
+    return JSONResponse(body)
 
 
 @router.websocket("/ws/draw")

@@ -157,6 +157,15 @@ def train(project_id: str, body: TrainProject, store: ProjectsDep, teaching: Tea
             "train_photos": train_photos, "held_out_photos": held_out}
 
 
+@router.post("/{project_id}/curve")
+def learning_curve(project_id: str, store: ProjectsDep, teaching: TeachingDep, caller: CallerDep) -> dict:
+    """How many photos a class does it need? Held-out accuracy after learning from 2, 5, 10 and 20
+    photos a class, by transfer learning and by the small CNN from scratch, on the same held-out
+    photos (null where a class has too few photos). The project's own model is left as it is."""
+    owned(store, project_id, caller)
+    return teaching.curve(project_id)
+
+
 @router.post("/{project_id}/predict")
 def predict(
     project_id: str,

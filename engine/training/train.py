@@ -191,6 +191,14 @@ class Trainer:
         return summary
 
 
+@torch.inference_mode()
+def predict_classes(model: torch.nn.Module, images: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Class indices (N,) for uint8 images, in eval mode."""
+    model.eval()
+    return np.concatenate([model(as_input(images[i:i + batch])).argmax(1).numpy() for i in range(0, len(images), batch)]) \
+        if len(images) else np.zeros(0, dtype=int)
+
+
 def input_shape(images: np.ndarray) -> tuple[int, int, int]:
     """(C, H, W) of a stack of images (N, H, W) or (N, C, H, W)."""
     return (1, *images.shape[1:]) if images.ndim == 3 else tuple(images.shape[1:])

@@ -21,7 +21,7 @@ import torch
 from engine import datasets, models, scores
 from engine.imageio import to_base64
 from engine.stores import files, store
-from engine.training.train import Diverged, TrainConfig, Trainer, as_input
+from engine.training.train import Diverged, TrainConfig, Trainer, as_input, predict_classes
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
 SAMPLES_EVERY = 1.5    # seconds between streams of test images with guesses
@@ -289,9 +289,7 @@ class JobRunner:
     def evaluate(self, run: Run) -> dict:
         """Test accuracy, confusion matrix and examples of mistakes; the model is saved."""
         trainer, test = run.trainer, self.data.test
-        model = trainer.model.eval()
-        preds = np.concatenate([model(as_input(test.images[i:i + 1000])).argmax(1).numpy()
-                                for i in range(0, len(test), 1000)])
+        preds = predict_classes(trainer.model, test.images)
         scored = scores.report(test.labels, preds, len(self.data.labels), MISTAKES_PER_CELL)
         mistakes = {cell: {"indices": where, "images": b64(test.images[where])} for cell, where in scored["mistakes"].items()}
         accuracy, confusion, per_class = scored["accuracy"], scored["confusion"], scored["per_class"]

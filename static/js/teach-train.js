@@ -4,7 +4,7 @@
 import { t as tr } from "./i18n.js";
 import { LiveSocket, postForm, sendJSON } from "./api.js";
 import { frameBlob } from "./camera.js";
-import { createBars } from "./render.js";
+import { createBars, paintColour } from "./render.js";
 import { percent } from "./format.js";
 import { showConfusion, showProgress } from "./train-view.js";
 
@@ -17,6 +17,9 @@ export class TrainPanel {
       if (e.target.checked && !(await ensureCamera())) e.target.checked = false;
       this.liveLoop();
     });
+    for (const radio of document.querySelectorAll('input[name="method"]')) radio.addEventListener("change", () => this.showMethod());
+    this.showMethod();
+    $("train-other").addEventListener("click", () => this.start(this.otherMethod));
     $("try-file").addEventListener("change", (e) => {
       if (e.target.files[0]) this.classify(e.target.files[0]);
       e.target.value = "";
@@ -34,22 +37,39 @@ export class TrainPanel {
     if (!project.job && !this.jobId) this.setRunning(false);
   }
 
-  async start() {
+  method() { return document.querySelector('input[name="method"]:checked').value; }
+
+  showMethod() {
+    for (const el of document.querySelectorAll(".scratch-only")) el.hidden = this.method() !== "scratch";
+  }
+
+  // Train the chosen way (or `method`): transfer learning answers at once; from scratch is a job to follow.
+  async start(method = this.method()) {
     const $ = this.$;
-    $("train-status").textContent = "";
+    $("train-status").textContent = method === "transfer" ? tr("Reading each photo with the ImageNet network, then training the new layer…") : "";
+    const body = method === "transfer" ? {} : { method, epochs: Number($("epochs").value), mirror: $("mirror").checked };
+    this.setRunning(true, method === "scratch");
     try {
-      const job = await sendJSON("POST", `/api/projects/${this.project().id}/train`,
-        { epochs: Number($("epochs").value), mirror: $("mirror").checked });
-      $("train-status").textContent = tr("Training on {n} photos; {k} are kept aside to test on.", undefined, { n: job.train_photos, k: job.held_out_photos });
-      this.follow(job.id);
+      const answer = await sendJSON("POST", `/api/projects/${this.project().id}/train`, body);
+      if (answer.method === "transfer") {
+        this.setRunning(false);
+        const r = answer.project.result;
+        $("train-status").textContent = tr("Transfer learning: {n} photos learned from, {k} kept aside to test on, in {s} s.", undefined,
+          { n: answer.train_photos, k: answer.held_out_photos, s: r.seconds });
+        this.refresh();
+        return;
+      }
+      $("train-status").textContent = tr("Training on {n} photos; {k} are kept aside to test on.", undefined, { n: answer.train_photos, k: answer.held_out_photos });
+      this.follow(answer.id);
     } catch (err) {
+      this.setRunning(false);
       $("train-status").textContent = err.message;
     }
   }
 
-  setRunning(running) {
-    this.$("train").disabled = running;
-    this.$("stop").hidden = !running;
+  setRunning(running, stoppable = running) {
+    this.$("train").disabled = this.$("train-other").disabled = running;
+    this.$("stop").hidden = !stoppable;
   }
 
   follow(jobId) {
@@ -93,6 +113,7 @@ export class TrainPanel {
         : tr("Trained: {n} steps in {s} s. Add photos and train again to improve it.", undefined, { n: r.steps, s: r.seconds });
     }
     $("accuracy").textContent = percent(r.accuracy);
+    this.showComparison(r);
     $("accuracy-note").textContent = tr("of the {n} held-out photos read right (photos kept out of training)", undefined, { n: r.held_out.length });
     createBars($("per-class"), r.labels).update(r.per_class.map((v) => v ?? 0), false);
     showConfusion($("confusion"), r, r.labels, (t, p) => this.showMistakes(project, t, p));
@@ -101,6 +122,27 @@ export class TrainPanel {
       this.bars = createBars($("live-bars"), r.labels);
       this.barsFor = project.model_id;
     }
+  }
+
+  // Both ways of training side by side on the same held-out photos (projects trained before
+  // there were two ways count as from scratch).
+  showComparison(r) {
+    const $ = this.$, methods = r.methods || { [r.method || "scratch"]: r };
+    const same = methods.transfer && methods.scratch && methods.transfer.held_out.join() === methods.scratch.held_out.join();
+    for (const m of ["transfer", "scratch"]) {
+      const cell = $(`compare-${m}`);
+      cell.textContent = methods[m] ? percent(methods[m].accuracy) : "–";
+      cell.classList.toggle("current", (r.method || "scratch") === m);
+    }
+    this.otherMethod = methods.transfer && !methods.scratch ? "scratch" : "transfer";
+    $("train-other").textContent = this.otherMethod === "scratch" ? tr("Train a CNN from scratch too, to compare")
+      : tr("Train by transfer learning, to compare");
+    $("train-other").hidden = Boolean(methods.transfer && methods.scratch);
+    $("compare-note").textContent = methods.transfer && methods.scratch
+      ? (same ? tr("Both were tested on the same {n} held-out photos.", undefined, { n: r.held_out.length })
+        : tr("The held-out photos differ (photos changed between the two): train both again to compare fairly."))
+      : tr("Transfer learning keeps the ImageNet network's {frozen} weights frozen and trains {trained}: 1280 × {k} + {k}.", undefined,
+        { frozen: (r.frozen_parameters ?? 3371008).toLocaleString(), trained: (1280 * r.labels.length + r.labels.length).toLocaleString(), k: r.labels.length });
   }
 
   showMistakes(project, t, p) {
@@ -121,6 +163,7 @@ export class TrainPanel {
       const body = await postForm(`/api/projects/${this.project().id}/predict`, { image: blob });
       const best = Math.max(...body.probabilities);
       $("live-verdict").textContent = `${body.prediction} · ${percent(best)}`;
+      paintColour($("try-seen"), body.input);  // the photo as the network read it
       this.bars.update(body.probabilities);
     } catch (err) {
       $("live-verdict").textContent = err.message;
@@ -135,6 +178,6 @@ export class TrainPanel {
       await this.classify(await frameBlob(this.video(), 320));
       this.liveBusy = false;
     }
-    setTimeout(() => this.liveLoop(), 300);
+    setTimeout(() => this.liveLoop(), 100);  // the next frame once this one is answered
   }
 }

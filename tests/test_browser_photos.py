@@ -1,0 +1,79 @@
+"""The transfer-learning lesson in a real browser: the frozen and trained weights, a project's
+learning curve both ways, and a photo read as CIFAR-10's classes; at a phone's, a laptop's and a
+projector's size the answer is on the first screen."""
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.helpers import encode
+from tests.photos import crops, photo
+
+pytestmark = pytest.mark.browser
+TOKEN = "abcdef0123456789abcdef0123456789"
+
+
+def api(server, path, body=None, files=None, method="POST"):
+    """A request as the browser's owner (its token is put in the page's localStorage)."""
+    headers = {"X-Owner-Token": TOKEN}
+    data = None
+    if files is not None:
+        boundary = "----neuronlab"
+        parts = []
+        for name, value in files:
+            if isinstance(value, bytes):
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="p.png"\r\n'
+                             "Content-Type: image/png\r\n\r\n".encode() + value + b"\r\n")
+            else:
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        data = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+    elif body is not None:
+        data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+    request = urllib.request.Request(server + path, data=data, method=method, headers={**headers, "Origin": server})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cifar_10(page, server, tmp_path):
+    p = api(server, "/api/projects", {"name": "Cat or coffee?", "classes": ["cat", "coffee"]})
+    for c, name in zip(p["classes"], ("chelsea.png", "coffee.png")):
+        api(server, f"/api/projects/{p['id']}/samples",
+            files=[("class_id", str(c["id"]))] + [("images", encode(img)) for img in crops(name, 8, seed=len(name))])
+    page.goto(server + "/transfer")
+    page.evaluate(f"localStorage.setItem('neuronlab.owner', '{TOKEN}')")
+    page.goto(server + "/transfer?classes=2")
+    page.wait_for_function("document.getElementById('frozen-total').textContent === '3,371,008'")
+    assert page.locator("#trained-total").text_content() == "2,562"
+    assert page.locator("#stages tr.trained").count() == 1 and page.locator("#stages tr.replaced").count() == 1
+    page.locator("#classes").click()  # three classes: the new layer grows, the frozen part does not
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function("document.getElementById('trained-total').textContent === '3,843'")
+    assert "classes=3" in page.url and page.locator("#frozen-total").text_content() == "3,371,008"
+
+    page.wait_for_function("document.getElementById('curve-project').options.length === 1")
+    page.click("#measure")
+    page.wait_for_selector("#curve:not([hidden])", timeout=120000)
+    rows = page.locator("#curve-rows tr")
+    assert rows.count() == 4
+    assert rows.nth(0).locator("td").nth(1).text_content().endswith("%")  # 2 a class, by transfer
+    assert rows.nth(3).locator("td").nth(1).text_content() == "too few photos"  # 20 a class: 8 photos only
+
+    cat = tmp_path / "cat.jpg"
+    photo("chelsea.png").save(cat, quality=90)
+    page.set_input_files("#cifar-file", str(cat))
+    page.wait_for_function("document.getElementById('cifar-verdict').textContent.startsWith('cat')", timeout=20000)
+    cat_bar = page.locator("#cifar-bars li").nth(3)  # airplane, automobile, bird, cat, ...
+    assert cat_bar.locator(".name").text_content() == "cat" and int(cat_bar.locator(".pct").text_content().rstrip("%")) >= 50
+    for width, height, projector in [(390, 844, False), (1366, 768, False), (1280, 720, True)]:
+        page.set_viewport_size({"width": width, "height": height})
+        if projector:
+            page.keyboard.press("Shift+P")
+            page.wait_for_function("document.documentElement.classList.contains('projector')")
+        page.evaluate("window.scrollTo(0, 0)")
+        box = page.locator("#frozen-total").bounding_box()
+        assert box and box["y"] + box["height"] <= height, (width, box)
+        page.screenshot(path=str(tmp_path / f"transfer-{width}.png"))
+    assert page.errors == []
