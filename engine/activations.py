@@ -70,3 +70,36 @@ def filters(model: StoredModel) -> list[dict]:
         raise ValueError(f"{model.card.id!r} has no convolution layers, so it has no filters to show; "
                          "choose a CNN such as 'digits'")
     return found
+
+
+@torch.inference_mode()
+def photo_stages(model: StoredModel, image: np.ndarray, top: int = 8, pick: tuple[int, int] | None = None) -> dict:
+    """Inside the ImageNet network for one photo (3, 224, 224): the stem and each stage's output
+    (shape, weights, and its `top` most active channels, by mean activation, as maps), the stem's
+    32 colour filters, and with `pick` = (part, channel) that one map as well. ValueError naming
+    what is out of range."""
+    from engine import photonet
+    layers = list(model.module)
+    if not any(isinstance(m, photonet.MBConv) for m in layers):
+        raise ValueError(f"{model.card.id!r} is not the ImageNet photo network; its stages cannot be shown")
+    ends = [1, *photonet.stage_ends(), photonet.stage_ends()[-1] + 1]  # stem, 7 stages, head
+    names = ["stem", *[f"stage {i}" for i in range(1, len(photonet.STAGES) + 1)], "head"]
+    if pick is not None and not 0 <= pick[0] < len(ends):
+        raise ValueError(f"part must be from 0 to {len(ends) - 1} (stem, stages 1-7, head)")
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
+    parts, start, picked = [], 0, None
+    for index, (name, end) in enumerate(zip(names, ends)):
+        for layer in layers[start:end + 1]:
+            x = layer(x)
+        out = x[0]  # (C, H, W)
+        order = torch.argsort(out.mean(dim=(1, 2)), descending=True)[:top].tolist()
+        parts.append({"part": index, "name": name, "shape": list(out.shape),
+                      "weights": sum(photonet.count(m) for m in layers[start:end + 1]),
+                      "channels": order, "maps": out[order].numpy()})
+        if pick is not None and pick[0] == index:
+            if not 0 <= pick[1] < out.shape[0]:
+                raise ValueError(f"channel must be from 0 to {out.shape[0] - 1} for {name}")
+            picked = {"part": index, "name": name, "channel": pick[1], "maps": out[pick[1]:pick[1] + 1].numpy()}
+        start = end + 1
+    stem = layers[1][0].weight.detach().numpy()  # (32, 3, 3, 3)
+    return {"parts": parts, "picked": picked, "stem_filters": np.round(stem.astype(np.float64), 4).tolist()}

@@ -77,3 +77,24 @@ def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cif
         assert box and box["y"] + box["height"] <= height, (width, box)
         page.screenshot(path=str(tmp_path / f"transfer-{width}.png"))
     assert page.errors == []
+
+
+def test_inside_a_photo_network_on_the_filters_page(page, server, tmp_path):
+    cat = tmp_path / "cat.jpg"
+    photo("chelsea.png").save(cat, quality=90)
+    page.goto(server + "/filters?tab=photo")
+    page.wait_for_function("document.querySelector('#dw-a-out td')?.textContent === '-29'")  # 2 + 1 - 36 + 1 + 3
+    assert "20,736" in page.locator("#dw-weights").text_content()  # 3 x 3 x 96 x 24
+    page.set_input_files("#photo-upload", str(cat))
+    page.wait_for_function("document.querySelectorAll('#photo-stages > li').length === 9", timeout=20000)
+    assert page.locator("#stem-filters canvas").count() == 32
+    assert "112×112×32" in page.locator("#photo-stages > li").first.text_content()
+    page.select_option("#pick-part", "8")  # the head: any of its 1280 channels on request
+    page.fill("#pick-channel", "1279")
+    page.click("#pick-show")
+    page.wait_for_function("!document.getElementById('picked').hidden && document.getElementById('picked').width === 7")
+    page.fill("#pick-channel", "1280")
+    page.click("#pick-show")
+    page.wait_for_function("document.getElementById('photo-status').textContent.includes('1279')")  # the head still chosen
+    assert page.locator("#pick-part").input_value() == "8"
+    assert [e for e in page.errors if "422" not in e] == []  # the refused channel's answer, and nothing else

@@ -223,3 +223,42 @@ def test_the_learning_curve_compares_both_ways_on_the_same_held_out_photos(clien
     assert client.get(f"/api/projects/{p['id']}").json()["model_id"] == before["model_id"]  # nothing replaced
     other = client.post(f"/api/projects/{p['id']}/curve", headers={"X-Owner-Token": "e" * 32})
     assert other.status_code == 403
+
+
+def test_inside_the_photo_network_stage_by_stage(client):
+    shot = encode(photo("chelsea.png"))
+    response = client.post("/api/photonet/stages", files={"image": ("c.png", shot, "image/png")},
+                           data={"top": "4", "part": "3", "channel": "39"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    names = [p["name"] for p in body["parts"]]
+    assert names == ["stem", *[f"stage {i}" for i in range(1, 8)], "head"]
+    shapes = [p["shape"] for p in body["parts"]]
+    assert shapes[0] == [32, 112, 112] and shapes[3] == [40, 28, 28] and shapes[-1] == [1280, 7, 7]
+    assert sum(p["weights"] for p in body["parts"]) == 4_652_008 - 1_281_000  # all but the 1000-class layer
+    for p in body["parts"]:
+        assert len(p["channels"]) == 4 and p["maps"]["channels"] == 4 and p["maps"]["width"] == p["shape"][2]
+    assert body["picked"]["name"] == "stage 3" and body["picked"]["channel"] == 39
+    stem = np.array(body["stem_filters"])
+    assert stem.shape == (32, 3, 3, 3)
+    for bad, field in [({"part": "9", "channel": "0"}, "part"), ({"part": "3", "channel": "40"}, "channel"),
+                       ({"part": "3"}, "channel"), ({"top": "0"}, "top")]:
+        answer = client.post("/api/photonet/stages", files={"image": ("c.png", shot, "image/png")}, data=bad)
+        assert answer.status_code == 422 and field in answer.text, (bad, answer.text)
+
+
+def test_the_lesson_numbers_and_cifar_10_groups(client):
+    lesson = client.get("/api/transfer?classes=3").json()
+    assert lesson["frozen"] == 3_371_008 and lesson["trained"] == 1280 * 3 + 3
+    assert lesson["replaced"]["weights"] == 1_281_000 and lesson["new_layer"]["output"] == [3]
+    assert [s["name"] for s in lesson["stages"]][:3] == ["input", "stem", "stage"]
+    groups = {g["label"]: g["members"] for g in lesson["cifar10"]}
+    assert len(groups) == 10 and groups["cat"] == ["tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"]
+    assert client.get("/api/transfer?classes=1").status_code == 422
+    read = client.post("/api/predict", data={"model": "imagenet", "groups": "cifar10"},
+                       files={"image": ("c.png", encode(photo("chelsea.png")), "image/png")}).json()
+    assert read["groups"][0]["label"] == "cat" and read["groups"][0]["probability"] > 0.5
+    assert read["groups"][-1]["label"] == "other" and abs(sum(g["probability"] for g in read["groups"]) - 1) < 1e-6
+    wrong = client.post("/api/predict", data={"model": "digits", "groups": "cifar10"},
+                        files={"image": ("c.png", encode(_digit_seven()), "image/png")})
+    assert wrong.status_code == 422 and wrong.json()["fields"] == {"groups": "only with the photo network"}

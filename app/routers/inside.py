@@ -13,9 +13,9 @@ from pydantic import Field
 
 from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
 from app.errors import ApiError
-from app.serialize import cell_json, encoded, image, layers_json
-from engine import datasets
-from engine.activations import activations, explain_cell
+from app.serialize import cell_json, diverging, encoded, image, layers_json
+from engine import datasets, imagenet
+from engine.activations import activations, explain_cell, photo_stages
 from engine.preprocess import Prepared, prepare
 from engine.stores.store import StoredModel
 
@@ -77,3 +77,28 @@ def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist
         raise ApiError(503, "dataset_unavailable", str(exc)) from exc
     idx = np.random.default_rng(seed).choice(len(split), min(n, 50), replace=False)
     return {"dataset": dataset, "labels": split.labels[idx].tolist(), "images": [encoded(split.images[i]) for i in idx]}
+
+
+@router.post("/api/photonet/stages")
+def photo_network_stages(registry: RegistryDep, settings: SettingsDep, image_file: Annotated[UploadFile, File(
+        alias="image", description="PNG, JPEG, WebP or GIF")], top: Annotated[int, Form(ge=1, le=32)] = 8,
+        part: Annotated[int | None, Form(ge=0, le=64)] = None, channel: Annotated[int | None, Form(ge=0, le=4096)] = None) -> dict:
+    """Inside the ImageNet photo network for one photo: the stem and each of its seven stages and
+    head, with output shape, weights and the `top` most active channels' maps (diverging bytes,
+    as /api/activations gives them); the stem's 32 colour 3x3 filters; with `part` and `channel`,
+    that one map too (`picked`)."""
+    if imagenet.MODEL_ID not in registry:
+        raise ApiError(503, "no_photo_network", "The ImageNet photo network is not installed on this server: "
+                       "run scripts/setup.sh.")
+    stored = registry.get(imagenet.MODEL_ID)
+    if (part is None) != (channel is None):
+        raise ApiError(422, "invalid_request", "Send part and channel together (the map to show), or neither.",
+                       {"part" if part is None else "channel": "needed with the other"})
+    prepared = _prepared(stored, image_file, settings)
+    try:
+        found = photo_stages(stored, prepared.input, top, None if part is None else (part, channel))
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc), {"part" if "part" in str(exc) else "channel": str(exc)}) from exc
+    parts = [{**p, "maps": diverging(p["maps"])} for p in found["parts"]]
+    picked = found["picked"] and {**found["picked"], "maps": diverging(found["picked"]["maps"])}
+    return {"input": image(prepared.input), "parts": parts, "picked": picked, "stem_filters": found["stem_filters"]}

@@ -1,10 +1,12 @@
-// /filters: four tabs. Convolution step by step (conv-steps.js), inside the network
-// (filters-network.js), learned filters (filters-learned.js), and the kernel table (here).
+// /filters: five tabs. Convolution step by step (conv-steps.js), inside the network
+// (filters-network.js), learned filters (filters-learned.js), the kernel table (here), and a
+// photo network (filters-photo.js).
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
 import { editableGrid, numberGrid, readsGrey } from "./render.js";
 import { inspect, loadSamples, padBlob, useState } from "./filters-network.js";
 import { loadFilters } from "./filters-learned.js";
+import { showPhotoTab } from "./filters-photo.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
 import { at, readURL, writeURL } from "./url-state.js";
@@ -29,6 +31,7 @@ function showTab(tab) {
   writeURL(URL_STATE, S);
   if (tab === "filters") loadFilters(S);
   if (tab === "kernels") applyKernels();
+  if (tab === "photo" && S.kernelInfo) showPhotoTab(S.kernelInfo.examples.slides_5x5.input);
 }
 document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 

@@ -31,7 +31,7 @@ async function showNetwork() {
     const tr = document.createElement("tr");
     tr.className = s.replaced ? "replaced" : s.frozen ? "frozen" : "trained";
     const status = s.replaced ? t("replaced") : s.frozen ? (s.weights ? `❄ ${t("frozen")}` : "") : `✎ ${t("trained")}`;
-    tr.append(cell(stageName(s)), cell(stageWhat(s)), cell(shape(s.output)), cell(count(s.weights), "num"), cell(status, "status"));
+    tr.append(cell(stageName(s)), cell(stageWhat(s)), cell(shape(s.output)), cell(count(s.weights), "num"), cell(status, "state"));
     return tr;
   });
   $("stages").replaceChildren(...rows);
