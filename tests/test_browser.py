@@ -334,6 +334,11 @@ def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, ser
     page.wait_for_function("document.querySelector('#cards .card .guess').textContent.startsWith('Not sure')", timeout=20000)
     assert "unsure" in page.locator("#cards .card").first.get_attribute("class")
     assert guess.is_visible()
+    espresso = page.locator("#cards .card").nth(1)  # the same photo read again by another model
+    espresso.locator(".read-with select").select_option("fashion")
+    page.wait_for_function("document.querySelectorAll('#cards .card')[1].querySelector('.read-by')?.textContent.includes('Fashion')",
+                           timeout=20000)
+    assert page.locator("#cards .card").count() == 2
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "classify.png"))
     assert page.errors == []

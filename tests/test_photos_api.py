@@ -262,3 +262,16 @@ def test_the_lesson_numbers_and_cifar_10_groups(client):
     wrong = client.post("/api/predict", data={"model": "digits", "groups": "cifar10"},
                         files={"image": ("c.png", encode(_digit_seven()), "image/png")})
     assert wrong.status_code == 422 and wrong.json()["fields"] == {"groups": "only with the photo network"}
+
+
+def test_a_project_trained_before_transfer_learning_keeps_its_score_beside_the_new_one(client):
+    """A result recorded by an older version (no method, no methods): it counts as from scratch."""
+    p = cat_or_coffee(client, 5)
+    store = client.app.state.services.projects
+    old = {"model_id": "gone", "job": "j", "accuracy": 0.5, "per_class": [0.5, 0.5], "confusion": [[1, 1], [1, 1]],
+           "labels": ["cat", "coffee"], "held_out": [1, 2], "photos": 10, "seconds": 1.0, "steps": 40,
+           "status": "done", "mistakes": {}}
+    store.set_model(p["id"], "gone", old)
+    assert client.get(f"/api/projects/{p['id']}").json()["result"]["accuracy"] == 0.5  # it still opens
+    result = client.post(f"/api/projects/{p['id']}/train", json={}).json()["project"]["result"]
+    assert result["methods"]["scratch"]["accuracy"] == 0.5 and result["methods"]["transfer"]["accuracy"] == result["accuracy"]

@@ -32,6 +32,10 @@ def test_shipped_models_have_complete_cards():
     registry = store.ModelRegistry([SHIPPED])
     assert {"digits", "mnist-recipe", "fashion"} <= set(registry.models)
     for card in registry.cards():
+        if card.id == "imagenet":  # pretrained elsewhere: its card says by whom, and what it cannot measure here
+            assert card.test_accuracy is None and card.training["published_top1"] and card.training["source"]
+            assert card.training["command"] == "python -m engine.imagenet install"
+            continue
         assert card.test_accuracy and card.parameters and card.training["command"].startswith("python -m engine.train")
         assert {"epochs", "seed", "seconds"} <= set(card.training)
     assert registry.get("digits").card.test_accuracy >= 0.993

@@ -16,8 +16,8 @@ const state = {
   sure: Math.min(95, Math.max(0, Number(params.get("sure") ?? 40) || 0)),  // below this %, say "not sure"
 };
 
-const post = (path, blob) => postForm(path, {
-  image: blob, model: state.model, steps: path === "/api/predict" ? "true" : null,
+const post = (path, blob, model = state.model) => postForm(path, {
+  image: blob, model, steps: path === "/api/predict" ? "true" : null,
   min_confidence: path === "/api/predict" ? String(state.sure / 100) : null,
 });
 const modelName = (id) => state.models.find((m) => m.id === id)?.name ?? id;
@@ -33,14 +33,17 @@ function verdict(result) {
   return { text: `${best.label} · ${percent(best.probability)}`, sure: true };
 }
 
-async function classify(blob, name) {
-  const card = document.createElement("li");
+// A card for one photo, read by `model`; `card` given: the same photo read again by another model.
+async function classify(blob, name, model = state.model, card = null) {
+  if (!card) {
+    card = document.createElement("li");
+    $("cards").prepend(card);
+  }
   card.className = "card";
   card.innerHTML = '<div class="card-head"><strong class="guess">…</strong><span class="name"></span></div>';
   card.querySelector(".name").textContent = name;
-  $("cards").prepend(card);
   try {
-    const [result, saliency] = await Promise.all([post("/api/predict", blob), post("/api/saliency", blob)]);
+    const [result, saliency] = await Promise.all([post("/api/predict", blob, model), post("/api/saliency", blob, model)]);
     fillCard(card, blob, result, saliency);
   } catch (err) {
     card.classList.add("failed");
@@ -48,8 +51,20 @@ async function classify(blob, name) {
     const p = document.createElement("p");
     p.className = "status";
     p.textContent = err.message;
-    card.append(p);
+    card.append(p, readWith(card, blob, name, model));
   }
+}
+
+// "Read it with": the same photo by another model (a digit on paper, a garment, a project's).
+function readWith(card, blob, name, current) {
+  const label = document.createElement("label");
+  label.className = "read-with";
+  label.textContent = `${t("Read it with")} `;
+  const select = document.createElement("select");
+  for (const m of state.models) select.append(modelOption(m, m.id === current));
+  select.addEventListener("change", () => classify(blob, name, select.value, card));
+  label.append(select);
+  return label;
 }
 
 function fillCard(card, blob, result, saliency) {
@@ -87,6 +102,7 @@ function fillCard(card, blob, result, saliency) {
   const looked = t(saliency.method === "grad-cam" ? "where it looked ({label}, Grad-CAM)" : "where it looked ({label})",
     undefined, { label: saliency.target_label });
   steps.append(figure(looked, overlay(result.steps.ink, saliency.overlay)));
+  by.append(" ", readWith(card, blob, card.querySelector(".name").textContent, result.model));
   card.append(by, top, steps);
   requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
 }
