@@ -12,6 +12,7 @@ from starlette.requests import HTTPConnection
 from app.classroom import Classroom
 from app.errors import ApiError
 from app.frames import FrameReader
+from app.photowork import PhotoWork
 from app.services import Services
 from app.settings import Settings
 from app.teaching import Teaching
@@ -45,11 +46,18 @@ TrainingDep = Annotated[Training, _service("training")]
 ProjectsDep = Annotated[ProjectStore, _service("projects")]
 TeachingDep = Annotated[Teaching, _service("teaching")]
 ClassroomDep = Annotated[Classroom, _service("classroom")]
+PhotosDep = Annotated[PhotoWork, _service("photos")]
 
 # Row ids (photos, classes, drawings) as SQLite stores them: a number past 2**63 is a 422, not a 500.
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Path(ge=0, le=MAX_ROW_ID, description="a whole number id")]
 FormRowId = Annotated[int, Field(ge=0, le=MAX_ROW_ID)]
+
+
+def on_photo_thread(photos: PhotoWork, stored: StoredModel, fn, *args):
+    """Run fn(*args) where the photo network runs when this model reads photos through it
+    (app.photowork); any other model right here."""
+    return photos(fn, *args) if stored.card.preprocess == "imagenet" else fn(*args)
 
 
 def find_model(registry: ModelRegistry, model_id: str) -> StoredModel:

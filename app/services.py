@@ -11,6 +11,7 @@ from app import owners
 from app.classroom import Classroom
 from app.frames import FrameReader
 from app.hub import GalleryHub, RedisGalleryHub
+from app.photowork import PhotoWork
 from app.settings import Settings
 from app.teaching import Teaching
 from app.training import Training
@@ -28,6 +29,7 @@ class Services:
     projects: ProjectStore    # teach-your-own-classes projects (engine.stores.projects)
     teaching: Teaching        # a project's training jobs and their results
     classroom: Classroom      # class sessions, their live galleries and fine-tuning
+    photos: PhotoWork         # where the photo network runs: a thread behind the drawing
     admin_key_hash: str       # SHA-256 of the server's admin key
 
     @classmethod
@@ -48,8 +50,9 @@ class Services:
         projects = ProjectStore(settings.data_dir / "projects",
                                 Limits(settings.max_projects, settings.project_classes, settings.project_samples),
                                 shared=bool(settings.redis_url), database_url=settings.database_url)
+        photos = PhotoWork(settings.photo_threads, settings.photo_niceness)
         return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
-                   teaching=Teaching(projects, training, registry),
+                   teaching=Teaching(projects, training, registry, photos), photos=photos,
                    classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries,
                                        settings.database_url, training.manager.finetune if settings.redis_url else None),
                    admin_key_hash=owners.token_hash(key))
@@ -62,3 +65,4 @@ class Services:
         await self.classroom.close()  # galleries first: teachers' pages are told the server restarts
         await asyncio.to_thread(self.training.close)  # each running job saves its model, then stops
         self.frames.close()
+        self.photos.close()

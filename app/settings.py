@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(ROOT / "data", description="datasets and everything users create")
     default_model: str = Field("digits", description="model used when a request names none")
     photo_model: str = Field("imagenet", description="the model /classify starts with (the digit model if it is not installed)")
+    photo_threads: int = Field(1, ge=1, le=8, description="threads that run the photo network (behind the drawing)")
+    photo_niceness: int = Field(10, ge=0, le=19, description="how far below the drawing those threads run")
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="request body cap")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="refused before decoding above this")
     torch_threads: int = Field(1, ge=1, description="threads for inference (1 keeps latency flat)")

@@ -32,8 +32,9 @@ PHOTO_CNN = {"architecture": models.PHOTO_LAYERS, "optimizer": "adam", "batch_si
 
 
 class Teaching:
-    def __init__(self, store: ProjectStore, training: Training, registry: ModelRegistry):
+    def __init__(self, store: ProjectStore, training: Training, registry: ModelRegistry, photos=None):
         self.store, self.training, self.registry = store, training, registry
+        self.photos = photos or (lambda fn, *args: fn(*args))  # app.photowork.PhotoWork: behind the drawing
         # noted with the training service (shared by the replicas in district mode): under the job's
         # id, what its end needs (project, held-out photo ids, photos); under "project:<id>", its job
         training.listen(self._on_event)  # after Training's own: the model is registered
@@ -91,7 +92,8 @@ class Teaching:
         """The photos' features from the frozen network, computed once per photo and kept."""
         base = self.photo_network()
         body = base.module.body()
-        compute = lambda images: transfer.features(body, np.stack([prepare(img, "imagenet").input for img in images]))
+        compute = lambda images: self.photos(
+            transfer.features, body, np.stack([prepare(img, "imagenet").input for img in images]))
         return self.store.features(project_id, sample_ids, base.card.id, compute)
 
     def transfer(self, project_id: str, caller: Caller, *, seed: int) -> tuple[dict, int, int]:
@@ -152,8 +154,8 @@ class Teaching:
                 pass
             return predict_classes(trainer.model, data.test.images)
 
-        curve = transfer.learning_curve(data.train.labels, data.test.labels, k,
-                                        {"transfer": by_transfer, "scratch": from_scratch})
+        curve = self.photos(transfer.learning_curve, data.train.labels, data.test.labels, k,
+                            {"transfer": by_transfer, "scratch": from_scratch})  # behind the drawing too
         return {**curve, "held_out": held_out, "labels": names,
                 "per_class": [int((data.train.labels == c).sum()) for c in range(k)],
                 "seconds": round(time.perf_counter() - started, 2)}

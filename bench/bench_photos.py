@@ -173,7 +173,21 @@ def main() -> None:
     p.add_argument("--requests", type=int, default=60)
     p.add_argument("--students", type=int, default=30)
     p.add_argument("--seconds", type=float, default=20)
+    p.add_argument("--classroom-only", action="store_true",
+                   help="only 5., on a server whose photo thread runs at normal priority and on one at the default")
     args = p.parse_args()
+    if args.classroom_only:
+        for niceness in ("0", "10"):
+            proc, port = start_server("/tmp/neuronlab-bench-photos-class", {"NEURONLAB_PHOTO_NICENESS": niceness})
+            try:
+                time.sleep(6)
+                post_photo(port, encode(photo("coffee.png")), "imagenet")  # the network loaded
+                print(f"\nphoto thread niceness {niceness}:", end="")
+                classroom(port, args.students, args.seconds)
+            finally:
+                proc.terminate()
+                proc.wait()
+        return
     forward_pass(args.requests)
     data = Path("/tmp/neuronlab-bench-photos")
     shutil.rmtree(data, ignore_errors=True)

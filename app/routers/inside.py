@@ -11,7 +11,7 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import Field
 
-from app.deps import RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.deps import PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model
 from app.errors import ApiError
 from app.serialize import cell_json, diverging, encoded, image, layers_json
 from engine import datasets, imagenet
@@ -80,7 +80,7 @@ def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist
 
 
 @router.post("/api/photonet/stages")
-def photo_network_stages(registry: RegistryDep, settings: SettingsDep, image_file: Annotated[UploadFile, File(
+def photo_network_stages(registry: RegistryDep, settings: SettingsDep, photos: PhotosDep, image_file: Annotated[UploadFile, File(
         alias="image", description="PNG, JPEG, WebP or GIF")], top: Annotated[int, Form(ge=1, le=32)] = 8,
         part: Annotated[int | None, Form(ge=0, le=64)] = None, channel: Annotated[int | None, Form(ge=0, le=4096)] = None) -> dict:
     """Inside the ImageNet photo network for one photo: the stem and each of its seven stages and
@@ -96,7 +96,7 @@ def photo_network_stages(registry: RegistryDep, settings: SettingsDep, image_fil
                        {"part" if part is None else "channel": "needed with the other"})
     prepared = _prepared(stored, image_file, settings)
     try:
-        found = photo_stages(stored, prepared.input, top, None if part is None else (part, channel))
+        found = photos(photo_stages, stored, prepared.input, top, None if part is None else (part, channel))
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc), {"part" if "part" in str(exc) else "channel": str(exc)}) from exc
     parts = [{**p, "maps": diverging(p["maps"])} for p in found["parts"]]

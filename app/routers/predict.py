@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from app.deps import FramesDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.deps import FramesDep, PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model, on_photo_thread
 from app.errors import ApiError
 from app.serialize import classification_json, error_body
 from app.serialize import image as image_json
@@ -23,6 +23,7 @@ router = APIRouter(tags=["predict"])
 def predict(
     registry: RegistryDep,
     settings: SettingsDep,
+    photos: PhotosDep,
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
     model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
     steps: Annotated[bool, Form(description="include the preprocessing steps")] = False,
@@ -34,7 +35,7 @@ def predict(
     the five best guesses (`top`) and the input the network saw (28x28 floats 0..1; the photo
     network's 3x224x224 in the compact image form)."""
     stored = find_model(registry, model or settings.default_model)
-    result = classify(stored, decode_upload(image, settings))
+    result = on_photo_thread(photos, stored, classify, stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
     body = classification_json(result, with_steps=steps, min_confidence=min_confidence)
@@ -128,6 +129,7 @@ async def _control(text: str, use_model, ws: WebSocket) -> None:
 def saliency_map(
     registry: RegistryDep,
     settings: SettingsDep,
+    photos: PhotosDep,
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
     model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
     target: Annotated[int | None, Form(ge=0, description="class index to explain (default: the prediction)")] = None,
@@ -140,10 +142,10 @@ def saliency_map(
     if target is not None and target >= len(stored.card.labels):
         raise ApiError(422, "invalid_request", f"target must be a class index below {len(stored.card.labels)}",
                        {"target": "no such class"})
-    result = classify(stored, decode_upload(image, settings))
+    result = on_photo_thread(photos, stored, classify, stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
-    heat, cls, method = where_it_looked(stored, result.prepared.input, target=target)
+    heat, cls, method = on_photo_thread(photos, stored, where_it_looked, stored, result.prepared.input, target)
     return JSONResponse({"model": stored.card.id, "prediction": result.prediction, "target": cls, "method": method,
                          "target_label": stored.card.labels[cls],
                          "heat": image_json(heat, compact=True),

@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import FormRowId, ProjectsDep, RegistryDep, RowId, SettingsDep, TeachingDep, decode_upload
+from app.deps import FormRowId, PhotosDep, ProjectsDep, RegistryDep, RowId, SettingsDep, TeachingDep, decode_upload, on_photo_thread
 from app.errors import ApiError
 from app.owners import Caller, CallerDep
 from app.serialize import classification_json
@@ -172,6 +172,7 @@ def predict(
     store: ProjectsDep,
     settings: SettingsDep,
     registry: RegistryDep,
+    photos: PhotosDep,
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
     steps: Annotated[bool, Form(description="include the preparation steps")] = False,
 ) -> JSONResponse:
@@ -180,5 +181,6 @@ def predict(
     if model_id is None or model_id not in registry:
         raise ApiError(409, "not_trained", "This project has no trained model yet: add photos to each class "
                        f"and train it (POST /api/projects/{project_id}/train).")
-    result = classify(registry.get(model_id), decode_upload(image, settings))
+    stored = registry.get(model_id)
+    result = on_photo_thread(photos, stored, classify, stored, decode_upload(image, settings))
     return JSONResponse(classification_json(result, with_steps=steps))
