@@ -6,6 +6,7 @@
 The project's model is the last one trained; its result keeps the latest score of each way."""
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -25,6 +26,7 @@ from engine.training.jobs import ACTIVE, Job
 from engine.training.train import TrainConfig, Trainer, predict_classes
 from engine.training.worker import JobSpec
 
+log = logging.getLogger("neuronlab")
 COMPARED = ("accuracy", "per_class", "held_out", "photos", "seconds", "model_id")  # kept per way of training
 # the small CNN trained from scratch on a project's 32x32 photos: how its job and the learning curve train it
 PHOTO_CNN = {"architecture": models.PHOTO_LAYERS, "optimizer": "adam", "batch_size": 16, "schedule": "onecycle",
@@ -95,6 +97,16 @@ class Teaching:
         compute = lambda images: self.photos(
             transfer.features, body, np.stack([prepare(img, "imagenet").input for img in images]))
         return self.store.features(project_id, sample_ids, base.card.id, compute)
+
+    def features_ahead(self, project_id: str, sample_ids: list[int]) -> None:
+        """Compute new photos' features as they are added (as Teachable Machine does), so that
+        training by transfer is a fraction of a second; without the photo network, later."""
+        if imagenet.MODEL_ID not in self.registry:
+            return
+        try:
+            self.features(project_id, sample_ids)
+        except (OSError, StoreError) as exc:  # kept for the next training, which computes what is missing
+            log.warning("features of new photos in project %s not kept now: %s", project_id, exc)
 
     def transfer(self, project_id: str, caller: Caller, *, seed: int) -> tuple[dict, int, int]:
         """Train a new output layer on the frozen network's features of the training photos, score

@@ -103,6 +103,7 @@ def delete_class(project_id: str, class_id: RowId, store: ProjectsDep, caller: C
 def add_samples(
     project_id: str,
     store: ProjectsDep,
+    teaching: TeachingDep,
     settings: SettingsDep,
     caller: CallerDep,
     images: Annotated[list[UploadFile], File(description="one or more PNG, JPEG, WebP or GIF photos")],
@@ -110,7 +111,8 @@ def add_samples(
     source: Annotated[Literal["upload", "webcam"], Form()] = "upload",
 ) -> dict:
     """Add photos to a class. All are checked first: if one cannot be read, none is added; the
-    batch is kept in one transaction (a full disk keeps none of it)."""
+    batch is kept in one transaction (a full disk keeps none of it). Each photo's features from
+    the ImageNet network are computed now and kept with it, for transfer learning."""
     owned(store, project_id, caller)
     store.check_class(project_id, class_id)  # before reading any photo
     decoded = []
@@ -120,7 +122,9 @@ def add_samples(
         except ApiError as exc:
             exc.message = f"{upload.filename or 'a photo'}: {exc.message} No photo was added."
             raise
-    return {"samples": store.add_samples(project_id, class_id, decoded, source)}
+    kept = store.add_samples(project_id, class_id, decoded, source)
+    teaching.features_ahead(project_id, [sample["id"] for sample in kept])
+    return {"samples": kept}
 
 
 @router.get("/{project_id}/samples/{sample_id}.jpg", response_class=FileResponse)
