@@ -36,20 +36,32 @@ def new_head(classes: int) -> nn.Sequential:
 
 
 def train_head(x: np.ndarray, y: np.ndarray, classes: int, config: HeadConfig | None = None) -> nn.Sequential:
-    """Softmax regression on features x (N, F) with labels y (N,), by full-batch Adam."""
+    """Softmax regression on features x (N, F) with labels y (N,), by full-batch Adam (written out
+    here: torch.optim's first use in a process costs a second of imports; tests hold it to it)."""
     config = config or HeadConfig()
     torch.manual_seed(config.seed)
     head = new_head(classes)
-    nn.init.zeros_(head[-1].weight)
-    nn.init.zeros_(head[-1].bias)
+    params = [head[-1].weight, head[-1].bias]
+    for p in params:
+        nn.init.zeros_(p)
     xs, ys = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
-    opt = torch.optim.Adam(head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     with torch.enable_grad():
-        for _ in range(config.steps):
-            opt.zero_grad()
-            nn.functional.cross_entropy(head(xs), ys).backward()
-            opt.step()
+        adam(params, lambda: nn.functional.cross_entropy(head(xs), ys), config)
     return head.eval()
+
+
+def adam(params: list[torch.Tensor], loss_fn, config: HeadConfig, betas=(0.9, 0.999), eps=1e-8) -> None:
+    """`config.steps` steps of Adam with L2 weight decay, as torch.optim.Adam computes them."""
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    for step in range(1, config.steps + 1):
+        grads = torch.autograd.grad(loss_fn(), params)
+        with torch.no_grad():
+            for p, g, (m, v) in zip(params, grads, moments):
+                g = g + config.weight_decay * p
+                m.mul_(betas[0]).add_(g, alpha=1 - betas[0])
+                v.mul_(betas[1]).addcmul_(g, g, value=1 - betas[1])
+                m_hat, v_hat = m / (1 - betas[0] ** step), v / (1 - betas[1] ** step)
+                p.sub_(config.learning_rate * m_hat / (v_hat.sqrt() + eps))
 
 
 @torch.inference_mode()

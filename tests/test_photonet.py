@@ -141,3 +141,29 @@ def test_the_body_gives_the_features_the_classifier_reads(net):
         features = net.module.body()(x)
         assert features.shape == (1, 1280)
         assert torch.allclose(net.module[-1](features), net.module(x))
+
+
+def test_the_heads_adam_is_torchs():
+    """The new layer's Adam, written out in engine.transfer, against torch.optim.Adam (the oracle)."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(12, 1280)).astype(np.float32), np.arange(12) % 3
+    config = transfer.HeadConfig(steps=25)
+    ours = transfer.train_head(x, y, 3, config)
+    oracle = transfer.new_head(3)
+    for p in oracle.parameters():
+        torch.nn.init.zeros_(p)
+    opt = torch.optim.Adam(oracle.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    for _ in range(config.steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(oracle(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        opt.step()
+    for a, b in zip(ours.parameters(), oracle.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), (a - b).abs().max()
+
+
+def test_learning_curves_skip_the_sizes_the_photos_cannot_give():
+    labels = np.array([0, 1] * 6)  # 6 photos a class
+    assert transfer.first_of_each(labels, 5, 2).tolist() == list(range(10))
+    assert transfer.first_of_each(labels, 7, 2) is None
+    curve = transfer.learning_curve(labels, np.array([0, 1]), 2, {"always 0": lambda chosen: np.array([0, 0])}, sizes=(2, 5, 10))
+    assert curve == {"sizes": [2, 5, 10], "always 0": [0.5, 0.5, None]}

@@ -35,6 +35,15 @@ function setProjector(on) {
   localStorage.setItem(PROJECTOR_KEY, on ? "1" : "0");
   setParam("projector", on ? "1" : null);
   window.dispatchEvent(new Event("resize")); // canvases refit to their new size
+  showCurrentPage();
+}
+
+// A menu too long for one line scrolls sideways (phones, a projector): keep this page's entry in view.
+function showCurrentPage() {
+  const nav = document.querySelector(".topbar nav"), current = nav?.querySelector('[aria-current="page"]');
+  if (!current || nav.scrollWidth <= nav.clientWidth) return;
+  const left = current.offsetLeft - nav.offsetLeft, right = left + current.offsetWidth;
+  if (left < nav.scrollLeft || right > nav.scrollLeft + nav.clientWidth) nav.scrollLeft = right - nav.clientWidth + 8;
 }
 
 const asked = new URLSearchParams(location.search).get("projector");
