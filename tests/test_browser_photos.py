@@ -98,3 +98,60 @@ def test_inside_a_photo_network_on_the_filters_page(page, server, tmp_path):
     page.wait_for_function("document.getElementById('photo-status').textContent.includes('1279')")  # the head still chosen
     assert page.locator("#pick-part").input_value() == "8"
     assert [e for e in page.errors if "422" not in e] == []  # the refused channel's answer, and nothing else
+
+
+SIZES = [(390, 844, False), (1366, 768, False), (1280, 720, True)]
+
+
+def at_each_size(page, check) -> None:
+    """`check()` at a phone's, a laptop's and a projector's size (projector mode), with nothing
+    wider than the screen."""
+    from tests.test_browser_layout import OVERFLOW
+    for width, height, projector in SIZES:
+        page.set_viewport_size({"width": width, "height": height})
+        on = page.evaluate("document.documentElement.classList.contains('projector')")
+        if on != projector:
+            page.keyboard.press("Shift+P")
+            page.wait_for_function(f"document.documentElement.classList.contains('projector') === {str(projector).lower()}")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, width
+        assert page.evaluate(OVERFLOW) == [], width
+        check(width, height)
+
+
+def test_a_photo_card_reads_at_every_size(page, server, tmp_path):
+    shot = tmp_path / "coffee.jpg"
+    photo("coffee.png").save(shot, quality=90)
+    page.goto(server + "/classify")
+    page.set_input_files("#files", str(shot))
+    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
+
+    def guess_readable(width, height):
+        guess = page.locator("#cards .guess").first
+        guess.scroll_into_view_if_needed()
+        box = guess.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["height"] >= 24, (width, box)
+        page.screenshot(path=str(tmp_path / f"classify-{width}.png"))
+    at_each_size(page, guess_readable)
+    assert page.errors == []
+
+
+def test_teaching_by_transfer_reads_at_every_size(page, server, tmp_path):
+    p = api(server, "/api/projects", {"name": "Cat or coffee?", "classes": ["cat", "coffee"]})
+    for c, name in zip(p["classes"], ("chelsea.png", "coffee.png")):
+        api(server, f"/api/projects/{p['id']}/samples",
+            files=[("class_id", str(c["id"]))] + [("images", encode(img)) for img in crops(name, 6, seed=len(name))])
+    page.goto(server + "/teach")
+    page.evaluate(f"localStorage.setItem('neuronlab.owner', '{TOKEN}')")
+    page.goto(server + f"/teach?project={p['id']}")
+    page.locator("#train").click()
+    page.wait_for_function("document.getElementById('compare-transfer').textContent.endsWith('%')", timeout=60000)
+
+    def result_readable(width, height):
+        for selector in ("#accuracy", "#compare-transfer"):
+            element = page.locator(selector)
+            element.scroll_into_view_if_needed()
+            box = element.bounding_box()
+            assert box and box["x"] + box["width"] <= width, (selector, width, box)
+        page.screenshot(path=str(tmp_path / f"teach-{width}.png"))
+    at_each_size(page, result_readable)
+    assert page.errors == []

@@ -132,7 +132,8 @@ def test_a_full_disk_answers_507_keeps_what_was_saved_and_deletes_still_free_spa
         kept = client.get(f"/api/projects/{pid}").json()
         assert kept["classes"][0]["count"] == 3  # the batch kept none of itself
         on_disk = sorted(p.name for p in (small_disk / "data" / "projects" / pid).iterdir())
-        assert on_disk == sorted(f"{i}.jpg" for i in kept["classes"][0]["samples"])  # no orphan, no .part
+        samples = kept["classes"][0]["samples"]
+        assert on_disk == sorted([f"{i}.jpg" for i in samples] + [f"{i}.imagenet.f32" for i in samples])  # no orphan, no .part
         assert client.get(f"/api/projects/{pid}/samples/{kept['classes'][0]['samples'][0]}.jpg").status_code == 200
 
         for _ in range(3):  # the database may still find room in its log for a row or two
