@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.bench_activations import timed  # noqa: E402
 from bench.bench_classroom import ms, run  # noqa: E402
-from bench.bench_inference import api, frame_png, multipart, start_server  # noqa: E402
+from bench.bench_inference import api, frame_png, multipart, pct, start_server  # noqa: E402
 from bench.bench_memory import memory, tree  # noqa: E402
 from engine import imagenet  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
@@ -41,20 +41,6 @@ from tests.photos import crops, photo  # noqa: E402
 from tests.test_photonet import functional_forward  # noqa: E402
 
 DATA = Path("/tmp/neuronlab-bench-photos")
-
-
-def pct(samples: list[float]) -> tuple[float, float]:
-    a = np.array(samples) * 1000
-    return float(np.percentile(a, 50)), float(np.percentile(a, 99))
-
-
-def timed(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 def forward_pass(n: int) -> None:

@@ -37,13 +37,20 @@ def api(server, path, body=None, files=None, method="POST"):
         return json.loads(response.read() or b"{}")
 
 
-def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cifar_10(page, server, tmp_path):
+def cat_or_coffee(page, server, per_class: int) -> dict:
+    """A project of the browser's owner (its token put in the page's localStorage) with
+    `per_class` views of the cat and of the espresso."""
     p = api(server, "/api/projects", {"name": "Cat or coffee?", "classes": ["cat", "coffee"]})
     for c, name in zip(p["classes"], ("chelsea.png", "coffee.png")):
         api(server, f"/api/projects/{p['id']}/samples",
-            files=[("class_id", str(c["id"]))] + [("images", encode(img)) for img in crops(name, 8, seed=len(name))])
-    page.goto(server + "/transfer")
+            files=[("class_id", str(c["id"]))] + [("images", encode(img)) for img in crops(name, per_class, seed=len(name))])
+    page.goto(server + "/")
     page.evaluate(f"localStorage.setItem('neuronlab.owner', '{TOKEN}')")
+    return p
+
+
+def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cifar_10(page, server, tmp_path):
+    cat_or_coffee(page, server, 8)
     page.goto(server + "/transfer?classes=2")
     page.wait_for_function("document.getElementById('frozen-total').textContent === '3,371,008'")
     assert page.locator("#trained-total").text_content() == "2,562"
@@ -136,12 +143,7 @@ def test_a_photo_card_reads_at_every_size(page, server, tmp_path):
 
 
 def test_teaching_by_transfer_reads_at_every_size(page, server, tmp_path):
-    p = api(server, "/api/projects", {"name": "Cat or coffee?", "classes": ["cat", "coffee"]})
-    for c, name in zip(p["classes"], ("chelsea.png", "coffee.png")):
-        api(server, f"/api/projects/{p['id']}/samples",
-            files=[("class_id", str(c["id"]))] + [("images", encode(img)) for img in crops(name, 6, seed=len(name))])
-    page.goto(server + "/teach")
-    page.evaluate(f"localStorage.setItem('neuronlab.owner', '{TOKEN}')")
+    p = cat_or_coffee(page, server, 6)
     page.goto(server + f"/teach?project={p['id']}")
     page.locator("#train").click()
     page.wait_for_function("document.getElementById('compare-transfer').textContent.endsWith('%')", timeout=60000)
