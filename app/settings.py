@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     inference_processes: int = Field(1, ge=0, le=8, description="worker processes that read live frames (0: a thread)")
     training_jobs: int = Field(1, ge=1, description="training jobs running at once (others queue)")
     training_threads: int = Field(1, ge=1, description="torch threads per training job")
+    training_niceness: int = Field(10, ge=0, le=19, description="how far below live inference a job trains: above 0 it also "
+                                   "runs SCHED_IDLE (only on CPU nothing else wants); 0: normal priority")
     training_time_limit: float = Field(1800, gt=0, description="seconds one job may train")
     max_parameters: int = Field(3_000_000, ge=1000, description="largest trainable network, in weights")
     max_macs: int = Field(60_000_000, ge=1000, description="largest network, in multiply-adds per image")

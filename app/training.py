@@ -57,7 +57,7 @@ class Training:
         else:
             self.manager = JobManager(
                 settings.data_dir, settings.data_dir / "models", max_running=settings.training_jobs,
-                threads=settings.training_threads, time_limit=settings.training_time_limit,
+                threads=settings.training_threads, niceness=settings.training_niceness, time_limit=settings.training_time_limit,
                 max_queue=settings.max_queue, per_address=settings.jobs_per_address,
                 paused_release=settings.paused_release, grace=settings.job_grace, records_dir=settings.data_dir / "jobs")
         self.registry, self.loop = registry, loop

@@ -30,7 +30,7 @@ def settings(tmp_path: Path) -> Settings:
     # frames are read in a thread here (a worker process per TestClient would cost seconds each);
     # the browser tests' real server reads them in its worker process
     return Settings(data_dir=tmp_path / "data", models_dir=ROOT / "models", max_upload_bytes=2 * 1024 * 1024,
-                    inference_processes=0)
+                    inference_processes=0, training_niceness=0)
 
 
 OWNER = "0123456789abcdef0123456789abcdef"  # the owner token the in-process client's "browser" keeps
@@ -52,6 +52,12 @@ CHROMIUM = os.environ.get("NEURONLAB_CHROMIUM", "/usr/bin/chromium")
 SERVER_FLAGS = ["--http", "app.protocol:GuardedH11Protocol", "--timeout-graceful-shutdown", "5"]  # as serve.sh
 
 
+# The tests' training jobs run at normal priority: a SCHED_IDLE job (the default) gets no CPU at all
+# while other work fills both cores, so how soon it ends would be the machine's load, not the code's.
+# That jobs train SCHED_IDLE by default is tested on its own (tests/test_jobs.py).
+JOBS_AT_NORMAL_PRIORITY = {"NEURONLAB_TRAINING_NICENESS": "0"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,7 +71,7 @@ def launch(data: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     mnist_link = data / "mnist"
     if not mnist_link.exists():
         mnist_link.symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
-    env = {**os.environ, "NEURONLAB_DATA_DIR": str(data), **(env or {})}
+    env = {**os.environ, "NEURONLAB_DATA_DIR": str(data), **JOBS_AT_NORMAL_PRIORITY, **(env or {})}
     log = data / "server.log"  # a file, not a pipe: a pipe nobody reads would fill and stall the server
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port), *SERVER_FLAGS],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))

@@ -39,7 +39,8 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
 
 def start_worker(url: str, data: Path) -> subprocess.Popen:
     """A district training worker (RQ), as scripts/district.sh starts it."""
-    return subprocess.Popen([sys.executable, "-m", "engine.training.district", "--redis", url, "--data-dir", str(data)],
+    return subprocess.Popen([sys.executable, "-m", "engine.training.district", "--redis", url, "--data-dir", str(data),
+                             "--niceness", "0"],  # normal priority, as the tests' servers' jobs (conftest)
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=(data / "worker.log").open("ab"))
 
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from app.settings import ROOT, Settings
 from engine import datasets
-from tests.conftest import OWNER, free_port, launch, stop
+from tests.conftest import JOBS_AT_NORMAL_PRIORITY, OWNER, free_port, launch, stop
 from tests.district import ADMIN, REDIS, drawing_request, gallery, next_event, start_redis
 from tests.helpers import ARTIFACTS, http_json, stroke, trained
 
@@ -116,7 +116,7 @@ def test_the_district_command_serves_a_class_through_nginx_and_stops_cleanly(tmp
     port = free_port()
     env = {**os.environ, "NEURONLAB_PORT": str(port), "NEURONLAB_DISTRICT_DIR": str(tmp_path / "run"),
            "NEURONLAB_REDIS_PORT": str(free_port()), "NEURONLAB_REPLICA_PORT": str(two_free_ports()),
-           "NEURONLAB_DATA_DIR": str(tmp_path / "data")}
+           "NEURONLAB_DATA_DIR": str(tmp_path / "data"), **JOBS_AT_NORMAL_PRIORITY}
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
     env.pop("NEURONLAB_REDIS_URL", None)

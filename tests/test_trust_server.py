@@ -240,7 +240,7 @@ JOB_THEN_DIE = """
 import os, sys, time
 from engine.training.jobs import JobManager
 from engine.training.worker import JobSpec
-manager = JobManager(sys.argv[1], sys.argv[1] + "/models")
+manager = JobManager(sys.argv[1], sys.argv[1] + "/models", niceness=0)
 job = manager.submit(JobSpec(architecture="mnist_recipe", train_size=55000, epochs=5), "owner")
 while job.process is None:
     time.sleep(0.01)

@@ -142,7 +142,8 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("NEURONLAB_DATA_DIR", "data")),
                    help="the data folder every replica and worker shares")
     p.add_argument("--threads", type=int, default=int(os.environ.get("NEURONLAB_TRAINING_THREADS", 1)))
-    p.add_argument("--niceness", type=int, default=10, help="0: run at normal priority (a machine of its own)")
+    p.add_argument("--niceness", type=int, default=int(os.environ.get("NEURONLAB_TRAINING_NICENESS", 10)),
+                   help="0: run at normal priority (a machine of its own)")
     args = p.parse_args()
     if not args.redis:
         p.error("give --redis or NEURONLAB_REDIS_URL")
