@@ -191,3 +191,15 @@ def test_two_students_called_bob_are_told_apart(client):
     code = start(client)["code"]
     names = [join(client, code, name)["name"] for name in ("Bob", "bob", "Bob", "Ada")]
     assert names == ["Bob", "bob 2", "Bob 3", "Ada"]
+
+
+def test_the_join_help_says_what_a_code_is_made_of():
+    """Codes mix letters and digits (8YR5M): the join page's help must not say "five letters"."""
+    import json
+
+    from app.i18n import FOLDER
+    from engine.stores.sessions import CODE_ALPHABET, CODE_LENGTH
+    assert any(c.isdigit() for c in CODE_ALPHABET) and CODE_LENGTH == 5
+    for lang in ("en", "es"):
+        help_text = json.loads((FOLDER / f"{lang}.json").read_text())["join.code_help"]
+        assert ("digits" in help_text) if lang == "en" else ("cifras" in help_text), help_text
