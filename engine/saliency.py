@@ -57,11 +57,9 @@ def gradcam(model: StoredModel, image: np.ndarray, target: int | None = None, mi
         outputs, h = [], x
         for layer in layers:
             h = layer(h)
-            outputs.append(h.shape)
-    at = max(i for i, shape in enumerate(outputs) if len(shape) == 4 and shape[-1] >= min_side)
-    with torch.inference_mode():
-        maps = torch.nn.Sequential(*layers[:at + 1])(x)  # (1, C, h, w)
-    maps = maps.clone().requires_grad_()
+            outputs.append(h)
+    at = max(i for i, out in enumerate(outputs) if out.ndim == 4 and out.shape[-1] >= min_side)
+    maps = outputs[at].clone().requires_grad_()  # (1, C, h, w)
     with torch.enable_grad():
         logits = torch.nn.Sequential(*layers[at + 1:])(maps)
         target = int(logits[0].argmax()) if target is None else target

@@ -313,40 +313,6 @@ def test_classify_an_uploaded_photo_and_a_webcam_frame(page, server, tmp_path, m
     assert page.errors == []
 
 
-def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, server, tmp_path):
-    from tests.photos import photo
-    coffee, gravel = tmp_path / "coffee.jpg", tmp_path / "gravel.jpg"
-    photo("coffee.png").save(coffee, quality=90)
-    photo("gravel.png").save(gravel, quality=90)
-    page.goto(server + "/classify")
-    page.wait_for_function("document.getElementById('model').value === 'imagenet'")  # the photo network first
-    page.set_input_files("#files", str(coffee))
-    guess = page.locator("#cards .card .guess").first
-    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
-    card = page.locator("#cards .card").first
-    assert "EfficientNet" in card.locator(".read-by").text_content()
-    assert card.locator(".top3 li").count() == 5
-    assert "Grad-CAM" in card.locator(".pipeline figcaption").last.text_content()
-    page.locator("#sure").click()  # a person's way: click the slider, then keys
-    for _ in range(19):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function("document.getElementById('sure-value').textContent === '95%'")
-    assert "sure=95" in page.url
-    page.set_input_files("#files", str(gravel))
-    page.wait_for_function("document.querySelectorAll('#cards .card').length === 2")
-    page.wait_for_function("document.querySelector('#cards .card .guess').textContent.startsWith('Not sure')", timeout=20000)
-    assert "unsure" in page.locator("#cards .card").first.get_attribute("class")
-    assert guess.is_visible()
-    espresso = page.locator("#cards .card").nth(1)  # the same photo read again by another model
-    espresso.locator(".read-with select").select_option("fashion")
-    page.wait_for_function("document.querySelectorAll('#cards .card')[1].querySelector('.read-by')?.textContent.includes('Fashion')",
-                           timeout=20000)
-    assert page.locator("#cards .card").count() == 2
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "classify.png"))
-    assert page.errors == []
-
-
 def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, server, tmp_path):
     import numpy as np
 

@@ -308,6 +308,9 @@ class ProjectStore:
             path = self.features_path(project_id, sample_id, base)
             if path.is_file():
                 known[sample_id] = np.frombuffer(path.read_bytes(), dtype="<f4")
+        sizes = [len(v) for v in known.values()]
+        size = max(set(sizes), key=sizes.count) if sizes else None
+        known = {i: v for i, v in known.items() if len(v) == size}  # a file of another size: computed again
         missing = [i for i in sample_ids if i not in known]
         if missing:
             images = []
@@ -318,11 +321,6 @@ class ProjectStore:
                 row = np.ascontiguousarray(row, dtype="<f4")
                 files.write_bytes(self.features_path(project_id, sample_id, base), row.tobytes())
                 known[sample_id] = row
-        sizes = {len(v) for v in known.values()}
-        if len(sizes) > 1:  # a file from another network: compute them all again
-            for sample_id in sample_ids:
-                self.features_path(project_id, sample_id, base).unlink(missing_ok=True)
-            return self.features(project_id, sample_ids, base, compute)
         return np.stack([known[i] for i in sample_ids]) if sample_ids else np.zeros((0, 0), np.float32)
 
     def _sample_files(self, project_id: str, sample_id: int) -> list[Path]:
