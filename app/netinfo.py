@@ -33,3 +33,13 @@ def lan_addresses() -> list[str]:
 def is_local(host: str) -> bool:
     """A host name only this machine can reach."""
     return host.lower() in LOCAL_HOSTS or host.startswith("127.")
+
+
+def answers(ip: str, port: int, timeout: float = 0.3) -> bool:
+    """Whether this server accepts connections on one of this machine's own addresses: a server
+    started on 127.0.0.1 alone does not, and then no student can reach it there either."""
+    try:
+        with socket.create_connection((ip, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -135,7 +135,7 @@ def card_summary(card: ModelCard, default_id: str) -> dict:
     return {"id": card.id, "name": card.name, "task": card.task, "dataset": card.dataset,
             "labels": card.labels, "test_accuracy": card.test_accuracy,
             "architecture": card.architecture, "parameters": card.parameters, "input_shape": card.input_shape,
-            "default": card.id == default_id}
+            "default": card.id == default_id, "made_name": card.made_name}
 
 
 @lru_cache(maxsize=64)

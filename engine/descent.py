@@ -2,7 +2,9 @@
 
 Problems map parameters (a 1-D or 2-D tensor) to a loss. `run` records the path: the start plus
 one point per step, the loss and the gradient at each point, and stops early when the run has
-converged (at the minimum) or diverged (the loss or the parameters blew up).
+converged (at the minimum) or diverged (the loss or the parameters blew up). The step that blew up
+is recorded (where it jumped to, and the loss there), so a page can show it; a step whose numbers
+cannot be computed at all is not, and `overflow` says so.
 """
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ class DescentResult:
     gradient: list[list[float]] = field(default_factory=list)
     status: str = "running"   # running | converged | diverged
     minimum: float = 0.0
+    overflow: bool = False    # diverged because the next step's numbers were too large to compute
 
 
 def make_optimizer(name: str, params: list[torch.Tensor], lr: float, momentum: float) -> torch.optim.Optimizer:
@@ -99,13 +102,16 @@ def run(problem: str, optimizer: str = "sgd", learning_rate: float = 0.1, moment
         loss = spec.loss(p, data)
         loss.backward()
         value, point, grad = loss.item(), p.detach().tolist(), p.grad.tolist()
-        if not _finite([value, *point, *grad]) or (first_gap is not None and (
-                value - result.minimum > BLOW_UP * max(first_gap, 1e-12) or max(map(abs, point)) > 1e6)):
-            result.status = "diverged"
+        if not _finite([value, *point, *grad]):
+            result.status, result.overflow = "diverged", True
             return result
         result.path.append(point)
         result.loss.append(value)
         result.gradient.append(grad)
+        if first_gap is not None and (value - result.minimum > BLOW_UP * max(first_gap, 1e-12)
+                                      or max(map(abs, point)) > 1e6):
+            result.status = "diverged"  # the step that blew up is kept: where it went, and its loss
+            return result
         gap = value - result.minimum
         first_gap = gap if first_gap is None else first_gap
         if gap <= TOLERANCE * max(first_gap, 1.0) and max(map(abs, grad)) < 1e-3:

@@ -10,6 +10,7 @@ appended. Inputs are (B, 1, 28, 28) floats in 0..1, ink bright; outputs are logi
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -106,12 +107,53 @@ def _activation(name, index: int) -> list[nn.Module]:
     return [ACTIVATIONS[name]()]
 
 
-def _shape_after(modules: list[nn.Module], shape: tuple) -> tuple:
+SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.ELU, nn.LeakyReLU, nn.ReLU6, nn.Dropout, nn.Identity,
+              nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def out_shape(m: nn.Module, shape: tuple) -> tuple:
+    """The output shape (no batch) of a layer for an input of `shape`, counted, not computed: a
+    forward pass on torch's meta device would cost the first request seconds (torch imports its
+    compiler's decompositions then). Layers not counted here are run on a zero input. Raises
+    RuntimeError, as torch would, when the layer does not fit its input."""
+    if isinstance(m, SAME_SHAPE):
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and shape[0] != m.num_features:
+            raise RuntimeError(f"BatchNorm of {m.num_features} features on an input of {shape[0]}")
+        return tuple(shape)
+    if isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1:
+        return (math.prod(shape),)
+    if isinstance(m, nn.Linear):
+        if shape[-1] != m.in_features:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({shape[-1]} and {m.in_features})")
+        return (*shape[:-1], m.out_features)
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and len(shape) == 3 and not isinstance(m.padding, str) \
+            and not getattr(m, "ceil_mode", False):
+        conv = isinstance(m, nn.Conv2d)
+        if conv and (shape[0] != m.in_channels or m.groups != 1):
+            raise RuntimeError(f"a conv layer of {m.in_channels} input channels given {shape[0]}")
+        k, s, p = _pair(m.kernel_size), _pair(m.stride or m.kernel_size), _pair(m.padding)
+        d = _pair(m.dilation) if conv or isinstance(m, nn.MaxPool2d) else (1, 1)
+        h, w = ((n + 2 * p[i] - d[i] * (k[i] - 1) - 1) // s[i] + 1 for i, n in enumerate(shape[1:]))
+        if h < 1 or w < 1:
+            raise RuntimeError(f"output size {h}x{w} is too small")
+        return (m.out_channels if conv else shape[0], h, w)
     with torch.no_grad():
-        x = torch.zeros(1, *shape)
-        for m in modules:
-            x = m.eval()(x)
-    return tuple(x.shape[1:])
+        return tuple(m.eval()(torch.zeros(1, *shape, device=_device(m))).shape[1:])
+
+
+def _device(m: nn.Module) -> torch.device:
+    p = next(m.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _shape_after(modules: list[nn.Module], shape: tuple) -> tuple:
+    for m in modules:
+        shape = out_shape(m, shape)
+    return tuple(shape)
 
 
 def build_layers(layers: list[dict], classes: int = 10, init: str = "default",
@@ -198,8 +240,9 @@ def build(architecture: str | list, classes: int = 10, input_shape: tuple = INPU
 
 def measure(architecture: str | list, classes: int = 10, input_shape: tuple = INPUT_SHAPE) -> tuple[list[dict], int, int]:
     """(layer rows as `describe` gives them, trainable parameters, multiply-adds per image) of a
-    preset or layer list, worked out on torch's "meta" device: shapes only, no weights are
-    allocated or computed, so a request for 40 dense layers of 4096 costs microseconds, not GBs.
+    preset or layer list, built on torch's "meta" device (no weights are allocated or computed, so
+    a request for 40 dense layers of 4096 costs microseconds, not GBs) and its shapes counted
+    (`out_shape`: no forward pass, whose first use would cost a fresh server seconds).
     Raises ArchitectureError for a list that cannot be built."""
     with torch.device("meta"):
         net = build(architecture, classes, input_shape)
@@ -214,23 +257,22 @@ def count_parameters(model: nn.Module) -> int:
 
 def describe(model: nn.Sequential, input_shape: tuple = INPUT_SHAPE) -> list[dict]:
     """One row per layer: type, output shape, weights, biases and multiply-adds per image."""
-    rows, x = [], torch.zeros(1, *input_shape)
-    with torch.no_grad():
-        for m in model:
-            y = m.eval()(x)
-            weight = getattr(m, "weight", None)
-            bias = getattr(m, "bias", None)
-            w = weight.numel() if isinstance(weight, torch.Tensor) else 0
-            b = bias.numel() if isinstance(bias, torch.Tensor) else 0
-            macs = 0
-            if isinstance(m, nn.Conv2d):
-                macs = w * y.shape[2] * y.shape[3]
-            elif isinstance(m, nn.Linear):
-                macs = w
-            rows.append({"type": type(m).__name__, "label": layer_label(m), "output": list(y.shape[1:]),
-                         "weights": w, "biases": b, "params": w + b, "macs": macs,
-                         "layer": getattr(m, "spec_index", None)})
-            x = y
+    rows, shape = [], tuple(input_shape)
+    for m in model:
+        out = out_shape(m, shape)
+        weight = getattr(m, "weight", None)
+        bias = getattr(m, "bias", None)
+        w = weight.numel() if isinstance(weight, torch.Tensor) else 0
+        b = bias.numel() if isinstance(bias, torch.Tensor) else 0
+        macs = 0
+        if isinstance(m, nn.Conv2d):
+            macs = w * out[1] * out[2]
+        elif isinstance(m, nn.Linear):
+            macs = w
+        rows.append({"type": type(m).__name__, "label": layer_label(m), "output": list(out),
+                     "weights": w, "biases": b, "params": w + b, "macs": macs,
+                     "layer": getattr(m, "spec_index", None)})
+        shape = out
     return rows
 
 

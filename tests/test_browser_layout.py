@@ -129,3 +129,85 @@ def test_teach_on_a_projector_is_never_blank(sized, server):
     page = sized("projector", projector=True)
     page.goto(server + "/teach")
     assert page.locator("#new-name").is_visible()  # no project open: the list and "new project" show
+
+
+ONE_LINE = """() => { const bar = document.querySelector('.topbar'), nav = bar.querySelector('nav');
+  const tops = [...bar.querySelectorAll('.brand, .tools > *:not([hidden])')]
+    .filter(e => e.getBoundingClientRect().width > 0).map(e => Math.round(e.getBoundingClientRect().top));
+  const links = [...nav.querySelectorAll('a')].filter(a => a.getBoundingClientRect().width > 0)
+    .map(a => Math.round(a.getBoundingClientRect().top));
+  return {height: bar.getBoundingClientRect().height, rows: new Set(links).size,
+          spread: Math.max(...tops, ...links) - Math.min(...tops, ...links)}; }"""
+
+
+CURRENT_SHOWN = """() => { const nav = document.querySelector('.topbar nav'), a = nav.querySelector('[aria-current=page]');
+  if (!a) return true;
+  const n = nav.getBoundingClientRect(), r = a.getBoundingClientRect();
+  return r.left >= n.left - 1 && r.right <= n.right + 1; }"""
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("size", ["laptop", "projector", "plain 1280x720"])
+def test_the_top_bar_is_one_line_on_every_page(sized, server, size, lang):
+    """A two-line menu pushes every page's answer down by 45 px (Spanish wrapped at 1366 px)."""
+    page = sized("projector" if size.startswith("plain") else size, projector=size == "projector")
+    for path in EVERY_PAGE[:-1]:  # /join has no menu
+        page.goto(server + f"{path}?lang={lang}")
+        page.wait_for_load_state("domcontentloaded")
+        bar = page.evaluate(ONE_LINE)
+        assert bar["rows"] == 1 and bar["spread"] < 30 and bar["height"] < 60, (path, bar)
+        assert page.evaluate(CURRENT_SHOWN), path  # the current page's entry is never scrolled out of sight
+
+
+RECORD_CANVAS_FONTS = """window.__fonts = [];
+  const fill = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    if (this.canvas.isConnected && this.canvas.getBoundingClientRect().width > 0)
+      window.__fonts.push([String(text), this.font, this.fillStyle]);
+    return fill.call(this, text, ...rest); };"""
+
+
+@pytest.mark.parametrize("path", ["/descent?tab=parabola", "/descent?tab=surface", "/neuron?tab=step", "/train"])
+def test_chart_text_reads_from_the_back_of_the_room_on_a_projector(sized, server, path):
+    """Axes, ticks and legends drawn on canvases: at least 20 px and dark in projector mode (they
+    were 12-14 px grey)."""
+    page = sized("projector", projector=True)
+    page.add_init_script(RECORD_CANVAS_FONTS)
+    page.goto(server + path)
+    page.wait_for_function("window.__fonts.length > 5")
+    drawn = page.evaluate("window.__fonts")
+    small = [(text, font) for text, font, _ in drawn if int(font.split("px")[0].split()[-1]) < 20]
+    pale = [(text, colour) for text, _, colour in drawn if colour.startswith("#") and contrast(colour) < 7]
+    assert not small and not pale, (small[:5], pale[:5])
+
+
+def contrast(colour: str) -> float:
+    """WCAG contrast of a #rrggbb colour against white (7 = AAA for text)."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (linear(int(colour[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    return 1.05 / (0.2126 * r + 0.7152 * g + 0.0722 * b + 0.05)
+
+
+CUT_SELECTS = """() => [...document.querySelectorAll('select')].filter(s => s.getClientRects().length && s.offsetWidth > 0)
+  .map(s => { const st = getComputedStyle(s), ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${st.fontWeight} ${st.fontSize} ${st.fontFamily}`;
+    const text = s.options[s.selectedIndex]?.text || '';
+    const room = s.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) - 18;  // the arrow
+    return [s.name || s.id, text, Math.round(ctx.measureText(text).width), Math.round(room)]; })
+  .filter(([, , need, room]) => need > room)"""
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("size", list(SIZES))
+def test_no_list_cuts_its_choice(sized, server, size, lang):
+    """A list's chosen entry is read whole ("1.000 (segu..." and "valid (r" were cut)."""
+    page = sized(size, projector=size == "projector")
+    for path in EVERY_PAGE:
+        page.goto(server + f"{path}?lang={lang}")
+        page.wait_for_load_state("networkidle")
+        for option in page.evaluate("[...document.querySelectorAll('select[name=train_size] option')].map(o => o.value)"):
+            if page.locator("select[name=train_size]").is_visible():  # the longest entry, chosen
+                page.select_option("select[name=train_size]", option)
+                assert page.evaluate(CUT_SELECTS) == [], (path, option)
+        assert page.evaluate(CUT_SELECTS) == [], path

@@ -117,7 +117,7 @@ def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, ser
     guess = page.locator("#cards .card .guess").first
     page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
     card = page.locator("#cards .card").first
-    assert "EfficientNet" in card.locator(".read-by").text_content()
+    assert "ImageNet" in card.locator(".read-by").text_content()
     assert card.locator(".top3 li").count() == 5
     assert "Grad-CAM" in card.locator(".pipeline figcaption").last.text_content()
     page.locator("#sure").click()  # a person's way: click the slider, then keys

@@ -2,6 +2,9 @@
 import base64
 import json
 import math
+import shutil
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,3 +144,122 @@ def test_split_steps_are_capped_at_200_epochs_a_request(client):
     neuron, grid = body["neurons"]["layers"][0][0], body["grid"]  # the one image form of every endpoint
     assert (neuron["width"], neuron["height"], grid["width"], grid["height"]) == (20, 20, 48, 48)
     assert len(base64.b64decode(grid["base64"])) == 48 * 48 and grid["extent"] == 1.2
+
+
+# --- the truth of a run's end (issue 23, item 3) -----------------------------------------------
+
+LEARNING_RATES = (0.001, 0.01, 0.03, 0.08, 0.3, 0.5, 0.9, 1.05, 1.5)
+PROBLEM_NAMES = ("parabola", "bowl", "valley", "rosenbrock", "line_fit")
+
+
+def test_a_step_that_blows_up_is_recorded_with_where_it_went():
+    """Rosenbrock at 0.08: the first step jumps from (-1.5, 2) to (10.9, 6), where the loss is
+    about 100,000 times its start. The run records that step (the page shows the ball leave), not
+    a path that never moved."""
+    r = descent.run("rosenbrock", "sgd", learning_rate=0.08, steps=500)
+    assert r.status == "diverged" and r.overflow is False
+    assert len(r.path) == 2 and r.path[1] == [pytest.approx(10.9), pytest.approx(6.0)]
+    assert r.loss[1] > descent.BLOW_UP * r.loss[0]
+    assert all(math.isfinite(v) for v in [*r.loss, *sum(r.path, []), *sum(r.gradient, [])])
+
+
+def test_a_step_that_overflows_says_so(monkeypatch):
+    """A step whose numbers are too large to compute is not recorded (JSON carries no infinity),
+    but the run says it overflowed rather than nothing."""
+    spec = descent.PROBLEMS["bowl"]
+    huge = descent.Problem("huge", "t", "f", 2, (1.0, 1.0), spec.view,
+                           lambda p, d: 1e200 * p[0] ** 2 + p[1] ** 2)
+    monkeypatch.setitem(descent.PROBLEMS, "huge", huge)
+    r = descent.run("huge", "sgd", learning_rate=1.0, steps=10)
+    assert r.status == "diverged" and r.overflow is True and len(r.path) == 1
+
+
+@pytest.mark.parametrize("problem", PROBLEM_NAMES)
+@pytest.mark.parametrize("optimizer", descent.OPTIMIZERS)
+def test_a_runs_status_is_what_happened(problem, optimizer):
+    """converged: at the minimum at the end; diverged: the last recorded step is the blow-up (or the
+    next one overflowed); running: neither yet. Momentum's loss may rise for steps on end while it
+    converges (round bowl, lr 0.08: up 3 steps in a row around step 30, converged at 126)."""
+    for lr in LEARNING_RATES:
+        r = descent.run(problem, optimizer, learning_rate=lr, momentum=0.9, steps=500)
+        start_gap = r.loss[0] - r.minimum
+        end_gap = r.loss[-1] - r.minimum
+        if r.status == "converged":
+            assert end_gap <= descent.TOLERANCE * max(start_gap, 1.0), (lr, end_gap)
+        elif r.status == "diverged":
+            assert r.overflow or end_gap > descent.BLOW_UP * start_gap or max(map(abs, r.path[-1])) > 1e6, (lr, r.loss[-3:])
+        else:
+            assert len(r.path) == 501, lr
+
+
+def test_momentum_in_the_round_bowl_rises_for_a_while_and_converges():
+    r = descent.run("bowl", "momentum", learning_rate=0.08, momentum=0.9, steps=500)
+    assert r.status == "converged" and len(r.path) - 1 == 126
+    assert all(r.loss[k] > r.loss[k - 1] for k in (28, 29, 30))  # the rise the page once called diverging
+
+
+# --- the page's verdict (static/js/descent-verdict.js), run by node over the engine's runs -----
+
+JS = Path(__file__).resolve().parent.parent / "static" / "js"
+PREDICTS_ARRIVAL = ("getting there", "getting closer", "reached the minimum", "comes back down")
+
+
+def verdicts(tmp_path, runs: list[dict]) -> list[list[str]]:
+    """The verdict at every step of each run, as the page writes it (English)."""
+    for name in ("descent-verdict.js", "format.js"):
+        shutil.copy(JS / name, tmp_path / name)
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    (tmp_path / "runs.json").write_text(json.dumps(runs))
+    (tmp_path / "judge.js").write_text(
+        'import { judge } from "./descent-verdict.js";\n'
+        'import { readFileSync } from "node:fs";\n'
+        'const runs = JSON.parse(readFileSync(process.argv[2], "utf8"));\n'
+        'const fill = (v) => v.text.replace(/\\{(\\w+)\\}/g, (m, k) => (k in v.values ? String(v.values[k]) : m));\n'
+        'console.log(JSON.stringify(runs.map((r) => r.path.map((_, i) => {\n'
+        '  const v = judge(r, i, { names: r.dims === 1 ? ["w"] : ["x", "y"] });\n'
+        '  return `${v.state}|${fill(v)}`; }))));\n')
+    done = subprocess.run(["node", str(tmp_path / "judge.js"), str(tmp_path / "runs.json")],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def as_page_gets_it(problem, optimizer, lr, steps=500):
+    r = descent.run(problem, optimizer, learning_rate=lr, momentum=0.9, steps=steps)
+    return {"problem": problem, "optimizer": optimizer, "lr": lr, "dims": descent.PROBLEMS[problem].dims,
+            "path": r.path, "loss": r.loss, "gradient": r.gradient, "status": r.status,
+            "minimum": r.minimum, "overflow": r.overflow}
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is installed by scripts/setup.sh")
+def test_the_verdict_at_every_step_agrees_with_how_the_run_ends(tmp_path):
+    """Every optimizer on every surface at rates from crawling to blowing up: a run the engine
+    takes to the minimum is never called diverging, one that blows up is never said to get
+    there, and one whose end is not known yet gets no prediction either way."""
+    runs = [as_page_gets_it(p, o, lr) for p in PROBLEM_NAMES for o in descent.OPTIMIZERS for lr in LEARNING_RATES]
+    for run, said in zip(runs, verdicts(tmp_path, runs)):
+        case = (run["problem"], run["optimizer"], run["lr"], run["status"])
+        for i, text in enumerate(said):
+            if run["status"] != "diverged":
+                assert "diverg" not in text and "✗" not in text, (case, i, text)
+            if run["status"] != "converged":
+                assert not any(p in text for p in PREDICTS_ARRIVAL), (case, i, text)
+        if run["status"] == "converged":
+            assert said[-1].startswith("converged|reached the minimum in"), (case, said[-1])
+        if run["status"] == "diverged":
+            assert said[-1].startswith("diverged|") and "✗" in said[-1], (case, said[-1])
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is installed by scripts/setup.sh")
+def test_the_verdicts_the_page_once_got_wrong_and_the_crash_course_ones(tmp_path):
+    runs = [as_page_gets_it("bowl", "momentum", 0.08), as_page_gets_it("rosenbrock", "sgd", 0.08),
+            *(as_page_gets_it("parabola", "sgd", lr) for lr in (0.08, 0.5, 0.9, 1.05))]
+    momentum, rosenbrock, slow, ideal, overshoot, diverging = verdicts(tmp_path, runs)
+    assert momentum[30] == "|the loss rises for now, but it comes back down and reaches the minimum ↺"
+    assert momentum[126] == "converged|reached the minimum in 126 steps ✓"
+    # Rosenbrock at 0.08: one step, and it says where it went (off the plot at (10.9, 6))
+    assert rosenbrock[0] == "|" and rosenbrock[1].startswith(
+        "diverged|diverged after 1 step ✗ — it jumped to x = 10.9, y = 6, where the loss is 1.27e+6"), rosenbrock[1]
+    assert "slow but getting there" in slow[6]
+    assert ideal[1] == "converged|reached the minimum in 1 step ✓"
+    assert "overshooting back and forth, but getting closer" in overshoot[6]
+    assert diverging[6].startswith("diverging|diverging ✗")

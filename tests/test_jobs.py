@@ -57,10 +57,14 @@ def test_a_race_trains_each_learning_rate_on_the_same_data(tmp_path):
 
 def test_trained_models_get_names_that_tell_them_apart():
     from engine.training.worker import default_name
-    name = default_name(JobSpec(architecture="digit_cnn"), 0.9871)
+    name, parts = default_name(JobSpec(architecture="digit_cnn"), 0.9871)
     assert name.startswith("Digit CNN · MNIST · 98.7% · ") and len(name) <= 60
-    assert default_name(JobSpec(architecture=[{"type": "dense", "units": 8}], dataset="fashion"), 0.5).startswith(
-        "Custom network (1 layer) · Fashion-MNIST · 50.0%")
+    # its parts, from which a page says it in its reader's language
+    assert parts["network"] == "Digit CNN" and parts["data"] == "MNIST" and parts["accuracy"] == 0.9871
+    assert abs(parts["trained"] - time.time()) < 3600 and parts["lr"] is None
+    name, parts = default_name(JobSpec(architecture=[{"type": "dense", "units": 8}], dataset="fashion"), 0.5, 0.01)
+    assert name.startswith("Custom network (1 layer) · Fashion-MNIST · 50.0%") and name.endswith(" (lr 0.01)")
+    assert parts["network"] is None and parts["layers"] == 1 and parts["lr"] == 0.01
 
 
 def test_a_conv_job_keeps_its_first_filters_over_training_time(tmp_path):
@@ -113,3 +117,103 @@ def _policy(pid: int) -> int | None:
         return os.sched_getscheduler(pid)
     except OSError:  # not started yet, or gone
         return None
+
+
+# --- the test images a page shows are the answers of the model as it is (issue 23, item 1) ---------
+
+def _events_until(events: list, predicate, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate(list(events)):
+            return
+        time.sleep(0.02)
+    raise AssertionError([e["type"] for e in events][-20:])
+
+
+def _last_samples(events: list) -> dict:
+    return [e for e in events if e["type"] == "samples"][-1]
+
+
+def _answers(model, data, indices) -> list[int]:
+    from engine.training.train import predict_classes
+    return predict_classes(model, data.test.images[indices]).tolist()
+
+
+def test_the_test_images_shown_are_answered_by_the_model_after_a_step_at_a_pause_and_at_the_end(tmp_path):
+    """In the job's own loop (a thread here, so the model can be looked at while it is paused): the
+    last samples event after a STEP, a pause and the end holds the model's answers at that moment,
+    the end's those of the saved model. Steps follow each other well within the 1.5 s between
+    streams of samples, so a timer alone would leave older answers on screen."""
+    import queue
+    import threading
+
+    from engine.stores import store
+    from engine.training.worker import JobRunner
+    spec = JobSpec(architecture="mlp_16", optimizer="sgd", learning_rates=[0.5], train_size=1280, batch_size=64,
+                   val_size=500, epochs=1, seed=3, start_paused=True)
+    commands, events = queue.Queue(), []
+    runner = JobRunner("ab" * 16, spec, ROOT / "data", tmp_path, commands, events.append, 600)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    paused = lambda n: lambda ev: sum(e["type"] == "status" and e["status"] == "paused" for e in ev) >= n
+    _events_until(events, paused(1))
+    model, data = runner.runs[0].trainer.model, runner.data
+    for n in (2, 3):  # two STEPs, one right after the other
+        commands.put({"action": "step"})
+        _events_until(events, paused(n))
+        shown = _last_samples(events)
+        assert shown["step"] == n - 1 == runner.runs[0].trainer.step_count
+        assert shown["guesses"] == _answers(model, data, shown["indices"])
+    with commands.mutex:  # resume, then pause after exactly one more mini-batch
+        commands.queue.extend([{"action": "resume"}, {"action": "pause"}])
+        commands.not_empty.notify()
+    _events_until(events, paused(4))
+    shown = _last_samples(events)
+    assert shown["step"] == runner.runs[0].trainer.step_count == 3
+    assert shown["guesses"] == _answers(model, data, shown["indices"])
+    commands.put({"action": "resume"})
+    _events_until(events, lambda ev: ev[-1]["type"] == "done")
+    thread.join(10)
+    done = events[-1]
+    assert done["status"] == "done" and events[-2]["type"] == "samples"  # before "done": pages stop listening then
+    shown = events[-2]
+    assert shown["step"] == 20 and shown["final"]
+    saved = store.load(tmp_path / f"{done['results'][0]['model_id']}.json").module
+    assert shown["guesses"] == _answers(saved, data, shown["indices"])
+    assert done["results"][0]["name"].startswith("MLP 784-16-10 · MNIST · ")  # its name, not only its id
+
+
+def test_a_finished_job_ends_with_its_saved_models_answers(tmp_path):
+    """Through the job manager and a worker process: the last test images before "done" are read
+    by the saved model (of a race, the best one)."""
+    from engine import datasets
+    from engine.stores import store
+    manager = JobManager(ROOT / "data", tmp_path, niceness=0)
+    try:
+        job = manager.submit(JobSpec(architecture="mlp_16", optimizer="sgd", learning_rates=[0.001, 0.5],
+                                     train_size=640, batch_size=64, val_size=500), "s")
+        done = finish(manager, job.id)
+    finally:
+        manager.close()
+    shown = [e for e in done.events if e["type"] == "samples"][-1]
+    best = max(done.results, key=lambda r: r["test_accuracy"])
+    assert shown["final"] and shown["run"] == best["run"] and shown["step"] == best["steps"]
+    assert shown["seq"] > max(e["seq"] for e in done.events if e["type"] == "progress")
+    saved = store.load(tmp_path / f"{best['model_id']}.json").module
+    data = datasets.load("mnist", ROOT / "data", val_size=500)
+    assert shown["guesses"] == _answers(saved, data, shown["indices"])
+
+
+def test_a_short_run_reports_its_progress_in_many_points_each_over_its_images(tmp_path):
+    """However fast a run trains, its progress comes in at least PROGRESS_POINTS steps (a page's
+    train curve is never one mean of the whole run), each saying how many images it averages."""
+    import queue
+
+    from engine.training.worker import PROGRESS_POINTS, JobRunner
+    spec = JobSpec(architecture="mlp_16", optimizer="sgd", learning_rates=[0.1], train_size=1000, batch_size=32,
+                   val_size=500, epochs=1)
+    events = []
+    JobRunner("cd" * 16, spec, ROOT / "data", tmp_path, queue.Queue(), events.append, 600).run()
+    progress = [e for e in events if e["type"] == "progress"]
+    assert len(progress) >= min(32, PROGRESS_POINTS) and progress[-1]["step"] == 32
+    assert sum(e["images"] for e in progress) == 1000  # 31 batches of 32 and the last of 8

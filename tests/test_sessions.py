@@ -203,3 +203,56 @@ def test_the_join_help_says_what_a_code_is_made_of():
     for lang in ("en", "es"):
         help_text = json.loads((FOLDER / f"{lang}.json").read_text())["join.code_help"]
         assert ("digits" in help_text) if lang == "en" else ("cifras" in help_text), help_text
+
+
+def test_every_student_hears_at_once_that_the_session_ended_and_what_was_kept(client):
+    """Students follow the session over their own socket (their key first); ending it reaches them
+    at once, and a student who connects later hears it too. The session says what was kept."""
+    session = start(client)
+    code = session["code"]
+    ada, bo = join(client, code, "Ada"), join(client, code, "Bo")
+    assert draw(client, code, ada).status_code == 201
+    with client.websocket_connect(f"/ws/sessions/{code}/student") as wa, \
+            client.websocket_connect(f"/ws/sessions/{code}/student") as wb:
+        wa.send_json({"key": ada["student_key"]})
+        wb.send_json({"key": bo["student_key"]})
+        assert wa.receive_json() == {"type": "session", "ended": False, "kept": None}
+        assert wb.receive_json()["ended"] is False
+        assert client.post(f"/api/sessions/{code}/end", json={"keep": True}, headers=teacher(session)).status_code == 200
+        assert wa.receive_json() == {"type": "ended", "kept": True}
+        assert wb.receive_json() == {"type": "ended", "kept": True}
+    assert client.get(f"/api/sessions/{code}").json()["kept"] is True
+    # ending again cannot change what the first end did
+    client.post(f"/api/sessions/{code}/end", json={"keep": False}, headers=teacher(session))
+    assert client.get(f"/api/sessions/{code}").json()["kept"] is True
+    assert len(client.get(f"/api/sessions/{code}/gallery", headers=teacher(session)).json()["drawings"]) == 1
+    with client.websocket_connect(f"/ws/sessions/{code}/student") as late:
+        late.send_json({"key": bo["student_key"]})
+        assert late.receive_json() == {"type": "ended", "kept": True}
+    with client.websocket_connect(f"/ws/sessions/{code}/student") as stranger:
+        stranger.send_json({"key": "not-a-key"})
+        assert stranger.receive_json()["error"] == "not_a_student"
+    deleted = start(client)
+    client.post(f"/api/sessions/{deleted['code']}/end", json={"keep": False}, headers=teacher(deleted))
+    assert client.get(f"/api/sessions/{deleted['code']}").json()["kept"] is False
+
+
+def test_the_join_qr_code_holds_the_address_students_can_reach(client, settings, monkeypatch):
+    """Not the address the teacher's page was opened on when only this machine can reach it
+    (127.0.0.1): the same address logic as /api/server/addresses and the session page."""
+    import app.routers.health as health
+    import app.routers.sessions as sessions
+
+    held = []
+    monkeypatch.setattr(sessions, "qr_svg", lambda text: held.append(text) or "<svg/>")
+    monkeypatch.setattr(health, "lan_addresses", lambda: ["192.168.1.10"])
+    monkeypatch.setattr(health, "answers", lambda ip, port, timeout=0.3: True)
+    code = start(client)["code"]
+    local = client.get(f"http://127.0.0.1:8000/api/sessions/{code}/qr.svg")
+    assert local.status_code == 200 and local.headers["content-type"].startswith("image/svg+xml")
+    assert held[-1] == f"http://192.168.1.10:8000/join?code={code}"
+    client.get(f"http://teacher.school.example:8000/api/sessions/{code}/qr.svg")  # a reachable address stays
+    assert held[-1] == f"http://teacher.school.example:8000/join?code={code}"
+    monkeypatch.setattr(settings, "public_url", "https://neuronlab.school.example/")
+    client.get(f"http://127.0.0.1:8000/api/sessions/{code}/qr.svg")
+    assert held[-1] == f"https://neuronlab.school.example/join?code={code}"

@@ -151,6 +151,19 @@ def test_websocket_streams_and_resumes(client):
         assert ws.receive_json()["error"] == "job_not_found"
 
 
+def test_a_name_the_server_made_carries_its_parts_until_a_person_names_the_model(client):
+    """Pages say a made name in their reader's language from its parts; a person's name as given."""
+    job = start(client, architecture="mlp_16")
+    model_id = wait_for(client, job["id"], {"done"})["model_ids"][0]
+    listed = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+    made = listed[model_id]["made_name"]
+    assert made["network"] == "MLP 784-16-10" and made["data"] == "MNIST" and 0 < made["accuracy"] <= 1
+    assert listed[model_id]["name"].startswith("MLP 784-16-10 · MNIST · ")
+    client.patch(f"/api/models/{model_id}", json={"name": "Our digits"})
+    listed = {m["id"]: m for m in client.get("/api/models").json()["models"]}
+    assert listed[model_id]["name"] == "Our digits" and listed[model_id]["made_name"] is None
+
+
 def test_a_huge_learning_rate_ends_as_diverged(client):
     job = start(client, "bold", architecture="mlp_512_128", optimizer="sgd", learning_rate=10)
     done = wait_for(client, job["id"], {"diverged", "done"})
@@ -169,3 +182,52 @@ def test_a_trained_model_survives_a_server_restart(settings):
         assert model_id in listed
         assert model_id not in {m["id"] for m in second.get("/api/models").json()["models"]}  # not another's
         assert second.get(f"/api/models/{model_id}").json()["name"] == "Kept"
+
+
+# --- the layer table of a large network answers at once, on a fresh server too (issue 23, item 11) ---
+
+WIDE = [{"type": "conv", "filters": 64, "kernel": 3, "padding": "same", "activation": "relu"},
+        {"type": "pool", "size": 2}, {"type": "conv", "filters": 64, "kernel": 4, "padding": "same"},
+        {"type": "batchnorm"}, {"type": "pool", "size": 3, "kind": "avg"},
+        {"type": "conv", "filters": 32, "kernel": 2, "activation": "tanh"}, {"type": "dropout", "rate": 0.2},
+        *[{"type": "dense", "units": 4096, "activation": "leaky_relu"}] * 6, {"type": "batchnorm"}]
+
+
+def test_describing_a_large_network_needs_no_forward_pass(tmp_path):
+    """Shapes are counted, not computed: a forward pass on the meta device makes torch import its
+    compiler's decompositions, seconds on the first request of a fresh server (0.2 s later)."""
+    import subprocess
+    import sys
+
+    from app.settings import ROOT
+    probe = ("import sys, json; import torch; from engine import models; "
+             f"rows, params, macs = models.measure({WIDE!r}); "
+             "print(json.dumps('torch._dynamo' in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "false"  # torch's compiler, imported by a meta forward
+
+
+@pytest.mark.parametrize("architecture, shape", [
+    *((name, (1, 28, 28)) for name in ("mnist_recipe", "mlp_16", "lenet", "digit_cnn", "compact_cnn")),
+    (WIDE, (1, 28, 28)), (WIDE[:6], (3, 32, 32)),
+])
+def test_counted_shapes_are_what_the_network_outputs(architecture, shape):
+    import torch
+
+    from engine import models
+    rows, params, macs = models.measure(architecture, 10, shape)
+    net = models.build(architecture, 10, shape).eval()
+    x, outputs = torch.zeros(2, *shape), []
+    with torch.no_grad():
+        for m in net:
+            x = m(x)
+            outputs.append(list(x.shape[1:]))
+    assert [r["output"] for r in rows] == outputs
+    assert params == models.count_parameters(net)
+
+
+def test_a_layer_that_does_not_fit_is_still_refused_by_name(client):
+    too_small = [{"type": "pool", "size": 2}] * 4 + [{"type": "conv", "filters": 4, "kernel": 2}]
+    response = client.post("/api/architectures/describe", json={"architecture": too_small})
+    assert response.status_code == 422 and "layer 5" in response.text, response.text

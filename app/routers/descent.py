@@ -68,11 +68,14 @@ def problems() -> dict:
 @router.post("/api/descent/run")
 def run(body: RunRequest) -> dict:
     """Up to `steps` real optimizer steps: the path (start plus one point per step), the loss and
-    gradient at each point, and whether it is still running, converged or diverged."""
+    gradient at each point, and whether it is still running, converged or diverged. A diverged
+    run's last point is where the step that blew up went (`overflow`: the next step's numbers
+    were too large to compute, so it is not in the path)."""
     result = descent.run(body.problem, body.optimizer, body.learning_rate, body.momentum, body.start,
                          body.steps, body.data_dict())
     return {"path": result.path, "loss": result.loss, "gradient": result.gradient,
-            "status": result.status, "minimum": result.minimum, "steps": len(result.path) - 1}
+            "status": result.status, "minimum": result.minimum, "steps": len(result.path) - 1,
+            "overflow": result.overflow}
 
 
 @router.post("/api/descent/surface")

@@ -1,6 +1,7 @@
 """The teacher's live gallery of a class session: a WebSocket that gets a snapshot, then every
 change as it happens (drawings come from students through app.routers.sessions; app.hub fans
-them out)."""
+them out). Students follow the session on a socket of their own, which tells them only what is
+theirs to know: that it has ended, and whether the drawings were kept."""
 from __future__ import annotations
 
 import asyncio
@@ -61,3 +62,47 @@ async def gallery_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
         pass
     finally:
         hub.unsubscribe(first["code"], queue)
+
+
+def _ended(session: dict) -> dict:
+    return {"type": "ended", "kept": session["kept"]}
+
+
+@router.websocket("/ws/sessions/{code}/student")
+async def student_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
+    """A student's page follows the session. Send {"key": student key} first; then receive
+    {"type": "session", "ended": false, "kept": null} and, the moment the teacher ends it,
+    {"type": "ended", "kept": true|false} (at once if it already has). Nobody's drawings are sent."""
+    await ws.accept()
+    store = classroom.sessions
+    try:
+        key = await _first_key(ws)
+        # subscribe before reading the session: an end between the two is then still heard
+        found = await run_in_threadpool(store.student, code, key, False)
+        queue = classroom.galleries.subscribe(found["code"])
+    except (StoreError, ApiError) as exc:
+        await ws.send_json({"type": "error", "error": getattr(exc, "code", "error"), "message": str(exc)})
+        await ws.close(code=4403 if getattr(exc, "status", 403) == 403 else 4404)
+        return
+    try:
+        session = await run_in_threadpool(store.get, found["code"])
+        if session["ended"] is not None:
+            await ws.send_json(_ended(session))
+            await ws.close()
+            return
+        await ws.send_json({"type": "session", "ended": False, "kept": None})
+        while True:
+            event = await until_closed(ws, queue.get())
+            if event is CLOSED:
+                return
+            if event is SHUTDOWN:
+                await ws.close(code=1012)  # service restart: the page reconnects
+                return
+            if event.get("type") == "ended" or (event.get("type") == "snapshot" and event.get("ended")):
+                await ws.send_json({"type": "ended", "kept": event.get("kept")})
+                await ws.close()
+                return
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        classroom.galleries.unsubscribe(found["code"], queue)

@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from app.deps import SettingsDep
 from app.errors import ApiError
-from app.netinfo import is_local, lan_addresses
+from app.netinfo import answers, is_local, lan_addresses
 from app.serialize import qr_svg
 
 router = APIRouter(tags=["health"])
@@ -23,11 +23,15 @@ def healthz() -> dict:
 def addresses(request: Request, settings: SettingsDep) -> dict:
     """The addresses students can type to reach this server: NEURONLAB_PUBLIC_URL if set, else this
     machine's network addresses with the port this page was opened on. `local` says that the
-    caller opened the page on an address only this machine can reach (localhost, 127.0.0.1)."""
+    caller opened the page on an address only this machine can reach (localhost, 127.0.0.1).
+    Only addresses this server answers on are given: one started on 127.0.0.1 alone lists none
+    (`listening_elsewhere` false), which the pages turn into a warning."""
     port = request.url.port
-    found = [f"{request.url.scheme}://{ip}" + (f":{port}" if port else "") for ip in lan_addresses()]
+    listening = [ip for ip in lan_addresses() if answers(ip, port or (443 if request.url.scheme == "https" else 80))]
+    found = [f"{request.url.scheme}://{ip}" + (f":{port}" if port else "") for ip in listening]
     urls = [settings.public_url.rstrip("/")] if settings.public_url else found
-    return {"urls": urls, "local": is_local(request.url.hostname or ""), "public_url": settings.public_url}
+    return {"urls": urls, "local": is_local(request.url.hostname or ""), "public_url": settings.public_url,
+            "listening_elsewhere": bool(listening)}
 
 
 @router.get("/api/qr.svg", response_class=Response, tags=["pages"])

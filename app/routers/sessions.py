@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from app.deps import ClassroomDep, FormRowId, FramesDep, RegistryDep, RowId, SettingsDep, blank_image, find_card, image_error
 from app.errors import ApiError
 from app.owners import CallerDep
+from app.routers.health import addresses as server_addresses
 from app.serialize import qr_svg
 from engine import imageio
 
@@ -57,11 +58,21 @@ def info(code: str, classroom: ClassroomDep) -> dict:
     return classroom.info(code)
 
 
+def students_origin(request: Request, settings) -> str:
+    """The address students reach this server at, as the pages choose it (students-address.js):
+    NEURONLAB_PUBLIC_URL, else this machine's network address when the caller opened the page on
+    one only this machine can reach (127.0.0.1), else the address the caller used."""
+    found = server_addresses(request, settings)
+    if (found["public_url"] or found["local"]) and found["urls"]:
+        return found["urls"][0]
+    return str(request.base_url).rstrip("/")
+
+
 @router.get("/{code}/qr.svg", response_class=Response)
-def qr(code: str, request: Request, classroom: ClassroomDep) -> Response:
-    """A QR code of the join address on this server (drawn here: nothing is fetched from outside)."""
+def qr(code: str, request: Request, classroom: ClassroomDep, settings: SettingsDep) -> Response:
+    """A QR code of the join address students can reach (drawn here: nothing is fetched from outside)."""
     session = classroom.sessions.get(code, live=True)
-    url = str(request.base_url).rstrip("/") + f"/join?code={session['code']}"
+    url = students_origin(request, settings) + f"/join?code={session['code']}"
     return Response(qr_svg(url), media_type="image/svg+xml")
 
 

@@ -55,12 +55,14 @@ def _teacher(request: Request, x_teacher_key: TeacherKey = None, x_admin_key: Ad
 Teacher = Annotated[TeacherAuth, Depends(_teacher)]
 
 
-def change(classroom: Classroom, code: str, teacher: TeacherAuth, make_change, event: dict) -> dict:
-    """Check the teacher's key, make the change, tell the gallery; the session after it."""
+def change(classroom: Classroom, code: str, teacher: TeacherAuth, make_change, event) -> dict:
+    """Check the teacher's key, make the change, tell the gallery (`event`, or `event(session after)`
+    when what it says depends on the result); the session after it."""
     session = teacher.check(classroom, code)
     make_change(classroom.sessions)
-    classroom.publish(session["code"], event)
-    return classroom.sessions.get(code)
+    after = classroom.sessions.get(code)
+    classroom.publish(session["code"], event(after) if callable(event) else event)
+    return after
 
 
 @router.get("/gallery")
@@ -108,5 +110,7 @@ async def fine_tune(code: str, classroom: ClassroomDep, teacher: Teacher) -> dic
 
 @router.post("/end")
 def end(code: str, body: End, classroom: ClassroomDep, teacher: Teacher) -> dict:
-    """End the session: students can no longer draw; their drawings are deleted unless kept."""
-    return change(classroom, code, teacher, lambda s: s.end(code, body.keep), {"type": "ended", "kept": body.keep})
+    """End the session: students can no longer draw; their drawings are deleted unless kept. The
+    galleries and the students' pages hear it at once, with what became of the drawings."""
+    return change(classroom, code, teacher, lambda s: s.end(code, body.keep),  # ended twice: the first choice stands
+                  lambda after: {"type": "ended", "kept": after["kept"]})

@@ -25,6 +25,8 @@ class ModelCard:
     input_shape: list[int] = field(default_factory=lambda: list(INPUT_SHAPE))  # (C, H, W)
     owner: str | None = None       # SHA-256 of its owner's token (None: shipped or shared)
     base: str | None = None        # a head trained on this model's frozen features (transfer learning)
+    made_name: dict | None = None  # the parts of a name the server made (network, data, accuracy, time,
+                                   # lr), so pages say it in the reader's language; None once a person names it
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

@@ -48,6 +48,7 @@ class SessionStore:
         self.folder = Path(folder)
         self.db = open_database(self.folder / "sessions.sqlite3", SCHEMA, database_url)
         self.db.add_column("sessions", "owner", "TEXT")  # the teacher's owner-token hash
+        self.db.add_column("sessions", "kept", "INTEGER")  # once ended: 1 drawings kept, 0 deleted
         self.max_students, self.max_drawings = max_students, max_drawings
         self._connect, self._query, self._write = self.db.connect, self.db.query, self.db.write
 
@@ -83,6 +84,7 @@ class SessionStore:
         students = self._query("SELECT COUNT(*) FROM students WHERE code = ?", row["code"])[0][0]
         return {"code": row["code"], "model_id": row["model_id"], "base_model": row["base_model"],
                 "created": row["created"], "ended": row["ended"], "reveal": bool(row["reveal"]),
+                "kept": None if row["ended"] is None or row["kept"] is None else bool(row["kept"]),
                 "students": students, "finetunes": json.loads(row["finetunes"])}
 
     def owner(self, code: str) -> str | None:
@@ -114,9 +116,10 @@ class SessionStore:
         """End the session; its students' drawings are deleted unless `keep`."""
         code = self.normalise(code)
         with closing(self._connect()) as con, con:
-            con.execute("UPDATE sessions SET ended = ? WHERE code = ? AND ended IS NULL", (time.time(), code))
-            if not keep:
-                con.execute("DELETE FROM drawings WHERE code = ?", (code,))
+            # ending twice changes nothing: what the first end said about the drawings stays true
+            con.execute("UPDATE sessions SET ended = ?, kept = ? WHERE code = ? AND ended IS NULL", (time.time(), int(keep), code))
+            con.execute("DELETE FROM drawings WHERE code = ? AND EXISTS (SELECT 1 FROM sessions WHERE code = ? AND kept = 0)",
+                        (code, code))
 
     # --- students and drawings ----------------------------------------------------------------
 
@@ -141,8 +144,9 @@ class SessionStore:
             candidate = f"{name[:36]} {n}"
         return candidate
 
-    def student(self, code: str, key: str | None) -> dict:
-        row = self._row(code)
+    def student(self, code: str, key: str | None, live: bool = True) -> dict:
+        """The student holding `key` in the session (which must not have ended, unless not `live`)."""
+        row = self._row(code, live)
         # the keys are random tokens: looking one up by its hash reveals nothing about the others
         found = self._query("SELECT * FROM students WHERE code = ? AND key_hash = ?", row["code"], _hash(key)) if key else []
         if not found:

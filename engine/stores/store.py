@@ -34,7 +34,8 @@ TASKS = {"mnist": ("digits", "digit"), "fashion": ("fashion", "object")}  # data
 
 def new_card(model_id: str, name: str, architecture: str | list, dataset: str, labels, module: nn.Module,
              accuracy: float | None, training: dict, *, owner: str | None = None, input_shape=None,
-             task: str | None = None, preprocess: str | None = None, base: str | None = None) -> ModelCard:
+             task: str | None = None, preprocess: str | None = None, base: str | None = None,
+             made_name: dict | None = None) -> ModelCard:
     """The card of a network just trained (the train command, a training-lab job, a project's job):
     the task and how images are prepared follow from the dataset ("project:<id>" reads photos);
     a preset is named, any other layer list kept whole; `base`: the model whose frozen features a
@@ -47,7 +48,7 @@ def new_card(model_id: str, name: str, architecture: str | list, dataset: str, l
         test_accuracy=None if accuracy is None else round(accuracy, 4), parameters=models.count_parameters(module),
         training=training, description=models.DESCRIPTIONS.get(architecture, "") if preset else "",
         layers=None if preset else architecture, input_shape=list(input_shape or models.INPUT_SHAPE), owner=owner,
-        base=base)
+        base=base, made_name=made_name)
 
 
 @dataclass
@@ -217,8 +218,8 @@ class ModelRegistry:
 
     def rename(self, model_id: str, name: str) -> ModelCard:
         card = self.user_card(model_id)
-        files.write_json(self.user_folder / f"{model_id}.json", {**card.to_json(), "name": name})
-        card.name = name
+        files.write_json(self.user_folder / f"{model_id}.json", {**card.to_json(), "name": name, "made_name": None})
+        card.name, card.made_name = name, None  # a person's name now: shown as given
         return card
 
     def delete(self, model_id: str) -> None:

@@ -159,10 +159,12 @@ class Trainer:
         if b == 0:
             self._order = self.batch_order(epoch + 1)
         size = self.config.batch_size
-        loss, acc = self.step(self._order[b * size:(b + 1) * size])
+        idx = self._order[b * size:(b + 1) * size]
+        loss, acc = self.step(idx)
         self.emit({"type": "batch", "epoch": epoch + 1, "batch": b + 1, "batches": self.steps_per_epoch,
                    "step": self.step_count, "total_steps": self.total_steps, "loss": loss,
-                   "accuracy": acc, "learning_rate": self.learning_rate})
+                   "accuracy": acc, "size": len(idx),
+                   "learning_rate": self.learning_rate})
         if b + 1 == self.steps_per_epoch:
             val_loss, val_acc = self.evaluate(self.data.val)
             self.emit({"type": "epoch", "epoch": epoch + 1, "val_loss": val_loss, "val_accuracy": val_acc,

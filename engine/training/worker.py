@@ -24,6 +24,8 @@ from engine.stores import files, store
 from engine.training.train import Diverged, TrainConfig, Trainer, as_input, predict_classes
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
+PROGRESS_POINTS = 50   # and at least this many a run, however fast it trains (a short run's curve
+                       # is more than the one or two means of its whole length)
 SAMPLES_EVERY = 1.5    # seconds between streams of test images with guesses
 MISTAKES_PER_CELL = 16
 SNAPSHOTS = 60         # at most this many filter snapshots a run (four an epoch, fewer on long runs)
@@ -60,14 +62,19 @@ class JobSpec(TrainConfig):
 DATA_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 
 
-def default_name(spec: JobSpec, accuracy: float) -> str:
+def default_name(spec: JobSpec, accuracy: float, lr: float | None = None) -> tuple[str, dict]:
     """A name that tells one trained model from the next in a list: its network, its data, its
-    test accuracy and when it was trained, e.g. "Digit CNN · MNIST · 98.7% · 23 Nov 14:05"."""
+    test accuracy and when it was trained, e.g. "Digit CNN · MNIST · 98.7% · 23 Nov 14:05"
+    (plus " (lr 0.01)" in a race); and its parts, from which pages say it in their own language."""
     preset = models.PRESETS.get(spec.architecture) if isinstance(spec.architecture, str) else None
     n = 0 if preset else len(spec.architecture)
     network = preset.title.split(" (")[0] if preset else f"Custom network ({n} layer{'' if n == 1 else 's'})"
     data = "photos" if spec.project else DATA_NAMES.get(spec.dataset, spec.dataset)
-    return f"{network} · {data} · {accuracy * 100:.1f}% · {time.strftime('%d %b %H:%M')}"
+    now = time.time()
+    name = f"{network} · {data} · {accuracy * 100:.1f}% · {time.strftime('%d %b %H:%M', time.localtime(now))}"
+    parts = {"network": network if preset else None, "layers": n, "data": data, "accuracy": round(accuracy, 4),
+             "trained": round(now), "lr": lr}
+    return name + (f" (lr {lr:g})" if lr is not None else ""), parts
 
 
 def b64(images: np.ndarray) -> list[str]:
@@ -82,7 +89,7 @@ class Run:
         self.index, self.trainer = index, trainer
         self.status = "running"  # running | finished | diverged
         self.loss_sum = self.acc_sum = 0.0
-        self.count = 0
+        self.count = self.images = 0
         self.last: dict = {}
         self.sent = 0.0
         self.history: list[dict] = []   # the first conv layer's filters (and one image's maps) over time
@@ -90,9 +97,11 @@ class Run:
 
     def on_event(self, event: dict, emit) -> None:
         if event["type"] == "batch":
-            self.loss_sum += event["loss"]
-            self.acc_sum += event["accuracy"]
+            size = event.get("size", 1)  # means are per image: a short last batch weighs less
+            self.loss_sum += event["loss"] * size
+            self.acc_sum += event["accuracy"] * size
             self.count += 1
+            self.images += size
             self.last = event
         elif event["type"] == "epoch":
             self.flush(emit)
@@ -105,10 +114,11 @@ class Run:
         eta = elapsed / e["step"] * (e["total_steps"] - e["step"]) if e["step"] else None
         emit({"type": "progress", "run": self.index, "epoch": e["epoch"], "batch": e["batch"],
               "batches": e["batches"], "step": e["step"], "total_steps": e["total_steps"],
-              "loss": self.loss_sum / self.count, "accuracy": self.acc_sum / self.count,
+              "loss": self.loss_sum / self.images, "accuracy": self.acc_sum / self.images,
+              "images": self.images,  # how many training images the means are over (pages smooth by images)
               "learning_rate": e["learning_rate"], "elapsed": elapsed, "eta": eta})
         self.loss_sum = self.acc_sum = 0.0
-        self.count = 0
+        self.count = self.images = 0
         self.sent = time.monotonic()
 
 
@@ -168,6 +178,8 @@ class JobRunner:
         self.parent = server or os.getppid()
         self.rng = np.random.default_rng(spec.seed)
         self.samples_at = 0.0
+        self.shown: np.ndarray | None = None  # the test images the page shows now
+        self.finishing = False
 
     def run(self) -> None:
         t0 = self.runs[0].trainer
@@ -187,7 +199,7 @@ class JobRunner:
             for run in self.runs:
                 self.advance(run)
             self.active_time += time.monotonic() - started
-            self.report(force=self.step_once)
+            self.report(force=self.step_once, samples=self.step_once)  # after a STEP: that model's answers
             if self.step_once:
                 self.step_once, self.paused = False, True
                 self.emit({"type": "status", "status": "paused"})
@@ -208,7 +220,7 @@ class JobRunner:
         if action == "stop":
             return False
         if action in ("pause", "resume"):
-            self.report(force=True)  # the view shows exactly where it paused
+            self.report(force=True, samples=action == "pause")  # the view shows exactly where it paused
             self.paused = action == "pause"
             self.emit({"type": "status", "status": "paused" if self.paused else "running"})
         elif action == "step":
@@ -258,30 +270,46 @@ class JobRunner:
             run.status = "diverged"
             self.emit({"type": "run_status", "run": run.index, "status": "diverged", "message": str(exc)})
 
-    def report(self, force: bool = False) -> None:
+    def report(self, force: bool = False, samples: bool = False) -> None:
+        """Progress of each run (every PROGRESS_EVERY s, or now when `force`) and test images with
+        guesses (new ones every SAMPLES_EVERY s; with `samples`, the ones shown, answered again by
+        the model as it is now: at a pause and after a step the page never shows older answers)."""
         now = time.monotonic()
         for run in self.runs:
-            if force or now - run.sent >= PROGRESS_EVERY:
+            every = max(1, run.trainer.total_steps // PROGRESS_POINTS)
+            if force or now - run.sent >= PROGRESS_EVERY or run.count >= every:
                 run.flush(self.emit, self.active_time)
-        if now - self.samples_at >= SAMPLES_EVERY:
+        if samples:
             self.samples_at = now
-            self.emit_samples()
+            self.emit_samples(self.live_run(), again=True)
+        elif now - self.samples_at >= SAMPLES_EVERY:
+            self.samples_at = now
+            self.emit_samples(self.live_run())
 
     def live_run(self) -> Run:
         return next((r for r in self.runs if r.status != "diverged"), self.runs[0])
 
     @torch.inference_mode()
-    def emit_samples(self, n: int = 8) -> None:
-        idx = self.rng.choice(len(self.data.test), min(n, len(self.data.test)), replace=False)
-        model = self.live_run().trainer.model
+    def emit_samples(self, run: Run, n: int = 8, again: bool = False) -> None:
+        """`n` test images with `run`'s guesses now: new ones, or `again` the ones shown last."""
+        if not (again and self.shown is not None):
+            self.shown = self.rng.choice(len(self.data.test), min(n, len(self.data.test)), replace=False)
+        idx = self.shown
+        model = run.trainer.model
         model.eval()
         guesses = model(as_input(self.data.test.images[idx])).argmax(1).tolist()
+        model.train()
         self.emit({"type": "samples", "images": b64(self.data.test.images[idx]), "indices": idx.tolist(),
-                   "shape": list(self.data.test.images.shape[1:]),
+                   "shape": list(self.data.test.images.shape[1:]), "run": run.index,
+                   "step": run.trainer.step_count, "final": self.finishing,
                    "labels": self.data.test.labels[idx].tolist(), "guesses": guesses})
 
     def finish(self, status: str, reason: str | None = None) -> None:
         results = [self.evaluate(run) for run in self.runs if run.status != "diverged"]
+        self.finishing = True
+        if results:  # the test images shown, answered by the saved model (the best of a race)
+            best = max(results, key=lambda r: r["test_accuracy"])
+            self.emit_samples(self.runs[best["run"]], again=True)
         self.emit({"type": "done", "status": status, "reason": reason, "results": results,
                    "runs_diverged": [r.index for r in self.runs if r.status == "diverged"]})
 
@@ -293,30 +321,34 @@ class JobRunner:
         scored = scores.report(test.labels, preds, len(self.data.labels), MISTAKES_PER_CELL)
         mistakes = {cell: {"indices": where, "images": b64(test.images[where])} for cell, where in scored["mistakes"].items()}
         accuracy, confusion, per_class = scored["accuracy"], scored["confusion"], scored["per_class"]
-        model_id = self.save(run, accuracy)
-        return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy,
+        model_id, name, made_name = self.save(run, accuracy)
+        return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy, "name": name,
+                "made_name": made_name,
                 "steps": trainer.step_count, "confusion": confusion, "per_class": per_class,
                 "mistakes": mistakes, "model_id": model_id, "seconds": round(self.active_time, 1)}
 
-    def save(self, run: Run, accuracy: float) -> str:
+    def save(self, run: Run, accuracy: float) -> tuple[str, str, dict | None]:
+        """Save the run's model with its card: (its id, its name, the parts of a name made here)."""
         spec, trainer = self.spec, run.trainer
         base = re.sub(r"[^a-z0-9]+", "-", (spec.name or "trained").lower()).strip("-")[:40] or "trained"
         base = base[:24].strip("-") or "trained"
         model_id = f"{base}-{self.job_id}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")  # 128 random bits
+        lr = trainer.config.learning_rate if len(self.runs) > 1 else None
+        name, made = (spec.name + (f" (lr {lr:g})" if lr is not None else ""), None) if spec.name \
+            else default_name(spec, accuracy, lr)
         card = store.new_card(
-            model_id, (spec.name or default_name(spec, accuracy)) + (
-                f" (lr {trainer.config.learning_rate:g})" if len(self.runs) > 1 else ""),
+            model_id, name,
             spec.architecture, f"project:{spec.project}" if spec.project else spec.dataset, self.data.labels,
             trainer.model, accuracy, owner=spec.owner, input_shape=trainer.input_shape,
             training={**{k: v for k, v in trainer.config.__dict__.items() if k != "architecture"},
                       "steps": trainer.step_count, "seconds": round(self.active_time, 1),
                       "final_learning_rate": trainer.learning_rate, "job": self.job_id,
                       "command": f"POST /api/projects/{spec.project}/train" if spec.project
-                      else "POST /api/train (the live training lab)"})
+                      else "POST /api/train (the live training lab)"}, made_name=made)
         store.save(self.models_dir, card, trainer.model)
         self.snapshot(run)  # and the filters at the end
         if run.history:
             files.write_json(self.models_dir / f"{model_id}.history.json",
                              {"snapshots": run.history, "image": b64(self.data.test.images[:1])[0],
                               "image_shape": list(self.data.test.images.shape[1:])})
-        return model_id
+        return model_id, card.name, card.made_name

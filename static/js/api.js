@@ -1,13 +1,14 @@
 // The one network client: JSON over HTTP and a self-healing WebSocket.
+import { modelName } from "./server-text.js";
 
-// The JSON a request answers with; an error carrying the server's message (and per-field
+// The JSON a request answers with; an error carrying the server's message (and its code, per-field
 // problems, and the status) when it fails.
 async function request(url, init = {}) {
   const response = await fetch(url, { ...init, headers: { Accept: "application/json", "X-Owner-Token": ownerToken(), ...init.headers } });
   const text = await response.text();
   const data = text ? JSON.parse(text) : {};
   if (!response.ok) {
-    throw Object.assign(new Error(data.message || `HTTP ${response.status}`), { fields: data.fields || {}, status: response.status });
+    throw Object.assign(new Error(data.message || `HTTP ${response.status}`), { code: data.error, fields: data.fields || {}, status: response.status });
   }
   return data;
 }
@@ -87,8 +88,9 @@ export class LiveSocket {
 // A model as a choice in a list: a long name is cut (the whole name shows on hover), so a list
 // of trained models never widens the page.
 export function modelOption(m, selected, suffix = "") {
-  const name = m.name.length > 44 ? `${m.name.slice(0, 43)}…` : m.name;
+  const full = modelName(m);  // a shipped model's name in the reader's language
+  const name = full.length > 44 ? `${full.slice(0, 43)}…` : full;
   const option = new Option(`${name}${suffix}`, m.id, false, selected);
-  option.title = m.name;
+  option.title = full;
   return option;
 }

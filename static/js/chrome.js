@@ -4,6 +4,7 @@
 import { t } from "./i18n.js";
 import { isShortcut, isTyping } from "./keys.js";
 import { $ } from "./dom.js";
+import { studentsAddress } from "./students-address.js";
 
 const PROJECTOR_KEY = "neuronlab.projector";
 export const LESSON_PARAMS = ["projector", "hide", "note", "lang"]; // kept when a page rewrites its URL
@@ -80,18 +81,29 @@ function applyLesson() {
   $("lesson-note-text").textContent = note || "";
 }
 
-function lessonLink() {
+function lessonLink(origin) {
   const params = new URLSearchParams(location.search);
   const hide = [...$("lesson-controls").querySelectorAll("input:checked")].map((i) => i.value);
   if (hide.length) params.set("hide", hide.join(",")); else params.delete("hide");
   const note = $("lesson-text").value.trim();
   if (note) params.set("note", note); else params.delete("note");
   const query = params.toString();
-  return `${location.origin}${location.pathname}${query ? `?${query}` : ""}`;
+  return `${origin}${location.pathname}${query ? `?${query}` : ""}`;
 }
 
-function refreshLesson() {
-  const link = lessonLink();
+// The link and its QR code hold the address students can reach (students-address.js), with a
+// warning when the page was opened on this machine's own address and no other is known.
+async function refreshLesson() {
+  const { origin, warning } = await studentsAddress();
+  const link = lessonLink(origin);
+  let note = $("lesson-dialog-warning");
+  if (!note) {
+    note = Object.assign(document.createElement("p"), { id: "lesson-dialog-warning", className: "join-warning" });
+    note.setAttribute("role", "alert");
+    $("lesson-link").after(note);
+  }
+  note.hidden = !warning;
+  note.textContent = warning;
   $("lesson-link").value = link;
   $("lesson-qr").src = `/api/qr.svg?text=${encodeURIComponent(link)}`;
   $("lesson-open").href = link;

@@ -3,6 +3,7 @@
 import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
+import { modelName, refusal } from "./server-text.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
 import { fitToParent, greyImage, paintColour, paintGrey } from "./render.js";
 import { percent } from "./format.js";
@@ -20,7 +21,19 @@ const post = (path, blob, model = state.model) => postForm(path, {
   image: blob, model, steps: path === "/api/predict" ? "true" : null,
   min_confidence: path === "/api/predict" ? String(state.sure / 100) : null,
 });
-const modelName = (id) => state.models.find((m) => m.id === id)?.name ?? id;
+// A model's card: from the list, else asked for (a model this browser's list does not hold, or a
+// photo read before the list arrived); null for a model no longer on this server.
+const cards = new Map();
+function cardOf(id) {
+  const listed = state.models.find((m) => m.id === id);
+  if (listed) return Promise.resolve(listed);
+  if (!cards.has(id)) cards.set(id, getJSON(`/api/models/${encodeURIComponent(id)}`).catch(() => null));
+  return cards.get(id);
+}
+const nameOf = async (id) => {
+  const card = await cardOf(id);
+  return card ? modelName(card) : t("a model no longer on this server");
+};
 
 // The headline of an answer: the guess and its probability, or, below the chosen confidence,
 // "Not sure" with the best guesses: the network does not pretend.
@@ -44,37 +57,44 @@ async function classify(blob, name, model = state.model, card = null) {
   card.querySelector(".name").textContent = name;
   try {
     const [result, saliency] = await Promise.all([post("/api/predict", blob, model), post("/api/saliency", blob, model)]);
-    fillCard(card, blob, result, saliency);
+    fillCard(card, blob, result, saliency, await nameOf(result.model));
   } catch (err) {
     card.classList.add("failed");
     card.querySelector(".guess").textContent = "✗";
     const p = document.createElement("p");
     p.className = "status";
-    p.textContent = err.message;
+    p.textContent = refusal(err);  // in the reader's language, by the refusal's code
     card.append(p, readWith(card, blob, name, model));
   }
 }
 
 // "Read it with": the same photo by another model (a digit on paper, a garment, a project's).
-function readWith(card, blob, name, current) {
+function readWith(card, blob, name, current, currentName = "—") {
   const label = document.createElement("label");
   label.className = "read-with";
   label.textContent = `${t("Read it with")} `;
   const select = document.createElement("select");
+  const listed = state.models.some((m) => m.id === current);
   for (const m of state.models) select.append(modelOption(m, m.id === current));
+  if (!listed) select.prepend(new Option(currentName, current, true, true));  // (the list has not arrived)
   select.addEventListener("change", () => classify(blob, name, select.value, card));
   label.append(select);
   return label;
 }
 
-function fillCard(card, blob, result, saliency) {
+function fillCard(card, blob, result, saliency, model) {
   const { text, sure } = verdict(result);
   card.querySelector(".guess").textContent = text;
   card.classList.toggle("unsure", !sure);
   card.setAttribute("aria-label", `${card.querySelector(".name").textContent}: ${text}`);
   const by = document.createElement("p");
   by.className = "read-by";
-  by.textContent = t("Read by: {model}", undefined, { model: modelName(result.model) });
+  // the model's name, whole on hover: a long one is cut with "…" and never widens the card
+  const [before, after = ""] = t("Read by: {model}").split("{model}");
+  const named = document.createElement("span");
+  named.className = "model-name";
+  named.textContent = named.title = model;
+  by.append(before, named, after);
   const top = document.createElement("ol");
   top.className = "top3";
   for (const g of result.top) {
@@ -102,7 +122,7 @@ function fillCard(card, blob, result, saliency) {
   const looked = t(saliency.method === "grad-cam" ? "where it looked ({label}, Grad-CAM)" : "where it looked ({label})",
     undefined, { label: saliency.target_label });
   steps.append(figure(looked, overlay(result.steps.ink, saliency.overlay)));
-  by.append(" ", readWith(card, blob, card.querySelector(".name").textContent, result.model));
+  by.append(" ", readWith(card, blob, card.querySelector(".name").textContent, result.model, model));
   card.append(by, top, steps);
   requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
 }
@@ -191,7 +211,7 @@ async function liveLoop() {
       $("live-result").textContent = `${t("Live:")} ${text}`;
       $("live-result").classList.toggle("unsure", !sure);
     } catch (err) {
-      $("live-result").textContent = `${t("Live:")} ${err.message}`;
+      $("live-result").textContent = `${t("Live:")} ${refusal(err)}`;
     } finally {
       state.liveBusy = false;
     }
@@ -216,10 +236,13 @@ $("sure").addEventListener("input", (e) => {
   setParam("sure", String(state.sure));
 });
 
-getJSON("/api/models").then(({ models }) => {
-  state.models = models;
-  if (!models.some((m) => m.id === state.model)) state.model = models.find((m) => m.default)?.id ?? models[0]?.id;
-  for (const m of models) $("model").append(modelOption(m, m.id === state.model));
+getJSON("/api/models").then(async ({ models }) => {
+  // a model in the address that this browser's list does not hold (another browser's, as in a
+  // lesson link) is kept while the server has it
+  const asked = !state.model || models.some((m) => m.id === state.model) ? null : await cardOf(state.model);
+  state.models = asked ? [...models, asked] : models;
+  if (!asked && !models.some((m) => m.id === state.model)) state.model = models.find((m) => m.default)?.id ?? models[0]?.id;
+  for (const m of state.models) $("model").append(modelOption(m, m.id === state.model));
   $("model").addEventListener("change", (e) => {
     state.model = e.target.value;
     setParam("model", state.model);

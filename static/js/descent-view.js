@@ -5,15 +5,17 @@ import { COLOURS, Frame, bands, lossPlot } from "./plot.js";
 import { fmt } from "./format.js";
 import { bytesOf } from "./render.js";
 import { $ } from "./dom.js";
+import { judge } from "./descent-verdict.js";
 
 
 // One exercise's plot, loss curve and numbers; returns the plot's frame (for pointer mapping).
 export function drawExercise(S, view, lineData) {
   $("offplot").textContent = "";
+  $("main-plot").classList.remove("equal");
   $("neurons").hidden = true;
   const frame = S.tab === "parabola" ? drawCurve(S, view) : S.tab === "line_fit" ? drawLine(S, lineData) : drawSurface(S, view);
   lossPlot($("loss-plot"), S.runs, S.n);
-  showRunNumbers(S);
+  showRunNumbers(S, view);
   return frame;
 }
 
@@ -31,7 +33,7 @@ const at = (S, run) => Math.min(S.n, run.path.length - 1);
 function drawCurve(S, view) {
   const top = Math.max(...S.surface.loss);
   const frame = new Frame($("main-plot"), view[0], [0, top]);
-  frame.axes("w", "loss L(w)");
+  frame.axes("w", t("loss L(w)"));
   frame.line(S.surface.x.map((x, i) => [x, S.surface.loss[i]]), "#555", 3);
   const away = [];
   for (const r of S.runs) {
@@ -65,69 +67,64 @@ function drawLine(S, d) {
 }
 
 function drawSurface(S, view) {
+  // one unit is as long across as up (a round bowl looks round), as far as the space allows
+  $("main-plot").style.setProperty("--aspect", (view[0][1] - view[0][0]) / (view[1][1] - view[1][0]));
+  $("main-plot").classList.add("equal");
   const frame = new Frame($("main-plot"), view[0], view[1]);
   const flat = S.surface.loss.flat();
   frame.heatmap(S.surface.loss, bands(Math.min(...flat), Math.max(...flat)));
-  frame.axes(S.problem === "line_fit" ? "a" : "x", S.problem === "line_fit" ? "b" : "y");
+  const names = paramNames(S);
+  frame.axes(...names);
+  const away = [];
   for (const r of S.runs) {
     const pts = r.path.slice(0, at(S, r) + 1);
-    frame.line(pts, r.colour, 3);
-    frame.marker(pts[pts.length - 1], r.colour, "circle", 8);
+    frame.clipped(() => frame.line(pts, r.colour, 3));
+    const ball = pts[pts.length - 1];
+    if (frame.pinned(ball, r.colour, 8)) away.push(ball.map((v, k) => `${names[k]} = ${fmt(v)}`).join(", "));
   }
   frame.marker(S.runs[0].path[0], "#222", "square", 8);
+  // a ball that left the plot stays in view at its edge, and says where it really is
+  $("offplot").textContent = away.length ? t("Off the plot (shown at the edge, the arrow points to it): {where}", undefined, { where: away.join("; ") }) : "";
   return frame;
 }
 
-function showRunNumbers(S) {
+const paramNames = (S) => (S.tab === "line_fit" || S.problem === "line_fit" && S.tab === "surface" ? ["a", "b"]
+  : S.tab === "parabola" ? ["w"] : ["x", "y"]);
+
+function showRunNumbers(S, view) {
   const lines = [];
-  const names = S.tab === "line_fit" || S.problem === "line_fit" && S.tab === "surface" ? ["a", "b"]
-    : S.tab === "parabola" ? ["w"] : ["x", "y"];
+  const names = paramNames(S);
   const verdicts = [];
   for (const r of S.runs) {
     const i = at(S, r);
     if (S.runs.length === 1) {
       r.path[i].forEach((v, k) => lines.push([names[k], fmt(v)]));
-      lines.push(["gradient", `(${r.gradient[i].map(fmt).join(", ")})`]);
-      lines.push([S.tab === "line_fit" ? "loss (MSE)" : "loss", fmt(r.loss[i])]);
+      lines.push([t("gradient"), `(${r.gradient[i].map(fmt).join(", ")})`]);
+      lines.push([S.tab === "line_fit" ? t("loss (MSE)") : t("loss"), fmt(r.loss[i])]);
     }
-    verdicts.push(verdict(S, r, i));
+    verdicts.push(verdict(S, r, i, names, view));
   }
   showNumbers(lines);
-  $("verdict").textContent = verdicts.filter(Boolean).join("  ·  ");
-  $("verdict").dataset.state = verdicts.some((v) => v.includes("✗")) ? "diverged" : "";
+  $("verdict").textContent = verdicts.map((v) => v.text).filter(Boolean).join("  ·  ");
+  $("verdict").dataset.state = verdicts.some((v) => v.state === "diverged" || v.state === "diverging") ? "diverged" : "";
 }
 
-function verdict(S, r, i) {
+// The run's verdict at step i (descent-verdict.js), in the page's language; off the plot means
+// outside the drawn ranges (for the 1-D curve, the loss too).
+function verdict(S, r, i, names, view) {
+  const top = S.tab === "parabola" ? Math.max(...S.surface.loss) : null;
+  const off = (p, loss) => S.tab !== "line_fit"  // the line's plot shows the points, not (a, b)
+    && (p.some((v, k) => v < view[k][0] || v > view[k][1]) || (top !== null && loss > top));
+  const v = judge(r, i, { names, off });
+  const text = v.plural ? tn(v.values.n, ...v.plural, v.values) : v.text && t(v.text, undefined, v.values);
   const who = S.runs.length > 1 ? `${r.optimizer} lr ${r.lr}: ` : "";
-  const last = i === r.path.length - 1;
-  if (last && r.status === "converged") return who + tn(i, "reached the minimum in {n} step ✓", "reached the minimum in {n} steps ✓");
-  if (last && r.status === "diverged") {
-    return who + tn(i, "diverged after {n} step ✗ — the learning rate is too large", "diverged after {n} steps ✗ — the learning rate is too large");
-  }
-  const text = trend(r.loss.slice(0, i + 1), r.gradient.slice(0, i + 1), r.minimum || 0);
-  return text && who + t(text);
-}
-
-// What the last steps of a run say about its learning rate, as the ML Crash Course exercise
-// teaches it: the loss growing step after step is divergence; falling while every parameter
-// jumps across the minimum is overshooting that still gets closer; falling by less than half
-// each step is slow; jumping across without falling is oscillating. Needs three steps to judge.
-export function trend(loss, gradient, minimum = 0) {
-  const i = loss.length - 1;
-  if (i < 3) return "";
-  const gap = (k) => loss[k] - minimum;
-  const rising = [i, i - 1, i - 2].every((k) => loss[k] > loss[k - 1]);
-  const falling = [i, i - 1, i - 2].every((k) => loss[k] < loss[k - 1]);
-  const across = [i, i - 1].every((k) => gradient[k].every((g, c) => g * gradient[k - 1][c] < 0));
-  if (rising) return "diverging ✗ — the loss grows at every step: the learning rate is too large";
-  if (falling && across) return "overshooting back and forth, but getting closer ↔";
-  if (falling) return gap(i) > 0.5 * gap(i - 1) ? "slow but getting there ↘" : "getting there fast ↘";
-  if (across) return "oscillating around the minimum ↔";
-  return "";
+  return { text: text && who + text, state: v.state };
 }
 
 export function drawSplit(S) {
   const sp = S.split;
+  $("main-plot").style.setProperty("--aspect", 1);  // the plane as it is: circles look round
+  $("main-plot").classList.add("equal");
   const frame = new Frame($("main-plot"), [-1.2, 1.2], [-1.2, 1.2]);
   if (sp.grid) {
     const bytes = bytesOf(sp.grid), n = sp.grid.width;
@@ -141,8 +138,8 @@ export function drawSplit(S) {
   const points = sp.dataset === "mine" ? sp.mine : sp.points;
   for (const [x, y, label] of points) frame.marker([x, y], label ? COLOURS[1] : COLOURS[0], label ? "triangle" : "circle", 6);
   lossPlot($("loss-plot"), [{ loss: sp.losses, colour: COLOURS[0] }], sp.losses.length);
-  showNumbers([["loss", fmt(sp.losses[sp.losses.length - 1])],
-    ["accuracy", sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]]);
+  showNumbers([[t("loss"), fmt(sp.losses[sp.losses.length - 1])],
+    [t("accuracy"), sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]]);
   $("hint").textContent = sp.dataset === "mine" ? t("Click the plot to add points; choose their class on the left.") : "";
   drawNeurons(sp.neurons);
   return frame;

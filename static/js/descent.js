@@ -12,7 +12,7 @@ import { SplitTab } from "./descent-split.js";
 
 const MAX_STEPS = 500;
 const S = {
-  tab: "parabola", problem: "bowl", optimizer: "sgd", lr: null, momentum: 0.9,
+  tab: "parabola", problem: "bowl", optimizer: "sgd", lr: 0.08, momentum: 0.9,
   starts: {},                      // problem -> dragged start
   data: null,
   race: [],
@@ -48,8 +48,32 @@ const URL_STATE = [
   at("layers", splitState, "layers", { when: splitting }),
   at("activation", splitState, "activation", { when: splitting }),
 ];
+// Each exercise has its own settings: its defaults the first time, what the class chose for it
+// when it comes back. A rate that suits one (1.05 to show divergence on the curve) is never
+// carried into the next (the line fit would blow up; the network would not learn).
+const TAB_DEFAULTS = {
+  parabola: { lr: 0.08, optimizer: "sgd", momentum: 0.9 },
+  line_fit: { lr: 0.08, optimizer: "sgd", momentum: 0.9 },
+  surface: { lr: 0.08, optimizer: "sgd", momentum: 0.9 },
+  split: { lr: 0.3, optimizer: "sgd", momentum: 0.9 },
+};
+const TAB_SETTINGS = Object.keys(TAB_DEFAULTS.parabola);
+const tabSettings = {};
+
+readURL(URL_STATE.slice(0, 1), S);  // the tab first: its defaults, then what the address sets
+if (!(S.tab in TAB_DEFAULTS)) S.tab = "parabola";
+Object.assign(S, TAB_DEFAULTS[S.tab]);
 readURL(URL_STATE, S);
-S.lr = S.lr || (S.tab === "split" ? 0.3 : 0.08);
+
+function switchTab(tab) {
+  if (tab === S.tab) return;
+  tabSettings[S.tab] = Object.fromEntries(TAB_SETTINGS.map((k) => [k, S[k]]));
+  S.tab = tab;
+  Object.assign(S, TAB_DEFAULTS[tab], tabSettings[tab]);
+  $("numbers").replaceChildren();  // the last tab's answer is gone until this one's arrives
+  $("verdict").textContent = "";
+  setup();
+}
 
 const split = new SplitTab(S, { render: () => render(), stop: () => stop() });
 
@@ -70,29 +94,42 @@ async function fetchRuns(steps = MAX_STEPS) {
     problem, optimizer: spec.optimizer, learning_rate: spec.lr, momentum: S.momentum, steps,
     start: S.starts[problem] || null, data: problem === "line_fit" ? lineData() : null,
   });
+  const generation = S.generation;
   try {
-    S.runs = await Promise.all(runSpecs().map(async (spec, i) => ({
+    const runs = await Promise.all(runSpecs().map(async (spec, i) => ({
       ...spec, colour: COLOURS[i % COLOURS.length], ...(await sendJSON("POST", "/api/descent/run", body(spec))),
     })));
+    if (generation !== S.generation) return;  // answers for a setup since replaced are dropped
+    S.runs = runs;
     $("verdict").textContent = "";
   } catch (err) {
+    if (generation !== S.generation) return;
     S.runs = [];
     $("verdict").textContent = err.message;
   }
 }
 
 async function loadSurface() {
-  const problem = problemName();
-  S.surface = await sendJSON("POST", "/api/descent/surface", { problem, data: problem === "line_fit" ? lineData() : null });
+  const problem = problemName(), generation = S.generation;
+  const surface = await sendJSON("POST", "/api/descent/surface", { problem, data: problem === "line_fit" ? lineData() : null });
+  if (generation === S.generation) S.surface = surface;
 }
 
 async function setup() {
+  S.generation = (S.generation || 0) + 1;
+  const generation = S.generation;
   stop();
   S.n = 0;
   saveURL();
   syncControls();
   if (S.tab === "split") { split.reset(); return render(); }
+  S.runs = [];  // steps asked for until this setup's runs arrive are queued
+  S.queued = 0;
   await Promise.all([loadSurface(), fetchRuns()]);
+  if (generation !== S.generation) return;
+  const longest = Math.max(...S.runs.map((r) => r.path.length - 1), 0);
+  S.n = Math.min(S.queued, longest);
+  S.queued = 0;
   render();
 }
 
@@ -100,6 +137,7 @@ async function setup() {
 
 async function step() {
   if (S.tab === "split") return split.step(1);
+  if (!S.runs.length) { S.queued += 1; return; }  // still loading: taken when the runs arrive
   const longest = Math.max(...S.runs.map((r) => r.path.length - 1), 0);
   if (S.n >= longest) {
     const growing = S.runs.some((r) => r.status === "running" && r.path.length - 1 === r.steps && r.steps < 10000);
@@ -168,8 +206,9 @@ function syncControls() {
     return li;
   }));
   const p = S.problems[problemName()];
-  $("formula").textContent = S.tab === "split" ? "Split the data: a small network learns to separate two classes"
-    : p ? `${p.title}: ${p.formula}` : "";
+  // the server names its problems in English: the title is the key of its translation
+  $("formula").textContent = S.tab === "split" ? t("Split the data: a small network learns to separate two classes")
+    : p ? `${t(p.title)}: ${p.formula}` : "";
 }
 
 // --- drawing --------------------------------------------------------------------------------
@@ -221,7 +260,7 @@ $("main-plot").addEventListener("pointerup", () => { if (S.drag) { S.drag = null
 
 // --- wiring ---------------------------------------------------------------------------------
 
-document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => { S.tab = b.dataset.tab; setup(); }));
+document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => switchTab(b.dataset.tab)));
 $("problem").addEventListener("change", (e) => { S.problem = e.target.value; setup(); });
 $("optimizer").addEventListener("change", (e) => { S.optimizer = e.target.value; setup(); });
 $("momentum").addEventListener("change", (e) => { S.momentum = Math.min(0.99, Math.max(0, Number(e.target.value))); setup(); });

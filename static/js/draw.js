@@ -81,6 +81,7 @@ function showEmpty() {
   $("verdict").dataset.state = "empty";
   $("verdict-label").textContent = t("draw.title");
   $("verdict-confidence").textContent = "";
+  $("r-answer").textContent = "…";
   state.bars && state.bars.update(null);
   for (const id of ["seen", "step-ink", "step-crop", "step-fit", "step-center"]) clearCanvas($(id));
 }
@@ -90,6 +91,7 @@ function showPrediction(message) {
   $("verdict").dataset.state = "prediction";
   $("verdict-label").textContent = message.prediction;
   $("verdict-confidence").textContent = percent(message.confidence);
+  $("r-answer").textContent = `${message.prediction} · ${percent(message.confidence)}`;  // beside the sliders
   state.bars.update(probs);
   paintGrey($("seen"), message.input);
   showSteps(message.steps, message.input);

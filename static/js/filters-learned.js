@@ -4,6 +4,7 @@ import { getJSON } from "./api.js";
 import { $ } from "./dom.js";
 import { short as fmt } from "./format.js";
 import { t } from "./i18n.js";
+import { layerName } from "./filters-network.js";
 import { bytesOf, numberGrid, paintDiverging, paintGrey } from "./render.js";
 
 let S;  // the page's state (filters.js)
@@ -75,8 +76,8 @@ function filterLayer(layer, first, rows = 8) {
   const [out, inn, kh, kw] = layer.shape;
   const section = document.createElement("section");
   const h3 = document.createElement("h3");
-  h3.textContent = `${layer.label}: ${out} filters of ${kh}×${kw}×${inn}` +
-    (first ? " (click one to read its weights)" : " (one row per filter, one image per input channel)");
+  h3.textContent = `${layerName(layer.label)}: ${t("{out} filters of {kh}×{kw}×{inn}", undefined, { out, kh, kw, inn })} ` +
+    t(first ? "(click one to read its weights)" : "(one row per filter, one image per input channel)");
   section.append(h3);
   const grid = document.createElement("div");
   grid.className = first ? "filters first" : "filters deep";

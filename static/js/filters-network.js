@@ -8,6 +8,12 @@ import { DrawingPad } from "./pad.js";
 import { bytesOf, paintDiverging, paintGrey } from "./render.js";
 
 let S;  // the page's state (filters.js)
+
+// A layer's name as the server gives it ("Conv 16 3×3", "Max pool 2×2", "Dense 64") in this page's language.
+export function layerName(label) {
+  const m = /^(Max pool|Average pool|Dense|Dropout) (.+)$/.exec(label);
+  return m ? t(`${m[1]} {k}`, undefined, { k: m[2] }) : label;
+}
 export function useState(state) { S = state; pad.resize(); }
 
 export async function inspect(blob) {
@@ -28,7 +34,10 @@ function renderLayers(body) {
   const list = $("layer-list");
   list.replaceChildren();
   const input = document.createElement("li");
-  input.innerHTML = "<h3>Input <small>28×28×1</small></h3>";
+  const title = document.createElement("h3"), size = document.createElement("small");
+  size.textContent = "28×28×1";
+  title.append(`${t("Input")} `, size);
+  input.append(title);
   const inputCanvas = document.createElement("canvas");
   inputCanvas.className = "pixelated map";
   paintGrey(inputCanvas, body.input);
@@ -38,9 +47,9 @@ function renderLayers(body) {
     const li = document.createElement("li");
     const h3 = document.createElement("h3");
     const shape = layer.shape.length === 3 ? `${layer.shape[1]}×${layer.shape[2]}×${layer.shape[0]}` : `${layer.shape[0]}`;
-    h3.textContent = `${layer.index + 1}. ${layer.label} `;
+    h3.textContent = `${layer.index + 1}. ${layerName(layer.label)} `;
     const small = document.createElement("small");
-    small.textContent = `→ ${shape}` + (layer.maps ? ` · scale ±${fmt(layer.maps.scale)}` : "");
+    small.textContent = `→ ${shape}` + (layer.maps ? ` · ${t("scale")} ±${fmt(layer.maps.scale)}` : "");
     h3.append(small);
     li.append(h3);
     if (layer.maps && ["Conv2d", "MaxPool2d", "AvgPool2d"].includes(layer.type)) li.append(mapGrid(layer));

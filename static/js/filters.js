@@ -8,6 +8,7 @@ import { inspect, loadSamples, padBlob, useState } from "./filters-network.js";
 import { loadFilters } from "./filters-learned.js";
 import { showPhotoTab } from "./filters-photo.js";
 import { isShortcut } from "./keys.js";
+import { t } from "./i18n.js";
 import { $ } from "./dom.js";
 import { at, readURL, writeURL } from "./url-state.js";
 
@@ -60,7 +61,7 @@ async function applyKernels() {
     const card = document.createElement("figure");
     card.className = "kernel-card";
     const caption = document.createElement("figcaption");
-    caption.textContent = name.replace(/_/g, " ");
+    caption.textContent = t(name.replace(/_/g, " "));  // the kernel's name in this page's language
     card.append(caption);
     if (!ok) { card.append(body.message); return card; }
     const table = document.createElement("table");

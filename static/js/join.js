@@ -9,7 +9,8 @@ import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
 
-const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null };
+const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null,
+  session: null, ended: false };
 const keyName = (code) => `neuronlab.student.${code}`;
 
 function status(text) { $("student-status").textContent = text; }
@@ -33,6 +34,15 @@ async function enter(code, me) {
   }));
   pad.resize();
   const info = await getJSON(`/api/sessions/${code}`);
+  if (info.ended) return showEnded(info.kept);
+  // the session itself: the server says at once when the teacher ends it (the key goes in the first message)
+  S.session = new LiveSocket(`/ws/sessions/${code}/student`, {
+    onOpen: () => S.session.send({ key: me.student_key }),
+    onMessage: (e) => {
+      if (e.type === "ended") showEnded(e.kept);
+      if (e.type === "error") S.session.close();  // not a student of it (any more): drawing says why
+    },
+  });
   S.socket = new LiveSocket(`/ws/draw?steps=false&model=${encodeURIComponent(info.model_id)}`, { onMessage: onLive, onOpen: pump });
 }
 
@@ -88,8 +98,25 @@ async function share() {  // the finished stroke goes to the class gallery
     $("announce").textContent = t("join.reads", "", { guess: drawing.guess });
     status("");
   } catch (err) {
+    if (err.status === 410) return endedNow();
     status(err.message);
   }
+}
+
+// The session has ended: the student's page says so, and what became of the drawings; no pad.
+function showEnded(kept) {
+  if (S.ended) return;
+  S.ended = true;
+  for (const socket of [S.session, S.socket]) socket?.close();
+  $("join-panel").hidden = true;
+  $("student-panel").hidden = true;
+  $("ended-box").hidden = false;
+  $("ended-text").textContent = t(kept === false ? "join.ended_deleted" : kept ? "join.ended_kept" : "join.ended_new");
+}
+
+async function endedNow() {
+  const info = await getJSON(`/api/sessions/${S.code}`).catch(() => ({ kept: null }));
+  showEnded(info.kept);
 }
 
 async function sendLabel(i) {
@@ -99,6 +126,7 @@ async function sendLabel(i) {
     markLabel(i);
     status(t("join.thanks", "", { label: S.labels[i] }));
   } catch (err) {
+    if (err.status === 410) return endedNow();
     status(err.message);
   }
 }
@@ -120,7 +148,7 @@ $("undo").addEventListener("click", () => pad.undo());
 $("clear").addEventListener("click", () => pad.clear());
 $("next").addEventListener("click", nextDrawing);
 document.addEventListener("keydown", (e) => {
-  if (!isShortcut(e) || $("student-panel").hidden) return;
+  if (!isShortcut(e) || $("student-panel").hidden || S.ended) return;
   const key = e.key.toLowerCase();
   if (key === "u") pad.undo();
   if (key === "c") pad.clear();
@@ -131,3 +159,4 @@ const code = (new URLSearchParams(location.search).get("code") || "").toUpperCas
 $("join-code").value = code;
 const saved = code && JSON.parse(localStorage.getItem(keyName(code)) || "null");
 if (saved) enter(code, saved);
+else if (code) getJSON(`/api/sessions/${encodeURIComponent(code)}`).then((info) => { if (info.ended) showEnded(info.kept); }, () => {});

@@ -23,7 +23,7 @@ export class LayerEditor {
     const { presets } = await getJSON("/api/architectures");
     for (const p of presets) {
       this.presets[p.name] = p;
-      this.select.append(new Option(p.title, p.name));
+      this.select.append(new Option(t(p.title), p.name));  // the server's English title, translated
     }
     this.select.append(new Option(t("Custom (edited)"), "custom"));
     await this.choose(this.presets[name] ? name : "mnist_recipe");

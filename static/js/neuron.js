@@ -6,7 +6,7 @@ import { getJSON, sendJSON } from "./api.js";
 import { setQuery } from "./chrome.js";
 import { t } from "./i18n.js";
 import { isShortcut } from "./keys.js";
-import { COLOURS, Frame } from "./plot.js";
+import { COLOURS, Frame, canvasFont } from "./plot.js";
 import { fmt, term } from "./format.js";
 import { $ } from "./dom.js";
 
@@ -189,7 +189,7 @@ function drawNet(out, weights) {
   const names = [["x0", "x1"], ["h0", "h1", "h2"], ["p0", "p1"]];
   const X = [0.1, 0.5, 0.9].map((v) => v * width);
   const at = (l, i) => [X[l], ((i + 1) / (layers[l].length + 1)) * height];
-  ctx.font = "13px DejaVu Sans, sans-serif";
+  ctx.font = canvasFont(0.87);
   ctx.textAlign = "center";
   [[weights.w1, out.gradients.w1, 0], [weights.w2, out.gradients.w2, 1]].forEach(([w, g, l]) => {
     w.forEach((row, j) => row.forEach((v, i) => {

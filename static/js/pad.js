@@ -35,6 +35,7 @@ export class DrawingPad {
     Object.assign(this, { canvas, onChange, pen, strokes: [], current: null });
     this.frame = document.createElement("canvas");
     this.frame.width = this.frame.height = frameSize;
+    this.frame.getContext("2d", { willReadFrequently: true });  // its first context: "try to break it" reads it back
     canvas.addEventListener("pointerdown", (event) => {
       event.preventDefault();
       canvas.setPointerCapture(event.pointerId);

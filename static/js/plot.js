@@ -2,11 +2,31 @@
 // heatmaps of a grid, paths. Colours are colour-blind safe (Okabe-Ito), shapes carry meaning too;
 // COLOURS is the one palette of every page (runs, curves, classes).
 import { fmt } from "./format.js";
+import { t } from "./i18n.js";
 
 export const COLOURS = ["#0072B2", "#E69F00", "#009E73", "#CC79A7"];
 
+// Chart text that reads from the back of a room: larger and black in projector mode. One place for
+// the canvas plots here, the network drawings and the Chart.js curves (chartFont).
+export function chartText() {
+  const big = document.documentElement.classList.contains("projector");
+  return { size: big ? 24 : 15, colour: big ? "#000" : "#222", family: "DejaVu Sans, sans-serif" };
+}
+
+export const canvasFont = (scale = 1, weight = "") => {
+  const { size, family } = chartText();
+  return `${weight} ${Math.round(size * scale)}px ${family}`.trim();
+};
+
+// Chart.js's options for the same text: ticks, titles and legends (`scale` of the base size).
+export function chartFont(scale = 1) {
+  const { size, colour } = chartText();
+  return { font: { size: Math.round(size * scale), family: chartText().family }, color: colour };
+}
+
 export class Frame {
   constructor(canvas, xRange, yRange, pad = 44) {
+    pad = Math.round(pad * chartText().size / 15);  // room for the tick labels at their size
     const dpr = window.devicePixelRatio || 1;
     const { width, height } = canvas.getBoundingClientRect();
     canvas.width = Math.round(width * dpr);
@@ -34,18 +54,19 @@ export class Frame {
     ctx.lineTo(this.pad, this.height - this.pad);
     ctx.lineTo(this.width - this.pad / 2, this.height - this.pad);
     ctx.stroke();
-    ctx.fillStyle = "#222";
-    ctx.font = "15px DejaVu Sans, sans-serif";
+    const { size, colour } = chartText();
+    ctx.fillStyle = colour;
+    ctx.font = canvasFont();
     ctx.textAlign = "center";
-    for (const t of ticks(this.xRange)) {
-      ctx.fillText(fmt(t), this.x(t), this.height - this.pad + 18);
+    for (const v of ticks(this.xRange)) {
+      ctx.fillText(fmt(v), this.x(v), this.height - this.pad + size + 3);
     }
     ctx.textAlign = "right";
-    for (const t of ticks(this.yRange)) ctx.fillText(fmt(t), this.pad - 6, this.y(t) + 5);
+    for (const v of ticks(this.yRange)) ctx.fillText(fmt(v), this.pad - 6, this.y(v) + size / 3);
     ctx.textAlign = "center";
     ctx.fillText(xLabel, this.width / 2, this.height - 6);
     ctx.save();
-    ctx.translate(13, this.height / 2);
+    ctx.translate(size * 0.9, this.height / 2);
     ctx.rotate(-Math.PI / 2);
     ctx.fillText(yLabel, 0, 0);
     ctx.restore();
@@ -167,7 +188,7 @@ export function lossPlot(canvas, runs, upTo) {
   // room on the left for the longest tick label (a diverging loss reads 7.37e+4)
   const pad = Math.max(40, 14 + 9 * Math.max(...ticks([0, top * 1.05]).map((v) => fmt(v).length)));
   const frame = new Frame(canvas, [0, maxSteps], [0, top * 1.05], pad);
-  frame.axes("step", "loss");
+  frame.axes(t("step"), t("loss"));
   for (const run of runs) {
     frame.line(run.loss.slice(0, upTo + 1).map((v, i) => [i, Math.min(v, top * 1.05)]), run.colour, 2.5);
   }

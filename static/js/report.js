@@ -2,6 +2,7 @@
 // drawn extras (a confusion matrix, a filter sheet) and the lesson link's QR code, so a student
 // can hand in what they did; and a printable page (the browser's print, with the chrome hidden).
 import { t } from "./i18n.js";
+import { studentsLink } from "./students-address.js";
 
 const WIDTH = 1400, PAD = 32;
 
@@ -16,7 +17,7 @@ function loadImage(src) {
 
 // The PNG as a Blob. `parts`: canvases (or {canvas, title}) laid out two to a row.
 export async function reportBlob({ title, settings, parts }) {
-  const link = location.href;
+  const link = await studentsLink();  // the address students can open, not this machine's localhost
   const qr = await loadImage(`/api/qr.svg?text=${encodeURIComponent(link)}`).catch(() => null);
   const cell = (WIDTH - 3 * PAD) / 2;
   const items = parts.filter((p) => p && (p.canvas || p).width > 0).map((p) => (p.canvas ? p : { canvas: p, title: "" }));

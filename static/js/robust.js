@@ -12,7 +12,7 @@ export function transformFrame(frame, paint, t) {
   const s = frame.width, plain = document.createElement("canvas");
   plain.width = plain.height = s;
   paint(plain, t.thickness);
-  const ctx = frame.getContext("2d");
+  const ctx = frame.getContext("2d", { willReadFrequently: true });  // the noise reads it back, every frame
   ctx.save();
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, s, s);

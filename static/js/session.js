@@ -3,23 +3,39 @@
 import { setParam } from "./chrome.js";
 import { t, tn } from "./i18n.js";
 import { getJSON, LiveSocket, modelOption, pageConfig, sendJSON } from "./api.js";
+import { modelName } from "./server-text.js";
 import { paintGrey, readsGrey } from "./render.js";
 import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
+import { studentsAddress } from "./students-address.js";
 
 const STORE = "neuronlab.session";
-const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true };
+const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true, models: [], ended: false };
 
 const teacher = (method, path, body) => sendJSON(method, `/api/sessions/${S.code}${path}`, body, { "X-Teacher-Key": S.key });
 
 async function init() {
   const { models } = await getJSON("/api/models");
+  S.models = models;
   for (const m of models.filter(readsGrey)) $("model").append(modelOption(m, m.id === pageConfig().defaultModel));
   const saved = JSON.parse(localStorage.getItem(STORE) || "null");
   const wanted = new URLSearchParams(location.search).get("code");
   if (saved && (!wanted || wanted.toUpperCase() === saved.code)) open(saved.code, saved.key);
-  else if (wanted) $("start-error").textContent = t("This browser does not hold the teacher's key of session {code}: start a new one.", undefined, { code: wanted });
+  else if (wanted) {
+    const info = await getJSON(`/api/sessions/${encodeURIComponent(wanted)}`).catch(() => null);
+    $("start-error").textContent = info?.ended
+      ? t("Session {code} has ended. Start a new one for the next class.", undefined, { code: info.code })
+      : t("This browser does not hold the teacher's key of session {code}: start a new one.", undefined, { code: wanted });
+  }
+}
+
+// The model's name (a model fine-tuned by the class is new: the list is asked again), never its id.
+async function showModel(id) {
+  if (!S.models.some((m) => m.id === id)) S.models = (await getJSON("/api/models").catch(() => ({ models: S.models }))).models;
+  const model = S.models.find((m) => m.id === id);
+  $("model-name").textContent = `${t("Model")}: ${model ? modelName(model) : t("a model no longer on this server")}`;
+  $("model-name").title = model ? modelName(model) : id;
 }
 
 $("start").addEventListener("click", async () => {
@@ -43,23 +59,16 @@ function open(code, key) {
   S.socket = new LiveSocket(`/ws/sessions/${code}`, { onMessage, onOpen: () => S.socket.send({ key }) });
 }
 
-// The address students type: the server's own network address when this page was opened on
-// localhost (which no student can reach), with a warning if none is known.
+// The address students type (students-address.js: the one lesson links and reports give too).
 async function showJoinAddress(code) {
-  let base = location.origin, others = [], local = false;
-  try {
-    const found = await getJSON("/api/server/addresses");
-    local = found.local;
-    if (found.public_url || local) base = found.urls[0] || base;
-    others = found.urls.filter((u) => u !== base);
-  } catch { /* the page's own address stays */ }
-  const url = `${base}/join`;
+  const { origin, others, warning } = await studentsAddress();
+  const url = `${origin}/join`;
   $("join-url").textContent = url.replace(/^https?:\/\//, "");
   $("join-other").textContent = others.length ? `${t("or")} ${others.map((u) => u.replace(/^https?:\/\//, "") + "/join").join(", ")}` : "";
   $("qr").src = `/api/qr.svg?text=${encodeURIComponent(`${url}?code=${code}`)}`;
-  const unreachable = local && base === location.origin;
-  $("join-warning").hidden = !unreachable;
-  $("join-warning").textContent = unreachable ? t("Students cannot reach {host}: open this page with this computer's network address (or set NEURONLAB_PUBLIC_URL).", undefined, { host: location.host }) : "";
+  $("join-warning").hidden = !warning;
+  $("join-warning").textContent = warning;
+  $("join-warning").dataset.short = t("⚠ Students cannot reach this address");  // the corner badge says only this
 }
 
 function onMessage(e) {
@@ -76,9 +85,9 @@ function onMessage(e) {
     $("reveal").checked = e.reveal;
     $("reveal").disabled = false;  // usable once the server's state is known: a click before would be undone by it
     showStudents(S.students = e.students);
-    $("model-name").textContent = `${t("Model")}: ${e.model_id}`;
+    showModel(e.model_id);
     if (e.finetune) say(fineTuneReport(e.finetune));
-    if (e.ended) ended();
+    if (e.ended) ended(e.kept);
     renderGallery();
   }
   if (e.type === "drawing") { S.drawings.set(e.drawing.id, e.drawing); renderGallery(); }
@@ -86,7 +95,7 @@ function onMessage(e) {
   if (e.type === "students") showStudents(S.students = e.count);
   if (e.type === "ended") {
     if (!e.kept) S.drawings.clear();  // deleted on the server too
-    ended();
+    ended(e.kept);
     renderGallery();
   }
 }
@@ -108,9 +117,16 @@ function fineTuneReport(r) {
       rb: percent(r.replay_accuracy_before), ra: percent(r.replay_accuracy_after) });
 }
 
-function ended() {
+// An ended session invites nobody: no code, no QR code, no "students joined"; it says so and what
+// became of the drawings (the students' pages are told at once, by the server).
+function ended(kept) {
+  S.ended = true;
   localStorage.removeItem(STORE);
-  say(t("The session has ended. Students can no longer draw."));
+  say(kept === false ? t("The session has ended: students can no longer draw. Their drawings were deleted.")
+    : kept ? t("The session has ended: students can no longer draw. Their drawings are kept on this server.")
+      : t("The session has ended. Students can no longer draw."));
+  $("join-box").hidden = true;
+  $("session-panel").classList.add("ended");
   for (const id of ["finetune", "clear-gallery", "end"]) $(id).disabled = true;
 }
 
@@ -119,7 +135,7 @@ function renderGallery() {
   const shown = [...S.drawings.values()].reverse().filter((d) => !only || d.misread);
   $("gallery").replaceChildren(...shown.map(tile));
   $("gallery-count").textContent = `(${S.drawings.size})`;
-  $("gallery-empty").hidden = S.drawings.size > 0;
+  $("gallery-empty").hidden = S.drawings.size > 0 || S.ended;
   $("dataset-count").textContent = [...S.drawings.values()].filter((d) => d.in_dataset).length;
 }
 

@@ -3,8 +3,9 @@
 // misread photos); then try the model on the webcam, live, or on a photo.
 import { t as tr } from "./i18n.js";
 import { LiveSocket, postForm, sendJSON } from "./api.js";
+import { refusal } from "./server-text.js";
 import { frameBlob } from "./camera.js";
-import { createBars, paintColour } from "./render.js";
+import { createBars } from "./render.js";
 import { percent } from "./format.js";
 import { showConfusion, showProgress } from "./train-view.js";
 
@@ -21,7 +22,7 @@ export class TrainPanel {
     this.showMethod();
     $("train-other").addEventListener("click", () => this.start(this.otherMethod));
     $("try-file").addEventListener("change", (e) => {
-      if (e.target.files[0]) this.classify(e.target.files[0]);
+      if (e.target.files[0]) this.classify(e.target.files[0], e.target.files[0].name);
       e.target.value = "";
     });
   }
@@ -157,17 +158,26 @@ export class TrainPanel {
     $("mistakes").showModal();
   }
 
-  async classify(blob) {
+  // Read one photo (a file, or a webcam frame) and show it beside the answer, with its name.
+  async classify(blob, name) {
     const $ = this.$;
+    this.showPhoto(blob, name);
     try {
       const body = await postForm(`/api/projects/${this.project().id}/predict`, { image: blob });
       const best = Math.max(...body.probabilities);
       $("live-verdict").textContent = `${body.prediction} · ${percent(best)}`;
-      paintColour($("try-seen"), body.input);  // the photo as the network read it
       this.bars.update(body.probabilities);
     } catch (err) {
-      $("live-verdict").textContent = err.message;
+      $("live-verdict").textContent = refusal(err);
     }
+  }
+
+  showPhoto(blob, name) {
+    const $ = this.$, img = $("try-photo");
+    if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+    img.src = URL.createObjectURL(blob);
+    img.alt = img.title = $("try-photo-name").textContent = name;
+    $("try-photo-box").hidden = false;
   }
 
   async liveLoop() {
@@ -175,7 +185,7 @@ export class TrainPanel {
     if (!$("live").checked || !this.project() || $("live-box").hidden) return;
     if (!this.liveBusy && this.video().videoWidth) {
       this.liveBusy = true;
-      await this.classify(await frameBlob(this.video(), 320));
+      await this.classify(await frameBlob(this.video(), 320), tr("webcam"));
       this.liveBusy = false;
     }
     setTimeout(() => this.liveLoop(), 100);  // the next frame once this one is answered

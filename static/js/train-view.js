@@ -2,56 +2,78 @@
 // the confusion matrix and its misclassified images. It only reads events.
 import { t as translate } from "./i18n.js";
 import { paintGrey } from "./render.js";
-import { COLOURS } from "./plot.js";
+import { COLOURS, chartFont } from "./plot.js";
+import { smoothTrain } from "./train-smooth.js";
 
-// Okabe-Ito: distinguishable with every common colour-vision deficiency.
-const SMOOTH = 0.8;
+// Chart text as every plot's (plot.js: dark, and large in projector mode).
+function styleChart(o) {
+  const { font, color } = chartFont(0.9);
+  for (const axis of [o.scales.x, o.scales.y]) {
+    Object.assign(axis.ticks, { font, color });
+    Object.assign(axis.title, { font: { ...font, weight: "bold" }, color });
+  }
+  Object.assign(o.plugins.legend.labels, { font, color, boxWidth: font.size * 1.7 });
+  return o;
+}
 
 function lineChart(canvas, yTitle, yMax) {
-  return new window.Chart(canvas, {
+  const chart = new window.Chart(canvas, {
     type: "line",
     data: { datasets: [] },
-    options: {
+    options: styleChart({
       animation: false, responsive: true, maintainAspectRatio: false, parsing: false, normalized: true,
       scales: {
-        x: { type: "linear", title: { display: true, text: translate("step (mini-batches)") }, ticks: { font: { size: 14 } } },
-        y: { min: 0, max: yMax, title: { display: true, text: yTitle }, ticks: { font: { size: 14 } } },
+        x: { type: "linear", title: { display: true, text: translate("step (mini-batches)") }, ticks: {} },
+        y: { min: 0, max: yMax, title: { display: true, text: yTitle }, ticks: {} },
       },
-      plugins: { legend: { labels: { font: { size: 14 }, boxWidth: 24 } } },
+      plugins: { legend: { labels: {} } },
       elements: { point: { radius: 0 } },
-    },
+    }),
   });
+  // projector mode can be switched on and off at any time (Shift+P)
+  new MutationObserver(() => { styleChart(chart.options); chart.update("none"); })
+    .observe(document.documentElement, { attributes: true, attributeFilter: ["class"] });
+  return chart;
 }
 
 export class Curves {
   constructor(lossCanvas, accCanvas) {
-    this.loss = lineChart(lossCanvas, "loss", undefined);
-    this.acc = lineChart(accCanvas, "accuracy", 1);
-    this.smoothed = {};
+    this.loss = lineChart(lossCanvas, translate("loss"), undefined);
+    this.acc = lineChart(accCanvas, translate("accuracy"), 1);
+    this.points = {};
+    this.names = {};
   }
 
   reset(learningRates) {
     for (const chart of [this.loss, this.acc]) {
       chart.data.datasets = learningRates.flatMap((lr, run) => {
         const name = learningRates.length > 1 ? ` (lr ${lr})` : "";
+        this.names[run] = name;
         return [
-          { label: `train${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3 },
-          { label: `validation${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3,
+          { label: `${translate("train")}${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3 },
+          { label: `${translate("validation")}${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3,
             borderDash: [8, 5], pointRadius: 5, pointStyle: "rectRot", showLine: true },
         ];
       });
       chart.update();
     }
-    this.smoothed = {};
+    this.points = {};
   }
 
+  // The train curve: each point the mean over the last training images (train-smooth.js); its
+  // legend says so when that mean reaches further back than the run's last quarter.
   progress(e) {
-    const s = this.smoothed[e.run] || { loss: e.loss, acc: e.accuracy };
-    s.loss = SMOOTH * s.loss + (1 - SMOOTH) * e.loss;
-    s.acc = SMOOTH * s.acc + (1 - SMOOTH) * e.accuracy;
-    this.smoothed[e.run] = s;
+    const points = (this.points[e.run] ||= []);
+    points.push({ step: e.step, images: e.images, loss: e.loss, accuracy: e.accuracy });
+    const s = smoothTrain(points);
     this.push(this.loss, 2 * e.run, e.step, Math.min(s.loss, 10));
-    this.push(this.acc, 2 * e.run, e.step, s.acc);
+    this.push(this.acc, 2 * e.run, e.step, s.accuracy);
+    const label = s.old ? translate("train (mean since step {s}, older than the last quarter)", undefined, { s: s.since })
+      : translate("train");
+    for (const chart of [this.loss, this.acc]) {
+      const dataset = chart.data.datasets[2 * e.run];
+      if (dataset) dataset.label = label + (this.names[e.run] || "");
+    }
   }
 
   epoch(e, batches) {
@@ -79,17 +101,21 @@ const clock = (seconds) => {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 };
 
-export function showProgress(fill, text, e, epochs) {
+// `rates`: each run's learning rate now (a race names every one), else the event's own.
+export function showProgress(fill, text, e, epochs, rates = [e.learning_rate]) {
   fill.style.width = `${(100 * e.step) / e.total_steps}%`;
   text.textContent = translate("Epoch {e}/{E} · batch {b}/{B} · step {s}/{S} · lr {lr} · ETA {eta}", undefined, {
     e: e.epoch, E: epochs, b: e.batch, B: e.batches, s: e.step, S: e.total_steps,
-    lr: Number(e.learning_rate.toPrecision(3)), eta: clock(e.eta) });
+    lr: rates.map((lr) => Number(lr.toPrecision(3))).join(" / "), eta: clock(e.eta) });
 }
 
 const image28 = (base64) => ({ width: 28, height: 28, base64 });
 
+// The test images with the guesses of the model at `e.step` (`e.final`: the saved model's).
 export function showSamples(box, e, labels) {
   box.replaceChildren();
+  box.dataset.step = e.step ?? "";
+  box.dataset.final = e.final ? "true" : "";
   e.images.forEach((img, i) => {
     const right = e.labels[i] === e.guesses[i];
     const figure = document.createElement("figure");
@@ -98,7 +124,8 @@ export function showSamples(box, e, labels) {
     canvas.className = "pixelated";
     paintGrey(canvas, image28(img));
     const caption = document.createElement("figcaption");
-    caption.textContent = right ? `✓ ${labels[e.guesses[i]]}` : `✗ ${labels[e.guesses[i]]} (is ${labels[e.labels[i]]})`;
+    caption.textContent = right ? `✓ ${labels[e.guesses[i]]}`
+      : translate("✗ {guess} (is {truth})", undefined, { guess: labels[e.guesses[i]], truth: labels[e.labels[i]] });
     figure.append(canvas, caption);
     box.append(figure);
   });
@@ -144,7 +171,7 @@ export function showMistakes(dialog, result, labels, t, p) {
   const cell = result.mistakes[`${t},${p}`];
   dialog.querySelector("#mistakes-title").textContent =
     translate("{a} read as {b}: {n} test images", undefined, { a: labels[t], b: labels[p], n: result.confusion[t][p] }) +
-    (cell.images.length < result.confusion[t][p] ? ` (first ${cell.images.length})` : "");
+    (cell.images.length < result.confusion[t][p] ? ` ${translate("(first {n})", undefined, { n: cell.images.length })}` : "");
   const box = dialog.querySelector("#mistake-images");
   box.replaceChildren(...cell.images.map((img) => {
     const canvas = document.createElement("canvas");

@@ -4,6 +4,7 @@ import { t } from "./i18n.js";
 import { control, readURL, writeURL } from "./url-state.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
+import { modelName } from "./server-text.js";
 import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
 import { isShortcut } from "./keys.js";
 import { confusionCanvas, filterSheet, reportButtons, saveReport } from "./report.js";
@@ -96,6 +97,7 @@ function attach(jobId) {
   Object.assign(state, { job: jobId, seq: 0, status: "queued", results: [] });
   localStorage.setItem(JOB_KEY, jobId);
   $("results").hidden = true;
+  $("final-answer").hidden = true;
   $("samples").replaceChildren();
   $("runs").replaceChildren();
   state.runInfo = null;
@@ -110,6 +112,7 @@ function onMessage(e) {
     if (e.total_steps) {
       state.batches = e.batches;
       state.runs = e.learning_rates;
+      state.rates = [...e.learning_rates];  // each run's rate now: the progress names every one
       state.runInfo = e.learning_rates.map((lr) => ({ lr }));
       showRuns($("runs"), state.runInfo);
     }
@@ -121,11 +124,13 @@ function onMessage(e) {
       Object.assign(state.runInfo[e.run], { loss: e.loss, accuracy: e.accuracy });
       showRuns($("runs"), state.runInfo);
     }
+    if (state.rates) state.rates[e.run] = e.learning_rate;
     if (e.run === 0) state.progress = e;
-    if (e.run === 0) showProgress($("progress-fill"), $("progress-text"), e, state.spec ? state.spec.epochs : "?");
-  } else if (e.type === "learning_rate" && state.progress && (e.run === null || e.run === 0)) {
-    state.progress = { ...state.progress, learning_rate: e.value };
-    showProgress($("progress-fill"), $("progress-text"), state.progress, state.spec ? state.spec.epochs : "?");
+    if (e.run === 0) showProgress($("progress-fill"), $("progress-text"), e, state.spec ? state.spec.epochs : "?", state.rates);
+  } else if (e.type === "learning_rate" && state.progress) {
+    if (state.rates) state.rates = state.rates.map((lr, i) => (e.run === null || e.run === i ? e.value : lr));
+    if (e.run === null || e.run === 0) state.progress = { ...state.progress, learning_rate: e.value };
+    showProgress($("progress-fill"), $("progress-text"), state.progress, state.spec ? state.spec.epochs : "?", state.rates);
   } else if (e.type === "epoch") {
     curves.epoch(e, state.batches);
     if (state.runInfo && state.runInfo[e.run]) { state.runInfo[e.run].val = e.val_accuracy; showRuns($("runs"), state.runInfo); }
@@ -133,7 +138,7 @@ function onMessage(e) {
     showSamples($("samples"), e, labels());
   } else if (e.type === "run_status") {
     if (state.runInfo) { state.runInfo[e.run].diverged = true; showRuns($("runs"), state.runInfo); }
-    announce(`The run with learning rate ${state.runs[e.run]} diverged: ${e.message}`);
+    announce(t("The run with learning rate {lr} diverged: {why}", undefined, { lr: state.runs[e.run], why: e.message }));
   } else if (e.type === "done") {
     state.socket.close();
     if (state.runInfo) {
@@ -156,10 +161,13 @@ function setStatus(status, position, starting = false) {
   state.status = status;
   const badge = $("job-status");
   badge.dataset.status = status;
-  badge.textContent = status === "queued" && position ? t("queued · position {n}", undefined, { n: position }) : t(status);
+  badge.textContent = status === "queued" && position ? t("queued · position {n}", undefined, { n: position })
+    : t(status === "idle" ? "ready" : status);
   const active = state.job && !FINAL.includes(status) && status !== "idle";
   $("pause").disabled = !["running", "paused"].includes(status);
-  $("pause").innerHTML = status === "paused" ? "▶ Resume <kbd>P</kbd>" : "‖ Pause <kbd>P</kbd>";
+  const kbd = document.createElement("kbd");
+  kbd.textContent = "P";
+  $("pause").replaceChildren(`${t(status === "paused" ? "▶ Resume" : "‖ Pause")} `, kbd);
   $("stop").disabled = !active;
   $("train").disabled = active;
   if (status === "queued") $("progress-text").textContent = t("Waiting for the machine: position {n} in the queue.", undefined, { n: position });
@@ -169,6 +177,7 @@ function setStatus(status, position, starting = false) {
 function finish(e) {
   setStatus(e.status);
   state.results = e.results || [];
+  $("final-answer").hidden = true;
   if (e.status === "failed") $("progress-text").textContent = `${t("Training failed:")} ${e.error}`;
   if (e.status === "interrupted") $("progress-text").textContent = `${t("Interrupted:")} ${e.error || ""}`;
   if (e.status === "diverged") {
@@ -178,10 +187,27 @@ function finish(e) {
   if (!state.results.length) return;
   const best = state.results.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a));
   showSaved(state.results);
-  $("confusion-run").textContent = state.results.length > 1 ? ` of the best run (lr ${Number(best.learning_rate.toPrecision(3))})` : "";
+  const bestLr = Number(best.learning_rate.toPrecision(3));
+  $("confusion-run").textContent = state.results.length > 1 ? ` ${t("of the best run (lr {lr})", undefined, { lr: bestLr })}` : "";
   showConfusion($("confusion"), best, labels(), (t, p) => showMistakes($("mistakes"), best, labels(), t, p));
   $("results").hidden = false;
-  announce(`Training ${e.status}. Test accuracy ${(best.test_accuracy * 100).toFixed(1)} percent.`);
+  showFinalAnswer(best, state.results.length > 1 ? bestLr : null);
+  announce(t("Training {status}. Test accuracy {p} percent.", undefined, { status: t(e.status), p: (best.test_accuracy * 100).toFixed(1) }));
+}
+
+// The answer of the run, the test accuracy, right under the controls, and on screen: a projector
+// or a phone that shows the set-up first is scrolled to it.
+function showFinalAnswer(best, raceLr) {
+  const answer = $("final-answer");
+  const strong = document.createElement("strong");
+  strong.textContent = `${(best.test_accuracy * 100).toFixed(2)}%`;
+  answer.replaceChildren(`${t("Test accuracy")} `, strong,
+    raceLr === null ? "" : ` · ${t("best: lr {lr}", undefined, { lr: raceLr })}`);
+  answer.hidden = false;
+  const box = answer.getBoundingClientRect();
+  const header = document.querySelector("header");
+  const top = header && getComputedStyle(header).position.match(/sticky|fixed/) ? header.getBoundingClientRect().bottom : 0;
+  if (box.top < top || box.bottom > window.innerHeight) answer.scrollIntoView({ block: "center" });
 }
 
 function showSaved(results) {
@@ -192,9 +218,15 @@ function showSaved(results) {
     const strong = document.createElement("strong");
     strong.textContent = `${(r.test_accuracy * 100).toFixed(2)}%`;
     p.append(`${t("Test accuracy")} `, strong, ` (lr ${Number(r.learning_rate.toPrecision(3))}) · ${t("saved as")} `);
-    const code = document.createElement("code");
-    code.textContent = r.model_id;
-    p.append(code, " · ");
+    const name = document.createElement("q");  // the model's name, as every list shows it (its id is in the links)
+    name.className = "model-name";
+    name.textContent = modelName(r);
+    name.title = r.model_id;
+    const id = document.createElement("code");  // the id, not shown: for scripts reading the page
+    id.className = "model-id";
+    id.hidden = true;
+    id.textContent = r.model_id;
+    p.append(name, id, " · ");
     for (const [text, href] of [[t("Draw with it"), `/draw?model=${r.model_id}`],
       [t("Weights"), `/api/models/${r.model_id}/weights`], [t("PyTorch script"), `/api/models/${r.model_id}/export`]]) {
       const a = document.createElement("a");
@@ -206,14 +238,17 @@ function showSaved(results) {
     rename.type = "button";
     rename.textContent = t("Rename");
     rename.addEventListener("click", async () => {
-      const name = prompt(t("New name for this model"), r.model_id);
-      if (name) await sendJSON("PATCH", `/api/models/${r.model_id}`, { name }).catch((err) => alert(err.message));
+      const given = prompt(t("New name for this model"), name.textContent);
+      if (given) {
+        await sendJSON("PATCH", `/api/models/${r.model_id}`, { name: given })
+          .then(() => { name.textContent = r.name = given; r.made_name = null; }).catch((err) => alert(err.message));
+      }
     });
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = t("Delete");
     remove.addEventListener("click", async () => {
-      if (!confirm(`Delete ${r.model_id}?`)) return;
+      if (!confirm(t("Delete {name}?", undefined, { name: name.textContent }))) return;
       await sendJSON("DELETE", `/api/models/${r.model_id}`).then(() => p.remove()).catch((err) => alert(err.message));
     });
     p.append(rename, " ", remove);
@@ -227,7 +262,11 @@ function announce(text) {
 
 // --- controls ----------------------------------------------------------------------------
 
-const togglePause = () => command("POST", state.status === "paused" ? "/resume" : "/pause");
+// Keys and buttons send only what the job's state allows (after the end, P does nothing).
+function togglePause() {
+  if (state.status === "running") return command("POST", "/pause");
+  if (state.status === "paused") return command("POST", "/resume");
+}
 function step() {
   if (state.job && ["running", "paused"].includes(state.status)) return command("POST", "/step");
   // No job yet: start one paused; the step waits in its queue until the worker is ready.
@@ -272,7 +311,7 @@ reportButtons(document.querySelector(".run-panel .controls"), async () => {
   const parts = [{ canvas: $("loss-chart"), title: t("Loss") }, { canvas: $("acc-chart"), title: t("Accuracy") }];
   if (state.results.length) {
     const best = state.results.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a));
-    settings.push([t("test accuracy"), `${(best.test_accuracy * 100).toFixed(2)}%`], [t("model"), best.model_id]);
+    settings.push([t("test accuracy"), `${(best.test_accuracy * 100).toFixed(2)}%`], [t("model"), modelName(best)]);
     parts.push({ canvas: confusionCanvas(best.confusion, labels()), title: t("Confusion matrix") });
     if (await hasConv(state.spec && state.spec.architecture)) {
       const filters = await getJSON(`/api/models/${best.model_id}/filters`);
