@@ -29,7 +29,7 @@ from app.routers import (
     teacher,
     train,
 )
-from app.security import OriginGuard, SecurityHeaders
+from app.security import HostGuard, OriginGuard, SecurityHeaders
 from app.services import Services
 from app.settings import ROOT, Settings, get_settings
 from engine import imageio
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(OriginGuard, allowed=settings.allowed_origins)
+    app.add_middleware(HostGuard, allowed=settings.allowed_hosts, public_url=settings.public_url)  # outermost: first
     for router in (health.router, models.router, predict.router, train.router, projects.router, sessions.router,
                    teacher.router, gallery.router, descent.router, filters.router, inside.router, neuron.router, photos.router,
                    pages.router):

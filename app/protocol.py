@@ -4,16 +4,37 @@ uvicorn times out idle keep-alive connections, but a client that sends a request
 body a byte at a time ("slowloris") is never timed out, and enough of them use up the server's
 connections and memory. Here every request must arrive whole within NEURONLAB_REQUEST_TIMEOUT
 seconds (default 20) of its first byte, else the connection is closed. A request the server is
-still answering (a long upload being read is not that) and WebSockets are not affected.
+still answering (a long upload being read is not that) and WebSockets are not affected. Past the
+connection limit (--limit-concurrency) the 503 is the JSON error every other error is.
 
     uvicorn --factory app.main:create_app --http app.protocol:GuardedH11Protocol
 """
 from __future__ import annotations
 
+import json
+
 import h11
+from uvicorn.protocols.http import h11_impl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from app.serialize import error_body
 from app.settings import get_settings
+
+BUSY = json.dumps(error_body("server_busy", "The server has as many connections open as it takes "
+                             "(NEURONLAB_MAX_CONNECTIONS); try again in a few seconds.")).encode()
+
+
+async def service_unavailable(scope, receive, send) -> None:
+    """What uvicorn answers past --limit-concurrency, as JSON like every other error (its own is
+    plain text)."""
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BUSY)).encode()),
+                            (b"retry-after", b"5"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": BUSY, "more_body": False})
+
+
+# uvicorn's h11 protocol looks this name up in its module each time it refuses a request
+h11_impl.service_unavailable = service_unavailable
 
 
 class GuardedH11Protocol(H11Protocol):

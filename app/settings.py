@@ -1,11 +1,13 @@
 """Server settings, read from NEURONLAB_* environment variables (see README, "Configuration")."""
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
                                   description="may change and delete everything (default: a new one each start, printed in the log)")
     allowed_origins: list[str] = Field(default_factory=list, description="other origins (scheme://host:port) whose pages may "
                                        "open sockets and send changes; this server's own always may")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="other names this server may be reached by (the Host header), comma-separated, "
+        "e.g. neuronlab.school.example; \"*\": any. Its own always may: localhost, its IP addresses, its host "
+        "name and NEURONLAB_PUBLIC_URL's host")
     model_cache: int = Field(8, ge=1, description="trained networks kept loaded in memory (least recently used go)")
     max_queue: int = Field(12, ge=0, description="training jobs that may wait in the queue (more: 503, try later)")
     jobs_per_address: int = Field(3, ge=1, description="queued or running training jobs per network address")
@@ -54,6 +60,16 @@ class Settings(BaseSettings):
                                      "several machines: class sessions and projects in this PostgreSQL database, e.g. "
                                      "postgresql://neuronlab@10.0.0.5/neuronlab (docs/scaling.md); unset: SQLite in data_dir")
     request_timeout: float = Field(20, gt=0, description="seconds a client has to send a request's headers and body")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def comma_separated(cls, value):
+        """"a.example, b.example" (or a JSON list, as NEURONLAB_ALLOWED_ORIGINS takes)."""
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip().startswith("[") else value.split(",")
+        if isinstance(value, (list, tuple)):
+            value = [v.strip() for v in value if isinstance(v, str) and v.strip()] + [v for v in value if not isinstance(v, str)]
+        return value
 
 
 @lru_cache

@@ -110,6 +110,9 @@ class Training:
         return self.manager.position(job)
 
     def summary(self, job: Job) -> dict:
+        """GET /api/train/{id}; in district mode a queued job also says when no training worker is alive."""
+        if hasattr(self.manager, "summary"):
+            return job_call(self.manager.summary, job)
         return job.summary(self.position(job))
 
     def events_since(self, job_id: str, seq: int) -> list[dict]:

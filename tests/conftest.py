@@ -22,6 +22,13 @@ def mnist() -> datasets.Dataset:
     return datasets.load("mnist", ROOT / "data")
 
 
+@pytest.fixture(autouse=True)
+def allow_the_test_client_host(monkeypatch):
+    """The in-process client names the server "testserver" in its Host header: allowed in tests
+    (every Settings built in a test reads it; real servers started before a test do not)."""
+    monkeypatch.setenv("NEURONLAB_ALLOWED_HOSTS", "testserver")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh data folder (models trained by a test land there) that shares the converted MNIST."""
@@ -64,16 +71,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(data: Path, env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """A real uvicorn server (flags as scripts/serve.sh) on a free port, its data in `data`
-    (which gets the converted MNIST), logging to data/server.log; waits until it answers."""
+def launch(data: Path, env: dict | None = None, flags: list[str] = ()) -> tuple[subprocess.Popen, str]:
+    """A real uvicorn server (flags as scripts/serve.sh, plus `flags`) on a free port, its data in
+    `data` (which gets the converted MNIST), logging to data/server.log; waits until it answers."""
     port = free_port()
     mnist_link = data / "mnist"
     if not mnist_link.exists():
         mnist_link.symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
     env = {**os.environ, "NEURONLAB_DATA_DIR": str(data), **JOBS_AT_NORMAL_PRIORITY, **(env or {})}
     log = data / "server.log"  # a file, not a pipe: a pipe nobody reads would fill and stall the server
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port), *SERVER_FLAGS],
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app", "--port", str(port),
+                             *SERVER_FLAGS, *flags],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):

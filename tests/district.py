@@ -4,7 +4,9 @@ forms, gallery sockets and training sockets. bench/bench_queue.py starts its Red
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -20,9 +22,9 @@ REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 ADMIN = "district-admin-key-0123456789"
 
 
-def start_redis(folder: Path) -> tuple[subprocess.Popen, str]:
-    """A throwaway redis-server on a free port (no persistence); waits until it answers PING."""
-    port = free_port()
+def start_redis(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """A throwaway redis-server on a free port, or on `port` (no persistence); waits until it answers PING."""
+    port = port or free_port()
     proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                              "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import redis
@@ -86,3 +88,49 @@ def wait_for(ws, predicate, timeout: float = 60) -> dict:
         event = json.loads(ws.recv(timeout=max(deadline - time.time(), 0.01)))
         if predicate(event):
             return event
+
+
+def free_ports(count: int) -> int:
+    """A free port with the count - 1 after it free too (the district script's replicas)."""
+    while True:
+        port = free_port()
+        try:
+            for p in range(port + 1, port + count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", p))
+            return port
+        except OSError:
+            continue
+
+
+def start_district(folder: Path, data: Path, workers: int = 2) -> tuple[subprocess.Popen, str, dict]:
+    """scripts/district.sh as the README gives it (two replicas, `workers` workers, its own Redis
+    and nginx) on free ports, its run folder in folder/run; waits (up to 3 minutes) until nginx
+    answers. Returns the script's process, nginx's address and the ports it was given."""
+    from tests.conftest import JOBS_AT_NORMAL_PRIORITY
+    ports = {"nginx": free_port(), "redis": free_port(), "replica": free_ports(2)}
+    env = {**os.environ, "NEURONLAB_PORT": str(ports["nginx"]), "NEURONLAB_DISTRICT_DIR": str(folder / "run"),
+           "NEURONLAB_REDIS_PORT": str(ports["redis"]), "NEURONLAB_REPLICA_PORT": str(ports["replica"]),
+           "NEURONLAB_DATA_DIR": str(data), "NEURONLAB_WORKERS": str(workers), **JOBS_AT_NORMAL_PRIORITY}
+    env.pop("NEURONLAB_REDIS_URL", None)
+    log = folder / "district.log"
+    script = subprocess.Popen(["bash", "scripts/district.sh"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=log.open("wb"))
+    base = f"http://127.0.0.1:{ports['nginx']}"
+    deadline = time.time() + 180
+    while True:
+        try:
+            http_json(f"{base}/healthz", timeout=1)
+            return script, base, ports
+        except OSError:
+            if script.poll() is not None or time.time() > deadline:
+                script.terminate()
+                raise RuntimeError(log.read_text())
+            time.sleep(0.3)
+
+
+def supervisorctl(run: Path, *args: str) -> str:
+    """The district's supervisor, asked through its control program (run: the district's run folder)."""
+    ctl = Path(sys.executable).parent / "supervisorctl"
+    return subprocess.run([str(ctl), "-c", str(run / "supervisord.conf"), *args], capture_output=True, text=True,
+                          timeout=120).stdout.strip()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -133,3 +134,24 @@ def trained(server: str, spec: dict, headers: dict, timeout: float = 60) -> dict
             return state
         time.sleep(0.2)
     raise AssertionError(f"the job did not finish: {state['status']}")
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children of each of its threads, recursively), from /proc."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread (or the process) that just ended
+            continue
+        for child in children:
+            found |= {int(child)} | descendants(int(child))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

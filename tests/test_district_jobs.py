@@ -65,6 +65,10 @@ def test_a_job_stopped_while_queued_never_runs(district):
     with pytest.raises(urllib.error.HTTPError) as second:  # one active job per owner, across replicas
         http_json(f"{district['b']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "1" * 32})
     assert second.value.code == 409 and busy["id"] in json.loads(second.value.read())["message"]
+    deadline = time.time() + 120  # the one worker has taken the first job (on a busy machine: when it can)
+    while http_json(f"{district['a']}/api/train/{busy['id']}")["status"] != "running":
+        assert time.time() < deadline
+        time.sleep(0.2)
     waiting = http_json(f"{district['a']}/api/train", "POST", LONG_JOB, {"X-Owner-Token": "2" * 32})
     try:
         state = http_json(f"{district['b']}/api/train/{waiting['id']}")
@@ -98,21 +102,21 @@ def test_a_worker_killed_mid_job_fails_the_job_cleanly(district, victim):
         wait_for(ws, lambda e: e["type"] == "progress")
         horse = children(worker.pid)
         assert horse, "the worker should be training in a child process"
-        killed_at = time.time()
         os.kill(horse[0] if victim == "training process" else worker.pid,
                 signal.SIGTERM if victim == "SIGTERM" else signal.SIGKILL)
-        done = wait_for(ws, lambda e: e["type"] == "done", timeout=30)
+        # noticed by the worker at once, not by the heartbeat reaper: the bound is under the heartbeat's
+        # 60 s (HEARTBEAT_TTL), and generous for a busy machine
+        done = wait_for(ws, lambda e: e["type"] == "done", timeout=55)
     if victim == "SIGTERM":
         assert done["status"] == "interrupted" and done["results"] and "shut down" in done["error"]
-        assert worker.wait(15) == 0
+        assert worker.wait(120) == 0
     else:
         assert done["status"] == "failed" and ("start it again" in done["error"] or "stopped" in done["error"])
-    assert time.time() - killed_at < 15
     assert http_json(f"{district['b']}/api/train/{job['id']}")["status"] == done["status"]
     if victim != "training process":
-        worker.wait(10)
+        worker.wait(120)
         for pid in horse:  # the orphaned training process ended by itself
-            deadline = time.time() + 15
+            deadline = time.time() + 120
             while Path(f"/proc/{pid}").exists() and time.time() < deadline:
                 time.sleep(0.2)
         district["workers"].append(start_worker(district["redis"], district["data"]))

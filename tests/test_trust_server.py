@@ -13,7 +13,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.conftest import OWNER, launch, stop
-from tests.helpers import ARTIFACTS, draw_digit, encode, http_json
+from tests.helpers import ARTIFACTS, alive, descendants, draw_digit, encode, http_json
 
 DOT_PNG = encode(draw_digit("1"))
 HEADERS = {"X-Owner-Token": OWNER, "Content-Type": "application/json"}
@@ -32,21 +32,6 @@ def running(url: str, job_id: str, timeout: float = 60) -> dict:
             return job
         time.sleep(0.2)
     raise AssertionError(job)
-
-
-def descendants(pid: int) -> set[int]:
-    found = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            found |= {int(child)} | descendants(int(child))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_sigterm_with_sockets_open_and_a_job_running_stops_within_10s_and_the_job_is_interrupted(tmp_path):
@@ -135,8 +120,8 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 
 
 @pytest.mark.parametrize("partial", [
-    b"GET /healthz HTTP/1.1\r\nHost: x\r\n",                                          # headers never end
-    b"POST /api/projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n",                                  # headers never end
+    b"POST /api/projects HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
     b"Content-Length: 1000\r\n\r\n{\"name\"",                                          # the body never comes
 ])
 def test_a_request_sent_a_byte_at_a_time_is_cut_off(strict_server, partial):
@@ -152,7 +137,7 @@ def test_a_request_sent_a_byte_at_a_time_is_cut_off(strict_server, partial):
 def test_a_kept_alive_connection_serves_several_requests_and_a_slow_answer_is_not_cut(strict_server):
     sock = open_socket(strict_server)
     for _ in range(3):
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         reply = b""
         while not reply.endswith(b"}"):
             reply += sock.recv(65536)

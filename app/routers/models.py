@@ -52,7 +52,7 @@ def _owned(model_id: str, registry, caller) -> None:
 def rename(model_id: str, body: Rename, registry: RegistryDep, settings: SettingsDep, caller: CallerDep) -> dict:
     """Rename a model trained here (its owner or the admin; shipped models cannot be changed)."""
     _owned(model_id, registry, caller)
-    return card_summary(registry.rename(model_id, body.name.strip()), settings.default_model)
+    return card_summary(registry.rename(model_id, body.name), settings.default_model)
 
 
 @router.delete("/{model_id}", status_code=204)

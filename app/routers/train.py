@@ -13,6 +13,7 @@ from app.owners import CallerDep
 from app.sockets import CLOSED, until_closed
 from app.training import check_size, fits
 from engine import models
+from engine.stores.db import MODEL_NAME_LENGTH, StoreError, clean_name
 from engine.training.worker import JobSpec
 
 router = APIRouter(tags=["training"])
@@ -51,8 +52,18 @@ class TrainRequest(ArchitectureRequest):
     val_size: int = Field(5000, ge=500, le=10000, description="images held out of the 60k for validation")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     augment: bool = Field(False, description="slant/size/position/stroke changes (helps drawn digits)")
-    name: str | None = Field(None, max_length=60)
+    name: str | None = Field(None, max_length=60, description="the trained model's name (blank: one is made)")
     start_paused: bool = Field(False, description="start paused, ready for Step")
+
+    @field_validator("name")
+    @classmethod
+    def a_clean_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        try:
+            return clean_name(value, "model", MODEL_NAME_LENGTH)
+        except StoreError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class LearningRateChange(BaseModel):

@@ -11,6 +11,7 @@ from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 NAME_LENGTH = 40  # longest display name (projects, classes, students)
+MODEL_NAME_LENGTH = 60  # longest model name (a made name: network, data, accuracy, date, rate)
 
 
 class StoreError(Exception):
@@ -21,19 +22,26 @@ class StoreError(Exception):
         self.status, self.code, self.field = status, code, field
 
 
-def clean_name(value: object, what: str) -> str:
-    """A display name: text, trimmed, inner whitespace collapsed, 1..NAME_LENGTH characters,
-    no control characters. Markup is allowed here and escaped where it is shown."""
+# Characters that change how the text around them is shown without being seen themselves: the
+# bidirectional controls (a right-to-left override turns "gnp.exe" into "exe.png").
+DIRECTION_MARKS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def clean_name(value: object, what: str, limit: int = NAME_LENGTH) -> str:
+    """The one rule for every name a person gives (models, training jobs, projects, classes,
+    students): text, trimmed, inner whitespace (line breaks included) collapsed to one space,
+    1..`limit` characters, no control characters (NUL and the like), no direction controls and no
+    broken Unicode. Markup is allowed here and escaped where it is shown."""
     if not isinstance(value, str):
         raise StoreError(422, "invalid_name", f"The {what} name must be text.", "name")
     name = " ".join(value.split())
     if not name:
         raise StoreError(422, "invalid_name", f"Give the {what} a name (it is empty).", "name")
-    if len(name) > NAME_LENGTH:
+    if len(name) > limit:
         raise StoreError(422, "invalid_name", f"The {what} name is {len(name)} characters long; "
-                           f"use at most {NAME_LENGTH}.", "name")
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
-        raise StoreError(422, "invalid_name", f"The {what} name contains control characters; "
+                           f"use at most {limit}.", "name")
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in DIRECTION_MARKS or 0xD800 <= ord(ch) < 0xE000 for ch in name):
+        raise StoreError(422, "invalid_name", f"The {what} name contains control or text-direction characters; "
                            "use letters, digits, spaces and punctuation.", "name")
     return name
 

@@ -10,6 +10,7 @@ a server with hundreds of trained models holds only the few in use.
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -24,6 +25,7 @@ from torch import nn
 from engine import models, photonet
 from engine.stores import files
 from engine.stores.cards import ModelCard
+from engine.stores.db import MODEL_NAME_LENGTH, clean_name
 
 log = logging.getLogger("neuronlab")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
@@ -105,6 +107,30 @@ def build_for(card: ModelCard) -> nn.Sequential:
     return models.build(card.architecture if card.layers is None else card.layers, len(card.labels), card.input_shape)
 
 
+MAX_HEADER = 100 * 1024 * 1024  # the safetensors library's own limit on a header
+
+
+def check_weights(path: Path) -> None:
+    """ValueError unless the file looks like safetensors: an 8-byte header length, a JSON header
+    of that length, every tensor's bytes inside the file. Reads the header only."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        if size < 8 or length > min(size - 8, MAX_HEADER):
+            raise ValueError("it is not a safetensors file (no valid header)")
+        try:
+            header = json.loads(f.read(length))
+        except ValueError:
+            raise ValueError("it is not a safetensors file (its header is not JSON)") from None
+    data = size - 8 - length
+    if not isinstance(header, dict) or not all(
+            k == "__metadata__" or (isinstance(v, dict) and isinstance(v.get("data_offsets"), list)
+                                    and len(v["data_offsets"]) == 2 and all(isinstance(o, int) for o in v["data_offsets"])
+                                    and 0 <= v["data_offsets"][0] <= v["data_offsets"][1] <= data)
+            for k, v in header.items()):
+        raise ValueError("it is not a safetensors file (its header does not describe its tensors)")
+
+
 def scan_folder(folder: Path, shared: bool = False) -> dict[str, ModelCard]:
     """Every readable card with its weights in a folder, keyed by id, in file-name order. A card
     that is empty, half-written or not a card is skipped with a log line: it never stops a start.
@@ -118,8 +144,9 @@ def scan_folder(folder: Path, shared: bool = False) -> dict[str, ModelCard]:
             card = read_card(card_path)
             if card.id != card_path.stem:
                 raise ValueError(f"its id {card.id!r} does not match the file name")
+            check_weights(card_path.with_suffix(".safetensors"))
         except (OSError, ValueError, TypeError) as exc:
-            log.warning("skipped the model card %s: %s", card_path, exc)
+            log.warning("skipped the model %s (%s and its .safetensors weights): %s", card_path.stem, card_path, exc)
             continue
         found[card.id] = card
     return found
@@ -203,6 +230,7 @@ class ModelRegistry:
         path = self.user_folder / f"{model_id}.json"
         stamp = path.stat().st_mtime_ns
         card = read_card(path)
+        check_weights(path.with_suffix(".safetensors"))
         with self._lock:
             self.by_id[model_id], self.paths[model_id] = card, path.with_suffix(".safetensors")
             self._stamps[model_id] = stamp
@@ -217,7 +245,9 @@ class ModelRegistry:
         return card
 
     def rename(self, model_id: str, name: str) -> ModelCard:
+        """A new name, by the rule every name follows (StoreError 422 if it breaks it)."""
         card = self.user_card(model_id)
+        name = clean_name(name, "model", MODEL_NAME_LENGTH)
         files.write_json(self.user_folder / f"{model_id}.json", {**card.to_json(), "name": name, "made_name": None})
         card.name, card.made_name = name, None  # a person's name now: shown as given
         return card

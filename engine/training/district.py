@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 import redis
-from rq import Queue
+from rq import Queue, Worker
 
 from engine.training.jobs import ACTIVE, FINAL, JOB_ID, Job, JobError, check_command, check_limits
 from engine.training.worker import JobSpec
@@ -48,6 +48,10 @@ ACTIVE_SET = "neuronlab:jobs:active"
 NEWS = "neuronlab:jobs"           # pub/sub: {"job": id, ...event} for every event
 NOTE = "neuronlab:note:"          # + key: what a replica's service noted about a job (app.training.Training.note)
 HEARTBEAT, HEARTBEAT_TTL = 5.0, 60   # seconds between a job's heartbeats; without one this long it is dead
+WORKER_TTL, WORKER_BEAT = 30, 15  # a training worker's RQ heartbeat: every 15 s idle (worker_ttl - 15) and busy
+WORKER_LIVE = 60                  # seconds since its last heartbeat after which a worker counts as gone
+NO_WORKER = ("No training worker is running, so this job waits in the queue until one starts; tell whoever "
+             "runs the server (the district's workers: python -m engine.training.district).")
 KEEP_EVENTS = 3600                # seconds a finished job's events stay (then its record answers alone)
 KEEP_RECORD = 30 * 86400          # seconds a job's record stays
 HARD_LIMIT = 300                  # seconds past the time limit after which RQ kills a job that did not stop
@@ -164,7 +168,7 @@ class QueuedJobs:
             spec.owner = client
             job = Job(id=secrets.token_hex(16), spec=spec, client=client, address=address)
             self.redis.sadd(ACTIVE_SET, job.id)
-            self.store.append(job, {"type": "status", "status": "queued"})
+            self.store.append(job, {"type": "status", "status": "queued", "position": self.queue.count + 1})
             self.queue.enqueue(WORKER + "run_job", job.id, asdict(spec), self.time_limit, job_id=job.id,
                                job_timeout=int(self.time_limit + HARD_LIMIT), result_ttl=600, failure_ttl=86400)
             return job
@@ -179,13 +183,26 @@ class QueuedJobs:
 
     @answered
     def position(self, job: Job) -> int | None:
+        """A queued job's place in the queue: 1 is next (or already taken by a worker that is starting it)."""
         if job.status != "queued":
             return None
         ids = self.queue.get_job_ids()
-        return ids.index(job.id) + 1 if job.id in ids else None
+        return ids.index(job.id) + 1 if job.id in ids else 1
+
+    @answered
+    def workers(self) -> int:
+        """How many training workers are alive: registered with RQ for the training queue and heard from
+        within WORKER_LIVE seconds (one killed with SIGKILL stays registered until its key expires)."""
+        now = time.time()
+        return sum(1 for w in Worker.all(connection=self.redis, queue=self.queue)
+                   if w.last_heartbeat is not None and now - w.last_heartbeat.timestamp() < WORKER_LIVE)
 
     def summary(self, job: Job) -> dict:
-        return job.summary(self.position(job))
+        """GET /api/train/{id}: a queued job says when no worker is alive to take it (it would wait for good)."""
+        summary = job.summary(self.position(job))
+        if job.status == "queued" and not self.workers():
+            summary.update(no_worker=True, message=NO_WORKER)
+        return summary
 
     @answered
     def command(self, job_id: str, action: str, value: float | None = None, run: int | None = None) -> Job:

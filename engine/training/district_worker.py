@@ -13,21 +13,23 @@ import json
 import logging
 import os
 import queue
+import signal
 import threading
 from pathlib import Path
 
 import redis
-from rq import Queue, Worker
+from rq import Queue, Worker, worker_registration
 
 from engine import datasets
 from engine.stores import store
-from engine.training.district import FINETUNE_QUEUE, HEARTBEAT, HEARTBEAT_TTL, KEY, QUEUE, JobStore, connect
+from engine.training.district import FINETUNE_QUEUE, HEARTBEAT, HEARTBEAT_TTL, KEY, QUEUE, WORKER_BEAT, WORKER_TTL, JobStore, connect
 from engine.training.finetune import tune_and_save
 from engine.training.jobs import Job
 from engine.training.train import MALLOC_TUNING
-from engine.training.worker import lower_priority, worker_main
+from engine.training.worker import die_with_parent, lower_priority, worker_main
 
 log = logging.getLogger("neuronlab")
+RECONNECT = (1.0, 30.0)  # seconds a worker that lost Redis waits before asking again: first, and at most
 
 
 class RedisCommands:
@@ -83,13 +85,20 @@ def run_job(job_id: str, spec: dict, time_limit: float) -> None:
             client.set(alive, 1, ex=HEARTBEAT_TTL)
     beat = threading.Thread(target=heartbeat, name="heartbeat", daemon=True)
     beat.start()
+    signal.signal(signal.SIGUSR2, _worker_gone)
+    die_with_parent(signal.SIGUSR2)  # the RQ worker killed: this ends at once, failing its job below
     try:
         worker_main(job_id, spec, settings["data_dir"], settings["models_dir"], RedisCommands(client, job_id),
-                    RedisEvents(store, job), settings["threads"], settings["niceness"], time_limit, os.getppid())
+                    RedisEvents(store, job), settings["threads"], settings["niceness"], time_limit,
+                    settings.get("pid") or os.getppid())
     finally:
         beating.set()
         # worker_main returns early only when its parent (the RQ worker) is gone
         store.fail(job_id, "the queue worker running this job stopped")
+
+
+def _worker_gone(signum, frame) -> None:
+    raise SystemExit("the queue worker running this job stopped")
 
 
 def run_finetune(card_path: str, dataset: str, work: dict) -> dict:
@@ -110,22 +119,57 @@ def work(url: str, data_dir: Path, threads: int = 1, niceness: int = 10, burst: 
     for key, value in MALLOC_TUNING.items():
         os.environ.setdefault(key, value)
     WORKER_SETTINGS.update(url=url, data_dir=str(data_dir), models_dir=str(data_dir / "models"),
-                           threads=threads, niceness=niceness)
+                           threads=threads, niceness=niceness, pid=os.getpid())  # the work horses' parent
     client = connect(url)
     store = JobStore(client)
 
     def horse_killed(job, retpid, ret_val, rusage) -> None:
         store.fail(job.id, f"the training process was killed (wait status {ret_val}); start it again")
     queues = [Queue(FINETUNE_QUEUE, connection=client), Queue(QUEUE, connection=client)]  # fine-tunes first
-    TrainingWorker(queues, connection=client, work_horse_killed_handler=horse_killed).work(
-        burst=burst, logging_level="WARNING")
+    delay = RECONNECT[0]
+    while True:
+        worker = None
+        try:
+            worker = TrainingWorker(queues, connection=client, work_horse_killed_handler=horse_killed,
+                                    worker_ttl=WORKER_TTL, job_monitoring_interval=WORKER_BEAT)
+            worked = worker.work(burst=burst, logging_level="WARNING")
+        except (redis.ConnectionError, redis.TimeoutError) as exc:  # registering itself, or its goodbye
+            log.warning("the district's Redis: %s", exc)
+            worked = False
+        if burst or (worker is not None and worker.stopping):
+            return
+        # RQ's worker quits on some Redis errors (a restart's dropped connection, a timeout): wait
+        # until Redis answers again, longer each time, then listen again with a new worker
+        if not reconnect(client, delay):
+            return  # told to stop while it waited
+        delay = RECONNECT[0] if worked else min(delay * 2, RECONNECT[1])
+
+
+def reconnect(client: redis.Redis, delay: float) -> bool:
+    """Wait `delay` seconds, then until Redis answers (doubling the wait up to RECONNECT[1]); False
+    when SIGTERM or SIGINT came meanwhile (the worker stops: it has no job)."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    while not stopping.wait(delay):
+        try:
+            client.ping()
+            log.warning("the district's Redis answers again: listening for jobs")
+            return True
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            delay = min(delay * 2, RECONNECT[1])
+            log.warning("the district's Redis: %s; trying again in %.0f s", exc, delay)
+    return False
 
 
 class TrainingWorker(Worker):
     """RQ's worker, but a warm shutdown (SIGTERM, Ctrl+C) tells the job in training to stop: it
     saves its model within a mini-batch and ends as interrupted (a second signal kills it)."""
 
+    stopping = False  # told to stop (SIGTERM, Ctrl+C): work() returns for good
+
     def handle_warm_shutdown_request(self) -> None:
+        self.stopping = True
         try:
             job = self.get_current_job()
             if job is not None and job.origin == QUEUE:  # a fine-tune just finishes
@@ -134,6 +178,17 @@ class TrainingWorker(Worker):
         except redis.RedisError as exc:  # Redis gone first: the job's process ends with its parent
             log.warning("could not tell the job to stop: %s", exc)
         super().handle_warm_shutdown_request()
+
+    def heartbeat(self, timeout: int | None = None, pipeline=None) -> None:
+        """RQ's heartbeat; and when Redis came back without what it knew about this worker (restarted
+        without its files), register again: the replicas count live workers from RQ's registry."""
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+            with self.connection.pipeline() as again:
+                again.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, again)
+                again.expire(self.key, timeout or self.worker_ttl + 60)
+                again.execute()
 
 
 def main() -> None:

@@ -17,8 +17,10 @@ import os
 import queue
 import re
 import secrets
+import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -36,6 +38,7 @@ ACTIONS = {  # action -> statuses it is allowed in
     "stop": ACTIVE, "lr": ACTIVE,
 }
 KEEP_RECORDS = 500   # job records kept on disk (the oldest go first)
+SAVED_MODEL = re.compile(r"-([0-9a-f]{32})(?:-([0-9]+))?\.json$")  # a job's model card: <name>-<job>[-<run + 1>]
 
 
 class JobError(Exception):
@@ -65,12 +68,14 @@ class Job:
     paused_since: float | None = None
     holds_slot: bool = False         # counts against max_running (running, or paused only briefly)
     queued_at: float = field(default_factory=time.monotonic)
+    total_steps: int | None = None   # of each run, as its worker counted them when it started
 
     def apply(self, event: dict) -> None:
         """Take in one of the job's events: its status, latest progress per run, epochs, results."""
         kind = event["type"]
         if kind == "status":
             self.status = event["status"]
+            self.total_steps = event.get("total_steps", self.total_steps)
             self.paused_since = time.monotonic() if self.status == "paused" else None
         elif kind == "progress":
             self.latest[event["run"]] = event
@@ -97,7 +102,8 @@ class Job:
         """What is kept on disk."""
         return {"id": self.id, "spec": self.spec.public(), "owner": self.client, "address": self.address,
                 "created": self.created, "status": self.status, "latest": self.latest, "epochs": self.epochs,
-                "results": self.results, "error": self.error, "finished": self.finished}
+                "results": self.results, "error": self.error, "finished": self.finished,
+                "total_steps": self.total_steps}
 
     @classmethod
     def from_record(cls, r: dict) -> "Job":
@@ -105,7 +111,7 @@ class Job:
                   created=r.get("created", 0.0), status=r["status"],
                   latest={int(run): e for run, e in r.get("latest", {}).items()},  # JSON keys are text
                   epochs=r.get("epochs", []), results=r.get("results", []), error=r.get("error"),
-                  finished=r.get("finished"))
+                  finished=r.get("finished"), total_steps=r.get("total_steps"))
         job.events = [{"seq": 1, "type": "done", "status": job.status, "results": job.results, "error": job.error,
                        "time": job.finished or job.created}]
         return job
@@ -155,6 +161,10 @@ class JobManager:
         self.listeners: list[Callable[[str, dict], None]] = []
         self.notes: dict[str, dict] = {}  # what services note about jobs (note, read_note, take_note)
         self.closed = self.closing = False
+        # Workers are started from this one thread, which lives as long as the manager: Linux sends
+        # a worker its parent-death signal when the thread that started it ends, not only the process
+        # (a request's thread from a pool that retires idle threads would take its job down with it).
+        self.starter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-starter")
         self._recover()
         self.pump = threading.Thread(target=self._pump, name="job-events", daemon=True)
         self.pump.start()
@@ -249,6 +259,7 @@ class JobManager:
             if job.process.is_alive():
                 job.process.terminate()
             job.process.join(1.0)
+        self.starter.shutdown(wait=False)
 
     # --- inside -----------------------------------------------------------------------------
 
@@ -271,8 +282,9 @@ class JobManager:
             job.process = self.ctx.Process(
                 target=worker_main, name=f"train-{job.id[:8]}", daemon=True,
                 args=(job.id, asdict(job.spec), str(self.data_dir), str(self.models_dir), job.commands,
-                      self.events, self.threads, self.niceness, self.time_limit, os.getpid()))
-            job.process.start()
+                      self.events, self.threads, self.niceness, self.time_limit, os.getpid()),
+                kwargs={"parent_death": signal.SIGKILL})  # it dies with this server, whatever it is doing
+            self.starter.submit(job.process.start).result()
             self._record(job, {"type": "status", "status": "running", "starting": True})
         self._announce_positions()
 
@@ -363,10 +375,13 @@ class JobManager:
             return None
 
     def _recover(self) -> None:
-        """At start: jobs that were queued or running when the server stopped are interrupted;
+        """At start: jobs that were queued or running when the server stopped are reconciled with
+        the models folder: one whose model was saved says so (done, when it had trained to its
+        end; else interrupted with the model so far), the others are interrupted with nothing saved;
         records past KEEP_RECORDS (oldest first) and half-written ones are removed."""
         if self.records_dir is None or not self.records_dir.is_dir():
             return
+        saved: dict[str, list[dict]] | None = None  # read once, and only if a job was cut short
         files.remove_partial(self.records_dir)
         paths = sorted(self.records_dir.glob("*.json"), key=lambda p: p.stat().st_mtime)
         for old in paths[:-KEEP_RECORDS]:
@@ -375,9 +390,51 @@ class JobManager:
             try:
                 record = files.read_json(path)
                 if record.get("status") in ACTIVE:
-                    saved = "the model so far was saved" if record.get("results") else "nothing had been saved yet"
-                    record.update(status="interrupted", finished=time.time(),
-                                  error=f"The server stopped while this job was {record['status']}; {saved}.")
+                    saved = self._saved_models() if saved is None else saved
+                    self._reconcile(record, saved.get(record["id"], []))
                     files.write_json(path, record)
             except (OSError, ValueError, KeyError, AttributeError) as exc:
                 log.warning("skipped the unreadable job record %s: %s", path, exc)
+
+    def _reconcile(self, record: dict, models: list[dict]) -> None:
+        """A record left queued, running or paused by a server that stopped: what its job saved."""
+        total, was = record.get("total_steps"), record["status"]
+        if models:
+            record["results"] = models
+        finished = bool(models) and total is not None and all(r["steps"] >= total for r in models)
+        if finished:  # the server stopped between the model's save and hearing of it
+            record.update(status="done", finished=time.time(), error=None)
+            return
+        kept = "the model so far was saved" if record.get("results") else "nothing had been saved yet"
+        record.update(status="interrupted", finished=time.time(),
+                      error=f"The server stopped while this job was {was}; {kept}.")
+
+    def _saved_models(self) -> dict[str, list[dict]]:
+        """Job id -> the results of the models it saved (whole: card and weights), by run, as the
+        model cards tell them (the confusion matrix and mistakes lived only in the lost event)."""
+        found: dict[str, list[dict]] = {}
+        try:
+            names = os.listdir(self.models_dir)
+        except OSError:
+            return found
+        for name in names:
+            match = SAVED_MODEL.search(name)
+            if match is None or name.endswith(".history.json"):
+                continue
+            card_path = self.models_dir / name
+            job_id, run = match.group(1), int(match.group(2) or 1) - 1
+            try:
+                card = files.read_json(card_path)
+                training = card["training"]
+                if training.get("job") != job_id or not card_path.with_suffix(".safetensors").is_file():
+                    continue
+                found.setdefault(job_id, []).append({
+                    "run": run, "model_id": card["id"], "name": card["name"], "made_name": card.get("made_name"),
+                    "learning_rate": training.get("final_learning_rate", training.get("learning_rate")),
+                    "test_accuracy": card["test_accuracy"], "steps": training.get("steps", 0),
+                    "seconds": training.get("seconds"), "recovered": True})
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("skipped the unreadable model card %s: %s", card_path, exc)
+        for results in found.values():
+            results.sort(key=lambda r: r["run"])
+        return found

@@ -7,10 +7,12 @@ Commands (from the manager): {"action": "pause" | "resume" | "step" | "stop"} an
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import queue
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -21,6 +23,7 @@ import torch
 from engine import datasets, models, scores
 from engine.imageio import to_base64
 from engine.stores import files, store
+from engine.training.failures import failure_reason
 from engine.training.train import Diverged, TrainConfig, Trainer, as_input, predict_classes
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
@@ -123,18 +126,40 @@ class Run:
 
 
 def worker_main(job_id: str, spec: dict, data_dir: str, models_dir: str, commands, events,
-                threads: int = 1, niceness: int = 10, time_limit: float = 1800.0, server: int | None = None) -> None:
+                threads: int = 1, niceness: int = 10, time_limit: float = 1800.0, server: int | None = None,
+                parent_death: int | None = None) -> None:
     """Process entry point. `server`: the pid of the process that started this one (given by it:
-    os.getppid() asked here would say init if the server was killed while this one started)."""
+    os.getppid() asked here would say init if the server was killed while this one started).
+    `parent_death`: the signal this process gets the moment its server dies (Linux), whatever it
+    is doing then: between mini-batches the server's pid is checked too, but a job that ends as
+    its server is killed would otherwise wait forever to hand its last events to nobody."""
     emit = lambda event: events.put({"job": job_id, **event})
     server = server or os.getppid()
+    if parent_death:
+        die_with_parent(parent_death)
     if os.getppid() != server:
-        return  # the server is already gone
+        return  # the server is already gone (perhaps before the signal above was asked for)
     try:
         lower_priority(niceness, threads)
         JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit, server).run()
     except Exception as exc:  # the job fails; the server goes on
-        emit({"type": "done", "status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        emit({"type": "done", "status": "failed", "error": failure_reason(exc, spec.get("project"))})
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(sig: int) -> bool:
+    """Ask Linux to send this process `sig` when its parent ends (strictly: when the thread that
+    started it ends). Call it first thing in the child, then compare os.getppid() with the parent's
+    pid: a parent that died before this call sends nothing. False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
 
 
 def lower_priority(niceness: int, threads: int) -> None:

@@ -189,7 +189,9 @@ function finish(e) {
   showSaved(state.results);
   const bestLr = Number(best.learning_rate.toPrecision(3));
   $("confusion-run").textContent = state.results.length > 1 ? ` ${t("of the best run (lr {lr})", undefined, { lr: bestLr })}` : "";
-  showConfusion($("confusion"), best, labels(), (t, p) => showMistakes($("mistakes"), best, labels(), t, p));
+  // a job recovered after a restart has its saved models' scores but no confusion matrix
+  $("confusion").closest(".confusion-box").hidden = !best.confusion;
+  if (best.confusion) showConfusion($("confusion"), best, labels(), (t, p) => showMistakes($("mistakes"), best, labels(), t, p));
   $("results").hidden = false;
   showFinalAnswer(best, state.results.length > 1 ? bestLr : null);
   announce(t("Training {status}. Test accuracy {p} percent.", undefined, { status: t(e.status), p: (best.test_accuracy * 100).toFixed(1) }));
