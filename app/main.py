@@ -4,7 +4,9 @@
 """
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from contextlib import asynccontextmanager
 
 import torch
@@ -34,6 +36,8 @@ from app.services import Services
 from app.settings import ROOT, Settings, get_settings
 from engine import imageio
 
+log = logging.getLogger("neuronlab")
+
 VENDOR = {"/vendor/swagger-ui": "swagger-ui-dist", "/vendor/chartjs": "chart.js/dist"}
 
 API_DESCRIPTION = """A visual deep-learning playground for classrooms.
@@ -52,6 +56,16 @@ skipped: the latest frame wins. A text message `{"model": "fashion"}` switches t
 """
 
 
+async def sweep_hourly(services: Services, settings: Settings) -> None:
+    """Expire what nobody uses (Services.sweep) at start and every hour, off the event loop."""
+    while True:
+        try:
+            await asyncio.to_thread(services.sweep, settings)
+        except Exception:  # a sweep that fails (a full disk, a database away) is tried again later
+            log.exception("the hourly expiry sweep failed")
+        await asyncio.sleep(3600)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -63,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.services.open()
         gc.collect()
         gc.freeze()  # the models and modules loaded at start are never collected: shorter GC pauses
+        sweeping = asyncio.create_task(sweep_hourly(app.state.services, settings))
         yield
+        sweeping.cancel()
         await app.state.services.close()
 
     app = FastAPI(title="NeuronLab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from dataclasses import dataclass
 
 from app import owners
@@ -15,6 +16,7 @@ from app.photowork import PhotoWork
 from app.settings import Settings
 from app.teaching import Teaching
 from app.training import Training
+from engine.stores import expiry
 from engine.stores.projects import Limits, ProjectStore
 from engine.stores.store import ModelRegistry
 
@@ -56,6 +58,28 @@ class Services:
                    classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries,
                                        settings.database_url, training.manager.finetune if settings.redis_url else None),
                    admin_key_hash=owners.token_hash(key))
+
+    def sweep(self, settings: Settings) -> expiry.Swept:
+        """Expire what a school year leaves behind (engine/stores/expiry.py): trained models nobody
+        named that no session or project refers to, and finished jobs' records, after
+        NEURONLAB_EXPIRE_DAYS (0: never)."""
+        swept = expiry.Swept()
+        if not settings.expire_days:
+            return swept
+        now = time.time()
+        mine = {i: c for i, c in self.registry.models.items() if i in self.registry.user_ids}
+        texts = self.classroom.sessions.model_texts() + self.projects.model_texts()
+        in_use = expiry.referenced(texts, set(mine)) | set(self.registry.loaded())
+        for model_id in expiry.expired_models(mine, in_use, settings.expire_days, now, self.registry.user_folder):
+            try:
+                self.registry.delete(model_id)
+                swept.models.append(model_id)
+            except (OSError, KeyError, PermissionError):  # gone already (another replica's sweep)
+                continue
+        swept.records = expiry.expire_records(settings.data_dir / "jobs", settings.expire_days, now)
+        if swept.models or swept.records:
+            log.info("expired %d models nobody named and %d job records", len(swept.models), swept.records)
+        return swept
 
     async def open(self) -> None:
         """Start what runs on the event loop (the district galleries' link to Redis)."""

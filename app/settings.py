@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     jobs_per_address: int = Field(3, ge=1, description="queued or running training jobs per network address")
     paused_release: float = Field(60, gt=0, description="seconds a paused job keeps its training slot while others wait")
     job_grace: float = Field(600, gt=0, description="seconds a finished job stays in memory (then only its record on disk)")
+    expire_days: float = Field(30, ge=0, description="finished jobs' records and trained models nobody named (a name the "
+                               "server made) go after this many days, unless a class session or project uses them; 0: kept for ever")
     max_decoded_bytes: int = Field(64 * 1024 * 1024, ge=1024 * 1024,
                                    description="memory one decoded image may take; big JPEGs are decoded reduced")
     decode_slots: int = Field(2, ge=1, description="images decoded at once (others wait their turn)")

@@ -8,7 +8,9 @@ from fastapi.responses import Response
 from app.deps import SettingsDep
 from app.errors import ApiError
 from app.netinfo import answers, is_local, lan_addresses
+from app.owners import CallerDep
 from app.serialize import qr_svg
+from engine.stores import expiry
 
 router = APIRouter(tags=["health"])
 
@@ -42,3 +44,14 @@ def qr(text: Annotated[str, Query(min_length=1, max_length=1000, description="wh
     except segno.DataOverflowError as exc:
         raise ApiError(422, "invalid_request", f"The text is too long for one QR code ({len(text.encode())} bytes "
                        "as UTF-8; about 2,300 fit). Use a shorter text or link.", {"text": "too long for a QR code"}) from exc
+
+
+@router.get("/api/admin/storage")
+def storage(settings: SettingsDep, caller: CallerDep) -> dict:
+    """The admin's view of what this server keeps: the data folder's size, in all and per part
+    (models, projects, sessions, jobs...), and after how many days what nobody uses expires."""
+    if not caller.admin:
+        raise ApiError(403, "not_admin", "Only the server's admin (X-Admin-Key, printed when the server starts "
+                       "or set as NEURONLAB_ADMIN_KEY) can see the data folder.")
+    return {"data_dir": str(settings.data_dir), **expiry.folder_size(settings.data_dir),
+            "expire_days": settings.expire_days}

@@ -148,6 +148,10 @@ class ProjectStore:
                 con.execute(sql, args)
         remove_files()
 
+    def model_texts(self) -> list[str]:
+        """Every project's model and results (which name each way's model), as stored."""
+        return [f"{r['model_id']} {r['result']}" for r in self._query("SELECT model_id, result FROM projects")]
+
     def set_model(self, project_id: str, model_id: str, result: dict) -> str | None:
         """Record a newly trained model and its results; returns the model it replaces."""
         old = self._project(project_id)["model_id"]

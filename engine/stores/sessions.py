@@ -91,6 +91,11 @@ class SessionStore:
         """The owner-token hash of whoever started the session (models it fine-tunes are theirs)."""
         return self._row(code, live=False)["owner"]
 
+    def model_texts(self) -> list[str]:
+        """Every model a session (ended or not) reads with, began with or fine-tuned into, as stored."""
+        return [f"{r['model_id']} {r['base_model']} {r['finetunes']}"
+                for r in self._query("SELECT model_id, base_model, finetunes FROM sessions")]
+
     def live_using(self, model_id: str) -> list[str]:
         """Codes of the sessions that have not ended and read drawings with this model."""
         return [r["code"] for r in self._query("SELECT code FROM sessions WHERE ended IS NULL AND model_id = ?",
