@@ -1,7 +1,7 @@
 """All feature maps of one input: engine time and POST /api/activations through a real server,
 against the plain prediction of the same image as the baseline (goal: well under 100 ms).
 
-    .venv/bin/python bench/bench_activations.py [--requests 100]
+    .venv/bin/python bench/bench_activations.py [--requests 100] [--quick]
 """
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+from app.serialize import layers_json  # noqa: E402
 from bench.bench_inference import frame_png, multipart, pct, start_server  # noqa: E402
+from bench.common import add_quick  # noqa: E402
 from engine import activations, imageio, inference, preprocess  # noqa: E402
 from engine.stores import store  # noqa: E402
 
@@ -52,7 +54,10 @@ def http_post(port: int, path: str, data: bytes, model: str, n: int) -> tuple[li
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=100)
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:
+        args.requests = 3
     torch.set_num_threads(1)
     data = frame_png()
     registry = store.ModelRegistry([ROOT / "models"])
@@ -64,7 +69,7 @@ def main() -> None:
             img = imageio.decode(data, 10**8)
             x = preprocess.prepare(img).input
             base = pct(timed(lambda: inference.classify(model, img), args.requests))
-            engine = pct(timed(lambda: json.dumps(activations.activations(model, x)), args.requests))
+            engine = pct(timed(lambda: json.dumps(layers_json(activations.activations(model, x))), args.requests))
             predict, _ = http_post(port, "/api/predict", data, model_id, args.requests)
             http, size = http_post(port, "/api/activations", data, model_id, args.requests)
             rows.append((model_id, "engine classify (baseline)", *base, base[0], None))

@@ -5,7 +5,7 @@ to the class gallery and says what it shows; the teacher's gallery socket counts
 The baseline is one student alone, measured in the same run.
 
     .venv/bin/python bench/bench_classroom.py [--students 30] [--seconds 20] [--fps 10] [--training]
-        [--district 4]
+        [--district 4] [--quick]
 
 With --district N the class draws once more through scripts/district.sh (N replicas behind nginx,
 galleries over Redis; docs/scaling.md), the teacher's gallery socket and the students on the one
@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from bench.bench_inference import api, cpu_seconds, frame_png, multipart, start_server, start_training, stroke_frames  # noqa: E402
+from bench.common import add_quick  # noqa: E402
 
 STUDENT_FRAME = 112  # the join page streams its live frames at this size, in grey (see static/js/join.js)
 
@@ -128,7 +129,7 @@ def measure(proc, port: int, students: int, seconds: float, fps: float, label: s
 
 def start_district(replicas: int) -> tuple[subprocess.Popen, int]:
     """scripts/district.sh with `replicas` replicas (access logs off, as the one server's); its nginx port."""
-    from tests.conftest import free_port
+    from bench.common import free_port
     port, folder = free_port(), Path(tempfile.mkdtemp(prefix="neuronlab-district-"))
     env = {**os.environ, "NEURONLAB_PORT": str(port), "NEURONLAB_REPLICAS": str(replicas),
            "NEURONLAB_REPLICA_PORT": str(18100 + port % 1000 * 10), "NEURONLAB_REDIS_PORT": str(free_port()),
@@ -152,7 +153,8 @@ def sweep(started: tuple, args, labels: list[str], job_label: str) -> list[tuple
     server is stopped at the end."""
     proc, port = started
     try:
-        run(port, 1, 2, args.fps)  # warm up
+        if not args.quick:
+            run(port, 1, 2, args.fps)  # warm up
         rows = [measure(proc, port, 1 if label == "1 alone" else args.students, args.seconds, args.fps, label)
                 for label in labels]
         if args.training:
@@ -172,7 +174,10 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=10, help="frames a second per drawing student (the join page's cap)")
     p.add_argument("--training", action="store_true", help="and once more while a training job runs")
     p.add_argument("--district", type=int, default=0, metavar="N", help="and once more through N replicas behind nginx")
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:  # two students for two seconds, no warm-up (a district or a training job only if asked for)
+        args.students, args.seconds = 2, 2
     rows = sweep(start_server(), args, ["1 alone", f"{args.students}"], f"{args.students} + job")
     if args.district:  # a job there goes to one of the district's workers
         rows += sweep(start_district(args.district), args, [f"{args.students}, {args.district} repl."],

@@ -3,7 +3,7 @@ a large network, its first call and later calls, in a fresh Python process each 
 just started), the old way (a forward pass on torch's meta device: the baseline, measured in the
 same run) and the new way (shapes counted, engine.models.out_shape).
 
-    .venv/bin/python bench/bench_describe.py [--dense 12] [--repeats 20] [--processes 3]
+    .venv/bin/python bench/bench_describe.py [--dense 12] [--repeats 20] [--processes 3] [--quick]
 """
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import add_quick  # noqa: E402
 
 # One fresh process: torch and the engine imported first (a started server has them), then the
 # first call timed alone, then later calls timed by bench_activations' helper.
@@ -57,7 +60,10 @@ def main() -> None:
     p.add_argument("--dense", type=int, default=12, help="dense layers of 4096 units after a conv and a pool")
     p.add_argument("--repeats", type=int, default=20, help="later calls timed per process")
     p.add_argument("--processes", type=int, default=3, help="fresh processes per way (medians shown)")
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:
+        args.dense, args.repeats, args.processes = 2, 2, 1
     print(f"{'way':34} {'first call ms':>14} {'later ms':>9} {'first/later':>12}")
     firsts = {}
     for way, title in (("old", "meta forward (before, baseline)"), ("new", "counted shapes (now)")):

@@ -1,7 +1,7 @@
 """Single-image inference latency: in-process engine (the baseline), then HTTP POST /api/predict
 and WebSocket /ws/draw against a real uvicorn server, alone and with 30 concurrent clients.
 
-    .venv/bin/python bench/bench_inference.py [--requests 300] [--clients 30]
+    .venv/bin/python bench/bench_inference.py [--requests 300] [--clients 30] [--quick]
 
 Prints p50/p99 in milliseconds and each figure's ratio to the in-process baseline p50.
 """
@@ -30,6 +30,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
+from bench.common import add_quick, scratch  # noqa: E402
 from engine import imageio, inference  # noqa: E402
 from engine.stores import store  # noqa: E402
 
@@ -184,8 +185,10 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return sum(procs[p][1] for p in tree if p in procs)
 
 
-def start_server(data_dir: str = "/tmp/neuronlab-bench", env: dict | None = None) -> tuple[subprocess.Popen, int]:
-    """A real server started as scripts/serve.sh starts it, on a free port."""
+def start_server(data_dir: str | None = None, env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """A real server started as scripts/serve.sh starts it, on a free port (its data in
+    `data_dir`, by default the temporary folder's neuronlab-bench)."""
+    data_dir = data_dir or scratch("neuronlab-bench")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -211,13 +214,17 @@ def main() -> None:
     p.add_argument("--fps", type=float, default=5, help="frames per second per drawer in the paced run")
     p.add_argument("--during-training", action="store_true",
                    help="measure again while a training job runs in its worker process")
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:
+        args.requests, args.clients, args.per_client, args.fps = 5, 2, 3, 50
+    warm = 2 if args.quick else 20
     data = frame_png()
-    engine_baseline(data, 20)  # warm up
+    engine_baseline(data, warm)  # warm up
     base_p50, base_p99 = pct(engine_baseline(data, args.requests))
     proc, port = start_server()
     try:
-        http_client(port, data, 20, [])  # warm up
+        http_client(port, data, warm, [])  # warm up
         rows = [("engine in-process (baseline)", 1, base_p50, base_p99, base_p50)]
 
         def measure(label, clients, fn, *fn_args):

@@ -2,23 +2,29 @@
 to exhaust the server, the old way (the baseline, measured in the same run) and the new way.
 Each measurement runs in a fresh Python process, so its peak RSS is its own.
 
-    .venv/bin/python bench/bench_limits.py [--dense 12]
+    .venv/bin/python bench/bench_limits.py [--dense 12] [--quick]
 
 - describe: an architecture of `--dense` dense layers of 4096 units, built for real (the old
   /api/architectures/describe) or measured on torch's meta device (now);
 - a 6300x6300 RGBA PNG: decoded (old) or refused from its header (now);
 - a 6000x4000 JPEG photo: decoded whole (old) or decoded reduced by its DCT (now).
+
+--quick: 2 dense layers and a 3000x2000 JPEG (the same cases, in seconds).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import add_quick  # noqa: E402
 
 PROBE = """
 import json, sys, time
@@ -59,17 +65,23 @@ def run(body: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dense", type=int, default=12, help="dense 4096 layers (the issue's attack had 40)")
+    add_quick(p)
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT))
+    if args.quick:
+        args.dense = 2
+    w, h = (3000, 2000) if args.quick else (6000, 4000)
     import numpy as np
     from PIL import Image
     tmp = Path(tempfile.mkdtemp(prefix="neuronlab-limits-"))
     png, jpg = tmp / "big.png", tmp / "big.jpg"
-    Image.new("RGBA", (6300, 6300)).save(png, compress_level=1)
-    rng = np.random.default_rng(0)
-    photo = (np.linspace(0, 255, 6000)[None, :, None] + rng.normal(0, 20, (4000, 1, 3))).clip(0, 255)
-    Image.fromarray(np.broadcast_to(photo, (4000, 6000, 3)).astype(np.uint8)).save(jpg, quality=85)
-    results = {name: run(body.format(dense=args.dense, png=str(png), jpg=str(jpg))) for name, body in CASES.items()}
+    try:
+        Image.new("RGBA", (6300, 6300)).save(png, compress_level=1)
+        rng = np.random.default_rng(0)
+        photo = (np.linspace(0, 255, w)[None, :, None] + rng.normal(0, 20, (h, 1, 3))).clip(0, 255)
+        Image.fromarray(np.broadcast_to(photo, (h, w, 3)).astype(np.uint8)).save(jpg, quality=85)
+        results = {name: run(body.format(dense=args.dense, png=str(png), jpg=str(jpg))) for name, body in CASES.items()}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # two large images
     print(f"{'case':28} {'seconds':>9} {'extra MB':>9}")
     for name, r in results.items():
         print(f"{name:28} {r['seconds']:9.3f} {r['extra_mb']:9.0f}")

@@ -3,10 +3,11 @@ reader and Python's resource tracker), after one page load, RSS and PSS of every
 The baseline, in the same run, is one bare Python process that imports torch: the floor of any
 process that trains or runs a network with torch.
 
-    .venv/bin/python bench/bench_memory.py
+    .venv/bin/python bench/bench_memory.py [--quick]
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_inference import api, start_server  # noqa: E402
+from bench.common import add_quick, scratch  # noqa: E402
 
 
 def tree(pid: int) -> list[int]:
@@ -43,10 +45,13 @@ def name(pid: int) -> str:
 
 
 def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_quick(p)
+    args = p.parse_args()
     floor = subprocess.Popen([sys.executable, "-c", "import torch, time; time.sleep(30)"])
-    proc, port = start_server("/tmp/neuronlab-bench-memory")
+    proc, port = start_server(scratch("neuronlab-bench-memory"))
     try:
-        time.sleep(6)  # the frame reader is up
+        time.sleep(1 if args.quick else 6)  # the frame reader is up (quick: maybe not yet)
         api(port, "GET", "/api/models")
         time.sleep(1)
         rows = [(name(p), memory(p)) for p in tree(proc.pid)]

@@ -1,9 +1,9 @@
 """The ImageNet photo network: speed and memory, each against a baseline measured in the same run.
 
-    .venv/bin/python bench/bench_photos.py [--requests 60] [--students 30] [--seconds 20]
+    .venv/bin/python bench/bench_photos.py [--requests 60] [--students 30] [--seconds 20] [--quick]
 
 1. forward pass in-process (1 torch thread): our module vs the plain functional forward of the
-   checkpoint (tests/test_photonet.py's oracle), per 224x224 photo;
+   checkpoint (bench.common.functional_forward, tests/test_photonet.py's oracle), per 224x224 photo;
 2. a real server (as scripts/serve.sh starts it): POST /api/predict of a 640x480 JPEG, p50/p99
    (baseline: the same request to the digit model), Grad-CAM (POST /api/saliency), and webcam
    frames a second for one user (320x240 JPEGs one after the other, as the page sends them);
@@ -33,14 +33,14 @@ from bench.bench_activations import timed  # noqa: E402
 from bench.bench_classroom import ms, run  # noqa: E402
 from bench.bench_inference import api, frame_png, multipart, pct, start_server  # noqa: E402
 from bench.bench_memory import memory, tree  # noqa: E402
+from bench.common import add_quick, crops, encode, functional_forward, photo, scratch  # noqa: E402
 from engine import imagenet  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
 from engine.stores.store import ModelRegistry  # noqa: E402
-from tests.helpers import encode  # noqa: E402
-from tests.photos import crops, photo  # noqa: E402
-from tests.test_photonet import functional_forward  # noqa: E402
 
-DATA = Path("/tmp/neuronlab-bench-photos")
+DATA = Path(scratch("neuronlab-bench-photos"))
+SETTLE_S = 6  # after a server starts: its frame reader is up (--quick: 1)
+WEBCAM_S = 10  # seconds of webcam frames (--quick: 1)
 
 
 def forward_pass(n: int) -> None:
@@ -78,9 +78,9 @@ def server_photos(port: int, n: int) -> None:
         post_photo(port, big, "imagenet"), post_photo(port, digit, "digits")
     photos = timed(lambda: post_photo(port, big, "imagenet"), n)
     digits = timed(lambda: post_photo(port, digit, "digits"), n)
-    cams = timed(lambda: post_photo(port, big, "imagenet", "/api/saliency"), max(10, n // 3))
+    cams = timed(lambda: post_photo(port, big, "imagenet", "/api/saliency"), max(min(10, n), n // 3))
     start, frames = time.perf_counter(), 0
-    while time.perf_counter() - start < 10:
+    while time.perf_counter() - start < WEBCAM_S:
         post_photo(port, webcam, "imagenet")
         frames += 1
     fps = frames / (time.perf_counter() - start)
@@ -172,23 +172,28 @@ def main() -> None:
     p.add_argument("--teach-only", action="store_true", help="only 3.")
     p.add_argument("--classroom-only", action="store_true",
                    help="only 5., on a server whose photo thread runs at normal priority and on one at the default")
+    add_quick(p)
     args = p.parse_args()
+    per_class = 20
+    if args.quick:
+        global SETTLE_S, WEBCAM_S
+        args.requests, args.students, args.seconds, per_class, SETTLE_S, WEBCAM_S = 2, 2, 2, 4, 1, 1
     if args.teach_only:
         shutil.rmtree(DATA, ignore_errors=True)
         proc, port = start_server(str(DATA))
         try:
-            time.sleep(6)
+            time.sleep(SETTLE_S)
             post_photo(port, encode(photo("coffee.png")), "imagenet")  # the network loaded
-            teach(port)
+            teach(port, per_class)
         finally:
             proc.terminate()
             proc.wait()
         return
     if args.classroom_only:
         for niceness in ("0", "10"):
-            proc, port = start_server("/tmp/neuronlab-bench-photos-class", {"NEURONLAB_PHOTO_NICENESS": niceness})
+            proc, port = start_server(scratch("neuronlab-bench-photos-class"), {"NEURONLAB_PHOTO_NICENESS": niceness})
             try:
-                time.sleep(6)
+                time.sleep(SETTLE_S)
                 post_photo(port, encode(photo("coffee.png")), "imagenet")  # the network loaded
                 print(f"\nphoto thread niceness {niceness}:", end="")
                 classroom(port, args.students, args.seconds)
@@ -202,13 +207,13 @@ def main() -> None:
     floor = __import__("subprocess").Popen([sys.executable, "-c", "import torch, time; time.sleep(120)"])
     proc, port = start_server(str(data))
     try:
-        time.sleep(6)  # the frame reader is up
+        time.sleep(SETTLE_S)
         api(port, "GET", "/api/models")
         idle = memory_rows(proc, "idle server")
         server_photos(port, args.requests)
         loaded = memory_rows(proc, "after photos")
         base = memory(floor.pid)
-        teach(port)
+        teach(port, per_class)
         print("\n4. memory, every process of the server (MB)")
         print(f"{'':>26} {'RSS':>6} {'PSS':>6}")
         print(f"{'python + torch (baseline)':>26} {base['Rss']:6.0f} {base['Pss']:6.0f}")

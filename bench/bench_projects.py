@@ -3,7 +3,7 @@
 against the shipped digit model on the same frame (the baseline). Also clothing product photos
 read by the Fashion-MNIST model against the 28x28 originals (the baseline).
 
-    .venv/bin/python bench/bench_projects.py [--photos 20] [--epochs 40]
+    .venv/bin/python bench/bench_projects.py [--photos 20] [--epochs 40] [--items 1000] [--quick]
 """
 from __future__ import annotations
 
@@ -21,19 +21,24 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.bench_activations import timed  # noqa: E402
+from bench.common import add_quick, object_photo, product_photo  # noqa: E402
 from engine import datasets, inference, models  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
 from engine.stores import store  # noqa: E402
 from engine.stores.projects import ProjectStore  # noqa: E402
 from engine.training.train import TrainConfig, Trainer  # noqa: E402
-from tests.helpers import object_photo, product_photo  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=int, default=20, help="photos per class (2 classes)")
     ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--items", type=int, default=1000, help="Fashion-MNIST test items shown as product photos")
+    ap.add_argument("--repeat", type=int, default=50, help="timed classifications of the webcam frame")
+    add_quick(ap)
     args = ap.parse_args()
+    if args.quick:
+        args.photos, args.epochs, args.items, args.repeat = 4, 1, 20, 3
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
@@ -59,18 +64,18 @@ def main() -> None:
         photo_model = store.StoredModel(card, trainer.model.eval())
     digits = store.load(ROOT / "models" / "digits.json")
     frame = object_photo(1, rng, size=(640, 480))
-    ours = statistics.median(timed(lambda: inference.classify(photo_model, frame), 50)) * 1000
-    base = statistics.median(timed(lambda: inference.classify(digits, frame), 50)) * 1000
+    ours = statistics.median(timed(lambda: inference.classify(photo_model, frame), args.repeat)) * 1000
+    base = statistics.median(timed(lambda: inference.classify(digits, frame), args.repeat)) * 1000
     print(f"classify a 640x480 webcam frame: project model {ours:.2f} ms, digit model (baseline) {base:.2f} ms, "
           f"ratio {ours / base:.2f}")
 
     fashion = datasets.load("fashion", ROOT / "data")
     model = store.load(ROOT / "models" / "fashion.json")
-    idx = rng.choice(len(fashion.test), 1000, replace=False)
+    idx = rng.choice(len(fashion.test), args.items, replace=False)
     inputs = np.stack([prepare(product_photo(fashion.test.images[i], rng), "object").input for i in idx])
     photos = (inference.probabilities(model, inputs).argmax(1) == fashion.test.labels[idx]).mean()
     originals = (inference.probabilities(model, fashion.test.images[idx] / 255).argmax(1) == fashion.test.labels[idx]).mean()
-    print(f"clothing product photos (1000 test items): {photos:.3f} vs the 28x28 originals (baseline) "
+    print(f"clothing product photos ({args.items} test items): {photos:.3f} vs the 28x28 originals (baseline) "
           f"{originals:.3f}, ratio {photos / originals:.3f}")
 
 

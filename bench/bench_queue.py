@@ -9,7 +9,7 @@ redis-server, measured for what a training job needs (docs/scaling.md):
   and a second worker gets the message again once the broker declares the first one dead;
 - memory: resident MB of an idle worker process with torch imported.
 
-    .venv/bin/python bench/bench_queue.py [--jobs 30] [--kill-wait 90]
+    .venv/bin/python bench/bench_queue.py [--jobs 30] [--kill-wait 90] [--quick]
 
 Dramatiq is not a NeuronLab dependency: `.venv/bin/pip install dramatiq` to include it (else
 only RQ is measured). The baseline is RQ, measured in the same run.
@@ -28,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import add_quick  # noqa: E402
 
 QUEUE = "bench-training"
 
@@ -107,7 +109,7 @@ def next_start(r, timeout: float) -> tuple[float, int] | None:
 
 
 def measure(kind: str, jobs: int, kill_wait: float) -> dict:
-    from tests.district import start_redis  # the district tests' throwaway redis-server
+    from bench.common import start_redis  # the throwaway redis-server the district tests use too
     folder = tempfile.mkdtemp(prefix=f"bench-queue-{kind}-")
     redis_proc, url = start_redis(Path(folder))
     r = redis_client(url)
@@ -158,9 +160,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--jobs", type=int, default=30)
     p.add_argument("--kill-wait", type=float, default=90, help="seconds to wait for a killed job to be noticed")
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:
+        args.jobs, args.kill_wait = 2, 20
     kinds = ["rq"]
     try:
+        if args.quick:
+            raise ImportError  # RQ only
         import dramatiq  # noqa: F401
         kinds.append("dramatiq")
     except ImportError:

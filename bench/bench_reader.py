@@ -3,7 +3,7 @@ whole reply), alone and in a batch of 24, on the classroom bench's growing "7" (
 /join sends). Baseline in the same run: torch's forward pass of the same network on the same
 inputs (engine.inference), which the reader's numpy one replaces.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_reader.py [--model digits] [--repeat 20]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_reader.py [--model digits] [--repeat 20] [--quick]
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from app.reading import Limits, replies_for  # noqa: E402
 from app.settings import get_settings  # noqa: E402
 from bench.bench_inference import stroke_frames  # noqa: E402
+from bench.common import add_quick  # noqa: E402
 from engine import imageio, inference, lite  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
 from engine.stores.store import ModelRegistry  # noqa: E402
@@ -41,7 +42,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="digits")
     p.add_argument("--repeat", type=int, default=20)
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:
+        args.repeat = 1
     torch.set_num_threads(1)  # as the reader: one thread
     settings = get_settings()
     stored = ModelRegistry([settings.models_dir]).get(args.model)

@@ -4,7 +4,7 @@ handwriting fonts of Debian's font packages (fonts-comic-neue, fonts-dkg-handwri
 fonts-bwht, fonts-femkeklaver, fonts-humor-sans; any other installed .ttf/.otf counts too). The
 baseline, in the same run, is the same digits with a thin pen (~8% of the height).
 
-    .venv/bin/python bench/bench_thick.py [--model digits] [--compare FOLDER]
+    .venv/bin/python bench/bench_thick.py [--model digits] [--compare FOLDER] [--quick]
 """
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
 
 from app.settings import get_settings  # noqa: E402
+from bench.common import add_quick, draw_digit  # noqa: E402
 from engine.inference import classify  # noqa: E402
 from engine.stores.store import ModelRegistry  # noqa: E402
-from tests.helpers import draw_digit  # noqa: E402
 
 HANDWRITING = ("comic-neue", "fifthhorseman", "breip", "bwht", "femkeklaver", "humor-sans")
 THICK, THIN = (0.20, 0.27, 0.35), (0.08,)
@@ -33,10 +33,13 @@ def fonts() -> list[Path]:
     return [p for p in found if any(name in str(p) for name in HANDWRITING)]
 
 
+DIGITS = "0123456789"
+
+
 def strokes(pens) -> list[tuple[str, str, Image.Image]]:
     """(style, digit, image): big (224 px tall) and small (80 px) digits, three slants."""
     out = []
-    for digit in "0123456789":
+    for digit in DIGITS:
         for height, box in ((224, (0.2, 0.1, 0.8, 0.9)), (80, (0.4, 0.35, 0.6, 0.64))):
             for slant in (-0.15, 0.0, 0.15):
                 for pen in pens:
@@ -50,7 +53,7 @@ def typed(pens, paths: list[Path]) -> list[tuple[str, str, Image.Image]]:
     for path in paths:
         for size in (200, 90):
             font = ImageFont.truetype(str(path), size)
-            for digit in "0123456789":
+            for digit in DIGITS:
                 left, top, right, bottom = font.getbbox(digit)
                 height = max(bottom - top, 1)
                 for pen in pens:
@@ -93,8 +96,12 @@ def main() -> None:
     p.add_argument("--model", default="digits")
     p.add_argument("--compare", type=Path, action="append", default=[],
                    help="also read the drawings with the model of this id in this folder (a retrained candidate)")
+    add_quick(p)
     args = p.parse_args()
     paths = fonts()
+    if args.quick:  # two digits, one font
+        global DIGITS
+        DIGITS, paths = "17", paths[:1]
     t = time.perf_counter()
     thick = strokes(THICK) + typed(THICK, paths)
     thin = strokes(THIN) + typed(THIN, paths)

@@ -3,9 +3,12 @@ versus the lesson's recipe in plain PyTorch (SGD 0.01, momentum 0.9, batch 32, u
 if it never reaches 99.0% its time is the 10 epochs). Training time counts evaluation: both
 measure the test accuracy every quarter epoch, and the clock runs throughout.
 
-    .venv/bin/python bench/bench_training.py [--recipe-epochs 10] [--product-epochs 1]
+    .venv/bin/python bench/bench_training.py [--recipe-epochs 10] [--product-epochs 1] [--float32 | --bf16] [--quick]
 
-Both run in this one process with the same threads and the same (tuned) malloc settings.
+Both run in this one process with the same threads and the same (tuned) malloc settings. The
+product is timed as it trains: with bfloat16 autocast where the CPU computes bf16 natively
+(engine.training.train.native_bf16, the trainer's default), else in float32; --float32 or --bf16
+force one for comparison. --quick: 1,000 training and 500 test images, one epoch each.
 """
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ if any(k not in os.environ for k in MALLOC_TUNING):  # the same tuning the train
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from bench.common import add_quick  # noqa: E402
 from engine import datasets, models  # noqa: E402
-from engine.training.train import TrainConfig, Trainer  # noqa: E402
+from engine.training.train import TrainConfig, Trainer, native_bf16  # noqa: E402
 
 TARGET = 0.99
 
@@ -96,17 +100,28 @@ def main() -> None:
     p.add_argument("--product-epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=0.1, help="the product's peak (OneCycle) learning rate")
     p.add_argument("--threads", type=int, default=os.cpu_count())
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (slower on CPUs without native bf16)")
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true", help="bfloat16 autocast even without native bf16 (slower there)")
+    precision.add_argument("--float32", action="store_true", help="float32 even where the product would use bf16")
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--skip-recipe", action="store_true", help="the product only (no ratio)")
+    add_quick(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     data = datasets.load("mnist", ROOT / "data")  # 55,000 train / 5,000 validation / 10,000 test
+    if args.quick:
+        data = datasets.Dataset(data.name, data.labels, *(datasets.Split(s.images[:n], s.labels[:n])
+                                                          for s, n in ((data.train, 1000), (data.val, 500), (data.test, 500))))
+        args.product_epochs = args.recipe_epochs = 1
+    native = native_bf16()
+    bf16 = args.bf16 or (native and not args.float32)
+    why = "forced" if args.bf16 or args.float32 else f"the product's choice: this CPU {'has' if native else 'lacks'} native bf16"
     print(f"product: digit_cnn (the default digit architecture), batch {args.batch}, OneCycle over "
-          f"{args.product_epochs} epochs, peak {args.lr}, {'bf16 autocast' if args.bf16 else 'float32'}")
-    p_reach, p_total, p_best = product(data, args.product_epochs, args.lr, args.bf16, args.batch)
+          f"{args.product_epochs} epochs, peak {args.lr}, {'bf16 autocast' if bf16 else 'float32'} ({why})")
+    p_reach, p_total, p_best = product(data, args.product_epochs, args.lr, bf16, args.batch)
     if args.skip_recipe:
-        return print(f"product: {p_reach or float('nan'):.1f}s to 99.0%, best {p_best:.4f}")
+        return print(f"product: {p_reach or float('nan'):.1f}s to 99.0%, best {p_best:.4f}, "
+                     f"{'bf16 autocast' if bf16 else 'float32'}")
     print("recipe: mnist_recipe, SGD 0.01 momentum 0.9, batch 32")
     r_reach, r_total, r_best = recipe(data, args.recipe_epochs)
     r_time = r_reach if r_reach is not None else r_total
@@ -116,7 +131,7 @@ def main() -> None:
     if p_reach:
         print(f"ratio product / recipe: {p_reach / r_time:.3f} (goal <= 0.1)")
     print(f"* never reached 99.0% in {args.recipe_epochs} epochs: its time is the full run" if not r_reach else "")
-    print(f"threads {args.threads}, torch {torch.__version__}")
+    print(f"threads {args.threads}, torch {torch.__version__}, product in {'bf16 autocast' if bf16 else 'float32'} ({why})")
 
 
 if __name__ == "__main__":

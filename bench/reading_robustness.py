@@ -2,7 +2,7 @@
 re-drawn on a 280x280 canvas under harder conditions, and stroke-drawn digits of many sizes,
 places, slants and pen widths. Prints accuracy per condition and model.
 
-    .venv/bin/python bench/reading_robustness.py [--n 300]
+    .venv/bin/python bench/reading_robustness.py [--n 300] [--quick]
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
+from bench.common import STROKE_DIGITS, add_quick, draw_digit, on_canvas  # noqa: E402
 from engine import datasets, imageio, inference  # noqa: E402
 from engine.preprocess import prepare  # noqa: E402
 from engine.stores import store  # noqa: E402
-from tests.helpers import STROKE_DIGITS, draw_digit, on_canvas  # noqa: E402
 
 rng = np.random.default_rng(1)
 
@@ -74,11 +74,11 @@ def mnist_conditions(models: dict, data: datasets.Dataset, n: int) -> None:
         print(f"{name:28}" + "".join(f"{a:14.3f}" for a in accs))
 
 
-def stroke_digits(models: dict) -> None:
+def stroke_digits(models: dict, widths=(3, 6, 10, 16, 24, 34, 44)) -> None:
     boxes = {"big": (0.05, 0.05, 0.95, 0.95), "mid": (0.2, 0.1, 0.8, 0.9),
              "corner": (0.6, 0.6, 0.85, 0.9), "tiny": (0.1, 0.1, 0.22, 0.25)}
     inputs, truth = [], []
-    for width in (3, 6, 10, 16, 24, 34, 44):
+    for width in widths:
         for box in boxes.values():
             if 0.015 <= width / ((box[3] - box[1]) * 280) <= 0.25:
                 for slant in (0.0, 0.25, -0.15):
@@ -94,13 +94,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=300, help="MNIST test digits per condition")
     p.add_argument("--compare", type=Path, help="a folder with a retrained digits model: one more column")
+    add_quick(p)
     args = p.parse_args()
+    if args.quick:
+        args.n = 10
     registry = store.ModelRegistry([ROOT / "models"])
     models = {m: registry.get(m) for m in ("digits", "mnist-recipe")}
     if args.compare:
         models["digits (new)"] = store.ModelRegistry([args.compare]).get("digits")
     mnist_conditions(models, datasets.load("mnist", ROOT / "data"), args.n)
-    stroke_digits(models)
+    stroke_digits(models, (10,) if args.quick else (3, 6, 10, 16, 24, 34, 44))
 
 
 if __name__ == "__main__":

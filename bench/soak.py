@@ -12,7 +12,7 @@ Measured: the server's RSS after a warm-up minute (the baseline, same run) and a
 the load stops and finished jobs are forgotten), every HTTP status (5xx must be 0), socket
 errors, jobs still active, worker processes left, and files left in the data folder.
 
-    .venv/bin/python bench/soak.py [--minutes 10]
+    .venv/bin/python bench/soak.py [--minutes 10] [--quick]
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ import numpy as np  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from bench.bench_inference import BENCH_TOKEN, frame_png, start_server  # noqa: E402
+from bench.common import add_quick, draw_digit, encode, object_photo  # noqa: E402
 from engine import datasets  # noqa: E402
-from tests.helpers import draw_digit, encode, object_photo  # noqa: E402
 
 GRACE_S = 20  # finished jobs are forgotten this long after they end (the server's default is 600)
 
@@ -212,10 +212,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=10)
     p.add_argument("--drawers", type=int, default=6)
+    p.add_argument("--trainers", type=int, default=3, help="owners training small networks back to back")
+    add_quick(p)
     args = p.parse_args()
+    grace = GRACE_S
+    if args.quick:  # every load for a few seconds; finished jobs forgotten after 2 s
+        args.minutes, args.drawers, args.trainers, grace = 0.1, 2, 1, 2
     data = Path(tempfile.mkdtemp(prefix="neuronlab-soak-"))
     (data / "mnist").symlink_to(datasets.locate("mnist", ROOT / "data"), target_is_directory=True)
-    proc, port = start_server(str(data), {"NEURONLAB_JOB_GRACE": str(GRACE_S), "NEURONLAB_MAX_QUEUE": "12"})
+    proc, port = start_server(str(data), {"NEURONLAB_JOB_GRACE": str(grace), "NEURONLAB_MAX_QUEUE": "12"})
     soak = Soak(port, args.minutes * 60)
     samples: list[tuple[float, float]] = []
     t0 = time.monotonic()
@@ -230,14 +235,14 @@ def main() -> None:
         await asyncio.gather(*[soak.drawer(frame) for _ in range(args.drawers)], soak.session())
 
     threads = [threading.Thread(target=fn, args=a) for fn, a in
-               [(sample_rss, ()), (soak.photos, ()), *[(soak.trainer, (n,)) for n in range(3)],
+               [(sample_rss, ()), (soak.photos, ()), *[(soak.trainer, (n,)) for n in range(args.trainers)],
                 (lambda: asyncio.run(sockets()), ())]]
     try:
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        time.sleep(GRACE_S + 5)  # finished jobs are forgotten; their worker processes are gone
+        time.sleep(grace + 5)  # finished jobs are forgotten; their worker processes are gone
         active = [j for j, owner in soak.job_ids if soak.call("GET", f"/api/train/{j}")[1]["status"]
                   in ("queued", "running", "paused")]
         workers = [Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:90]
@@ -250,7 +255,7 @@ def main() -> None:
     warm = [r for t, r in samples if t >= 60] or [r for _, r in samples]
     base = warm[0]
     print(f"soak: {args.minutes:g} min, {args.drawers} drawers, 1 class session (10 students), 1 project, "
-          f"3 trainers ({len(soak.job_ids)} jobs)")
+          f"{args.trainers} trainers ({len(soak.job_ids)} jobs)")
     print(f"requests by status: {dict(sorted(soak.codes.items()))}")
     print(f"5xx: {sum(v for k, v in soak.codes.items() if k >= 500)}; socket/other errors: {len(soak.errors)}")
     for e in soak.errors[:10]:

@@ -14,6 +14,9 @@ from typing import Callable
 
 import torch
 
+from engine.choices import OPTIMIZERS as OPTIMIZERS  # the optimizers the descent lab offers
+from engine.choices import make_optimizer
+
 Loss = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -59,7 +62,6 @@ PROBLEMS = {p.name: p for p in [
             ((-2.0, 6.0), (-4.0, 6.0)), _line_mse, _line_minimum),
 ]}
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
 BLOW_UP = 1e4        # the loss this many times its start, or a parameter past 1e6, is divergence
 TOLERANCE = 1e-6     # loss this close to the minimum (relative to the start) is convergence
 
@@ -72,16 +74,6 @@ class DescentResult:
     status: str = "running"   # running | converged | diverged
     minimum: float = 0.0
     overflow: bool = False    # diverged because the next step's numbers were too large to compute
-
-
-def make_optimizer(name: str, params: list[torch.Tensor], lr: float, momentum: float) -> torch.optim.Optimizer:
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr)
-    if name == "momentum":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
 def _finite(values) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from engine.choices import ELU_ALPHA, LEAKY_SLOPE
 from engine.preprocess import Prepared
 
 
@@ -68,12 +69,14 @@ def _pool(x: np.ndarray, kind: str, size: int) -> np.ndarray:
     return blocks.max(axis=(3, 5)) if kind == "max" else blocks.mean(axis=(3, 5))
 
 
+# A network's activation layers (engine.choices.LAYER_ACTIVATIONS) in numpy. A compiled program
+# carries each layer's own slope or alpha; without one, the value every layer is built with.
 FUNCTIONS = {
-    "relu": lambda x, _: np.maximum(x, 0),
-    "leaky_relu": lambda x, slope: np.where(x > 0, x, x * slope),
-    "elu": lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
-    "sigmoid": lambda x, _: 1 / (1 + np.exp(-x)),
-    "tanh": lambda x, _: np.tanh(x),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0),
+    "leaky_relu": lambda x, slope=LEAKY_SLOPE: np.where(x > 0, x, x * slope),
+    "elu": lambda x, alpha=ELU_ALPHA: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
 }
 
 
@@ -93,7 +96,7 @@ def forward(program: Program, x: np.ndarray) -> np.ndarray:
         elif kind == "flatten":
             x = x.reshape(len(x), -1)
         elif kind == "fn":
-            x = FUNCTIONS[op[1]](x, op[2] if len(op) > 2 else None)
+            x = FUNCTIONS[op[1]](x, *op[2:])
     return x
 
 

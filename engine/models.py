@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "elu": nn.ELU,
-               "leaky_relu": lambda: nn.LeakyReLU(0.01)}
+from engine import choices
+
 LAYER_TYPES = ("conv", "pool", "dense", "batchnorm", "dropout", "activation")
 INPUT_SHAPE = (1, 28, 28)
 
@@ -101,10 +101,10 @@ def _int(spec: dict, key: str, lo: int, hi: int, index: int, default=None) -> in
 def _activation(name, index: int) -> list[nn.Module]:
     if name in (None, "none", "linear"):
         return []
-    if name not in ACTIVATIONS:
+    if name not in choices.LAYER_ACTIVATIONS:
         raise ArchitectureError(f"layer {index + 1}: unknown activation {name!r}; choose one of "
-                                f"{', '.join(ACTIVATIONS)}", index)
-    return [ACTIVATIONS[name]()]
+                                f"{', '.join(choices.LAYER_ACTIVATIONS)}", index)
+    return [choices.layer(name)]
 
 
 SAME_SHAPE = (nn.ReLU, nn.Sigmoid, nn.Tanh, nn.ELU, nn.LeakyReLU, nn.ReLU6, nn.Dropout, nn.Identity,

@@ -13,29 +13,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout")
-LEAKY_SLOPE = 0.1      # leaky ReLU's slope below zero (large enough to see on a chart)
-MAXOUT_SLOPE = 0.25    # maxout of two linear pieces, max(z, 0.25 z): it can learn ReLU-like shapes
+from engine import choices
+from engine.choices import activate
+
+ACTIVATIONS = tuple(choices.ACTIVATIONS)  # every shape a neuron can have, maxout included
 
 # The slides' perceptron: sigmoid(3.2) = 0.96. Three inputs, their weights and a bias whose
 # weighted sum is 3.2 (the slides show only the sum).
 SLIDES_NEURON = {"inputs": [2.0, 3.0, 1.0], "weights": [0.4, 0.6, 0.4], "bias": 0.2, "activation": "sigmoid"}
-
-
-def activate(name: str, z: torch.Tensor) -> torch.Tensor:
-    if name == "sigmoid":
-        return torch.sigmoid(z)
-    if name == "tanh":
-        return torch.tanh(z)
-    if name == "relu":
-        return torch.relu(z)
-    if name == "leaky_relu":
-        return F.leaky_relu(z, LEAKY_SLOPE)
-    if name == "elu":
-        return F.elu(z)
-    if name == "maxout":
-        return torch.maximum(z, MAXOUT_SLOPE * z)
-    raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
 
 
 def value_and_slope(name: str, z: float) -> tuple[float, float]:

@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.choices import layer
+
 DATASETS = ("blobs", "circles", "xor", "spiral")
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.1)}
 EXTENT = 1.2        # the plane shown: [-EXTENT, EXTENT] on both axes
 GRID = 48           # decision-boundary grid size
 NEURON_GRID = 20    # each hidden neuron's own map (TensorFlow Playground's thumbnails)
@@ -50,7 +51,7 @@ def build(layers: list[int], activation: str) -> nn.Sequential:
     """2 inputs -> hidden layers -> 1 logit."""
     modules, width = [], 2
     for units in layers:
-        modules += [nn.Linear(width, units), ACTIVATIONS[activation]()]
+        modules += [nn.Linear(width, units), layer(activation)]
         width = units
     return nn.Sequential(*modules, nn.Linear(width, 1))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,28 +14,11 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 from app.settings import ROOT
+from bench.common import REDIS, start_redis  # noqa: F401
 from tests.conftest import free_port
 from tests.helpers import draw_digit, encode, http_json
 
-REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 ADMIN = "district-admin-key-0123456789"
-
-
-def start_redis(folder: Path, port: int | None = None) -> tuple[subprocess.Popen, str]:
-    """A throwaway redis-server on a free port, or on `port` (no persistence); waits until it answers PING."""
-    port = port or free_port()
-    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    import redis
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc, f"redis://127.0.0.1:{port}/0"
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 def start_worker(url: str, data: Path) -> subprocess.Popen:

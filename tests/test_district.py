@@ -124,7 +124,7 @@ def test_the_district_command_serves_a_class_through_nginx_and_stops_cleanly(tmp
                               stderr=(tmp_path / "district.log").open("wb"), start_new_session=False)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 300  # Redis, the replicas, then nginx: on a busy machine, minutes
         while True:
             try:
                 http_json(f"{base}/healthz", timeout=1)
@@ -161,15 +161,16 @@ def test_the_district_command_serves_a_class_through_nginx_and_stops_cleanly(tmp
             student.wait_for_selector("#student-panel:not([hidden])")
             stroke(student, [(0.5, 0.1), (0.5, 0.9)])  # a 1
             student.wait_for_selector("#label-box:not([hidden])")
-        teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=15000)
+        teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=60000)
         assert sorted(teacher.locator("#gallery .student").all_text_contents()) == ["Ada", "Bo"]
         teacher.screenshot(path=str(ARTIFACTS / "district-session-projector.png"))
     finally:
         script.terminate()
-        script.wait(30)
-    time.sleep(1)
-    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout
-    assert not left.strip(), f"processes left running: {left}"
+        script.wait(180)  # every part stops in turn, each worker saving its job: a busy machine takes a while
+    deadline = time.time() + 60
+    while (left := subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.strip()):
+        assert time.time() < deadline, f"processes left running: {left}"
+        time.sleep(0.5)
 
 
 def test_replicas_starting_together_on_a_new_shared_folder_all_start(tmp_path):

@@ -4,15 +4,14 @@ Grad-CAM; transfer learning on its features."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.nn import functional as F
 
 from app.settings import ROOT
+from bench.common import functional_forward
 from engine import imagenet, photonet, transfer
 from engine.inference import classify
 from engine.preprocess import prepare
@@ -31,37 +30,6 @@ def original() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="module")
 def net():
     return ModelRegistry([ROOT / "models"]).get(imagenet.MODEL_ID)
-
-
-def tf_same(x, weight, stride, groups=1):
-    """TensorFlow's "same" padding, worked out separately from the module's."""
-    k, size = weight.shape[-1], x.shape[-1]
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return F.conv2d(F.pad(x, (total // 2, total - total // 2, total // 2, total - total // 2)), weight,
-                    stride=stride, groups=groups)
-
-
-def functional_forward(sd: dict, x: torch.Tensor) -> torch.Tensor:
-    """EfficientNet-Lite0 from the original keys: (x - 127) / 128, stem, 16 MBConv, head, pool, fc."""
-    def bn(h, name):
-        return F.batch_norm(h, sd[f"{name}.running_mean"], sd[f"{name}.running_var"], sd[f"{name}.weight"],
-                            sd[f"{name}.bias"], training=False, eps=1e-3)
-    h = (x * 255 - 127) / 128
-    h = F.relu6(bn(tf_same(h, sd["_conv_stem.weight"], 2), "_bn0"))
-    strides = [s for k, s, e, c, r in photonet.STAGES for s in [s] + [1] * (r - 1)]
-    for i, stride in enumerate(strides):
-        p = f"_blocks.{i}."
-        inp = h
-        if p + "_expand_conv.weight" in sd:
-            h = F.relu6(bn(F.conv2d(h, sd[p + "_expand_conv.weight"]), p + "_bn0"))
-        dw = sd[p + "_depthwise_conv.weight"]
-        h = F.relu6(bn(tf_same(h, dw, stride, groups=dw.shape[0]), p + "_bn1"))
-        h = bn(F.conv2d(h, sd[p + "_project_conv.weight"]), p + "_bn2")
-        if stride == 1 and inp.shape == h.shape:
-            h = h + inp
-    h = F.relu6(bn(F.conv2d(h, sd["_conv_head.weight"]), "_bn1"))
-    return F.linear(h.mean(dim=(2, 3)), sd["_fc.weight"], sd["_fc.bias"])
 
 
 @torch.inference_mode()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app.errors import ApiError
 from app.serialize import image
-from engine import descent, splitdata
+from engine import choices, descent, splitdata
 
 router = APIRouter(tags=["descent"])
 
@@ -41,7 +41,7 @@ class ProblemRequest(BaseModel):
 
 
 class RunRequest(ProblemRequest):
-    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    optimizer: Literal[choices.OPTIMIZERS] = "sgd"
     learning_rate: float = Field(0.1, gt=0, le=1000, allow_inf_nan=False)
     momentum: float = Field(0.9, ge=0, lt=1, allow_inf_nan=False)
     start: list[Finite] | None = Field(None, description="the starting parameters (default: the problem's)")

@@ -7,12 +7,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import ApiError
-from engine import neuron
+from engine import choices, neuron
 
 router = APIRouter(prefix="/api/neuron", tags=["a neuron"])
 
 Finite = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
-Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu", "elu", "maxout"]
+Activation = Literal[tuple(choices.ACTIVATIONS)]
 
 
 class Neuron(BaseModel):

@@ -6,6 +6,7 @@ from fastapi.templating import Jinja2Templates
 from app import i18n
 from app.deps import services
 from app.settings import ROOT
+from engine import choices
 from engine.datasets import SPECS
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -48,7 +49,8 @@ def api_docs(request: Request):
 
 
 PAGE_CONFIG = {  # extra config a page's module needs, by path
-    "/train": {"labels": {name: list(spec.labels) for name, spec in SPECS.items()}},
+    "/train": {"labels": {name: list(spec.labels) for name, spec in SPECS.items()},
+               "finalStatuses": list(choices.FINAL)},  # a job's statuses once it is over
 }
 
 

@@ -12,7 +12,7 @@ from app.errors import ApiError
 from app.owners import CallerDep
 from app.sockets import CLOSED, until_closed
 from app.training import check_size, fits
-from engine import models
+from engine import choices, models
 from engine.stores.db import MODEL_NAME_LENGTH, StoreError, clean_name
 from engine.training.worker import JobSpec
 
@@ -41,7 +41,7 @@ class ArchitectureRequest(BaseModel):
 
 class TrainRequest(ArchitectureRequest):
     dataset: Literal["mnist", "fashion"] = "mnist"
-    optimizer: Literal["sgd", "momentum", "adam"] = "momentum"
+    optimizer: Literal[choices.OPTIMIZERS] = "momentum"
     learning_rate: LearningRate = 0.01
     learning_rates: list[LearningRate] | None = Field(
         None, min_length=1, max_length=4, description="a learning-rate race: up to 4 rates trained side by side")

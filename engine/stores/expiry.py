@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.choices import FINAL
 from engine.stores import files
 
 DAY = 86400.0
-FINAL = ("done", "stopped", "diverged", "failed", "interrupted")
 
 
 @dataclass

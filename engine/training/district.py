@@ -35,7 +35,8 @@ from typing import Callable
 import redis
 from rq import Queue, Worker
 
-from engine.training.jobs import ACTIVE, FINAL, JOB_ID, Job, JobError, check_command, check_limits
+from engine.choices import ACTIVE, FINAL
+from engine.training.jobs import JOB_ID, Job, JobError, check_command, check_limits
 from engine.training.worker import JobSpec
 
 log = logging.getLogger("neuronlab")
@@ -58,13 +59,13 @@ HARD_LIMIT = 300                  # seconds past the time limit after which RQ k
 WORKER = "engine.training.district_worker."  # where the workers' job functions are (RQ imports them by name)
 RECORDED = ("status", "progress", "epoch", "done", "learning_rate")  # events that change the record
 
-# Write one event of a job unless the job is final (or, with ARGV[3], unless its status is other
+# Write one event of a job unless the job is final (a status in FINAL; or, with ARGV[3], unless its status is other
 # than expected). KEYS: record, events, status, active set, commands, alive. ARGV: event JSON,
 # record JSON ("" keeps it), expected status ("" any), new status ("" unchanged), final ("1"),
 # job id, seconds to keep events, seconds to keep the record, news channel, news JSON.
 APPEND = """
 local status = redis.call('GET', KEYS[3])
-local final = {done=true, stopped=true, diverged=true, failed=true, interrupted=true}
+local final = {""" + ", ".join(f"{status}=true" for status in FINAL) + """}
 if status and final[status] then return 0 end
 if ARGV[3] ~= '' and status ~= ARGV[3] then return 0 end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1])

@@ -25,14 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from engine.choices import ACTIVE, FINAL
 from engine.stores import files
 from engine.training.train import MALLOC_TUNING
 from engine.training.worker import JobSpec, worker_main
 
 log = logging.getLogger("neuronlab")
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # 128 random bits
-ACTIVE = ("queued", "running", "paused")
-FINAL = ("done", "stopped", "diverged", "failed", "interrupted")
 ACTIONS = {  # action -> statuses it is allowed in
     "pause": ("running",), "resume": ("paused",), "step": ("running", "paused"),
     "stop": ACTIVE, "lr": ACTIVE,

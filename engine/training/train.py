@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine import datasets, models
+from engine import choices, datasets, models
 from engine.stores import store
 from engine.training.augment import AugmentConfig, PhotoAugmentConfig, augment, augment_photos
 
@@ -213,13 +213,7 @@ def as_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    momentum = cfg.momentum if cfg.optimizer == "momentum" else 0.0
-    if cfg.optimizer not in ("sgd", "momentum"):
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose sgd, momentum or adam")
-    return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=momentum,
-                           weight_decay=cfg.weight_decay)
+    return choices.make_optimizer(cfg.optimizer, model.parameters(), cfg.learning_rate, cfg.momentum, cfg.weight_decay)
 
 
 # --- command line -------------------------------------------------------------------------
@@ -252,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", default=defaults.dataset, choices=sorted(datasets.SPECS))
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--optimizer", default=defaults.optimizer, choices=["sgd", "momentum", "adam"])
+    p.add_argument("--optimizer", default=defaults.optimizer, choices=choices.OPTIMIZERS)
     p.add_argument("--lr", type=float, default=defaults.learning_rate)
     p.add_argument("--momentum", type=float, default=defaults.momentum)
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)

@@ -1,5 +1,4 @@
 // Draw page: strokes on a canvas -> PNG frames over /ws/draw -> bars, verdict, what the network sees.
-import { setParam } from "./chrome.js";
 import { getJSON, LiveSocket, modelOption, pageConfig } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
@@ -8,17 +7,21 @@ import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { DEFAULTS, isIdentity, transformFrame } from "./robust.js";
 import { $ } from "./dom.js";
+import { at, readURL, writeURL } from "./url-state.js";
 
 const STORE_KEY = "neuronlab.draw";
 const config = pageConfig();
 
 const state = {
-  model: new URLSearchParams(location.search).get("model") || config.defaultModel,
+  model: config.defaultModel,
   labels: [],
   sending: false,
   dirty: false,
   bars: null,
 };
+// The address: which network reads the drawing (?model=; the default one without it).
+const URL_STATE = [at("model", (s) => s, "model", { parse: (v) => v || null })];
+readURL(URL_STATE, state);
 const pad = new DrawingPad($("pad"), { onChange: (ended) => { if (ended) save(); changed(ended); } });
 
 function changed(strokeEnded = false) {
@@ -152,7 +155,7 @@ async function loadModels() {
   }
   select.addEventListener("change", () => {
     state.model = select.value;
-    setParam("model", state.model);
+    writeURL(URL_STATE, state);
     socket.send({ model: state.model });
     state.dirty = true;
     state.sending = false;

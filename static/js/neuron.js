@@ -3,26 +3,43 @@
 // 2-3-2 network with every number (/api/neuron/step), and batch arithmetic. The tab and the
 // neuron's numbers live in the address (a lesson link reproduces them).
 import { getJSON, sendJSON } from "./api.js";
-import { setQuery } from "./chrome.js";
 import { t } from "./i18n.js";
 import { isShortcut } from "./keys.js";
 import { COLOURS, Frame, canvasFont } from "./plot.js";
 import { fmt, term } from "./format.js";
 import { $ } from "./dom.js";
+import { at, numbers, readURL, writeURL } from "./url-state.js";
 
-const params = new URLSearchParams(location.search);
 const CURVE_COLOURS = [...COLOURS, "#56B4E9", "#D55E00"];
 const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 2]];
 const LINE_POINTS = { x: [2, 4], y: [5, 9] };
-const S = { tab: params.get("tab") || "neuron", example: null, curves: null, net: null, steps: 0 };
+const S = { tab: "neuron", example: null, curves: null, net: null, steps: 0 };
+
+// The address: the tab, the neuron (x1..x3, w1..w3, b) and its activation, the line's a and b.
+// The neuron's rows are read once the example neuron (and the activations offered) have come.
+const top = (s) => s;
+const slider = (key, id) => ({ key, get: () => $(id).value, set: (_, v) => { $(id).value = v; } });
+const URL_STATE = [
+  at("tab", top, "tab", { parse: (v) => ([...document.querySelectorAll("[data-tab]")].some((b) => b.dataset.tab === v) ? v : null) }),
+  { key: "neuron", afterExample: true, parse: parseNeuron,
+    get: (s) => s.neuron && [...s.neuron.inputs, ...s.neuron.weights, s.neuron.bias].join(","),
+    set: (s, v) => { Object.assign(s.neuron, { inputs: v.slice(0, 3), weights: v.slice(3, 6), bias: v[6] }); } },
+  { key: "activation", afterExample: true, parse: (v) => (S.example.activations.includes(v) ? v : null),
+    get: (s) => s.neuron?.activation, set: (s, v) => { s.neuron.activation = v; } },
+  slider("a", "line-a"),
+  slider("b", "line-b"),
+];
+$("line-a").value = 1;
+$("line-b").value = 1;
+readURL(URL_STATE.filter((row) => !row.afterExample), S);
+
+function parseNeuron(text) {
+  const values = numbers(text);
+  return values.length === 7 && values.every(isFinite) ? values : null;
+}
 
 function saveURL() {
-  const q = new URLSearchParams({ tab: S.tab });
-  if (S.neuron) q.set("neuron", [...S.neuron.inputs, ...S.neuron.weights, S.neuron.bias].join(","));
-  if (S.neuron) q.set("activation", S.neuron.activation);
-  q.set("a", $("line-a").value);
-  q.set("b", $("line-b").value);
-  setQuery(q);
+  writeURL(URL_STATE, S);
 }
 
 function showTab(tab) {
@@ -35,13 +52,6 @@ function showTab(tab) {
 }
 
 // --- one neuron ----------------------------------------------------------------------------------
-
-function neuronFromURL(example) {
-  const values = (params.get("neuron") || "").split(",").map(Number);
-  if (values.length !== 7 || values.some((v) => !isFinite(v))) return { ...example };
-  return { inputs: values.slice(0, 3), weights: values.slice(3, 6), bias: values[6],
-           activation: params.get("activation") || example.activation };
-}
 
 function fillNeuron() {
   const n = S.neuron;
@@ -314,10 +324,9 @@ window.addEventListener("resize", () => showTab(S.tab));
 getJSON("/api/neuron/example").then((example) => {
   S.example = example;
   $("activation").replaceChildren(...example.activations.map((a) => new Option(a, a)));
-  S.neuron = neuronFromURL(example.neuron);
+  S.neuron = structuredClone(example.neuron);
+  readURL(URL_STATE.filter((row) => row.afterExample), S);
   fillNeuron();
   makeLossSliders();
-  $("line-a").value = params.get("a") ?? 1;
-  $("line-b").value = params.get("b") ?? 1;
   showTab(S.tab);
 });

@@ -13,7 +13,7 @@ import { $ } from "./dom.js";
 const config = pageConfig();
 const form = $("setup");
 const JOB_KEY = "neuronlab.train.job";
-const FINAL = ["done", "stopped", "diverged", "failed", "interrupted"];
+const FINAL = config.finalStatuses;  // a job's statuses once it is over (engine/choices.py)
 const state = { job: null, status: "idle", seq: 0, socket: null, spec: null, batches: 0, results: [] };
 const curves = new Curves($("loss-chart"), $("acc-chart"));
 const editor = new LayerEditor({

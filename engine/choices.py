@@ -1,0 +1,74 @@
+"""The names a student picks, declared once: activations, optimizers and a training job's statuses.
+
+Every page and API that offers one of these names gets it, and what it means, from here: the
+neuron page's curves (engine.neuron), the split network (engine.splitdata), the lab's layers
+(engine.models, read without torch by engine.lite), the descent lab (engine.descent) and training
+(engine.training). Torch is imported only when a layer, a function or an optimizer is made, so
+the numpy-only frame reader (engine.lite) can read the constants without loading torch.
+"""
+from __future__ import annotations
+
+# Leaky ReLU's slope below zero. 0.1, not torch's default 0.01: the neuron page's curves and the
+# split network have always drawn 0.1 (tests/test_neuron.py: leaky_relu(-2) = -0.2), and at 0.01
+# the leak is a drop of 0.05 over the chart's [-5, 0], so leaky ReLU looks exactly like ReLU. One
+# value everywhere, so "leaky ReLU" is the same function on every page and in every network.
+LEAKY_SLOPE = 0.1
+ELU_ALPHA = 1.0       # ELU's saturation value below zero: -alpha (torch's default)
+MAXOUT_SLOPE = 0.25   # maxout of two linear pieces, max(z, 0.25 z): it can learn ReLU-like shapes
+
+# name -> (the torch.nn layer, its arguments), in the order the pages list them. None: a shape
+# shown on one neuron only (the neuron page), not offered as a network's layer.
+ACTIVATIONS = {
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "relu": ("ReLU", {}),
+    "leaky_relu": ("LeakyReLU", {"negative_slope": LEAKY_SLOPE}),
+    "elu": ("ELU", {"alpha": ELU_ALPHA}),
+    "maxout": None,
+}
+LAYER_ACTIVATIONS = tuple(name for name, made in ACTIVATIONS.items() if made is not None)
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+# A training job's statuses: while it can still change (ACTIVE), and once it never will (FINAL).
+# The train page gets them in its page config; the district's Redis script is written from FINAL.
+ACTIVE = ("queued", "running", "paused")
+FINAL = ("done", "stopped", "diverged", "failed", "interrupted")
+
+
+def _unknown(kind: str, name, names) -> ValueError:
+    return ValueError(f"unknown {kind} {name!r}; choose one of {', '.join(names)}")
+
+
+def layer(name: str):
+    """A fresh torch.nn module for a network's activation layer. ValueError for an unknown name
+    (or one that is not a layer, maxout)."""
+    from torch import nn
+
+    if ACTIVATIONS.get(name) is None:
+        raise _unknown("activation", name, LAYER_ACTIVATIONS)
+    cls, kwargs = ACTIVATIONS[name]
+    return getattr(nn, cls)(**kwargs)
+
+
+def activate(name: str, z):
+    """g(z) for a tensor z, elementwise (any dtype, autograd-friendly): the same function as
+    `layer(name)`, plus maxout."""
+    import torch
+
+    if name == "maxout":
+        return torch.maximum(z, MAXOUT_SLOPE * z)
+    if name not in ACTIVATIONS:
+        raise _unknown("activation", name, ACTIVATIONS)
+    return layer(name)(z)
+
+
+def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
+    """The torch optimizer a name means: plain SGD, SGD with momentum (`momentum`), or Adam."""
+    import torch
+
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name not in OPTIMIZERS:
+        raise _unknown("optimizer", name, OPTIMIZERS)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum if name == "momentum" else 0.0, weight_decay=weight_decay)

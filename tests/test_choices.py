@@ -1,0 +1,136 @@
+"""The names a student picks are declared once (engine.choices) and mean the same everywhere: each
+activation gives the same values from every engine entry point that offers it (the neuron page's
+curves, one neuron, the split network, the lab's layers and the numpy reader), with torch's own
+functions as the oracle; the optimizers are torch's; the job statuses the pages and Redis use are
+the engine's."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine import choices, descent, lite, models, neuron, splitdata
+from engine.inference import program_of
+from engine.stores.store import ModelCard, StoredModel
+from engine.training import district
+from engine.training.train import TrainConfig
+from engine.training.train import make_optimizer as training_optimizer
+
+# name -> torch's function with every constant written out: the oracle. leaky ReLU's 0.1 is the
+# slope the lessons' pages draw (and the neuron page's numbers: leaky_relu(-2) = -0.2).
+ORACLE = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "leaky_relu": lambda z: F.leaky_relu(z, 0.1),
+    "elu": lambda z: F.elu(z, 1.0),
+    "maxout": lambda z: torch.maximum(z, 0.25 * z),
+}
+SPLIT = ("sigmoid", "tanh", "relu", "leaky_relu")  # what the split page offers (app/routers/descent.py)
+Z = torch.linspace(-5, 5, 201, dtype=torch.float64)
+
+
+def test_the_table_is_the_declared_one():
+    assert set(ORACLE) == set(choices.ACTIVATIONS) == set(neuron.ACTIVATIONS)
+    assert set(choices.LAYER_ACTIVATIONS) == set(ORACLE) - {"maxout"}
+    assert choices.LEAKY_SLOPE == 0.1
+
+
+@pytest.mark.parametrize("name", ORACLE)
+def test_the_neuron_pages_curves_and_one_neuron(name):
+    curves = neuron.curves()
+    assert np.allclose(curves[name]["y"], ORACLE[name](Z).numpy())
+    for z in (-2.0, -0.5, 0.7, 3.0):
+        assert neuron.value_and_slope(name, z)[0] == pytest.approx(ORACLE[name](torch.tensor(z, dtype=torch.float64)).item())
+
+
+@pytest.mark.parametrize("name", SPLIT)
+def test_the_split_network(name):
+    net = splitdata.build([1], name)
+    with torch.no_grad():  # the hidden neuron reads x alone: its output is g(x)
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0]]))
+        net[0].bias.zero_()
+        out = net[:2](torch.stack([Z.float(), torch.zeros(len(Z))], 1)).squeeze(1)
+    assert torch.allclose(out, ORACLE[name](Z.float()), atol=1e-6)
+
+
+def _lab_model(name: str) -> StoredModel:
+    net = models.build([{"type": "activation", "fn": name}], 2, (1, 1, len(Z)))
+    card = ModelCard(id="t", name="t", task="digits", dataset="mnist", labels=["0", "1"], architecture="custom",
+                     preprocess="digit", input_shape=[1, 1, len(Z)])
+    return StoredModel(card, net.eval())
+
+
+@pytest.mark.parametrize("name", choices.LAYER_ACTIVATIONS)
+def test_the_labs_layers_and_the_numpy_reader(name):
+    model = _lab_model(name)
+    x = Z.float().reshape(1, 1, 1, -1)
+    (kind, first), *_ = models.layer_outputs(model.module, x)
+    assert torch.allclose(first.flatten(), ORACLE[name](Z.float()), atol=1e-6), kind
+    program = program_of(model)
+    program.ops = program.ops[:1]  # the activation alone
+    assert program.ops[0][:2] == ("fn", name)
+    read = lite.forward(program, x.numpy())
+    assert np.allclose(read.ravel(), ORACLE[name](Z.float()).numpy(), atol=1e-6)
+
+
+def test_an_unknown_name_is_refused_everywhere():
+    for call in (lambda: choices.layer("swish"), lambda: choices.layer("maxout"),
+                 lambda: choices.activate("swish", Z), lambda: splitdata.build([2], "swish"),
+                 lambda: neuron.value_and_slope("swish", 1.0)):
+        with pytest.raises(ValueError, match="choose one of"):
+            call()
+    with pytest.raises(models.ArchitectureError, match="unknown activation"):
+        models.build([{"type": "activation", "fn": "maxout"}], 2)
+
+
+# --- optimizers ---------------------------------------------------------------------------------
+
+def _three_steps(make) -> torch.Tensor:
+    """Where three steps on L = |p|² from (1, -2) take p, with `make(module)`'s optimizer."""
+    module = torch.nn.ParameterList([torch.nn.Parameter(torch.tensor([1.0, -2.0]))])
+    opt = make(module)
+    for _ in range(3):
+        opt.zero_grad()
+        (module[0] ** 2).sum().backward()
+        opt.step()
+    return module[0].detach()
+
+
+ORACLE_OPTIMIZERS = {
+    "sgd": lambda m: torch.optim.SGD(m.parameters(), lr=0.1),
+    "momentum": lambda m: torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9),
+    "adam": lambda m: torch.optim.Adam(m.parameters(), lr=0.1),
+}
+
+
+@pytest.mark.parametrize("name", ORACLE_OPTIMIZERS)
+def test_the_descent_lab_and_training_make_torchs_optimizers(name):
+    want = _three_steps(ORACLE_OPTIMIZERS[name])
+    assert torch.equal(_three_steps(lambda m: descent.make_optimizer(name, list(m.parameters()), 0.1, 0.9)), want)
+    config = TrainConfig(optimizer=name, learning_rate=0.1, momentum=0.9, weight_decay=0.0)
+    assert torch.equal(_three_steps(lambda m: training_optimizer(m, config)), want)
+
+
+def test_every_page_offers_the_same_optimizers():
+    assert set(ORACLE_OPTIMIZERS) == set(choices.OPTIMIZERS) == set(descent.OPTIMIZERS)
+    with pytest.raises(ValueError, match="choose one of"):
+        choices.make_optimizer("rmsprop", [torch.zeros(1, requires_grad=True)], 0.1)
+
+
+# --- job statuses ---------------------------------------------------------------------------------
+
+def test_the_redis_script_knows_the_final_statuses():
+    lua = re.search(r"local final = \{(.*)\}", district.APPEND).group(1)
+    assert [entry.split("=")[0].strip() for entry in lua.split(",")] == list(choices.FINAL)
+
+
+def test_the_train_page_gets_the_final_statuses_from_its_config(client):
+    html = client.get("/train").text
+    config = json.loads(re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert config["finalStatuses"] == list(choices.FINAL)
+    assert not set(choices.FINAL) & set(choices.ACTIVE)
