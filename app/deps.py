@@ -61,9 +61,12 @@ def on_photo_thread(photos: PhotoWork, stored: StoredModel, fn, *args):
 
 
 def find_model(registry: ModelRegistry, model_id: str) -> StoredModel:
-    """The model with its network, or a 404 that lists the known ids."""
+    """The model with its network, or a 404 that lists the known ids (or says its file is damaged)."""
     find_card(registry, model_id)
-    return registry.get(model_id)
+    try:
+        return registry.get(model_id)
+    except KeyError as exc:
+        raise ApiError(404, "unknown_model", exc.args[0]) from exc
 
 
 def find_card(registry: ModelRegistry, model_id: str) -> ModelCard:

@@ -156,6 +156,28 @@ def test_a_model_file_that_is_not_safetensors_is_refused_at_load(settings, caplo
     assert any("broken" in r.getMessage() and "safetensors" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 not safetensors" * 10, "other shapes"])
+def test_a_model_whose_weights_are_damaged_after_the_start_is_a_404_not_a_500(settings, damage):
+    """The start checks every weights file; one damaged later (a disk error, a hand copy) is found
+    when it is loaded: a 404 saying so, never a 500."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    folder = settings.data_dir / "models"
+    card = store.ModelCard(id="fine-at-start", name="Fine at start", task="digits", dataset="mnist",
+                           labels=list("0123456789"), architecture="mlp_16", preprocess="digit", owner=None)
+    store.save(folder, card, models.build("mlp_16"))
+    with TestClient(create_app(settings), headers={"X-Owner-Token": OWNER}) as c:
+        weights = folder / "fine-at-start.safetensors"
+        if damage == "other shapes":  # whole safetensors, of another network
+            store.save(folder, store.ModelCard(**{**card.to_json(), "architecture": "lenet"}), models.build("lenet"))
+        else:
+            weights.write_bytes(damage)
+        answer = c.post("/api/predict", files={"image": ("d.png", DIGIT, "image/png")}, data={"model": "fine-at-start"})
+        assert answer.status_code == 404, answer.text
+        assert answer.json()["error"] == "unknown_model" and "damaged" in answer.json()["message"]
+
+
 class Events:
     def __init__(self):
         self.got = []

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load as load_weights
 from safetensors.torch import save as weights_bytes
 from torch import nn
@@ -287,7 +288,12 @@ class ModelRegistry:
             if stored is not None:
                 self._loaded.move_to_end(model_id)
                 return stored
-        module = load_module(card, self.paths[model_id])
+        try:
+            module = load_module(card, self.paths[model_id])
+        except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # its weights changed on disk since the start
+            log.warning("model %s cannot be read (%s): its weights file is damaged or gone", model_id, exc)
+            raise KeyError(f"The weights of model {model_id!r} are damaged or gone: it cannot be used. "
+                           "Train it again, or ask the server's admin to remove it.") from exc
         if card.base is not None:  # a head on a pretrained network's frozen body: one network
             module = nn.Sequential(*self.get(card.base).module.body(), *module).eval()
         stored = StoredModel(card, module)
