@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from app.settings import ROOT
+from tests.conftest import JOBS_AT_NORMAL_PRIORITY
 
 # bench script: a line of its table's header (compared with runs of spaces as one), longest first
 BENCHES = {
@@ -40,8 +41,10 @@ def test_every_bench_is_listed():
 
 
 def run_quick(script: str, tmp: str) -> subprocess.CompletedProcess:
+    # the servers a bench starts train at normal priority, as the tests' do (tests/conftest.py): a
+    # SCHED_IDLE job gets no CPU at all beside other work, and then never hears its stop
     return subprocess.run([sys.executable, f"bench/{script}", "--quick"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=LIMIT_S, env={**os.environ, "TMPDIR": tmp})
+                          timeout=LIMIT_S, env={**os.environ, "TMPDIR": tmp, **JOBS_AT_NORMAL_PRIORITY})
 
 
 @pytest.fixture(scope="module")
