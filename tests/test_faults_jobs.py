@@ -50,10 +50,10 @@ def test_a_server_killed_as_its_job_finishes_takes_the_training_process_along_an
         trainers = descendants(proc.pid) - before
         assert trainers, "no training process was found"
         call(f"{url}/api/train/{job['id']}/resume", "POST")
-        # the server hears nothing more: the job trains to its end and saves its model while the
-        # server is frozen, and the server is killed once the model is on disk
-        os.kill(proc.pid, signal.SIGSTOP)
-        cards = wait_for(lambda: [p for p in (tmp_path / "models").glob(f"*-{job['id']}.json")], 180,
+        # the server is killed the moment the model is on disk, while the job still sends its last
+        # events (results with their images). It is not frozen first: a frozen server reads no events,
+        # and on a busy machine a slow job's events fill the pipe before it can save its model.
+        cards = wait_for(lambda: [p for p in (tmp_path / "models").glob(f"*-{job['id']}.json")], 300,
                          "the job saved its model")
         proc.kill()
         proc.wait(10)
@@ -72,7 +72,7 @@ def test_a_server_killed_as_its_job_finishes_takes_the_training_process_along_an
     try:
         after = status(url, job["id"])
         assert after["model_ids"] == [model_id], after
-        assert after["status"] == "done", after  # it trained to its end
+        assert after["status"] == "done", after  # it trained to its end (recorded, or found on disk at the restart)
         assert "nothing had been saved" not in (after["error"] or "")
         assert call(f"{url}/api/models/{model_id}")["training"]["job"] == job["id"]  # and it is served
         results = call(f"{url}/api/train/{job['id']}/results")["results"]
