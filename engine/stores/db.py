@@ -10,16 +10,14 @@ import time
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
+from engine.refusal import Refusal
+
 NAME_LENGTH = 40  # longest display name (projects, classes, students)
 MODEL_NAME_LENGTH = 60  # longest model name (a made name: network, data, accuracy, date, rate)
 
 
-class StoreError(Exception):
+class StoreError(Refusal):
     """A request a store (projects, sessions) refuses: `status` is the HTTP-like code, `field` what was wrong."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.field = status, code, field
 
 
 # Characters that change how the text around them is shown without being seen themselves: the

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.choices import ACTIVE, FINAL
+from engine.refusal import Refusal
 from engine.stores import files
 from engine.training import recovery
 from engine.training.train import MALLOC_TUNING
@@ -40,12 +41,14 @@ ACTIONS = {  # action -> statuses it is allowed in
 KEEP_RECORDS = 500   # job records kept on disk (the oldest go first)
 
 
-class JobError(Exception):
-    """A request the job cannot take now; `status` is the HTTP-like code (404, 409, 429, 503)."""
+CODES = {404: "job_not_found", 409: "job_conflict", 422: "invalid_request", 429: "too_many_jobs", 503: "queue_full"}
 
-    def __init__(self, status: int, message: str, retry_after: int | None = None):
-        super().__init__(message)
-        self.status, self.retry_after = status, retry_after
+
+class JobError(Refusal):
+    """A request the job cannot take now; `status` is the HTTP-like code (404, 409, 422, 429, 503)."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None, field: str | None = None):
+        super().__init__(status, CODES.get(status, "job_conflict"), message, field, retry_after)
 
 
 @dataclass
@@ -137,7 +140,7 @@ def check_command(job: Job, action: str, run: int | None) -> None:
         raise JobError(409, f"Cannot {action} a job that is {job.status}.")
     if run is not None and not 0 <= run < len(job.spec.learning_rates):
         raise JobError(422, f"This job has {len(job.spec.learning_rates)} run(s); run must be from 0 "
-                            f"to {len(job.spec.learning_rates) - 1}.")
+                            f"to {len(job.spec.learning_rates) - 1}.", field="run")
 
 
 class JobManager:
