@@ -14,7 +14,7 @@ from app.serialize import image as image_json
 from engine import datasets
 from engine.stores.sessions import SessionStore
 from engine.stores.store import ModelCard, ModelRegistry
-from engine.training.finetune import tune_and_save
+from engine.training.lifecycle import Jobs
 
 
 def pixels(drawings: list[dict]) -> np.ndarray:
@@ -30,14 +30,13 @@ def drawing_json(d: dict, labels: list[str]) -> dict:
 
 
 class Classroom:
-    def __init__(self, folder: Path, data_dir: Path, registry: ModelRegistry, galleries: GalleryHub,
-                 database_url: str | None = None, tuner=None):
+    def __init__(self, folder: Path, registry: ModelRegistry, galleries: GalleryHub, jobs: Jobs,
+                 database_url: str | None = None):
         self.sessions = SessionStore(folder, database_url=database_url)
-        self.tuner = tuner  # district mode: QueuedJobs.finetune (a worker tunes); None: here
+        self.jobs = jobs  # who fine-tunes: this server, or in a district a training worker
         self.galleries = galleries
-        self.registry, self.data_dir = registry, data_dir
+        self.registry = registry
         self.finetune_lock = asyncio.Lock()
-        self._replay: dict[str, datasets.Split] = {}  # training images mixed into fine-tuning, by dataset
 
     def model(self, session: dict) -> ModelCard:
         """The card of the model the session reads drawings with; 409 if it is no longer there."""
@@ -68,8 +67,9 @@ class Classroom:
 
     def finetune(self, session: dict) -> dict:
         """Fine-tune the session's model on the class dataset (with replayed training images), save
-        it as a new model, re-read every drawing with it and make it the session's model. In
-        district mode a training worker does the tuning (the replicas' cores read live frames)."""
+        it as a new model, re-read every drawing with it and make it the session's model. The jobs'
+        transport tunes it: here, or in a district on a training worker (the replicas' cores read
+        live frames)."""
         code = session["code"]
         drawings = self.sessions.drawings(code)
         chosen = [d for d in drawings if d["in_dataset"]]
@@ -82,20 +82,11 @@ class Classroom:
         work = dict(images=pixels(chosen), labels=np.array([d["label"] for d in chosen]), everything=pixels(drawings),
                     new_id=f"class-{code.lower()}-{n}-{secrets.token_hex(16)}",
                     name=f"{base.name}, tuned by class {code} ({n})", owner=self.sessions.owner(code))
-        if self.tuner is not None:  # a district worker
-            done = self.tuner(self.registry.weights_path(base.id).with_suffix(".json"), dataset, **work)
-        else:
-            done = tune_and_save(self.registry.get(base.id), replay=self.replay(dataset), folder=self.registry.user_folder,
-                                 **work)
+        done = self.jobs.finetune(self.registry.weights_path(base.id).with_suffix(".json"), dataset, **work)
         self.registry.add(work["new_id"])
         self.sessions.regrade(code, {d["id"]: (int(g), float(c)) for d, g, c in zip(drawings, done["guess"], done["confidence"])})
         self.sessions.set_model(code, work["new_id"], {**done["report"], "model_id": work["new_id"]})
         return {**done["report"], "model_id": work["new_id"]}
-
-    def replay(self, name: str) -> datasets.Split:
-        if name not in self._replay:
-            self._replay[name] = datasets.load(name, self.data_dir).train
-        return self._replay[name]
 
     async def close(self) -> None:
         await self.galleries.close()

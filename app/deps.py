@@ -19,7 +19,7 @@ from app.teaching import Teaching
 from app.training import Training
 from engine import imageio
 from engine.stores.projects import ProjectStore
-from engine.stores.store import ModelCard, ModelRegistry, StoredModel
+from engine.stores.store import ModelRegistry, StoredModel
 
 
 def services(conn: HTTPConnection) -> Services:
@@ -60,40 +60,16 @@ def on_photo_thread(photos: PhotoWork, stored: StoredModel, fn, *args):
     return photos(fn, *args) if stored.card.preprocess == "imagenet" else fn(*args)
 
 
-def find_model(registry: ModelRegistry, model_id: str) -> StoredModel:
-    """The model with its network, or a 404 that lists the known ids (or says its file is damaged)."""
-    find_card(registry, model_id)
-    try:
-        return registry.get(model_id)
-    except KeyError as exc:
-        raise ApiError(404, "unknown_model", exc.args[0]) from exc
-
-
-def find_card(registry: ModelRegistry, model_id: str) -> ModelCard:
-    """The model's card (its network is not loaded), or a 404 that lists the known ids."""
-    try:
-        return registry.card(model_id)
-    except KeyError as exc:
-        raise ApiError(404, "unknown_model", exc.args[0] + " See GET /api/models.") from exc
-
-
-IMAGE_STATUS = {"empty": 400, "corrupt": 400, "unsupported": 415, "too_large": 413}
 BLANK_MESSAGE = ("No ink or object was found in the image: it is blank or has almost no contrast. "
                  "Draw or photograph a digit with a clear stroke.")
 
 
-def image_error(exc: imageio.ImageError) -> ApiError:
-    return ApiError(IMAGE_STATUS[exc.code], f"image_{exc.code}", str(exc))
-
-
 def decode_upload(image: UploadFile, settings: Settings) -> Image.Image:
-    """An uploaded file as a decoded image, or the matching 4xx (the size cap is already enforced
-    by the body-size middleware; reading one byte more keeps a lying client honest)."""
-    try:
-        return imageio.decode(image.file.read(settings.max_upload_bytes + 1), settings.max_image_pixels,
-                              settings.max_decoded_bytes)
-    except imageio.ImageError as exc:
-        raise image_error(exc) from exc
+    """An uploaded file as a decoded image; a bad one raises imageio.ImageError, its own 4xx (the
+    size cap is already enforced by the body-size middleware; reading one byte more keeps a lying
+    client honest)."""
+    return imageio.decode(image.file.read(settings.max_upload_bytes + 1), settings.max_image_pixels,
+                          settings.max_decoded_bytes)
 
 
 def blank_image() -> ApiError:

@@ -1,5 +1,9 @@
 """One JSON shape for every error: {"error": code, "message": what went wrong and how to fix it,
-"fields": {field: problem} for invalid requests}. No error is ever an HTML page or a bare 500."""
+"fields": {field: problem} for invalid requests}. No error is ever an HTML page or a bare 500.
+
+Whatever refuses a request raises an engine.refusal.Refusal (stores, jobs, images, the model
+registry, architectures; ApiError here for the web layer's own refusals): one handler answers
+every one over HTTP, and `refusal_message` is the same body on a WebSocket."""
 from __future__ import annotations
 
 import logging
@@ -11,17 +15,35 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.serialize import error_body
-from engine.stores.db import StoreError
+from engine.refusal import Refusal
 from engine.stores.files import is_disk_full
 
 log = logging.getLogger("neuronlab")
 
 
-class ApiError(Exception):
+class ApiError(Refusal):
+    """A refusal of the web layer's own, with any number of wrong fields and extra headers."""
+
     def __init__(self, status: int, code: str, message: str, fields: dict | None = None,
                  headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.fields, self.headers = status, code, message, fields, headers
+        super().__init__(status, code, message)
+        self.fields, self.headers = fields, headers
+
+    def body(self) -> dict:
+        return error_body(self.code, self.message, self.fields)
+
+
+def refusal_headers(exc: Refusal) -> dict | None:
+    """The response headers a refusal asks for: Retry-After when it says when to try again."""
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.retry_after:
+        headers["Retry-After"] = str(exc.retry_after)
+    return headers or None
+
+
+def refusal_message(exc: Refusal) -> dict:
+    """A refusal as a WebSocket message: {"type": "error", "error", "message", "fields"?}."""
+    return {"type": "error", **exc.body()}
 
 
 DISK_FULL_MESSAGE = ("The server's disk is full, so nothing new could be saved (what was saved before is "
@@ -36,14 +58,9 @@ def _field_name(loc: tuple) -> str:
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError):
-        return JSONResponse(error_body(exc.code, exc.message, exc.fields), status_code=exc.status, headers=exc.headers)
-
-    @app.exception_handler(StoreError)
-    async def project_error(_: Request, exc: StoreError):
-        fields = {exc.field: str(exc)} if exc.field else None
-        return JSONResponse(error_body(exc.code, str(exc), fields), status_code=exc.status)
+    @app.exception_handler(Refusal)
+    async def refused(_: Request, exc: Refusal):
+        return JSONResponse(exc.body(), status_code=exc.status, headers=refusal_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError):

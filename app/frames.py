@@ -7,9 +7,12 @@ drawer wait together and go over as the next batch, one trip to the worker and o
 per model for all of them. A lone drawer's frame goes at once (a batch of one). With more than one
 worker (NEURONLAB_INFERENCE_PROCESSES), each reads a batch of its own at the same time.
 
+What the server and a worker say to each other is the reader's protocol (app/reading.py): named
+messages (UseModels, ReadFrames, ReadDrawing), each answered by the worker's `Reader`.
+
 The worker imports neither torch nor the web framework: it runs each network as numpy operations
-(engine.lite), sent by the server with the first frame that needs it, so it holds ~50 MB where a
-second torch would hold ~240 MB.
+(engine.lite), sent by the server (UseModels) before the first frame that needs it, so it holds
+~50 MB where a second torch would hold ~240 MB.
 """
 from __future__ import annotations
 
@@ -27,57 +30,20 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING
 
-from app.reading import Limits, read_drawing, replies_for, unreadable
+from app.reading import DrawingRead, Frame, FramesRead, Limits, Message, ReadDrawing, Reader, ReadFrames, UseModels
 from engine.lite import Program
 
 if TYPE_CHECKING:  # not imported in the worker: it stays small
     from app.settings import Settings
     from engine.stores.store import ModelRegistry
 
-# In the worker: the networks it was sent (by model id) and the upload limits.
-_programs: dict[str, Program] = {}
-_limits: Limits | None = None
 log = logging.getLogger("neuronlab")
-
-
-def _start_worker(limits: Limits, server: int | None) -> None:
-    """`server` is the server's pid, given by the server (None: this is the server's own thread):
-    asking os.getppid() here would say init if the server was killed while this process started."""
-    global _limits
-    if server is not None:
-        threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
-    _limits = limits
 
 
 def _exit_with_parent(parent: int) -> None:  # nobody would ever send this worker a frame again
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
-
-
-def _learn(programs: dict[str, Program], forget: bool) -> None:
-    if forget:
-        _programs.clear()
-    _programs.update(programs)
-
-
-def read_frames(frames: list[tuple[bytes, str, bool]], programs: dict[str, Program], forget: bool = False) -> list[dict]:
-    """The replies for a batch of live frames, (bytes, model id, with steps?) each, with the
-    networks this worker has not been sent before."""
-    _learn(programs, forget)
-    known = [(i, (data, _programs[model_id], steps)) for i, (data, model_id, steps) in enumerate(frames)
-             if model_id in _programs]
-    replies = [unreadable()] * len(frames)  # a network the server could not compile was never sent
-    for (i, _), reply in zip(known, replies_for([frame for _, frame in known], _limits)):
-        replies[i] = reply
-    return replies
-
-
-def read_class_drawing(data: bytes, model_id: str, programs: dict[str, Program], forget: bool = False):
-    """(the 28x28 the network read or None, probabilities or None) for a class-session drawing;
-    raises engine.imageio.ImageError for a bad upload, KeyError if the network was never sent."""
-    _learn(programs, forget)
-    return read_drawing(data, _programs[model_id], _limits)
 
 
 MAX_BATCH = 64  # frames sent to the worker at once (more wait for the next trip)
@@ -89,18 +55,20 @@ class WorkerGone(RuntimeError):
 
 
 def _serve(requests: Connection, replies: Connection, limits: Limits, server: int) -> None:
-    """The worker process: answer (call id, function, args) messages in order, until the server
-    closes its end of the pipe (or dies: see _exit_with_parent). A reply is the call id (4 bytes),
-    then (ok, result or exception) pickled."""
+    """The worker process: answer (call id, message) requests in order, until the server closes
+    its end of the pipe (or dies: see _exit_with_parent; `server` is its pid, given by the server:
+    asking os.getppid() here would say init if the server was killed while this process started).
+    A reply is the call id (4 bytes), then (ok, answer or exception) pickled."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C stops the server, which then closes the pipe
-    _start_worker(limits, server)
+    threading.Thread(target=_exit_with_parent, args=(server,), daemon=True).start()
+    reader = Reader(limits)
     while True:
         try:
-            call, fn, args = requests.recv()
+            call, message = requests.recv()
         except (EOFError, OSError):
             return
         try:
-            body = pickle.dumps((True, fn(*args)), protocol=pickle.HIGHEST_PROTOCOL)
+            body = pickle.dumps((True, reader.answer(message)), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:
             body = _pickled_error(exc)
         replies.send_bytes(struct.pack("!i", call) + body)
@@ -149,7 +117,8 @@ class _Worker:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), _file(self._replies, "rb"))
         self._listener = loop.create_task(self._listen(stream))
 
-    async def ask(self, fn, *args):
+    async def ask(self, message: Message):
+        """The worker's answer to one message (its exception raised here, WorkerGone if it died)."""
         if self._connected is None:
             self._connected = asyncio.get_running_loop().create_task(self._connect())
         await self._connected
@@ -157,7 +126,7 @@ class _Worker:
             raise WorkerGone("the frame reader stopped")
         self.calls += 1
         reply = self.pending[self.calls] = asyncio.get_running_loop().create_future()
-        body = pickle.dumps((self.calls, fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        body = pickle.dumps((self.calls, message), protocol=pickle.HIGHEST_PROTOCOL)
         self._writer.write(struct.pack("!i", len(body)) + body)  # multiprocessing.Connection's framing
         return await reply
 
@@ -202,15 +171,15 @@ class _Thread:
     """NEURONLAB_INFERENCE_PROCESSES=0: frames are read by one thread of the server."""
 
     def __init__(self, limits: Limits):
-        _start_worker(limits, None)
+        self.reader = Reader(limits)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="frames")
         self.known: set[str] = set()
         self.forget = False
         self.pending = ()
         self.alive = True
 
-    async def ask(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+    async def ask(self, message: Message):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.reader.answer, message)
 
     def close(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -233,7 +202,7 @@ class FrameReader:
         self.settings, self.registry = settings, registry
         self.limits = Limits.of(settings)
         self.workers = [self._new() for _ in range(max(1, settings.inference_processes))]
-        self.waiting: list[tuple[bytes, str, bool, asyncio.Future]] = []
+        self.waiting: list[tuple[Frame, asyncio.Future]] = []
         self.sending = 0  # batches being read (at most one a worker)
         self.frames = self.batches = 0  # how many frames were read in how many trips
 
@@ -255,9 +224,9 @@ class FrameReader:
         worker.known |= set(programs)
         return programs
 
-    async def _call(self, fn, model_ids, *args):
-        """Run fn(*args, programs, forget) in the least busy worker, sending the networks it lacks;
-        once more in a new worker if that one died."""
+    async def _call(self, message: Message, model_ids):
+        """The answer to a message from the least busy worker, sent first (UseModels) the networks
+        of `model_ids` it lacks; asked once more of a new worker if that one died."""
         for attempt in (1, 2):
             i = min(range(len(self.workers)), key=lambda i: (not self.workers[i].alive, len(self.workers[i].pending)))
             if not self.workers[i].alive:
@@ -267,19 +236,24 @@ class FrameReader:
             programs, forget = self._programs(worker, model_ids), worker.forget
             worker.forget = False
             try:
-                return await worker.ask(fn, *args, programs, forget)
+                if programs or forget:  # the pipe keeps the order: the worker holds them before it reads
+                    await worker.ask(UseModels(programs, forget))
+                return await worker.ask(message)
             except WorkerGone:
                 if attempt == 2:
                     raise
 
     async def drawing(self, data: bytes, model_id: str):
-        """Read a class-session drawing where the live frames are read (one queue for every drawing)."""
-        return await self._call(read_class_drawing, [model_id], data, model_id)
+        """Read a class-session drawing where the live frames are read (one queue for every drawing):
+        (the 28x28 the network read or None, probabilities or None); raises engine.imageio.ImageError
+        for a bad upload."""
+        read: DrawingRead = await self._call(ReadDrawing(data, model_id), [model_id])
+        return read.seen, read.probabilities
 
     async def read(self, data: bytes, model_id: str, steps: bool) -> dict:
         """The reply for one live frame (call on the event loop)."""
         reply = asyncio.get_running_loop().create_future()
-        self.waiting.append((data, model_id, steps, reply))
+        self.waiting.append((Frame(data, model_id, steps), reply))
         self._dispatch()
         return await reply
 
@@ -292,14 +266,15 @@ class FrameReader:
             asyncio.get_running_loop().create_task(self._send(batch))
 
     async def _send(self, batch: list) -> None:
-        frames = [(data, model, steps) for data, model, steps, _ in batch]
+        frames = [frame for frame, _ in batch]
         try:
-            replies = await self._call(read_frames, {m for _, m, _ in frames}, frames)
+            read: FramesRead = await self._call(ReadFrames(frames), {frame.model_id for frame in frames})
+            replies = read.replies
         except Exception as exc:  # the worker died twice, or the server is stopping
             replies = [exc] * len(batch)
         finally:
             self.sending -= 1
-        for (*_, reply), result in zip(batch, replies):
+        for (_, reply), result in zip(batch, replies):
             if reply.done():  # its socket went away meanwhile
                 continue
             reply.set_exception(result) if isinstance(result, Exception) else reply.set_result(result)

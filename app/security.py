@@ -10,6 +10,8 @@ import socket
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from app.serialize import error_body
+
 CSP = "; ".join([
     "default-src 'self'",
     "script-src 'self'",
@@ -63,7 +65,7 @@ def _origin_allowed(origin: str, host: str, allowed: set[str]) -> bool:
 
 async def refuse(send, status: int, code: str, message: str) -> None:
     """A refusal from a guard below the app, as JSON as every other error."""
-    body = json.dumps({"error": code, "message": message}).encode()
+    body = json.dumps(error_body(code, message)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *HEADERS]})
     await send({"type": "http.response.body", "body": body})

@@ -1,9 +1,12 @@
 """One place that turns engine results into JSON.
 
-Images travel in one compact form everywhere: {"width", "height", "base64"} of their 0..255 bytes,
-row by row (colour: "channels": 3 and RGB bytes pixel by pixel; a stack of maps: "channels": C,
-map after map). The classify answer of the HTTP API (`/api/predict`) also offers readable lists
-(`input` as rows of floats 0..1, step images as rows of 0..255 ints) for scripts, as documented.
+Images travel in one form everywhere, made by engine.imageio.encode alone:
+{"width", "height", "channels", "base64"}, the base64 of their 0..255 bytes channels first
+(C, H, W): plane after plane, each row by row. A grey image is one plane, a colour image three
+(red, green, blue), a stack of feature maps C (with their `scale`: see `diverging`);
+static/js/render.js decodeImage reads it. The classify answer of the HTTP API (`/api/predict`)
+also offers readable lists (`input` as rows of floats 0..1, step images as rows of 0..255 ints)
+for scripts, as documented.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import segno
 
-from engine.imageio import to_base64
+from engine.imageio import diverging, encode, to_bytes
 from engine.lite import Classification
 from engine.preprocess import Prepared, resize
 from engine.stores.cards import ModelCard
@@ -23,37 +26,13 @@ LISTED_INPUT = 3 * 32 * 32  # inputs up to this many values go as readable lists
 TOP = 5  # the best guesses named in every classification
 
 
-def to_bytes(a: np.ndarray) -> np.ndarray:
-    return np.rint(np.clip(a, 0, 1) * 255).astype(np.uint8)
-
-
-def encoded(pixels: np.ndarray, **extra) -> dict:
-    """A uint8 image (H, W) in compact form; (C, H, W) as C maps one after another."""
-    h, w = pixels.shape[-2:]
-    channels = {} if pixels.ndim == 2 else {"channels": pixels.shape[0]}
-    return {"width": w, "height": h, **channels, **extra, "base64": to_base64(pixels)}
-
-
 def image(a: np.ndarray, compact: bool = True) -> list[list[int]] | dict:
-    """A 0..1 array (H, W) in compact form, or as rows of 0..255 integers; a colour input (3, H, W)
-    compact is {"width", "height", "channels": 3, "base64"} of RGB bytes, pixel by pixel."""
-    if compact:
-        if a.ndim == 2:
-            return encoded(to_bytes(a))
-        h, w = a.shape[-2:]
-        return {"width": w, "height": h, "channels": a.shape[0], "base64": to_base64(to_bytes(a.transpose(1, 2, 0)))}
-    return to_bytes(a).tolist()
-
-
-def diverging(a: np.ndarray) -> dict:
-    """Signed values (C, H, W) as bytes with 0 at 128, scaled by their largest magnitude (`scale`):
-    value = (byte - 128) / 127.5 * scale."""
-    scale = float(np.abs(a).max()) or 1.0
-    return encoded(np.clip(np.rint(a / scale * 127.5 + 127.5), 0, 255).astype(np.uint8), scale=scale)
+    """A 0..1 array (H, W) or (C, H, W) in the one image form, or (H, W) as rows of 0..255 integers."""
+    return encode(to_bytes(a)) if compact else to_bytes(a).tolist()
 
 
 def layers_json(layers: list[dict]) -> list[dict]:
-    """engine.activations' layers, their feature maps in compact diverging form."""
+    """engine.activations' layers, their feature maps in the image form on a diverging scale."""
     return [{**entry, "maps": diverging(entry["maps"])} if "maps" in entry else entry for entry in layers]
 
 

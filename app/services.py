@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass
 
 from app import owners
+from app.backends import Backends
 from app.classroom import Classroom
 from app.frames import FrameReader
-from app.hub import GalleryHub, RedisGalleryHub
 from app.photowork import PhotoWork
 from app.settings import Settings
 from app.teaching import Teaching
@@ -42,21 +42,20 @@ class Services:
         if not settings.admin_key:
             print(f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
                   "  set NEURONLAB_ADMIN_KEY to keep one across restarts", file=sys.stderr, flush=True)
+        backends = Backends.choose(settings, loop)  # one server, or a district's replica
         registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache,
-                                 shared=bool(settings.redis_url))
+                                 shared=backends.shared)
         if settings.default_model not in registry:
             log.warning("default model %r not found in %s", settings.default_model, settings.models_dir)
-        training = Training(settings, registry, loop)
-        # district mode: galleries over Redis; every replica shares data_dir (app/hub.py, docs/scaling.md)
-        galleries = RedisGalleryHub(loop, settings.redis_url) if settings.redis_url else GalleryHub(loop)
+        training = Training(backends.jobs, registry, loop)
         projects = ProjectStore(settings.data_dir / "projects",
                                 Limits(settings.max_projects, settings.project_classes, settings.project_samples),
-                                shared=bool(settings.redis_url), database_url=settings.database_url)
+                                shared=backends.shared, database_url=backends.database_url)
         photos = PhotoWork(settings.photo_threads, settings.photo_niceness)
         return cls(registry=registry, frames=FrameReader(settings, registry), training=training, projects=projects,
                    teaching=Teaching(projects, training, registry, photos), photos=photos,
-                   classroom=Classroom(settings.data_dir / "sessions", settings.data_dir, registry, galleries,
-                                       settings.database_url, training.manager.finetune if settings.redis_url else None),
+                   classroom=Classroom(settings.data_dir / "sessions", registry, backends.galleries, backends.jobs,
+                                       backends.database_url),
                    admin_key_hash=owners.token_hash(key))
 
     def sweep(self, settings: Settings) -> expiry.Swept:

@@ -17,12 +17,14 @@ from app.errors import ApiError
 from app.owners import Caller
 from app.training import Training
 from engine import datasets, imagenet, models, photonet, transfer
+from engine.choices import ACTIVE
 from engine.preprocess import prepare
+from engine.refusal import Refusal
 from engine.stores import store as model_store
 from engine.stores.db import StoreError
 from engine.stores.projects import ProjectStore
 from engine.stores.store import ModelRegistry
-from engine.training.jobs import ACTIVE, Job
+from engine.training.lifecycle import Job
 from engine.training.train import TrainConfig, Trainer, predict_classes
 from engine.training.worker import JobSpec
 
@@ -37,18 +39,16 @@ class Teaching:
     def __init__(self, store: ProjectStore, training: Training, registry: ModelRegistry, photos=None):
         self.store, self.training, self.registry = store, training, registry
         self.photos = photos or (lambda fn, *args: fn(*args))  # app.photowork.PhotoWork: behind the drawing
-        # noted with the training service (shared by the replicas in district mode): under the job's
-        # id, what its end needs (project, held-out photo ids, photos); under "project:<id>", its job
         training.listen(self._on_event)  # after Training's own: the model is registered
 
     def active_job(self, project_id: str) -> dict | None:
         """The project's queued, running or paused training job, if any."""
-        noted = self.training.read_note(f"project:{project_id}")
+        noted = self.store.training(project_id)
         if noted is None:
             return None
         try:
-            job = self.training.get(noted["job"])
-        except ApiError:  # forgotten
+            job = self.training.jobs.get(noted["job"])
+        except Refusal:  # forgotten
             return None
         return {"id": job.id, "status": job.status} if job.status in ACTIVE else None
 
@@ -71,8 +71,7 @@ class Teaching:
                        val_size=len(held_out), seed=seed, augment=augment, name=current["name"], project=project_id,
                        data_file=str(data_file), mirror=mirror, **PHOTO_CNN)
         job = self.training.submit(spec, caller)
-        self.training.note(job.id, {"project": project_id, "held_out": held_out, "photos": len(data.train) + len(held_out)})
-        self.training.note(f"project:{project_id}", {"job": job.id})
+        self.store.set_training(project_id, job.id, held_out, len(data.train) + len(held_out))
         return job, len(data.train), len(held_out)
 
     def check_idle(self, project_id: str) -> dict:
@@ -200,10 +199,23 @@ class Teaching:
     def _on_event(self, job_id: str, event: dict) -> None:  # the job manager's thread
         if event["type"] != "done":
             return
-        noted = self.training.take_note(job_id)  # in district mode, the first replica to hear it
+        try:
+            project_id = self.training.jobs.get(job_id).spec.project
+        except Refusal as exc:  # its record is gone
+            log.warning("the end of job %s was not recorded with its project: %s", job_id, exc)
+            return
+        if not project_id:
+            return
+        try:
+            noted = self.store.take_training(project_id, job_id)  # one replica records it
+        except StoreError:  # the project was deleted while its job trained: its model goes too
+            for result in event.get("results", []):
+                if result["model_id"] in self.registry.user_ids:
+                    self.registry.delete(result["model_id"])
+            return
         if noted is None:
             return
-        project_id, held_out, photos = noted["project"], noted["held_out"], noted["photos"]
+        held_out, photos = noted["held_out"], noted["photos"]
         self.training_set_file(project_id).unlink(missing_ok=True)  # the worker has read it
         for result in event.get("results", [])[:1]:
             self.record(project_id, {

@@ -27,13 +27,29 @@ ACTIVATIONS = {
     "maxout": None,
 }
 LAYER_ACTIVATIONS = tuple(name for name, made in ACTIVATIONS.items() if made is not None)
+DEFAULT_LAYER_ACTIVATION = "relu"  # the one a new layer of the lab (the train page) starts with, as its presets'
+
+# How the lessons spell each one: the split exercise's menu shows these (through the page's
+# translation, app/i18n); the lab's layer menu shows the names themselves, as its layer table does.
+ACTIVATION_LABELS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU", "leaky_relu": "leaky ReLU",
+                     "elu": "ELU", "maxout": "maxout"}
+
+# The split exercise (the descent page's small network on 2-D points) offers four of the layers, in
+# its menu's order, tanh (its default) first: the four its lesson compares (README, /descent), two
+# that saturate and two rectifiers. ELU stays a lab layer, so the split's menu is the lesson's; maxout
+# is no layer at all. engine.splitdata builds any layer: this is the exercise's menu, not a limit.
+SPLIT_ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam"}  # the descent page's menu
 
 # A training job's statuses: while it can still change (ACTIVE), and once it never will (FINAL).
-# The train page gets them in its page config; the district's Redis script is written from FINAL.
+# The train and teach pages get them in their page config; the district's Redis script is written from FINAL.
 ACTIVE = ("queued", "running", "paused")
 FINAL = ("done", "stopped", "diverged", "failed", "interrupted")
+# Each by its upper-case name, for the pages' scripts (their config's jobStatus: {"QUEUED": "queued", ...}):
+# they compare a job's status with these, never with a name written by hand.
+JOB_STATUSES = {status.upper(): status for status in ACTIVE + FINAL}
 
 
 def _unknown(kind: str, name, names) -> ValueError:

@@ -17,17 +17,22 @@ import torch
 from torch import nn
 
 from engine import choices
+from engine.refusal import Refusal
 
 LAYER_TYPES = ("conv", "pool", "dense", "batchnorm", "dropout", "activation")
 INPUT_SHAPE = (1, 28, 28)
 
 
-class ArchitectureError(ValueError):
-    """The layer list cannot be built; `index` is the offending layer (or None)."""
+class ArchitectureError(Refusal, ValueError):
+    """The layer list cannot be built (422 invalid_request, field "architecture"); `index` is the
+    offending layer (or None). A ValueError too: request validators turn it into their 422."""
 
     def __init__(self, message: str, index: int | None = None):
-        super().__init__(message)
+        super().__init__(422, "invalid_request", message, "architecture")
         self.index = index
+
+    def __reduce__(self):
+        return type(self), (self.message, self.index)
 
 
 @dataclass(frozen=True)

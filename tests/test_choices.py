@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import json
 import re
+import typing
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from app.routers.descent import SplitRequest
 from engine import choices, descent, lite, models, neuron, splitdata
 from engine.inference import program_of
 from engine.stores.store import ModelCard, StoredModel
-from engine.training import district
+from engine.training import redisjobs
 from engine.training.train import TrainConfig
 from engine.training.train import make_optimizer as training_optimizer
 
@@ -30,7 +33,7 @@ ORACLE = {
     "elu": lambda z: F.elu(z, 1.0),
     "maxout": lambda z: torch.maximum(z, 0.25 * z),
 }
-SPLIT = ("sigmoid", "tanh", "relu", "leaky_relu")  # what the split page offers (app/routers/descent.py)
+SPLIT = choices.SPLIT_ACTIVATIONS  # what the split exercise offers (app/routers/descent.py, the descent page)
 Z = torch.linspace(-5, 5, 201, dtype=torch.float64)
 
 
@@ -38,6 +41,13 @@ def test_the_table_is_the_declared_one():
     assert set(ORACLE) == set(choices.ACTIVATIONS) == set(neuron.ACTIVATIONS)
     assert set(choices.LAYER_ACTIVATIONS) == set(ORACLE) - {"maxout"}
     assert choices.LEAKY_SLOPE == 0.1
+    assert set(choices.ACTIVATION_LABELS) == set(choices.ACTIVATIONS)
+    assert set(SPLIT) <= set(choices.LAYER_ACTIVATIONS) and choices.DEFAULT_LAYER_ACTIVATION in choices.LAYER_ACTIVATIONS
+
+
+def test_the_split_route_takes_the_split_exercises_activations():
+    assert typing.get_args(SplitRequest.model_fields["activation"].annotation) == SPLIT
+    assert SplitRequest.model_fields["activation"].default in SPLIT
 
 
 @pytest.mark.parametrize("name", ORACLE)
@@ -125,7 +135,7 @@ def test_every_page_offers_the_same_optimizers():
 # --- job statuses ---------------------------------------------------------------------------------
 
 def test_the_redis_script_knows_the_final_statuses():
-    lua = re.search(r"local final = \{(.*)\}", district.APPEND).group(1)
+    lua = re.search(r"local final = \{(.*)\}", redisjobs.APPEND).group(1)
     assert [entry.split("=")[0].strip() for entry in lua.split(",")] == list(choices.FINAL)
 
 
@@ -134,3 +144,63 @@ def test_the_train_page_gets_the_final_statuses_from_its_config(client):
     config = json.loads(re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html, re.S).group(1))
     assert config["finalStatuses"] == list(choices.FINAL)
     assert not set(choices.FINAL) & set(choices.ACTIVE)
+
+
+# --- the pages offer the declared names -----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _options(html: str, select: str) -> list[tuple[str, str]]:
+    """(value, visible text) of each option of the <select> whose attributes include `select`."""
+    menu = re.search(rf"<select {select}[^>]*>(.*?)</select>", html, re.S).group(1)
+    return [(value, text.strip()) for value, text in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', menu)]
+
+
+def test_the_descent_page_offers_the_split_activations_and_the_optimizers(client):
+    html = client.get("/descent").text
+    assert _options(html, 'id="activation"') == [(name, choices.ACTIVATION_LABELS[name]) for name in SPLIT]
+    assert ("relu", "ReLU") in _options(html, 'id="activation"')  # the lessons' spelling
+    assert [value for value, _ in _options(html, 'id="optimizer"')] == list(choices.OPTIMIZERS)
+    spanish = client.get("/descent?lang=es").text  # the labels still go through the translation
+    assert [value for value, _ in _options(spanish, 'id="activation"')] == list(SPLIT)
+
+
+def test_the_train_page_offers_every_layer_activation(client):
+    html = client.get("/train").text
+    assert _options(html, 'id="new-activation"') == [*((name, name) for name in choices.LAYER_ACTIVATIONS), ("none", "none")]
+    assert re.search(rf'<option value="{choices.DEFAULT_LAYER_ACTIVATION}" selected>', html)
+
+
+def test_no_template_or_script_lists_the_activations_by_hand():
+    names = "|".join(choices.ACTIVATIONS)
+    for path in [*ROOT.glob("templates/*.html"), *ROOT.glob("static/js/*.js")]:
+        text = path.read_text()
+        assert not re.search(rf'<option value="(?:{names})"', text), f"{path.name} lists an activation by hand"
+        assert not re.search(rf'new Option\([^)]*["\'](?:{names})["\']', text), f"{path.name} lists an activation by hand"
+
+
+# --- the pages that follow a job compare its status with the server's names ----------------------
+
+JOB_SCRIPTS = ("train.js", "teach-train.js")
+
+
+@pytest.mark.parametrize("path", ["/train", "/teach"])
+def test_the_job_pages_get_the_statuses_from_their_config(client, path):
+    html = client.get(path).text
+    config = json.loads(re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert config["jobStatus"] == choices.JOB_STATUSES
+    assert sorted(config["jobStatus"].values()) == sorted(choices.ACTIVE + choices.FINAL)
+    assert config["finalStatuses"] == list(choices.FINAL)
+
+
+@pytest.mark.parametrize("name", JOB_SCRIPTS)
+def test_the_job_scripts_write_no_status_by_hand(name):
+    source = (ROOT / "static" / "js" / name).read_text()
+    statuses = "|".join(choices.ACTIVE + choices.FINAL)
+    # an event's type ("done") is the socket's word, not a status
+    written = re.findall(rf'(?<!type === )["\'](?:{statuses})["\']', source)
+    assert written == [], f"{name} writes the statuses {written} by hand: take them from config.jobStatus"
+    used = re.search(r"const \{([^}]*)\} = (?:config|pageConfig\(\))\.jobStatus;", source)
+    assert used, f"{name} does not take the statuses from its page config"
+    assert {n.strip() for n in used.group(1).split(",")} <= set(choices.JOB_STATUSES)

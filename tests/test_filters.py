@@ -130,7 +130,13 @@ def test_kernel_apply_and_samples(client, mnist):
     photo = encode(Image.new("RGB", (64, 48), (200, 30, 30)))
     body = client.post("/api/kernels/apply", files={"image": ("p.png", photo)},
                        data={"kernel": "gaussian_blur", "mode": "colour"}).json()
-    assert body["before"].startswith("data:image/png;base64,") and body["after"].startswith("data:image/png")
+    before, after = body["before"], body["after"]  # the one image form: red, green, blue planes
+    assert (before["channels"], before["height"], before["width"]) == (3, 48, 64) == (after["channels"], after["height"], after["width"])
+    planes = np.frombuffer(base64.b64decode(before["base64"]), np.uint8).reshape(3, 48, 64)
+    assert (planes[:, 0, 0] == [200, 30, 30]).all()
+    assert len(base64.b64decode(after["base64"])) == 3 * 48 * 64
+    grey = client.post("/api/kernels/apply", files={"image": ("p.png", photo)}, data={"kernel": "sharpen"}).json()
+    assert grey["before"]["channels"] == 1 and len(base64.b64decode(grey["before"]["base64"])) == 48 * 64
     custom = client.post("/api/kernels/apply", files={"image": ("p.png", photo)}, data={"kernel": "[[0,0,0],[0,2,0],[0,0,0]]"})
     assert custom.status_code == 200
     bad = client.post("/api/kernels/apply", files={"image": ("p.png", photo)}, data={"kernel": "[[1,2],[3]]"})
@@ -188,3 +194,36 @@ def test_a_cell_past_the_map_or_of_a_layer_that_is_no_convolution_is_a_clear_422
     blank = client.post("/api/activations/cell", files={"image": ("b.png", encode(Image.new("L", (50, 50), 255)))},
                         data={"layer": 0, "channel": 0, "row": 0, "col": 0})
     assert (garbage.status_code, empty.status_code, blank.status_code) == (415, 400, 422)
+
+
+def test_a_history_kept_by_an_older_version_is_served_in_the_one_image_form(settings, monkeypatch):
+    """Models trained before images had one form keep their filters over time: base64 text with
+    `map_shape` / `image_shape` beside it. The route hands them out as the pages read images now."""
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from tests.conftest import OWNER
+
+    user = settings.data_dir / "models"
+    user.mkdir(exist_ok=True)
+    card = json.loads((settings.models_dir / "digits.json").read_text())
+    model_id = "old-history-0123456789abcdef0123456789abcdef"
+    (user / f"{model_id}.json").write_text(json.dumps({**card, "id": model_id}))
+    (user / f"{model_id}.safetensors").write_bytes((settings.models_dir / "digits.safetensors").read_bytes())
+    maps = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    image = (np.arange(28 * 28) % 256).astype(np.uint8).reshape(28, 28)
+    (user / f"{model_id}.history.json").write_text(json.dumps({
+        "snapshots": [{"step": 0, "epoch": 0, "weights": [[[[0.1]]]], "maps": base64.b64encode(maps.tobytes()).decode(),
+                       "map_shape": [2, 3, 4]}],
+        "image": base64.b64encode(image.tobytes()).decode(), "image_shape": [28, 28]}))
+    with TestClient(create_app(settings), headers={"X-Owner-Token": OWNER}) as client:
+        got = client.get(f"/api/models/{model_id}/history")
+    assert got.status_code == 200, got.text
+    snap, shown = got.json()["snapshots"][0], got.json()["image"]
+    assert (snap["maps"]["channels"], snap["maps"]["height"], snap["maps"]["width"]) == (2, 3, 4)
+    assert np.array_equal(np.frombuffer(base64.b64decode(snap["maps"]["base64"]), np.uint8).reshape(2, 3, 4), maps)
+    assert "map_shape" not in snap and "image_shape" not in got.json()
+    assert (shown["channels"], shown["height"], shown["width"]) == (1, 28, 28)
+    assert np.array_equal(np.frombuffer(base64.b64decode(shown["base64"]), np.uint8).reshape(28, 28), image)

@@ -86,7 +86,9 @@ def test_a_conv_job_keeps_its_first_filters_over_training_time(tmp_path):
     saved = load_file(str(tmp_path / f"{done.results[0]['model_id']}.safetensors"))
     conv = next(v for k, v in saved.items() if v.dim() == 4)
     assert np.allclose(last, conv.numpy(), atol=1e-4)  # the last snapshot is the saved model's filters
-    assert snaps[0]["map_shape"] == [32, 26, 26] and len(history["image"]) > 0
+    maps, image = snaps[0]["maps"], history["image"]  # the one image form (engine.imageio.encode)
+    assert (maps["channels"], maps["height"], maps["width"]) == (32, 26, 26) and maps["scale"] > 0
+    assert (image["channels"], image["height"], image["width"]) == (1, 28, 28)
 
 
 def test_a_training_job_runs_only_on_cpu_the_live_readers_leave(tmp_path):
@@ -147,6 +149,7 @@ def test_the_test_images_shown_are_answered_by_the_model_after_a_step_at_a_pause
     import queue
     import threading
 
+    from engine.imageio import encode
     from engine.stores import store
     from engine.training.worker import JobRunner
     spec = JobSpec(architecture="mlp_16", optimizer="sgd", learning_rates=[0.5], train_size=1280, batch_size=64,
@@ -178,6 +181,11 @@ def test_the_test_images_shown_are_answered_by_the_model_after_a_step_at_a_pause
     assert done["status"] == "done" and events[-2]["type"] == "samples"  # before "done": pages stop listening then
     shown = events[-2]
     assert shown["step"] == 20 and shown["final"]
+    first = shown["images"][0]  # each in the one image form (engine.imageio.encode)
+    assert (first["channels"], first["height"], first["width"]) == (1, 28, 28)
+    assert first["base64"] == encode(data.test.images[shown["indices"][0]])["base64"]
+    mistakes = next(iter(done["results"][0]["mistakes"].values()))
+    assert mistakes["images"][0] == encode(data.test.images[mistakes["indices"][0]])
     saved = store.load(tmp_path / f"{done['results'][0]['model_id']}.json").module
     assert shown["guesses"] == _answers(saved, data, shown["indices"])
     assert done["results"][0]["name"].startswith("MLP 784-16-10 · MNIST · ")  # its name, not only its id
@@ -217,3 +225,40 @@ def test_a_short_run_reports_its_progress_in_many_points_each_over_its_images(tm
     progress = [e for e in events if e["type"] == "progress"]
     assert len(progress) >= min(32, PROGRESS_POINTS) and progress[-1]["step"] == 32
     assert sum(e["images"] for e in progress) == 1000  # 31 batches of 32 and the last of 8
+
+
+def test_a_listener_that_fails_does_not_stop_the_jobs_or_the_other_listeners(tmp_path):
+    """The lifecycle tells every listener each event (engine.training.lifecycle.Jobs._tell): one
+    that raises is logged, the others still hear everything and the job still ends."""
+    manager = JobManager(ROOT / "data", tmp_path, niceness=0)
+    heard = []
+
+    def broken(job_id, event):
+        raise RuntimeError("a listener's bug")
+    manager.listeners += [broken, lambda job_id, event: heard.append(event["type"])]
+    try:
+        job = manager.submit(JobSpec(architecture="mlp_16", train_size=128, batch_size=64, epochs=1, val_size=100), "a")
+        done = finish(manager, job.id)
+    finally:
+        manager.close()
+    assert done.status == "done" and heard[0] == "status" and heard[-1] == "done"
+
+
+def test_a_queued_job_given_a_new_rate_records_it_as_an_event_and_starts_with_it(tmp_path):
+    """One rule on both transports: a rate set before a worker takes the job is an event (the
+    district recorded one, one server did not) and the job starts with that rate."""
+    manager = JobManager(ROOT / "data", tmp_path, max_running=1, niceness=0)
+    try:
+        spec = dict(architecture="mlp_16", train_size=128, batch_size=64, epochs=1, val_size=100)
+        first = manager.submit(JobSpec(**spec, start_paused=True), "a")
+        finish(manager, first.id, ("paused",))
+        waiting = manager.submit(JobSpec(**spec), "b")
+        assert manager.get(waiting.id).status == "queued"
+        manager.command(waiting.id, "lr", 0.05)
+        events = manager.events_since(waiting.id, 0)
+        assert events[-1]["type"] == "learning_rate" and events[-1]["value"] == 0.05 and events[-1]["queued"]
+        manager.command(first.id, "stop")
+        done = finish(manager, waiting.id)
+    finally:
+        manager.close()
+    assert done.results[0]["learning_rate"] == 0.05

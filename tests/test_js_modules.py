@@ -16,7 +16,7 @@ HELPERS = {  # a page must import these, never define its own
     r"(?:const|function) percent\b": "format.js",
     r'"#0072B2", "#E69F00"': "plot.js (COLOURS)",
     r"new URLSearchParams\(location\.search\)\.get\(\"(?:tab|lr)\"\)": "url-state.js",
-    r"atob\(": "render.js (bytesOf)",
+    r"atob\(": "render.js (decodeImage)",
 }
 OWNERS = {"dom.js", "format.js", "plot.js", "render.js", "url-state.js"}
 
@@ -60,3 +60,36 @@ def test_every_module_parses_as_a_module(tmp_path):
         copy.write_text(path.read_text())
         checked = subprocess.run(["node", "--check", str(copy)], capture_output=True, text=True)
         assert checked.returncode == 0, f"{path.name}: {checked.stderr}"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is installed by scripts/setup.sh")
+def test_render_decodes_the_one_image_form_the_server_encodes(tmp_path):
+    """render.js decodeImage reads what engine.imageio.encode writes: channels first, plane after
+    plane, each row by row (and /api/predict's readable rows of ints as one plane)."""
+    import json
+
+    import numpy as np
+
+    from engine.imageio import diverging, encode
+    (tmp_path / "render.mjs").write_text((JS / "render.js").read_text())
+    colour = np.arange(3 * 2 * 4, dtype=np.uint8).reshape(3, 2, 4)
+    grey = np.array([[0, 255, 7], [9, 10, 11]], np.uint8)
+    cases = {"colour": encode(colour), "grey": encode(grey), "rows": grey.tolist(),
+             "maps": diverging(np.array([[[-2.0, 0.0]], [[1.0, 2.0]]]))}
+    script = tmp_path / "check.mjs"
+    script.write_text("import { decodeImage } from './render.mjs';\n"
+                      f"const cases = {json.dumps(cases)};\n"
+                      "const out = {};\n"
+                      "for (const [k, v] of Object.entries(cases)) { const d = decodeImage(v);\n"
+                      "  out[k] = { w: d.width, h: d.height, c: d.channels, data: Array.from(d.data),\n"
+                      "    last: Array.from(d.plane(d.channels - 1)) }; }\n"
+                      "let refused = false; try { decodeImage({ ...cases.grey, channels: 3 }); } catch { refused = true; }\n"
+                      "out.refused = refused;\n"
+                      "console.log(JSON.stringify(out));\n")
+    run = subprocess.run(["node", str(script)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["colour"] == {"w": 4, "h": 2, "c": 3, "data": colour.ravel().tolist(), "last": colour[2].ravel().tolist()}
+    assert out["grey"] == out["rows"] == {"w": 3, "h": 2, "c": 1, "data": grey.ravel().tolist(), "last": grey.ravel().tolist()}
+    assert out["maps"]["c"] == 2 and out["maps"]["data"] == [0, 128, 191, 255]  # 128 = 0, scale 2
+    assert out["refused"]  # a byte count that does not match the size is an error, not a garbled image

@@ -97,7 +97,9 @@ AGAIN = [test_sessions.test_a_session_from_join_to_gallery, test_sessions.test_s
          test_sessions.test_ending_deletes_drawings_unless_kept_and_sessions_survive_a_restart,
          test_sessions.test_two_students_called_bob_are_told_apart,
          test_projects.test_two_distinct_classes_train_to_high_held_out_accuracy_and_survive_a_restart,
-         test_projects.test_class_and_sample_deletion]
+         test_projects.test_class_and_sample_deletion,
+         test_projects.test_an_older_database_gains_the_newer_columns_and_keeps_its_rows,
+         test_projects.test_servers_starting_together_make_the_tables_once_and_share_them]
 
 
 @pytest.mark.parametrize("test", AGAIN, ids=[t.__name__ for t in AGAIN])

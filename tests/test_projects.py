@@ -3,17 +3,23 @@ persistence across a restart."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import Column, MetaData, Table, Text, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.types import Double
 
 from app.main import create_app
 from engine.preprocess import prepare_photo
 from engine.stores import projects
 from engine.stores.db import StoreError
-from engine.stores.projects import ProjectStore
+from engine.stores.projects import PROJECTS, ProjectStore
+from engine.stores.sessions import SessionStore
 from tests.helpers import encode, object_photo
 
 
@@ -248,3 +254,45 @@ def test_deleting_a_project_while_it_trains_leaves_no_model_behind(client, setti
         time.sleep(0.1)  # the listener deletes the model the stopped job saved
     assert not list((settings.data_dir / "models").glob("*"))
     assert not any(m["task"] == "project" for m in client.get("/api/models").json()["models"])
+
+
+def test_an_older_database_gains_the_newer_columns_and_keeps_its_rows(settings):
+    """A database an older version made (projects without owner or training, no classes table)
+    is brought up to date when the store opens it; what it held stays. SQLite here; PostgreSQL in
+    test_postgres.py."""
+    folder = settings.data_dir / "older"
+    folder.mkdir()
+    url = settings.database_url
+    engine = create_engine(make_url(url).set(drivername="postgresql+psycopg") if url else f"sqlite:///{folder}/projects.sqlite3")
+    older = MetaData()
+    Table("projects", older, Column("id", Text, primary_key=True), Column("name", Text, nullable=False),
+          Column("created", Double, nullable=False), Column("model_id", Text), Column("result", Text))
+    older.create_all(engine)
+    with engine.begin() as con:
+        con.execute(older.tables["projects"].insert().values(id="0123abcd" * 4, name="Kept", created=1.0))
+    engine.dispose()
+    store = ProjectStore(folder, database_url=url)
+    assert store.get("0123abcd" * 4)["name"] == "Kept"
+    assert store.owner("0123abcd" * 4) is None and store.training("0123abcd" * 4) is None
+    made = store.create("New", ["a", "b"], owner="someone")
+    assert [p["name"] for p in store.list("someone")] == ["New"]
+    assert [c["name"] for c in store.get(made["id"])["classes"]] == ["a", "b"]
+
+
+def test_servers_starting_together_make_the_tables_once_and_share_them(settings):
+    """Stores opening one new database at the same moment (servers starting together) take turns
+    making the tables; then each one's writes are seen by all, and a broken constraint is
+    sqlalchemy's IntegrityError whichever the database."""
+    folder, url = settings.data_dir / "together", settings.database_url
+
+    def start(_):
+        return ProjectStore(folder, shared=True, database_url=url), SessionStore(folder, database_url=url)
+
+    with ThreadPoolExecutor(6) as pool:
+        started = list(pool.map(start, range(6)))
+    made = [projects_.create(f"P{i}", ["a", "b"])["id"] for i, (projects_, _) in enumerate(started)]
+    codes = [sessions_.start("model")[0]["code"] for _, sessions_ in started]
+    assert sorted(p["id"] for p in started[0][0].list(None, everyone=True)) == sorted(made)
+    assert all(started[-1][1].get(code)["code"] == code for code in codes)
+    with pytest.raises(IntegrityError):
+        started[1][0].db.insert(PROJECTS, id=made[0], name="Twice", created=0.0)

@@ -123,9 +123,9 @@ def test_finished_jobs_are_forgotten_after_the_grace_period_and_leave_no_process
         job = client.post("/api/train", json=SMALL_JOB).json()
         done = wait_for(client, job["id"], {"done"})
         deadline = time.time() + 10
-        while job["id"] in client.app.state.services.training.manager.jobs and time.time() < deadline:
+        while job["id"] in client.app.state.services.training.jobs.jobs and time.time() < deadline:
             time.sleep(0.1)
-        assert job["id"] not in client.app.state.services.training.manager.jobs  # out of memory...
+        assert job["id"] not in client.app.state.services.training.jobs.jobs  # out of memory...
         kept = status(client, job["id"])
         assert kept["status"] == "done" and kept["model_ids"] == done["model_ids"]  # ...its record on disk
         assert not [p for p in multiprocessing.active_children() if p.name.startswith("train-")]

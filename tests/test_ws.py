@@ -196,4 +196,4 @@ def test_a_bad_class_drawing_in_the_reader_process_is_a_clear_error_and_the_read
         finally:
             reader.close()
     error, after, same_worker = asyncio.run(lesson())
-    assert error.code == "corrupt" and after["prediction"] == "7" and same_worker
+    assert error.kind == "corrupt" and after["prediction"] == "7" and same_worker

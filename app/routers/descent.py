@@ -110,7 +110,7 @@ class SplitRequest(BaseModel):
         None, max_length=1000, description="[[x, y, label 0 or 1], ...] instead of a generated dataset")
     layers: list[Annotated[int, Field(ge=1, le=16)]] = Field([4, 4], max_length=4,
                                                              description="neurons per hidden layer")
-    activation: Literal["sigmoid", "tanh", "relu", "leaky_relu"] = "tanh"
+    activation: Literal[choices.SPLIT_ACTIVATIONS] = "tanh"
     learning_rate: float = Field(0.3, gt=0, le=100, allow_inf_nan=False)
     steps: int = Field(1, ge=0, le=200, description="epochs (each one pass of mini-batches of 10 over the points)")
     state: list[dict] | None = Field(None, description="the weights from the last answer (null: start afresh)")

@@ -2,19 +2,17 @@
 to a photo (a trained network's own layers: app.routers.inside)."""
 from __future__ import annotations
 
-import io
 import json
 from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import SettingsDep, decode_upload
 from app.errors import ApiError
 from engine import convolution
-from engine.imageio import to_base64
+from engine.imageio import encode
 from engine.preprocess import shrink
 
 router = APIRouter(tags=["inside the network"])
@@ -81,7 +79,8 @@ def apply_kernel(
     kernel: Annotated[str, Form(description="a name from GET /api/kernels, or a JSON 3x3 list")] = "sharpen",
     mode: Annotated[Literal["grey", "colour"], Form()] = "grey",
 ) -> dict:
-    """A kernel applied to a photo or drawing (shrunk to at most 320 px): before and after as PNG."""
+    """A kernel applied to a photo or drawing (shrunk to at most 320 px): before and after in the
+    one image form (one grey plane, or red, green and blue planes)."""
     grid = convolution.KERNELS.get(kernel)
     if grid is None:
         try:
@@ -95,10 +94,10 @@ def apply_kernel(
     img = shrink(decode_upload(image, settings).convert("RGB"), 320)
     pixels = np.asarray(img.convert("L") if mode == "grey" else img)
     after = convolution.apply_kernel(pixels, grid)
-    return {"kernel": grid, "mode": mode, "before": _png(pixels), "after": _png(after)}
+    return {"kernel": grid, "mode": mode, "before": _planes(pixels), "after": _planes(after)}
 
 
-def _png(a: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(np.rint(a).astype(np.uint8)).save(buf, "PNG")
-    return "data:image/png;base64," + to_base64(np.frombuffer(buf.getvalue(), np.uint8))
+def _planes(a: np.ndarray) -> dict:
+    """0..255 values (H, W) or (H, W, 3) in the image form, channels first."""
+    a = np.rint(a).astype(np.uint8)
+    return encode(a if a.ndim == 2 else np.moveaxis(a, -1, 0))

@@ -11,10 +11,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import ClassroomDep
-from app.errors import ApiError
+from app.errors import refusal_message
 from app.hub import SHUTDOWN
 from app.sockets import CLOSED, until_closed
-from engine.stores.db import StoreError
+from engine.refusal import Refusal
 
 router = APIRouter(tags=["class sessions"])
 
@@ -41,10 +41,9 @@ async def gallery_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
         key = await _first_key(ws)
         session = await run_in_threadpool(classroom.sessions.check_teacher, code, key)
         first = await run_in_threadpool(classroom.snapshot, session["code"])
-    except (StoreError, ApiError) as exc:
-        status = getattr(exc, "status", 409)
-        await ws.send_json({"type": "error", "error": getattr(exc, "code", "error"), "message": str(exc)})
-        await ws.close(code=4403 if status == 403 else 4409 if status == 409 else 4404)
+    except Refusal as exc:
+        await ws.send_json(refusal_message(exc))
+        await ws.close(code=4403 if exc.status == 403 else 4409 if exc.status == 409 else 4404)
         return
     hub = classroom.galleries
     queue = hub.subscribe(first["code"])
@@ -80,9 +79,9 @@ async def student_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
         # subscribe before reading the session: an end between the two is then still heard
         found = await run_in_threadpool(store.student, code, key, False)
         queue = classroom.galleries.subscribe(found["code"])
-    except (StoreError, ApiError) as exc:
-        await ws.send_json({"type": "error", "error": getattr(exc, "code", "error"), "message": str(exc)})
-        await ws.close(code=4403 if getattr(exc, "status", 403) == 403 else 4404)
+    except Refusal as exc:
+        await ws.send_json(refusal_message(exc))
+        await ws.close(code=4403 if exc.status == 403 else 4404)
         return
     try:
         session = await run_in_threadpool(store.get, found["code"])

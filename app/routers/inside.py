@@ -11,11 +11,12 @@ import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
 from pydantic import Field
 
-from app.deps import PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model
+from app.deps import PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload
 from app.errors import ApiError
-from app.serialize import cell_json, diverging, encoded, image, layers_json
+from app.serialize import cell_json, image, layers_json
 from engine import datasets, imagenet
 from engine.activations import activations, explain_cell, photo_stages
+from engine.imageio import diverging, encode
 from engine.preprocess import Prepared, prepare
 from engine.stores.store import StoredModel
 
@@ -37,7 +38,7 @@ def layer_activations(registry: RegistryDep, settings: SettingsDep, image_file: 
     """Every layer's output for one image, in order: feature maps as bytes on a diverging scale
     (128 = 0; multiply by scale / 127.5 after subtracting 128), dense outputs as numbers; `input`
     is the image the network read, in the compact image form."""
-    stored = find_model(registry, model or settings.default_model)
+    stored = registry.get(model or settings.default_model)
     prepared = _prepared(stored, image_file, settings)
     layers = activations(stored, prepared.input)
     probs = layers[-1]["probabilities"]
@@ -52,7 +53,7 @@ def explain(registry: RegistryDep, settings: SettingsDep, image_file: Annotated[
     """Where one cell of a convolution layer's feature map comes from: the window of the layer's
     input it covers (`top`, `left`: its first row and column, negative over the padding), the
     filter's weights and bias, each product, their sum, and the value the network computed."""
-    stored = find_model(registry, model or settings.default_model)
+    stored = registry.get(model or settings.default_model)
     prepared = _prepared(stored, image_file, settings)
     try:
         return cell_json(explain_cell(stored, prepared.input, layer, channel, row, col))
@@ -70,13 +71,13 @@ def _test_split(name: str, data_dir: Path) -> datasets.Split:
 def samples(settings: SettingsDep, dataset: Literal["mnist", "fashion"] = "mnist",
             n: Annotated[int, Field(ge=1, le=50)] = 10,
             seed: Annotated[int, Field(ge=0, le=2**32 - 1, description="same seed, same images")] = 0) -> dict:
-    """Test images to look inside the network with: 28x28 images (compact form) and their labels."""
+    """Test images to look inside the network with: 28x28 images (the one image form) and their labels."""
     try:
         split = _test_split(dataset, settings.data_dir)
     except datasets.DatasetUnavailable as exc:
         raise ApiError(503, "dataset_unavailable", str(exc)) from exc
     idx = np.random.default_rng(seed).choice(len(split), min(n, 50), replace=False)
-    return {"dataset": dataset, "labels": split.labels[idx].tolist(), "images": [encoded(split.images[i]) for i in idx]}
+    return {"dataset": dataset, "labels": split.labels[idx].tolist(), "images": [encode(split.images[i]) for i in idx]}
 
 
 @router.post("/api/photonet/stages")

@@ -3,12 +3,14 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import ClassroomDep, RegistryDep, SettingsDep, find_card, find_model
+from app.deps import ClassroomDep, RegistryDep, SettingsDep
 from app.errors import ApiError
 from app.owners import CallerDep
 from app.serialize import card_summary
+from engine import imageio
 from engine.activations import filters as conv_filters
 from engine.export import standalone_script
+from engine.stores import files
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 
@@ -36,15 +38,12 @@ def list_models(registry: RegistryDep, settings: SettingsDep, caller: CallerDep)
 @router.get("/{model_id}")
 def model_card(model_id: str, registry: RegistryDep) -> dict:
     """The full model card: architecture, data, training settings, accuracy, the command that made it."""
-    return find_card(registry, model_id).public()
+    return registry.card(model_id).public()
 
 
 def _owned(model_id: str, registry, caller) -> None:
     """404 for no such model, 403 for a shipped one or another owner's."""
-    try:
-        card = registry.user_card(find_card(registry, model_id).id)
-    except PermissionError as exc:
-        raise ApiError(403, "shipped_model", str(exc)) from exc
+    card = registry.user_card(model_id)
     caller.require(card.owner, "model")
 
 
@@ -70,7 +69,6 @@ def delete(model_id: str, registry: RegistryDep, classroom: ClassroomDep, caller
 @router.get("/{model_id}/weights")
 def weights(model_id: str, registry: RegistryDep) -> FileResponse:
     """The weights as a safetensors file."""
-    find_card(registry, model_id)
     return FileResponse(registry.weights_path(model_id), media_type="application/octet-stream",
                         filename=f"{model_id}.safetensors")
 
@@ -78,29 +76,33 @@ def weights(model_id: str, registry: RegistryDep) -> FileResponse:
 @router.get("/{model_id}/export", response_class=PlainTextResponse)
 def export(model_id: str, registry: RegistryDep) -> PlainTextResponse:
     """A short standalone PyTorch script that rebuilds the network and loads the weights."""
-    script = standalone_script(find_model(registry, model_id))
+    script = standalone_script(registry.get(model_id))
     return PlainTextResponse(script, media_type="text/x-python",
                              headers={"Content-Disposition": f'attachment; filename="{model_id}.py"'})
 
 
-@router.get("/{model_id}/history", response_class=FileResponse)
-def history(model_id: str, registry: RegistryDep) -> FileResponse:
+@router.get("/{model_id}/history")
+def history(model_id: str, registry: RegistryDep) -> dict:
     """The first conv layer's filters and its feature maps of one test image, from the start of
-    training and every quarter epoch: {"snapshots": [{"step", "epoch", "weights", "maps",
-    "map_shape"}], "image", "image_shape"} (maps: bytes, 128 = 0, per snapshot scale)."""
-    find_card(registry, model_id)
+    training and every quarter epoch: {"snapshots": [{"step", "epoch", "weights", "maps"}], "image"}
+    (maps: images of signed values, 128 = 0, each with its scale; kept by an older version: upgraded)."""
     path = registry.history_path(model_id)
     if path is None:
         raise ApiError(404, "no_history", f"{model_id!r} has no filters over training time: it has no "
                        "convolution layer, ships with NeuronLab, or was trained before they were kept.")
-    return FileResponse(path, media_type="application/json")
+    kept = files.read_json(path)
+    for snapshot in kept["snapshots"]:
+        if isinstance(snapshot["maps"], str):
+            snapshot["maps"] = {**imageio.upgrade(snapshot.pop("maps"), snapshot.pop("map_shape")), "scale": 1.0}
+    kept["image"] = imageio.upgrade(kept["image"], kept.pop("image_shape", None))
+    return kept
 
 
 @router.get("/{model_id}/filters")
 def filters(model_id: str, registry: RegistryDep) -> dict:
     """Each conv layer's learned weights (out, in, kH, kW) and biases."""
     try:
-        return {"model": model_id, "layers": conv_filters(find_model(registry, model_id)),
+        return {"model": model_id, "layers": conv_filters(registry.get(model_id)),
                 "history": registry.history_path(model_id) is not None}
     except ValueError as exc:
         raise ApiError(422, "no_conv_layers", str(exc)) from exc

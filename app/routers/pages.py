@@ -30,7 +30,8 @@ def _page(request: Request, template: str, **context) -> HTMLResponse:
     path = request.url.path
     response = templates.TemplateResponse(request, template, {
         "title": t(f"page.{path}.title", "NeuronLab"), "config": config, "pages": PAGES, "lang": lang, "t": t,
-        "languages": i18n.LANGUAGES, "shortcuts": i18n.shortcuts(lang, path), **context})
+        "languages": i18n.LANGUAGES, "shortcuts": i18n.shortcuts(lang, path),
+        "choices": choices, **context})  # the names a page's menus offer (activations, ...), declared once
     if request.query_params.get("lang") == lang:  # a link with ?lang= keeps its language on every next page
         response.set_cookie("neuronlab_lang", lang, max_age=365 * 24 * 3600, samesite="lax")
     return response
@@ -48,9 +49,12 @@ def api_docs(request: Request):
     return templates.TemplateResponse(request, "docs.html", {})
 
 
+# A training job's statuses (engine/choices.py), for the pages that follow a job: each by name
+# (jobStatus.QUEUED, ...), and those of a job that is over.
+JOB_STATUS_CONFIG = {"jobStatus": choices.JOB_STATUSES, "finalStatuses": list(choices.FINAL)}
 PAGE_CONFIG = {  # extra config a page's module needs, by path
-    "/train": {"labels": {name: list(spec.labels) for name, spec in SPECS.items()},
-               "finalStatuses": list(choices.FINAL)},  # a job's statuses once it is over
+    "/train": {"labels": {name: list(spec.labels) for name, spec in SPECS.items()}, **JOB_STATUS_CONFIG},
+    "/teach": JOB_STATUS_CONFIG,
 }
 
 

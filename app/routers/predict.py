@@ -9,13 +9,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
-from app.deps import FramesDep, PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload, find_model, on_photo_thread
-from app.errors import ApiError
-from app.serialize import classification_json, error_body
+from app.deps import FramesDep, PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload, on_photo_thread
+from app.errors import ApiError, refusal_message
+from app.frames import FrameReader
+from app.serialize import classification_json
 from app.serialize import image as image_json
 from engine import imagenet
 from engine.inference import classify
+from engine.refusal import Refusal
 from engine.saliency import onto_image, where_it_looked
+from engine.stores.store import ModelRegistry, UnknownModel
 
 router = APIRouter(tags=["predict"])
 
@@ -34,7 +37,7 @@ def predict(
     """Classify one image. Returns the labels, their probabilities (same order), the prediction,
     the five best guesses (`top`) and the input the network saw (28x28 floats 0..1; the photo
     network's 3x224x224 in the compact image form)."""
-    stored = find_model(registry, model or settings.default_model)
+    stored = registry.get(model or settings.default_model)
     result = on_photo_thread(photos, stored, classify, stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
@@ -55,74 +58,88 @@ async def draw_socket(ws: WebSocket, settings: SettingsDep, registry: RegistryDe
     """Live drawing. Send each canvas frame as a binary message (PNG bytes); receive
     {"type": "prediction", "frame": n, "server_ms", ...} for the latest frame (frames that arrive
     while one is being read are skipped: the latest wins), {"type": "empty"} for a blank canvas,
-    or {"type": "error"}. Images in replies are compact: {"width", "height", "base64"} of 0..255
-    bytes; `steps=false` leaves the preparation steps out (cheaper: students' pages). A text
+    or {"type": "error"}. Images in replies are in the one form: {"width", "height", "channels",
+    "base64"} of 0..255 bytes, plane after plane; `steps=false` leaves the preparation steps out (cheaper: students' pages). A text
     message {"model": id} switches the model. Frames of every socket are read by one small
     worker process (app/frames.py), so thirty drawers queue briefly there and the event loop keeps
     its own core; `server_ms` is the time from receiving the frame to the reply."""
     await ws.accept()
-    state = {"model": None, "latest": None, "frames": 0}
-    wake = asyncio.Event()
-
-    async def use_model(model_id: str) -> None:
-        try:
-            state["model"] = registry.card(model_id)  # the network itself is loaded where frames are read
-        except KeyError as exc:
-            await ws.send_json({"type": "error", **error_body("unknown_model", exc.args[0])})
-            return
-        card = state["model"]
-        await ws.send_json({"type": "ready", "model": card.id, "labels": card.labels, "task": card.task})
-
-    async def worker() -> None:
-        done, last = 0, (None, None, None)  # the last frame read: (bytes, model id, reply)
-        while True:
-            await wake.wait()
-            wake.clear()
-            frame, data, received = state["latest"]
-            model_id = state["model"].id
-            if (data, model_id) == last[:2]:
-                reply = last[2]  # the same drawing again (a pen held still): the same answer, no work
-            else:
-                reply = await frames.read(data, model_id, steps)
-                last = (data, model_id, reply)
-            server_ms = round((time.perf_counter() - received) * 1000, 2)
-            await ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})
-            done = frame
-
-    await use_model(model or settings.default_model)
-    task = asyncio.create_task(worker())
+    drawer = _Drawer(ws, registry, frames, steps)
+    await drawer.use_model(model or settings.default_model)
+    task = asyncio.create_task(drawer.answer_frames())
     try:
         while True:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 break
             if message.get("bytes") is not None:
-                if state["model"] is None:
-                    await ws.send_json({"type": "error", **error_body(
-                        "no_model", "Choose a model first: send {\"model\": \"digits\"}.")})
-                    continue
-                state["frames"] += 1
-                state["latest"] = (state["frames"], message["bytes"], time.perf_counter())
-                wake.set()
+                await drawer.frame(message["bytes"])
             elif message.get("text") is not None:
-                await _control(message["text"], use_model, ws)
+                await drawer.control(message["text"])
     except WebSocketDisconnect:
         pass
     finally:
         task.cancel()
 
 
-async def _control(text: str, use_model, ws: WebSocket) -> None:
-    try:
-        command = json.loads(text)
-    except ValueError:
-        command = None
-    if not isinstance(command, dict) or not isinstance(command.get("model"), str):
-        await ws.send_json({"type": "error", **error_body(
-            "bad_message", "Text messages must be JSON like {\"model\": \"digits\"}; "
-            "send canvas frames as binary PNG messages.")})
-        return
-    await use_model(command["model"])
+class _Drawer:
+    """One /ws/draw socket: the network it reads with, and its latest frame; one method for each
+    message the page sends (a frame, a text command) and the loop that answers the latest frame."""
+
+    def __init__(self, ws: WebSocket, registry: ModelRegistry, frames: FrameReader, steps: bool):
+        self.ws, self.registry, self.reader, self.steps = ws, registry, frames, steps
+        self.model = None  # the card of the network frames are read with
+        self.latest: tuple[int, bytes, float] | None = None  # (frame number, bytes, when received)
+        self.frames = 0
+        self.wake = asyncio.Event()
+
+    async def use_model(self, model_id: str) -> None:
+        try:
+            self.model = self.registry.card(model_id)  # the network itself is loaded where frames are read
+        except UnknownModel as exc:
+            await self.ws.send_json(refusal_message(exc))
+            return
+        card = self.model
+        await self.ws.send_json({"type": "ready", "model": card.id, "labels": card.labels, "task": card.task})
+
+    async def frame(self, data: bytes) -> None:
+        """A canvas frame: it becomes the latest (one still waiting is skipped)."""
+        if self.model is None:
+            await self.ws.send_json(refusal_message(Refusal(
+                409, "no_model", "Choose a model first: send {\"model\": \"digits\"}.")))
+            return
+        self.frames += 1
+        self.latest = (self.frames, data, time.perf_counter())
+        self.wake.set()
+
+    async def control(self, text: str) -> None:
+        try:
+            command = json.loads(text)
+        except ValueError:
+            command = None
+        if not isinstance(command, dict) or not isinstance(command.get("model"), str):
+            await self.ws.send_json(refusal_message(Refusal(
+                422, "bad_message", "Text messages must be JSON like {\"model\": \"digits\"}; "
+                "send canvas frames as binary PNG messages.")))
+            return
+        await self.use_model(command["model"])
+
+    async def answer_frames(self) -> None:
+        """Read the latest frame whenever one came, and send its reply."""
+        done, last = 0, (None, None, None)  # the last frame read: (bytes, model id, reply)
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            frame, data, received = self.latest
+            model_id = self.model.id
+            if (data, model_id) == last[:2]:
+                reply = last[2]  # the same drawing again (a pen held still): the same answer, no work
+            else:
+                reply = await self.reader.read(data, model_id, self.steps)
+                last = (data, model_id, reply)
+            server_ms = round((time.perf_counter() - received) * 1000, 2)
+            await self.ws.send_json({**reply, "frame": frame, "skipped": frame - done - 1, "server_ms": server_ms})
+            done = frame
 
 
 @router.post("/api/saliency")
@@ -138,7 +155,7 @@ def saliency_map(
     of the input lowers its probability) for the small networks, Grad-CAM for the ImageNet photo
     network (`method`). `heat` is over the network's input, `overlay` over the (shrunk) image as
     uploaded; both are bytes 0..255 in compact form (255 = mattered most)."""
-    stored = find_model(registry, model or settings.default_model)
+    stored = registry.get(model or settings.default_model)
     if target is not None and target >= len(stored.card.labels):
         raise ApiError(422, "invalid_request", f"target must be a class index below {len(stored.card.labels)}",
                        {"target": "no such class"})

@@ -15,6 +15,7 @@ from app.deps import FormRowId, PhotosDep, ProjectsDep, RegistryDep, RowId, Sett
 from app.errors import ApiError
 from app.owners import Caller, CallerDep
 from app.serialize import classification_json
+from engine.imageio import ImageError
 from engine.inference import classify
 from engine.stores.projects import ProjectStore
 
@@ -119,7 +120,7 @@ def add_samples(
     for upload in images:
         try:
             decoded.append(decode_upload(upload, settings))
-        except ApiError as exc:
+        except ImageError as exc:
             exc.message = f"{upload.filename or 'a photo'}: {exc.message} No photo was added."
             raise
     kept = store.add_samples(project_id, class_id, decoded, source)
@@ -157,7 +158,7 @@ def train(project_id: str, body: TrainProject, store: ProjectsDep, teaching: Tea
                 "train_photos": train_photos, "held_out_photos": held_out}
     options = body.model_dump(exclude={"method"})
     job, train_photos, held_out = teaching.start(project_id, caller, **options)
-    return {"id": job.id, "method": "scratch", "status": job.status, "position": teaching.training.position(job),
+    return {"id": job.id, "method": "scratch", "status": job.status, "position": teaching.training.jobs.position(job),
             "train_photos": train_photos, "held_out_photos": held_out}
 
 

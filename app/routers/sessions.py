@@ -13,12 +13,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import ClassroomDep, FormRowId, FramesDep, RegistryDep, RowId, SettingsDep, blank_image, find_card, image_error
+from app.deps import ClassroomDep, FormRowId, FramesDep, RegistryDep, RowId, SettingsDep, blank_image
 from app.errors import ApiError
 from app.owners import CallerDep
 from app.routers.health import addresses as server_addresses
 from app.serialize import qr_svg
-from engine import imageio
 
 router = APIRouter(prefix="/api/sessions", tags=["class sessions"])
 StudentKey = Annotated[str | None, Header(description="the key joining returned")]
@@ -43,7 +42,7 @@ class Label(BaseModel):
 def start(body: NewSession, classroom: ClassroomDep, registry: RegistryDep, settings: SettingsDep,
           caller: CallerDep) -> dict:
     """Start a class session: a short join code and the teacher's key (keep it: it is shown once)."""
-    card = find_card(registry, body.model or settings.default_model)
+    card = registry.card(body.model or settings.default_model)
     if list(card.input_shape) != [1, 28, 28]:
         raise ApiError(422, "invalid_request", "A class session needs a model that reads 28x28 drawings "
                        "(digits or Fashion-MNIST).", {"model": "reads photos, not drawings"})
@@ -97,10 +96,9 @@ async def add_drawing(
     student, session = await run_in_threadpool(lambda: (store.student(code, x_student_key), store.get(code)))
     card = classroom.model(session)
     data = await image.read(settings.max_upload_bytes + 1)
-    try:  # read where the live frames are read (app/frames.py): one queue for every drawing
-        seen, probabilities = await frames.drawing(data, card.id)
-    except imageio.ImageError as exc:
-        raise image_error(exc) from exc
+    # read where the live frames are read (app/frames.py): one queue for every drawing; a bad
+    # image raises imageio.ImageError, answered as its 4xx
+    seen, probabilities = await frames.drawing(data, card.id)
     if probabilities is None:
         raise blank_image()
     guess = int(np.argmax(probabilities))

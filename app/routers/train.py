@@ -8,11 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from app.deps import SettingsDep, TrainingDep
-from app.errors import ApiError
+from app.errors import refusal_message
 from app.owners import CallerDep
 from app.sockets import CLOSED, until_closed
 from app.training import check_size, fits
 from engine import choices, models
+from engine.refusal import Refusal
 from engine.stores.db import MODEL_NAME_LENGTH, StoreError, clean_name
 from engine.training.worker import JobSpec
 
@@ -95,21 +96,21 @@ def start(body: TrainRequest, training: TrainingDep, settings: SettingsDep, call
                    learning_rates=body.learning_rates or [body.learning_rate])
     made = caller.ensure()
     job = training.submit(spec, caller)
-    return {"id": job.id, "status": job.status, "position": training.position(job), **made}
+    return {"id": job.id, "status": job.status, "position": training.jobs.position(job), **made}
 
 
 @router.get("/api/train/{job_id}")
 def status(job_id: str, training: TrainingDep) -> dict:
     """Status (queued with position, running, paused, done, stopped, diverged, failed), epoch,
     step, metrics so far; when done the test accuracy and the saved model ids."""
-    return training.summary(training.get(job_id))
+    return training.jobs.summary(training.jobs.get(job_id))
 
 
 @router.get("/api/train/{job_id}/results")
 def results(job_id: str, training: TrainingDep) -> dict:
     """Per run: test accuracy, confusion matrix and up to 16 misclassified test images per cell
-    (base64 bytes of 28x28 images), and the saved model id."""
-    job = training.get(job_id)
+    (images in the one form: {"width", "height", "channels", "base64"}), and the saved model id."""
+    job = training.jobs.get(job_id)
     return {"id": job.id, "status": job.status, "results": job.results}
 
 
@@ -135,22 +136,22 @@ async def stream(ws: WebSocket, job_id: str, training: TrainingDep, since: int =
     it to resume). Closes after the final event."""
     await ws.accept()
     try:
-        await run_in_threadpool(training.get, job_id)  # in district mode these ask Redis: not on the loop
-    except ApiError as exc:  # no such job (404), or district mode's Redis not answering (503: try again)
-        await ws.send_json({"type": "error", "error": exc.code, "message": exc.message})
+        await run_in_threadpool(training.jobs.get, job_id)  # in district mode these ask Redis: not on the loop
+    except Refusal as exc:  # no such job (404), or district mode's Redis not answering (503: try again)
+        await ws.send_json(refusal_message(exc))
         await ws.close(code=4404 if exc.status == 404 else 1013)
         return
     changed = training.watch(job_id)
     try:
         while True:
-            for event in await run_in_threadpool(training.events_since, job_id, since):
+            for event in await run_in_threadpool(training.jobs.events_since, job_id, since):
                 await ws.send_json(event)
                 since = event["seq"]
                 if event["type"] == "done":
                     await ws.close()
                     return
             changed.clear()
-            if (not await run_in_threadpool(training.events_since, job_id, since)
+            if (not await run_in_threadpool(training.jobs.events_since, job_id, since)
                     and await until_closed(ws, changed.wait()) is CLOSED):
                 return  # the page went away (or the server is shutting down)
     finally:

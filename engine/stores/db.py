@@ -1,19 +1,31 @@
-"""The embedded database under the stores (projects, class sessions): one SQLite file, WAL mode,
-foreign keys on, a fresh connection per call, so any thread may use it; writes are transactions.
-Also what both stores share: the error they refuse a request with, and how they clean a name."""
+"""The database under the stores (projects, class sessions), through SQLAlchemy Core: one SQLite
+file (WAL mode, foreign keys on, a fresh connection per call, so any thread may use it), or in
+district mode (replicas on several machines) a PostgreSQL server that every replica shares. Each
+store declares its tables once (SQLAlchemy `Table`s) and reads and writes them with the same SQL
+on either. Also what both stores share: the error they refuse a request with, and how they clean
+a name."""
 from __future__ import annotations
 
-import re
 import sqlite3
-import threading
 import time
-from contextlib import closing, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, RowMapping, Table, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.pool import NullPool
+from sqlalchemy.schema import CreateColumn
 
 from engine.refusal import Refusal
 
 NAME_LENGTH = 40  # longest display name (projects, classes, students)
 MODEL_NAME_LENGTH = 60  # longest model name (a made name: network, data, accuracy, date, rate)
+
+# Every integer column: 64-bit on PostgreSQL (ids up to 2**63 - 1, as the API allows; its INTEGER
+# is 32-bit); INTEGER on SQLite (64-bit there), which makes an `id` primary key the rowid.
+BIGINT = BigInteger().with_variant(Integer, "sqlite")
 
 
 class StoreError(Refusal):
@@ -44,6 +56,98 @@ def clean_name(value: object, what: str, limit: int = NAME_LENGTH) -> str:
     return name
 
 
+UNAVAILABLE = ("The database (PostgreSQL) is not answering, so nothing could be read or saved (what was saved "
+               "before is safe). Try again in a minute; if it lasts, tell whoever runs the server.")
+
+
+class Database:
+    """One database and its tables (`metadata`), made if missing, with the columns a newer version
+    added to a database an older version made. `query`, `value`, `write` and `insert` each run in
+    a transaction of their own; `transaction()` gives one for several statements. SQL is text with
+    named parameters (`WHERE id = :id`); rows are read by name (`row["name"]`, `dict(row)`).
+
+    What goes wrong reaches the stores as: sqlalchemy.exc.IntegrityError for a broken constraint
+    (on either database), StoreError 503 for a PostgreSQL that does not answer, and SQLite's own
+    error (sqlite3.Error: a full disk among them) for the rest on SQLite."""
+
+    def __init__(self, engine, metadata: MetaData):
+        self.engine, self.metadata = engine, metadata
+        with self._errors():
+            self._make_tables()
+
+    # --- making the tables (servers starting together take turns) ---------------------------
+
+    def _schema_transaction(self):
+        """A transaction that holds the database's schema lock (a context manager yielding it)."""
+        raise NotImplementedError
+
+    def _make_tables(self) -> None:
+        with self._schema_transaction() as con:
+            self.metadata.create_all(con)
+            looked = inspect(con)
+            for table in self.metadata.tables.values():
+                have = {c["name"] for c in looked.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have:
+                        self._add_column(con, column)
+
+    def _add_column(self, con: Connection, column: Column) -> None:
+        """Add a column that a newer version declares to a table an older version made (it must
+        allow NULL or have a default). Called in the schema transaction: one server at a time
+        looks and adds, so of servers starting together only the first adds it."""
+        table = con.dialect.identifier_preparer.format_table(column.table)
+        con.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {CreateColumn(column).compile(dialect=con.dialect)}")
+
+    # --- reading and writing -----------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            self._failed(exc)
+            raise
+
+    def _failed(self, exc: DBAPIError) -> None:
+        """Turn a database error into what the callers know (or return: it goes on as it is)."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction: committed at the end of the block, rolled back if it raises."""
+        with self._errors(), self.engine.connect() as con:
+            con.execution_options(write=True)
+            with con.begin():
+                yield con
+
+    def query(self, sql: str, **params) -> list[RowMapping]:
+        with self._errors(), self.engine.connect() as con:
+            return list(con.execute(text(sql), params).mappings())
+
+    def value(self, sql: str, **params):
+        """The first column of the first row (a COUNT(*), say); None without rows."""
+        with self._errors(), self.engine.connect() as con:
+            return con.execute(text(sql), params).scalar()
+
+    def write(self, sql: str, **params) -> int:
+        """Run one statement in a transaction; the rows it changed."""
+        with self.transaction() as con:
+            return con.execute(text(sql), params).rowcount
+
+    def insert(self, table: Table, **values) -> int:
+        """Add one row in a transaction; its primary key (the new id)."""
+        with self.transaction() as con:
+            return insert_row(con, table, **values)
+
+
+def insert_row(con: Connection, table: Table, **values):
+    """Add one row in the transaction `con`; its primary key (the new id)."""
+    return con.execute(table.insert().values(**values)).inserted_primary_key[0]
+
+
+# --- SQLite (the default: one file in the data folder) ---------------------------------------
+
 def _wal(con: sqlite3.Connection, wait: float = 15.0) -> None:
     """Put the file in WAL mode (it stays so). SQLite answers "locked" at once, without waiting,
     while another process is making the same new file (servers starting together on a shared
@@ -59,185 +163,73 @@ def _wal(con: sqlite3.Connection, wait: float = 15.0) -> None:
             time.sleep(0.05)
 
 
-class Database:
-    def __init__(self, path: Path, schema: str):
+class SqliteDatabase(Database):
+    """The SQLite file at `path`. A fresh connection per call (NullPool), so any thread may use
+    the database; SQLAlchemy leaves transactions to us: a write transaction is BEGIN IMMEDIATE
+    (the write lock first, waiting up to 15 s for it), a read runs on its own."""
+
+    def __init__(self, path: Path, metadata: MetaData):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self.connect()) as con:
-            _wal(con)
-            con.executescript(schema)
+        engine = create_engine(URL.create("sqlite", database=str(self.path)), poolclass=NullPool, connect_args={"timeout": 15})
+        event.listen(engine, "connect", self._on_connect)
+        event.listen(engine, "begin", self._on_begin)
+        self._wal_done = False
+        super().__init__(engine, metadata)
         # Held open for good: while one connection stays, SQLite keeps its -wal and -shm files
         # (the last connection to close removes them), so reads on a full disk do not need room
         # to make them again.
-        self._keeper = self.connect()
+        self._keeper = engine.raw_connection()
 
-    def connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=15)
-        con.row_factory = sqlite3.Row
+    def _on_connect(self, con: sqlite3.Connection, _record) -> None:
+        con.isolation_level = None  # no transaction of the driver's own: BEGIN comes from _on_begin
+        if not self._wal_done:
+            _wal(con)
+            self._wal_done = True
         con.execute("PRAGMA foreign_keys=ON")
         con.execute("PRAGMA synchronous=NORMAL")  # with WAL: safe, one fsync per checkpoint, not per write
-        return con
 
-    def add_column(self, table: str, column: str, declaration: str) -> None:
-        """Add a column that a newer version needs to a database an older version made. The look
-        and the change are one write transaction: servers that share the file and start together
-        (district mode) take turns, and only the first adds it."""
-        with closing(self.connect()) as con:
-            con.isolation_level = None  # transactions by hand: BEGIN IMMEDIATE takes the write lock first
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                if column not in [r["name"] for r in con.execute(f"PRAGMA table_info({table})")]:
-                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+    @staticmethod
+    def _on_begin(con: Connection) -> None:
+        if con.get_execution_options().get("write"):
+            con.exec_driver_sql("BEGIN IMMEDIATE")
 
-    def query(self, sql: str, *args) -> list[sqlite3.Row]:
-        with closing(self.connect()) as con:
-            return con.execute(sql, args).fetchall()
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[Connection]:
+        with self.transaction() as con:  # BEGIN IMMEDIATE: one process at a time looks and makes
+            yield con
 
-    def write(self, sql: str, *args) -> int:
-        """Run one statement in a transaction; the new row's id."""
-        with closing(self.connect()) as con, con:
-            return con.execute(sql, args).lastrowid
+    def _failed(self, exc: DBAPIError) -> None:
+        if isinstance(exc.orig, sqlite3.Error):
+            raise exc.orig from None  # SQLite's own words (a full disk: what the app answers 507 to)
 
 
 # --- PostgreSQL (district mode with replicas on several machines: NEURONLAB_DATABASE_URL) ---------
 
-def postgres_schema(schema: str) -> str:
-    """The stores' SQLite schema in PostgreSQL's words: 64-bit integers (ids up to 2**63 - 1, as
-    the API allows), identity ids, doubles, bytea."""
-    schema = schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
-    for sqlite_type, pg_type in (("INTEGER", "BIGINT"), ("REAL", "DOUBLE PRECISION"), ("BLOB", "BYTEA")):
-        schema = re.sub(rf"\b{sqlite_type}\b", pg_type, schema)
-    return schema
-
-
-class _PgRow(tuple):
-    """A row read by name or by place, as sqlite3.Row is."""
-    names: tuple = ()
-
-    def __getitem__(self, key):
-        return tuple.__getitem__(self, self.names.index(key) if isinstance(key, str) else key)
-
-    def keys(self) -> list[str]:
-        return list(self.names)
-
-
-def _rows(cursor):
-    names = tuple(c.name for c in cursor.description or ())
-    row_type = type("Row", (_PgRow,), {"names": names})
-    return lambda values: row_type(values)
-
-
-class _PgCursor:
-    def __init__(self, cursor, lastrowid=None):
-        self.cursor, self.lastrowid = cursor, lastrowid
-
-    def fetchall(self) -> list:
-        return self.cursor.fetchall() if self.cursor.description else []
-
-
-UNAVAILABLE = ("The database (PostgreSQL) is not answering, so nothing could be read or saved (what was saved "
-               "before is safe). Try again in a minute; if it lasts, tell whoever runs the server.")
-
-
-@contextmanager
-def _pg_errors():
-    """PostgreSQL's errors as the stores know them: a broken constraint is sqlite3's IntegrityError
-    (what they catch), a lost server a 503 (not a crash)."""
-    import psycopg
-    try:
-        yield
-    except psycopg.errors.IntegrityError as exc:
-        raise sqlite3.IntegrityError(str(exc)) from exc
-    except psycopg.OperationalError as exc:
-        raise StoreError(503, "database_unavailable", UNAVAILABLE) from exc
-
-
-class _PgConnection:
-    """A pooled PostgreSQL connection that the stores use as they use sqlite3's: execute with ?
-    placeholders, `with con:` for a transaction, close() (back to the pool), lastrowid of an
-    INSERT, sqlite3.IntegrityError for a broken constraint."""
-
-    def __init__(self, raw, pool: "PostgresDatabase"):
-        self.raw, self.pool = raw, pool
-
-    @staticmethod
-    def _sql(sql: str) -> str:
-        return sql.replace("%", "%%").replace("?", "%s")
-
-    def execute(self, sql: str, args=()) -> _PgCursor:
-        table = re.match(r"\s*INSERT INTO (\w+)", sql)
-        returning = table is not None and table[1] in self.pool.id_tables
-        cursor = self.raw.cursor(row_factory=_rows)
-        with _pg_errors():
-            cursor.execute(self._sql(sql) + (" RETURNING id" if returning else ""), tuple(args))
-            return _PgCursor(cursor, cursor.fetchone()[0] if returning else None)
-
-    def executemany(self, sql: str, rows) -> None:
-        with _pg_errors():
-            self.raw.cursor().executemany(self._sql(sql), [tuple(r) for r in rows])
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb) -> None:
-        if kind is None:
-            with _pg_errors():
-                self.raw.commit()
-        else:
-            with suppress(Exception):  # the error on its way out says more than a failed rollback
-                self.raw.rollback()
-
-    def close(self) -> None:
-        self.pool._give_back(self.raw)
-
-
 class PostgresDatabase(Database):
-    """Database's interface on a PostgreSQL server shared by every replica: the same schema
-    (translated), the same calls; connections are pooled (a new one costs milliseconds)."""
+    """The PostgreSQL database at `url`, shared by every replica: the same tables, the same calls;
+    connections are pooled (a new one costs milliseconds), each checked before use, so a server
+    that restarted is found again."""
 
-    def __init__(self, url: str, schema: str, pool_size: int = 8):
+    def __init__(self, url: str, metadata: MetaData, pool_size: int = 8):
+        self.url, self.path = url, None
+        engine = create_engine(make_url(url).set(drivername="postgresql+psycopg"), pool_size=pool_size,
+                               pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        super().__init__(engine, metadata)
+
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[Connection]:
+        with self.transaction() as con:  # replicas starting together: one at a time looks and makes
+            con.execute(text("SELECT pg_advisory_xact_lock(7224901)"))
+            yield con
+
+    def _failed(self, exc: DBAPIError) -> None:
         import psycopg
-        self.url, self.pool_size, self.path = url, pool_size, None
-        self._idle: list = []
-        self._lock = threading.Lock()
-        self.id_tables = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+) \(\s*id INTEGER PRIMARY KEY AUTOINCREMENT", schema))
-        with psycopg.connect(url) as con:  # replicas starting together: one at a time makes the tables
-            con.execute("SELECT pg_advisory_xact_lock(7224901)")
-            for statement in filter(str.strip, postgres_schema(schema).split(";")):
-                con.execute(statement)
-
-    def connect(self) -> _PgConnection:
-        import psycopg
-        with self._lock:
-            raw = self._idle.pop() if self._idle else None
-        if raw is None or raw.closed:
-            with _pg_errors():
-                raw = psycopg.connect(self.url, connect_timeout=5)
-        return _PgConnection(raw, self)
-
-    def _give_back(self, raw) -> None:
-        import psycopg
-        if raw.closed or raw.broken:
-            return
-        try:
-            raw.rollback()  # whatever was not committed
-        except psycopg.OperationalError:
-            return
-        with self._lock:
-            if len(self._idle) < self.pool_size:
-                self._idle.append(raw)
-                return
-        raw.close()
-
-    def add_column(self, table: str, column: str, declaration: str) -> None:
-        with closing(self.connect()) as con, con:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {postgres_schema(declaration)}")
+        if exc.connection_invalidated or isinstance(exc.orig, psycopg.OperationalError):
+            raise StoreError(503, "database_unavailable", UNAVAILABLE) from exc
 
 
-def open_database(path: Path, schema: str, url: str | None = None) -> Database:
-    """The SQLite file at `path`, or with `url` (postgresql://...) the PostgreSQL database there."""
-    return PostgresDatabase(url, schema) if url else Database(path, schema)
+def open_database(path: Path, metadata: MetaData, url: str | None = None) -> Database:
+    """The SQLite file at `path`, or with `url` (postgresql://...) the PostgreSQL database there;
+    either way with `metadata`'s tables."""
+    return PostgresDatabase(url, metadata) if url else SqliteDatabase(path, metadata)

@@ -1,6 +1,6 @@
 """Projects: classes a user teaches the network ("Santa or not?"), with their photos.
 
-An embedded SQLite database (`<folder>/projects.sqlite3`) holds projects, classes and samples;
+A database (`<folder>/projects.sqlite3`, or PostgreSQL in district mode) holds projects, classes and samples;
 each photo is a file beside it (`<folder>/<project>/<sample>.jpg`, shrunk to at most 320 pixels,
 re-encoded: what is kept is never the uploaded bytes). Every method opens its own connection, so
 the store can be used from any thread; writes are transactions. Names are kept as typed (pages
@@ -12,40 +12,46 @@ import json
 import re
 import secrets
 import shutil
-import sqlite3
 import time
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from sqlalchemy import Column, ForeignKey, Index, MetaData, RowMapping, Table, Text
+from sqlalchemy.types import Double
 
 from engine import datasets
 from engine.preprocess import prepare_photo, rgb, shrink
 from engine.stores import files
-from engine.stores.db import StoreError, clean_name, open_database
+from engine.stores.db import BIGINT, StoreError, clean_name, insert_row, open_database
 
 STORED_SIZE = 320       # longest side of a kept photo
 MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
 HELD_OUT = 0.2          # share of each class's photos kept out of training, to test on
 ID_PATTERN = re.compile(r"^(?:[0-9a-f]{8}|[0-9a-f]{32})$")  # 128 random bits (8 hex: made by older versions)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS projects (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL,
-    model_id TEXT, result TEXT);
-CREATE TABLE IF NOT EXISTS classes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    name TEXT NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS samples (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
-    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    source TEXT NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL, created REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS samples_by_class ON samples(class_id);
-"""
+METADATA = MetaData()
+PROJECTS = Table(
+    "projects", METADATA,
+    Column("id", Text, primary_key=True), Column("name", Text, nullable=False),
+    Column("created", Double, nullable=False), Column("model_id", Text), Column("result", Text),
+    Column("owner", Text),  # the owner-token hash (added to older databases, as every later column is)
+    Column("training", Text))  # the job training it, and what its end needs
+CLASSES = Table(
+    "classes", METADATA,
+    Column("id", BIGINT, primary_key=True, autoincrement=True),
+    Column("project_id", Text, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False), Column("created", Double, nullable=False),
+    sqlite_autoincrement=True)  # ids are never used again, not even the last one's after a delete
+SAMPLES = Table(
+    "samples", METADATA,
+    Column("id", BIGINT, primary_key=True, autoincrement=True),
+    Column("class_id", BIGINT, ForeignKey("classes.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", Text, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("source", Text, nullable=False), Column("width", BIGINT, nullable=False),
+    Column("height", BIGINT, nullable=False), Column("created", Double, nullable=False),
+    Index("samples_by_class", "class_id"), sqlite_autoincrement=True)
 
 
 @dataclass
@@ -59,14 +65,13 @@ class ProjectStore:
     def __init__(self, folder: Path, limits: Limits | None = None, shared: bool = False, database_url: str | None = None):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.db = open_database(self.folder / "projects.sqlite3", SCHEMA, database_url)
-        self.db.add_column("projects", "owner", "TEXT")
+        self.db = open_database(self.folder / "projects.sqlite3", METADATA, database_url)
         self.limits = limits or Limits()
         for sub in [self.folder, *self.folder.iterdir()]:
             if sub.is_dir():
                 # photos a crash left half-written (shared: other servers' writes in progress stay)
                 files.remove_partial(sub, files.SHARED_PARTIAL_AGE if shared else 0.0)
-        self._connect, self._query = self.db.connect, self.db.query
+        self._query, self._value = self.db.query, self.db.value
 
     # --- projects ---------------------------------------------------------------------------
 
@@ -76,16 +81,15 @@ class ProjectStore:
         self._check_unique(names)
         if len(names) > self.limits.classes:
             raise StoreError(422, "too_many_classes", f"A project has at most {self.limits.classes} classes.", "classes")
-        if self._query("SELECT COUNT(*) FROM projects")[0][0] >= self.limits.projects:
+        if self._value("SELECT COUNT(*) FROM projects") >= self.limits.projects:
             raise StoreError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
                                "projects; delete one you no longer need.")
         project_id = secrets.token_hex(16)
         now = time.time()
-        with closing(self._connect()) as con, con:
-            con.execute("INSERT INTO projects (id, name, created, owner) VALUES (?, ?, ?, ?)",
-                        (project_id, name, now, owner))
-            con.executemany("INSERT INTO classes (project_id, name, created) VALUES (?, ?, ?)",
-                            [(project_id, n, now) for n in names])
+        with self.db.transaction() as con:
+            insert_row(con, PROJECTS, id=project_id, name=name, created=now, owner=owner)
+            for n in names:
+                insert_row(con, CLASSES, project_id=project_id, name=n, created=now)
         return self.get(project_id)
 
     def list(self, owner: str | None, everyone: bool = False) -> list[dict]:
@@ -94,14 +98,14 @@ class ProjectStore:
             "SELECT p.id, p.name, p.created, p.model_id, "
             "(SELECT COUNT(*) FROM classes c WHERE c.project_id = p.id) AS classes, "
             "(SELECT COUNT(*) FROM samples s WHERE s.project_id = p.id) AS samples "
-            "FROM projects p WHERE ? OR p.owner = ? ORDER BY p.created DESC", int(everyone), owner)
+            "FROM projects p WHERE :everyone OR p.owner = :owner ORDER BY p.created DESC", everyone=everyone, owner=owner)
         return [dict(r) for r in rows]
 
     def owner(self, project_id: str) -> str | None:
         return self._project(project_id)["owner"]
 
-    def _project(self, project_id: str) -> sqlite3.Row:
-        rows = self._query("SELECT * FROM projects WHERE id = ?", project_id) if ID_PATTERN.match(project_id) else []
+    def _project(self, project_id: str) -> RowMapping:
+        rows = self._query("SELECT * FROM projects WHERE id = :id", id=project_id) if ID_PATTERN.match(project_id) else []
         if not rows:
             raise StoreError(404, "project_not_found", f"There is no project {project_id!r}. "
                                "See GET /api/projects for the projects on this server.")
@@ -111,9 +115,9 @@ class ProjectStore:
         """The project with its classes, each with its sample ids (oldest first)."""
         p = self._project(project_id)
         classes = [dict(c) for c in self._query(
-            "SELECT id, name FROM classes WHERE project_id = ? ORDER BY id", project_id)]
+            "SELECT id, name FROM classes WHERE project_id = :project ORDER BY id", project=project_id)]
         samples: dict[int, list[int]] = {c["id"]: [] for c in classes}
-        for s in self._query("SELECT id, class_id FROM samples WHERE project_id = ? ORDER BY id", project_id):
+        for s in self._query("SELECT id, class_id FROM samples WHERE project_id = :project ORDER BY id", project=project_id):
             samples[s["class_id"]].append(s["id"])
         for c in classes:
             c["samples"] = samples[c["id"]]
@@ -123,29 +127,26 @@ class ProjectStore:
 
     def rename(self, project_id: str, name: str) -> dict:
         self._project(project_id)
-        with closing(self._connect()) as con, con:
-            con.execute("UPDATE projects SET name = ? WHERE id = ?", (clean_name(name, "project"), project_id))
+        self.db.write("UPDATE projects SET name = :name WHERE id = :id", name=clean_name(name, "project"), id=project_id)
         return self.get(project_id)
 
     def delete(self, project_id: str) -> str | None:
         """Delete the project, its classes and photos; returns its model id (the caller deletes it)."""
         model_id = self._project(project_id)["model_id"]
-        self._delete_freeing("DELETE FROM projects WHERE id = ?", (project_id,),
+        self._delete_freeing("DELETE FROM projects WHERE id = :id", project_id,
                              lambda: shutil.rmtree(self.folder / project_id, ignore_errors=True))
         return model_id
 
-    def _delete_freeing(self, sql: str, args: tuple, remove_files) -> None:
-        """Delete rows, then their files. On a full disk SQLite may lack room even to record a
-        delete: then the files go first (freeing space) and the delete is tried again."""
+    def _delete_freeing(self, sql: str, row_id: object, remove_files) -> None:
+        """Delete rows (`sql` with an :id), then their files. On a full disk SQLite may lack room
+        even to record a delete: then the files go first (freeing space) and the delete is tried again."""
         try:
-            with closing(self._connect()) as con, con:
-                con.execute(sql, args)
+            self.db.write(sql, id=row_id)
         except Exception as exc:
             if not files.is_disk_full(exc, self.folder):
                 raise
             remove_files()
-            with closing(self._connect()) as con, con:
-                con.execute(sql, args)
+            self.db.write(sql, id=row_id)
         remove_files()
 
     def model_texts(self) -> list[str]:
@@ -155,10 +156,31 @@ class ProjectStore:
     def set_model(self, project_id: str, model_id: str, result: dict) -> str | None:
         """Record a newly trained model and its results; returns the model it replaces."""
         old = self._project(project_id)["model_id"]
-        with closing(self._connect()) as con, con:
-            con.execute("UPDATE projects SET model_id = ?, result = ? WHERE id = ?",
-                        (model_id, json.dumps(result), project_id))
+        self.db.write("UPDATE projects SET model_id = :model, result = :result WHERE id = :id",
+                      model=model_id, result=json.dumps(result), id=project_id)
         return old if old != model_id else None
+
+    def set_training(self, project_id: str, job_id: str, held_out: list[int], photos: int) -> None:
+        """Note the training job a project waits for and what its end needs (the held-out photos
+        it is tested on, how many photos it had): kept here, every replica reads it."""
+        noted = json.dumps({"job": job_id, "held_out": held_out, "photos": photos})
+        self.db.write("UPDATE projects SET training = :noted WHERE id = :id", noted=noted, id=project_id)
+
+    def training(self, project_id: str) -> dict | None:
+        """The project's noted training job ({"job", "held_out", "photos"}), ended or not; None if none."""
+        raw = self._project(project_id)["training"]
+        return json.loads(raw) if raw else None
+
+    def take_training(self, project_id: str, job_id: str) -> dict | None:
+        """The noted training of `job_id`, to the first caller only (one replica records its end);
+        None when another took it or the project waits for another job; a 404 StoreError when the
+        project is gone (deleted while its job trained)."""
+        raw = self._project(project_id)["training"]
+        if not raw or json.loads(raw)["job"] != job_id:
+            return None
+        taken = self.db.write("UPDATE projects SET training = NULL WHERE id = :id AND training = :noted",
+                              id=project_id, noted=raw)
+        return json.loads(raw) if taken else None
 
     # --- classes ----------------------------------------------------------------------------
 
@@ -175,10 +197,8 @@ class ProjectStore:
         self._check_unique([c["name"] for c in project["classes"]] + [name])
         if len(project["classes"]) >= self.limits.classes:
             raise StoreError(409, "too_many_classes", f"A project has at most {self.limits.classes} classes.")
-        with closing(self._connect()) as con, con:
-            cur = con.execute("INSERT INTO classes (project_id, name, created) VALUES (?, ?, ?)",
-                              (project_id, name, time.time()))
-        return {"id": cur.lastrowid, "name": name, "samples": [], "count": 0}
+        class_id = self.db.insert(CLASSES, project_id=project_id, name=name, created=time.time())
+        return {"id": class_id, "name": name, "samples": [], "count": 0}
 
     def _class(self, project_id: str, class_id: object) -> dict:
         project = self.get(project_id)
@@ -194,13 +214,12 @@ class ProjectStore:
         name = clean_name(name, "class")
         others = [c["name"] for c in self.get(project_id)["classes"] if c["id"] != class_id]
         self._check_unique(others + [name])
-        with closing(self._connect()) as con, con:
-            con.execute("UPDATE classes SET name = ? WHERE id = ?", (name, class_id))
+        self.db.write("UPDATE classes SET name = :name WHERE id = :id", name=name, id=class_id)
         return self._class(project_id, class_id)
 
     def delete_class(self, project_id: str, class_id: int) -> None:
         doomed = self._class(project_id, class_id)["samples"]
-        self._delete_freeing("DELETE FROM classes WHERE id = ?", (class_id,), lambda: [
+        self._delete_freeing("DELETE FROM classes WHERE id = :id", class_id, lambda: [
             path.unlink(missing_ok=True) for sample_id in doomed for path in self._sample_files(project_id, sample_id)])
 
     # --- samples ----------------------------------------------------------------------------
@@ -214,7 +233,7 @@ class ProjectStore:
             raise StoreError(422, "no_class", "Say which class these photos show: send class_id "
                              "(the ids are in GET /api/projects/{id}).", "class_id")
         self._project(project_id)
-        if not self._query("SELECT 1 FROM classes WHERE id = ? AND project_id = ?", class_id, project_id):
+        if not self._query("SELECT 1 FROM classes WHERE id = :id AND project_id = :project", id=class_id, project=project_id):
             self._class(project_id, class_id)  # raises the 404 that lists the classes
 
     def add_samples(self, project_id: str, class_id: object, images: list[Image.Image],
@@ -222,7 +241,7 @@ class ProjectStore:
         """Keep photos for a class: shrunk, RGB, re-encoded as JPEG. A batch that would pass the
         project's limit is refused whole."""
         self.check_class(project_id, class_id)
-        total = self._query("SELECT COUNT(*) FROM samples WHERE project_id = ?", project_id)[0][0]
+        total = self._value("SELECT COUNT(*) FROM samples WHERE project_id = :project", project=project_id)
         if total + len(images) > self.limits.samples:
             raise StoreError(409, "too_many_samples", f"This project has {total} photos; {len(images)} more "
                              f"would pass the {self.limits.samples} one project may keep. Delete some first.")
@@ -230,15 +249,14 @@ class ProjectStore:
         photos = [rgb(shrink(img, STORED_SIZE)) for img in images]
         kept, written = [], []
         try:  # one transaction: every row and every file of the batch appear together, or none does
-            with closing(self._connect()) as con, con:
+            with self.db.transaction() as con:
                 for photo in photos:
-                    cur = con.execute("INSERT INTO samples (class_id, project_id, source, width, height, created) "
-                                      "VALUES (?, ?, ?, ?, ?, ?)",
-                                      (class_id, project_id, source, photo.width, photo.height, time.time()))
-                    path = self.sample_path(project_id, cur.lastrowid)
+                    sample_id = insert_row(con, SAMPLES, class_id=class_id, project_id=project_id, source=source,
+                                           width=photo.width, height=photo.height, created=time.time())
+                    path = self.sample_path(project_id, sample_id)
                     files.write_with(path, lambda tmp, p=photo: p.save(tmp, "JPEG", quality=90))
                     written.append(path)
-                    kept.append({"id": cur.lastrowid, "class_id": class_id, "width": photo.width,
+                    kept.append({"id": sample_id, "class_id": class_id, "width": photo.width,
                                  "height": photo.height})
         except BaseException:
             for path in written:
@@ -251,12 +269,12 @@ class ProjectStore:
 
     def delete_sample(self, project_id: str, sample_id: int) -> None:
         self._sample(project_id, sample_id)
-        self._delete_freeing("DELETE FROM samples WHERE id = ?", (sample_id,), lambda: [
+        self._delete_freeing("DELETE FROM samples WHERE id = :id", sample_id, lambda: [
             path.unlink(missing_ok=True) for path in self._sample_files(project_id, sample_id)])
 
-    def _sample(self, project_id: str, sample_id: int) -> sqlite3.Row:
+    def _sample(self, project_id: str, sample_id: int) -> RowMapping:
         self._project(project_id)
-        rows = self._query("SELECT * FROM samples WHERE id = ? AND project_id = ?", sample_id, project_id)
+        rows = self._query("SELECT * FROM samples WHERE id = :id AND project_id = :project", id=sample_id, project=project_id)
         if not rows:
             raise StoreError(404, "sample_not_found", f"Project {project_id} has no photo {sample_id}.")
         return rows[0]

@@ -24,12 +24,41 @@ from safetensors.torch import save as weights_bytes
 from torch import nn
 
 from engine import models, photonet
+from engine.refusal import Refusal
 from engine.stores import files
 from engine.stores.cards import ModelCard
 from engine.stores.db import MODEL_NAME_LENGTH, clean_name
 
 log = logging.getLogger("neuronlab")
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+
+
+class UnknownModel(Refusal, KeyError):
+    """404 unknown_model: no model by that id, or its weights are missing or damaged. A KeyError
+    too, for the code that asks the registry and carries on without the model."""
+
+    def __init__(self, message: str):
+        super().__init__(404, "unknown_model", message)
+
+    def __str__(self) -> str:  # the message as written (a KeyError would show it quoted)
+        return self.message
+
+    def __reduce__(self):
+        return type(self), (self.message,)
+
+
+class ShippedModel(Refusal, PermissionError):
+    """403 shipped_model: a model that ships with NeuronLab cannot be changed or deleted. A
+    PermissionError too, for the code that skips what it may not remove."""
+
+    def __init__(self, message: str):
+        super().__init__(403, "shipped_model", message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self):
+        return type(self), (self.message,)
 
 
 TASKS = {"mnist": ("digits", "digit"), "fashion": ("fashion", "object")}  # dataset: (task, preparation)
@@ -242,7 +271,7 @@ class ModelRegistry:
     def user_card(self, model_id: str) -> ModelCard:
         card = self.card(model_id)
         if model_id not in self.user_ids:
-            raise PermissionError(f"{model_id!r} ships with NeuronLab and cannot be changed or deleted.")
+            raise ShippedModel(f"{model_id!r} ships with NeuronLab and cannot be changed or deleted.")
         return card
 
     def rename(self, model_id: str, name: str) -> ModelCard:
@@ -263,7 +292,8 @@ class ModelRegistry:
     def weights_path(self, model_id: str) -> Path:
         self.card(model_id)
         if not self.paths[model_id].is_file():
-            raise KeyError(f"the weights of {model_id!r} are missing")
+            raise UnknownModel(f"The weights of model {model_id!r} are missing: it cannot be used. "
+                               "Train it again, or ask the server's admin to remove it.")
         return self.paths[model_id]
 
     def history_path(self, model_id: str):
@@ -277,7 +307,8 @@ class ModelRegistry:
         card = self.by_id.get(model_id)
         if card is None:
             known = ", ".join(sorted(self.by_id)) or "none are installed"
-            raise KeyError(f"There is no model {str(model_id)[:80]!r}. Known models: {known}.")
+            raise UnknownModel(f"There is no model {str(model_id)[:80]!r}. Known models: {known}. "
+                               "See GET /api/models.")
         return card
 
     def get(self, model_id: str) -> StoredModel:
@@ -292,7 +323,7 @@ class ModelRegistry:
             module = load_module(card, self.paths[model_id])
         except (OSError, ValueError, RuntimeError, SafetensorError) as exc:  # its weights changed on disk since the start
             log.warning("model %s cannot be read (%s): its weights file is damaged or gone", model_id, exc)
-            raise KeyError(f"The weights of model {model_id!r} are damaged or gone: it cannot be used. "
+            raise UnknownModel(f"The weights of model {model_id!r} are damaged or gone: it cannot be used. "
                            "Train it again, or ask the server's admin to remove it.") from exc
         if card.base is not None:  # a head on a pretrained network's frozen body: one network
             module = nn.Sequential(*self.get(card.base).module.body(), *module).eval()

@@ -1,7 +1,7 @@
 """District mode's training workers (docs/scaling.md): an RQ worker that takes a class's
 fine-tunes first, then training jobs, and runs each in a process it forks (torch loaded once,
 before the fork). A training job runs the same worker_main as on one server, its commands read
-from Redis and its events written there (engine.training.district.JobStore); a warm shutdown
+from Redis and its events written there (engine.training.redisjobs.JobStore); a warm shutdown
 (SIGTERM) stops the job with its model saved; a killed job process fails its job at once.
 
     python -m engine.training.district --redis redis://10.0.0.5:6379/0 [--data-dir data]
@@ -22,9 +22,9 @@ from rq import Queue, Worker, worker_registration
 
 from engine import datasets
 from engine.stores import store
-from engine.training.district import FINETUNE_QUEUE, HEARTBEAT, HEARTBEAT_TTL, KEY, QUEUE, WORKER_BEAT, WORKER_TTL, JobStore, connect
 from engine.training.finetune import tune_and_save
-from engine.training.jobs import Job
+from engine.training.lifecycle import Job
+from engine.training.redisjobs import FINETUNE_QUEUE, HEARTBEAT, HEARTBEAT_TTL, KEY, QUEUE, WORKER_BEAT, WORKER_TTL, JobStore, connect
 from engine.training.train import MALLOC_TUNING
 from engine.training.worker import die_with_parent, lower_priority, worker_main
 

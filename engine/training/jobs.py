@@ -15,139 +15,38 @@ import logging
 import multiprocessing as mp
 import os
 import queue
-import re
-import secrets
 import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
+from engine import datasets
 from engine.choices import ACTIVE, FINAL
-from engine.refusal import Refusal
 from engine.stores import files
+from engine.stores import store as model_store
 from engine.training import recovery
+from engine.training.finetune import tune_and_save
+from engine.training.lifecycle import JOB_ID, Job, JobError, Jobs
 from engine.training.train import MALLOC_TUNING
-from engine.training.worker import JobSpec, worker_main
+from engine.training.worker import worker_main
+
+__all__ = ["Job", "JobError", "JobManager"]
 
 log = logging.getLogger("neuronlab")
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # 128 random bits
-ACTIONS = {  # action -> statuses it is allowed in
-    "pause": ("running",), "resume": ("paused",), "step": ("running", "paused"),
-    "stop": ACTIVE, "lr": ACTIVE,
-}
 KEEP_RECORDS = 500   # job records kept on disk (the oldest go first)
 
 
-CODES = {404: "job_not_found", 409: "job_conflict", 422: "invalid_request", 429: "too_many_jobs", 503: "queue_full"}
+class JobManager(Jobs):
+    """The job lifecycle (engine.training.lifecycle) on one server: jobs in memory and on disk,
+    run in worker processes started here."""
 
-
-class JobError(Refusal):
-    """A request the job cannot take now; `status` is the HTTP-like code (404, 409, 422, 429, 503)."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None, field: str | None = None):
-        super().__init__(status, CODES.get(status, "job_conflict"), message, field, retry_after)
-
-
-@dataclass
-class Job:
-    id: str
-    spec: JobSpec
-    client: str                      # the owner's hash
-    address: str = "local"
-    created: float = field(default_factory=time.time)
-    status: str = "queued"
-    events: list[dict] = field(default_factory=list)
-    latest: dict = field(default_factory=dict)   # last progress event per run
-    epochs: list[dict] = field(default_factory=list)
-    results: list[dict] = field(default_factory=list)
-    error: str | None = None
-    process: object = None
-    commands: object = None
-    finished: float | None = None    # when it reached a final status
-    paused_since: float | None = None
-    holds_slot: bool = False         # counts against max_running (running, or paused only briefly)
-    queued_at: float = field(default_factory=time.monotonic)
-    total_steps: int | None = None   # of each run, as its worker counted them when it started
-
-    def apply(self, event: dict) -> None:
-        """Take in one of the job's events: its status, latest progress per run, epochs, results."""
-        kind = event["type"]
-        if kind == "status":
-            self.status = event["status"]
-            self.total_steps = event.get("total_steps", self.total_steps)
-            self.paused_since = time.monotonic() if self.status == "paused" else None
-        elif kind == "progress":
-            self.latest[event["run"]] = event
-        elif kind == "epoch":
-            self.epochs.append(event)
-        elif kind == "done":
-            self.status, self.error = event["status"], event.get("error")
-            self.results = event.get("results", [])
-            self.finished, self.holds_slot = time.time(), False
-
-    def summary(self, position: int | None) -> dict:
-        """What GET /api/train/{id} returns (no images)."""
-        runs = [self.latest.get(i, {}) for i in range(len(self.spec.learning_rates))]
-        return {
-            "id": self.id, "status": self.status, "position": position, "spec": self.spec.public(),
-            "epoch": runs[0].get("epoch", 0), "step": runs[0].get("step", 0),
-            "total_steps": runs[0].get("total_steps"), "runs": runs, "epochs": self.epochs,
-            "test_accuracy": [r["test_accuracy"] for r in self.results] or None,
-            "model_ids": [r["model_id"] for r in self.results] or None, "error": self.error,
-            "last_event": self.events[-1]["seq"] if self.events else 0,  # thinned lists are shorter
-        }
-
-    def record(self) -> dict:
-        """What is kept on disk."""
-        return {"id": self.id, "spec": self.spec.public(), "owner": self.client, "address": self.address,
-                "created": self.created, "status": self.status, "latest": self.latest, "epochs": self.epochs,
-                "results": self.results, "error": self.error, "finished": self.finished,
-                "total_steps": self.total_steps}
-
-    @classmethod
-    def from_record(cls, r: dict) -> "Job":
-        job = cls(id=r["id"], spec=JobSpec(**r["spec"]), client=r.get("owner"), address=r.get("address", ""),
-                  created=r.get("created", 0.0), status=r["status"],
-                  latest={int(run): e for run, e in r.get("latest", {}).items()},  # JSON keys are text
-                  epochs=r.get("epochs", []), results=r.get("results", []), error=r.get("error"),
-                  finished=r.get("finished"), total_steps=r.get("total_steps"))
-        job.events = [{"seq": 1, "type": "done", "status": job.status, "results": job.results, "error": job.error,
-                       "time": job.finished or job.created}]
-        return job
-
-
-def check_limits(active: list[Job], client: str, address: str, per_address: int, queued: int, max_queue: int) -> None:
-    """Refuse a new job (JobError) when its owner has one already, its address has `per_address`,
-    or `queued` jobs wait already in a queue of `max_queue`."""
-    mine = [j for j in active if j.client == client]
-    if mine:
-        raise JobError(409, f"You already have a training job ({mine[0].id}, {mine[0].status}). "
-                            "Stop it or wait for it to finish before starting another.")
-    if sum(j.address == address for j in active) >= per_address:
-        raise JobError(429, f"Your computer already has {per_address} training jobs queued or "
-                            "running; wait for one to finish or stop one.", retry_after=30)
-    if queued >= max_queue:
-        raise JobError(503, f"The training queue is full ({max_queue} jobs waiting). "
-                            "Try again in a minute.", retry_after=60)
-
-
-def check_command(job: Job, action: str, run: int | None) -> None:
-    """Refuse (JobError) an action the job's status does not allow, or a run it does not have."""
-    if job.status not in ACTIONS[action]:
-        raise JobError(409, f"Cannot {action} a job that is {job.status}.")
-    if run is not None and not 0 <= run < len(job.spec.learning_rates):
-        raise JobError(422, f"This job has {len(job.spec.learning_rates)} run(s); run must be from 0 "
-                            f"to {len(job.spec.learning_rates) - 1}.", field="run")
-
-
-class JobManager:
     def __init__(self, data_dir: Path, models_dir: Path, max_running: int = 1, threads: int = 1,
                  niceness: int = 10, time_limit: float = 1800.0, max_events: int = 20000,
                  max_queue: int = 12, per_address: int = 3, paused_release: float = 60.0,
                  grace: float = 600.0, records_dir: Path | None = None):
+        super().__init__()
         self.data_dir, self.models_dir = Path(data_dir), Path(models_dir)
         self.max_running, self.threads, self.niceness = max_running, threads, niceness
         self.time_limit, self.max_events = time_limit, max_events
@@ -160,8 +59,7 @@ class JobManager:
         self.events = self.ctx.Queue()
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
-        self.listeners: list[Callable[[str, dict], None]] = []
-        self.notes: dict[str, dict] = {}  # what services note about jobs (note, read_note, take_note)
+        self.replays: dict[str, object] = {}  # training images mixed into a class's fine-tune, by dataset
         self.closed = self.closing = False
         # Workers are started from this one thread, which lives as long as the manager: Linux sends
         # a worker its parent-death signal when the thread that started it ends, not only the process
@@ -173,67 +71,57 @@ class JobManager:
 
     # --- requests ---------------------------------------------------------------------------
 
-    def submit(self, spec: JobSpec, client: str, address: str = "local") -> Job:
-        with self.lock:
-            active = [j for j in self.jobs.values() if j.status in ACTIVE]
-            check_limits(active, client, address, self.per_address, sum(j.status == "queued" for j in active),
-                         self.max_queue)
-            spec.owner = client
-            job = Job(id=secrets.token_hex(16), spec=spec, client=client, address=address)
-            self.jobs[job.id] = job
-            self._record(job, {"type": "status", "status": "queued", "position": self.position(job)})
-            self._schedule()
-            return job
+    def _exclusive(self):
+        return self.lock
 
-    def get(self, job_id: str) -> Job:
+    def _active(self) -> list[Job]:
+        return [j for j in self.jobs.values() if j.status in ACTIVE]
+
+    def _waiting(self) -> int:
+        return sum(j.status == "queued" for j in self.jobs.values())
+
+    def _admit(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self._record(job, {"type": "status", "status": "queued", "position": self.position(job)})
+        self._schedule()
+
+    def _load(self, job_id: str) -> Job | None:
         with self.lock:
-            job = self.jobs.get(job_id) or self._load_record(job_id)
-            if job is None:
-                shown = job_id if len(job_id) <= 40 else job_id[:40] + "..."
-                raise JobError(404, f"There is no training job {shown!r}. Start one with POST /api/train.")
-            return job
+            return self.jobs.get(job_id) or self._load_record(job_id)
+
+    def _untaken(self, job: Job) -> bool:
+        return job.process is None
+
+    def _append(self, job: Job, event: dict, expect: str | None = None) -> int:
+        if job.status in FINAL or (expect and job.status != expect):
+            return 0
+        self._record(job, event)
+        return job.events[-1]["seq"]
+
+    def _dequeue(self, job: Job) -> None:
+        self._announce_positions()
+
+    def _deliver(self, job: Job, command: dict) -> None:
+        if command["action"] == "resume" and not job.holds_slot and not self._free_slots():
+            # its slot went to the queue while it was paused: it waits its turn, paused
+            job.queued_at = time.monotonic()
+            self._record(job, {"type": "status", "status": "queued", "resuming": True})
+            self._announce_positions()
+            return
+        if command["action"] == "resume":
+            job.holds_slot = True
+        job.commands.put(command)
 
     def position(self, job: Job) -> int | None:
-        """1-based place in the queue, or None when not queued."""
         queued = self._queue()
         return queued.index(job) + 1 if job in queued else None
 
-    def command(self, job_id: str, action: str, value: float | None = None, run: int | None = None) -> Job:
-        with self.lock:
-            job = self.get(job_id)
-            check_command(job, action, run)
-            if job.process is None:  # still queued: nothing runs yet
-                if action == "stop":
-                    self._record(job, {"type": "done", "status": "stopped", "results": []})
-                    self._announce_positions()
-                else:  # a learning rate set before the job starts
-                    job.spec.learning_rates = [value if run in (None, i) else lr
-                                               for i, lr in enumerate(job.spec.learning_rates)]
-                return job
-            if action == "resume" and not job.holds_slot and not self._free_slots():
-                # its slot went to the queue while it was paused: it waits its turn, paused
-                job.queued_at = time.monotonic()
-                self._record(job, {"type": "status", "status": "queued", "resuming": True})
-                self._announce_positions()
-                return job
-            if action == "resume":
-                job.holds_slot = True
-            job.commands.put({"action": action, "value": value, "run": run})
-            return job
-
-    def note(self, key: str, data: dict) -> None:
-        """Keep `data` under `key` until it is taken (a service's memo about a job)."""
-        with self.lock:
-            self.notes[key] = data
-
-    def read_note(self, key: str) -> dict | None:
-        with self.lock:
-            return self.notes.get(key)
-
-    def take_note(self, key: str) -> dict | None:
-        """The note under `key`, to the first caller only."""
-        with self.lock:
-            return self.notes.pop(key, None)
+    def finetune(self, card_path: Path, dataset: str, **work) -> dict:
+        """A class's fine-tune, here (seconds; one at a time, the classroom sees to that)."""
+        if dataset not in self.replays:
+            self.replays[dataset] = datasets.load(dataset, self.data_dir).train
+        return tune_and_save(model_store.load(Path(card_path)), replay=self.replays[dataset], folder=self.models_dir,
+                             **work)
 
     def events_since(self, job_id: str, seq: int) -> list[dict]:
         with self.lock:
@@ -307,10 +195,9 @@ class JobManager:
         job.events.append(event)
         if len(job.events) > self.max_events:  # thin old progress events, keep everything else
             job.events = [e for i, e in enumerate(job.events) if e["type"] != "progress" or i % 2]
-        if kind in ("epoch", "done") or (kind == "status" and event.get("position") is None):
+        if kind in ("epoch", "done", "learning_rate") or (kind == "status" and event.get("position") is None):
             self._save_record(job)
-        for listener in list(self.listeners):
-            listener(job.id, event)
+        self._tell(job.id, event)
 
     def _pump(self) -> None:
         last = time.monotonic()

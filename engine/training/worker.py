@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine import datasets, models, scores
-from engine.imageio import to_base64
+from engine.imageio import diverging, encode
 from engine.stores import files, store
 from engine.training.failures import failure_reason
 from engine.training.train import Diverged, TrainConfig, Trainer, as_input, predict_classes
@@ -80,9 +80,10 @@ def default_name(spec: JobSpec, accuracy: float, lr: float | None = None) -> tup
     return name + (f" (lr {lr:g})" if lr is not None else ""), parts
 
 
-def b64(images: np.ndarray) -> list[str]:
-    """Each image's bytes as base64 text (job events and records carry 28x28 test images so)."""
-    return [to_base64(im) for im in images]
+def encode_all(images: np.ndarray) -> list[dict]:
+    """Each uint8 image (H, W) or (C, H, W) in the one image form (engine.imageio.encode): how job
+    events and records carry test images."""
+    return [encode(im) for im in images]
 
 
 class Run:
@@ -277,12 +278,10 @@ class JobRunner:
                 break
         model.train()
         maps = x[0].float()                                  # (C, H, W)
-        scale = maps.abs().amax().clamp_min(1e-6)
         run.history.append({
             "step": trainer.step_count, "epoch": round(trainer.step_count / trainer.steps_per_epoch, 3),
             "weights": np.round(conv.weight.detach().float().numpy(), 4).tolist(),
-            "maps": to_base64(np.rint(127.5 + 127.5 * (maps / scale).numpy())),
-            "map_shape": list(maps.shape)})
+            "maps": diverging(maps.numpy())})
 
     def advance(self, run: Run) -> None:
         if run.status != "running":
@@ -324,9 +323,8 @@ class JobRunner:
         model.eval()
         guesses = model(as_input(self.data.test.images[idx])).argmax(1).tolist()
         model.train()
-        self.emit({"type": "samples", "images": b64(self.data.test.images[idx]), "indices": idx.tolist(),
-                   "shape": list(self.data.test.images.shape[1:]), "run": run.index,
-                   "step": run.trainer.step_count, "final": self.finishing,
+        self.emit({"type": "samples", "images": encode_all(self.data.test.images[idx]), "indices": idx.tolist(),
+                   "run": run.index, "step": run.trainer.step_count, "final": self.finishing,
                    "labels": self.data.test.labels[idx].tolist(), "guesses": guesses})
 
     def finish(self, status: str, reason: str | None = None) -> None:
@@ -344,7 +342,7 @@ class JobRunner:
         trainer, test = run.trainer, self.data.test
         preds = predict_classes(trainer.model, test.images)
         scored = scores.report(test.labels, preds, len(self.data.labels), MISTAKES_PER_CELL)
-        mistakes = {cell: {"indices": where, "images": b64(test.images[where])} for cell, where in scored["mistakes"].items()}
+        mistakes = {cell: {"indices": where, "images": encode_all(test.images[where])} for cell, where in scored["mistakes"].items()}
         accuracy, confusion, per_class = scored["accuracy"], scored["confusion"], scored["per_class"]
         model_id, name, made_name = self.save(run, accuracy)
         return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy, "name": name,
@@ -374,6 +372,5 @@ class JobRunner:
         self.snapshot(run)  # and the filters at the end
         if run.history:
             files.write_json(self.models_dir / f"{model_id}.history.json",
-                             {"snapshots": run.history, "image": b64(self.data.test.images[:1])[0],
-                              "image_shape": list(self.data.test.images.shape[1:])})
+                             {"snapshots": run.history, "image": encode(self.data.test.images[0])})
         return model_id, card.name, card.made_name

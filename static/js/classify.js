@@ -5,7 +5,7 @@ import { t } from "./i18n.js";
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { modelName, refusal } from "./server-text.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
-import { fitToParent, greyImage, paintColour, paintGrey } from "./render.js";
+import { decodeImage, fitToParent, paintColour, paintGrey } from "./render.js";
 import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
@@ -155,7 +155,7 @@ function canvasOf(value) {
 // The ink map in grey with the saliency in orange on top (brighter orange = it mattered more).
 function overlay(inkValue, heatValue) {
   const canvas = document.createElement("canvas");
-  const ink = greyImage(inkValue), heat = greyImage(heatValue);
+  const ink = decodeImage(inkValue), heat = decodeImage(heatValue);
   canvas.width = heat.width;
   canvas.height = heat.height;
   const ctx = canvas.getContext("2d");

@@ -3,7 +3,7 @@
 import { t, tn } from "./i18n.js";
 import { COLOURS, Frame, bands, lossPlot } from "./plot.js";
 import { fmt } from "./format.js";
-import { bytesOf } from "./render.js";
+import { decodeImage } from "./render.js";
 import { $ } from "./dom.js";
 import { judge } from "./descent-verdict.js";
 
@@ -127,8 +127,8 @@ export function drawSplit(S) {
   $("main-plot").classList.add("equal");
   const frame = new Frame($("main-plot"), [-1.2, 1.2], [-1.2, 1.2]);
   if (sp.grid) {
-    const bytes = bytesOf(sp.grid), n = sp.grid.width;
-    const rows = Array.from({ length: sp.grid.height }, (_, r) => Array.from(bytes.slice(r * n, (r + 1) * n)));
+    const grid = decodeImage(sp.grid), bytes = grid.plane(0), n = grid.width;
+    const rows = Array.from({ length: grid.height }, (_, r) => Array.from(bytes.slice(r * n, (r + 1) * n)));
     frame.heatmap(rows, (v) => {  // blue (class 0) to orange (class 1), pale near 50%
       const share = v / 255, strength = Math.abs(share - 0.5) * 2;
       return share < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
@@ -159,7 +159,7 @@ function drawNeurons(neurons) {
       canvas.width = map.width;
       canvas.height = map.height;
       const ctx = canvas.getContext("2d"), img = ctx.createImageData(map.width, map.height);
-      bytesOf(map).forEach((v, i) => {
+      decodeImage(map).plane(0).forEach((v, i) => {
         const share = v / 255, strength = Math.abs(share - 0.5) * 2, mix = 0.15 + strength * 0.85;
         const [r, g, b] = share < 0.5 ? [0, 114, 178] : [230, 159, 0];
         img.data.set([255 + (r - 255) * mix, 255 + (g - 255) * mix, 255 + (b - 255) * mix, 255], i * 4);

@@ -5,7 +5,7 @@ import { $ } from "./dom.js";
 import { short as fmt } from "./format.js";
 import { t } from "./i18n.js";
 import { layerName } from "./filters-network.js";
-import { bytesOf, numberGrid, paintDiverging, paintGrey } from "./render.js";
+import { decodeImage, numberGrid, paintDiverging, paintGrey } from "./render.js";
 
 let S;  // the page's state (filters.js)
 
@@ -37,8 +37,7 @@ async function loadHistory(kept) {
   const slider = $("history-step");
   slider.max = history.snapshots.length - 1;
   slider.value = slider.max;
-  const [h, w] = history.image_shape.slice(-2);
-  paintGrey($("history-image"), { width: w, height: h, base64: history.image });
+  paintGrey($("history-image"), history.image);
   showSnapshot();
 }
 
@@ -47,14 +46,13 @@ function showSnapshot() {
   $("history-when").textContent = t("epoch {e} · step {s}", undefined, { e: snap.epoch, s: snap.step });
   const shape = [snap.weights.length, snap.weights[0].length, snap.weights[0][0].length, snap.weights[0][0][0].length];
   const layer = filterLayer({ label: t("First conv layer"), shape, weights: snap.weights, bias: null }, false, Math.min(shape[0], 32));
-  const [c, mh, mw] = snap.map_shape;
-  const bytes = bytesOf({ base64: snap.maps });
+  const image = decodeImage(snap.maps);
   const maps = document.createElement("div");
   maps.className = "history-maps";
-  for (let i = 0; i < c; i++) {
+  for (let i = 0; i < image.channels; i++) {
     const canvas = document.createElement("canvas");
     canvas.className = "pixelated";
-    paintDiverging(canvas, bytes, mw, mh, i * mw * mh);
+    paintDiverging(canvas, image, i);
     maps.append(canvas);
   }
   $("history-filters").replaceChildren(layer, maps);
@@ -91,7 +89,7 @@ function filterLayer(layer, first, rows = 8) {
       const bytes = Uint8Array.from(w.flat(), (v) => Math.round(127.5 + (v / max) * 127.5));
       const canvas = document.createElement("canvas");
       canvas.className = "pixelated filter";
-      paintDiverging(canvas, bytes, kw, kh);
+      paintDiverging(canvas, { width: kw, height: kh, data: bytes });
       if (first) {
         canvas.tabIndex = 0;
         canvas.setAttribute("role", "button");

@@ -5,7 +5,7 @@ import { $ } from "./dom.js";
 import { short as fmt, term } from "./format.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
-import { bytesOf, paintDiverging, paintGrey } from "./render.js";
+import { decodeImage, paintDiverging, paintGrey } from "./render.js";
 
 let S;  // the page's state (filters.js)
 
@@ -60,18 +60,17 @@ function renderLayers(body) {
 }
 
 function mapGrid(layer) {
-  const { channels, height, width } = layer.maps;
-  const bytes = bytesOf(layer.maps);
+  const maps = decodeImage(layer.maps);
   const grid = document.createElement("div");
   grid.className = "maps";
-  for (let c = 0; c < channels; c++) {
+  for (let c = 0; c < maps.channels; c++) {
     const canvas = document.createElement("canvas");
     canvas.className = "pixelated map";
     canvas.tabIndex = 0;
     canvas.setAttribute("role", "button");
     canvas.setAttribute("aria-label", `Feature map ${c + 1} of ${layer.label}`);
-    paintDiverging(canvas, bytes, width, height, c * width * height);
-    const open = () => openMap(layer, c, bytes);
+    paintDiverging(canvas, maps, c);
+    const open = () => openMap(layer, c, maps);
     canvas.addEventListener("click", open);
     canvas.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
     grid.append(canvas);
@@ -94,20 +93,20 @@ function valueStrip(values, labels = null, probabilities = false) {
   return strip;
 }
 
-async function openMap(layer, channel, bytes) {
-  const { height, width, scale } = layer.maps;
+async function openMap(layer, channel, maps) {
+  const { height, width } = maps, { scale } = layer.maps;
   const canvas = $("map-big");
-  const ctx = paintDiverging(canvas, bytes, width, height, channel * width * height);
+  const ctx = paintDiverging(canvas, maps, channel);
   $("map-title").textContent = `${layer.label}, map ${channel + 1}: ${height}×${width}, values from −${fmt(scale)} to +${fmt(scale)}`;
   $("map-explain").textContent = t("Click a cell to see where it comes from.");
   canvas.onclick = async (e) => {
     const r = canvas.getBoundingClientRect();
     const col = Math.floor(((e.clientX - r.left) / r.width) * width), row = Math.floor(((e.clientY - r.top) / r.height) * height);
-    paintDiverging(canvas, bytes, width, height, channel * width * height);
+    paintDiverging(canvas, maps, channel);
     ctx.strokeStyle = "#000";
     ctx.lineWidth = 0.3;
     ctx.strokeRect(col, row, 1, 1);
-    const value = ((bytes[channel * width * height + row * width + col] - 128) / 127.5) * scale;
+    const value = ((maps.plane(channel)[row * width + col] - 128) / 127.5) * scale;
     $("map-explain").replaceChildren(await explainCell(layer, channel, row, col, value));
   };
   $("map-dialog").showModal();

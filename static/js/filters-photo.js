@@ -5,7 +5,7 @@ import { postForm, sendJSON } from "./api.js";
 import { $ } from "./dom.js";
 import { count, short } from "./format.js";
 import { t } from "./i18n.js";
-import { bytesOf, numberGrid, paintColour, paintDiverging } from "./render.js";
+import { decodeImage, numberGrid, paintColour, paintDiverging } from "./render.js";
 
 const P = { blob: null, loaded: false };
 const partName = (p) => (p.name.startsWith("stage") ? t("stage {n}", undefined, { n: p.name.split(" ")[1] }) : t(p.name));
@@ -64,12 +64,12 @@ function stages(parts) {
     h3.append(small);
     const grid = document.createElement("div");
     grid.className = "maps";
-    const bytes = bytesOf(p.maps);
+    const maps = decodeImage(p.maps);
     p.channels.forEach((channel, i) => {
       const canvas = document.createElement("canvas");
       canvas.className = "pixelated map";
       canvas.title = t("channel {n}", undefined, { n: channel });
-      paintDiverging(canvas, bytes, p.maps.width, p.maps.height, i * p.maps.width * p.maps.height);
+      paintDiverging(canvas, maps, i);
       grid.append(canvas);
     });
     li.append(h3, grid);
@@ -80,7 +80,7 @@ function stages(parts) {
 function showPicked(picked) {
   const canvas = $("picked");
   canvas.hidden = false;
-  paintDiverging(canvas, bytesOf(picked.maps), picked.maps.width, picked.maps.height);
+  paintDiverging(canvas, decodeImage(picked.maps));
   canvas.setAttribute("aria-label", `${partName(picked)}, ${t("channel {n}", undefined, { n: picked.channel })}`);
 }
 

@@ -3,7 +3,7 @@
 // photo network (filters-photo.js).
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
-import { editableGrid, numberGrid, readsGrey } from "./render.js";
+import { editableGrid, numberGrid, paintImage, readsGrey } from "./render.js";
 import { inspect, loadSamples, padBlob, useState } from "./filters-network.js";
 import { loadFilters } from "./filters-learned.js";
 import { showPhotoTab } from "./filters-photo.js";
@@ -67,21 +67,27 @@ async function applyKernels() {
     const table = document.createElement("table");
     table.className = "grid kernel small";
     numberGrid(table, body.kernel);
-    const after = new Image();
-    after.src = body.after;
-    after.alt = `The image after the ${caption.textContent} kernel`;
+    const after = imageCanvas(body.after, `The image after the ${caption.textContent} kernel`);
     card.append(table, after);
     return card;
   }));
+  const read = cards.find(([, , ok]) => ok);
+  if (!read) return;
   const original = document.createElement("figure");
   original.className = "kernel-card";
   original.innerHTML = "<figcaption>before</figcaption>";
-  const before = new Image();
-  before.src = cards[0][1].before;
-  before.alt = "The image before";
-  original.append(before);
+  original.append(imageCanvas(read[1].before, "The image before"));
   $("kernel-table").prepend(original);
 }
+
+function imageCanvas(value, label) {
+  const canvas = document.createElement("canvas");
+  paintImage(canvas, value);
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", label);
+  return canvas;
+}
+
 $("kernel-apply").addEventListener("click", applyKernels);
 $("kernel-mode").addEventListener("change", applyKernels);
 $("kernel-upload").addEventListener("change", applyKernels);

@@ -1,37 +1,53 @@
-// Drawing helpers shared by pages: grey images from arrays, probability bars.
+// Drawing helpers shared by pages: the one reader of the server's images and painting them,
+// probability bars, number grids.
 
-// The bytes of an image in the server's compact form {width, height, base64} (app/serialize.py).
-export function bytesOf(value) {
-  return Uint8Array.from(atob(value.base64), (c) => c.charCodeAt(0));
-}
-
-// A grey image from the server, either compact {width, height, base64} or rows of 0..255 ints.
-export function greyImage(value) {
+// The one reader of the server's image form (engine/imageio.py encode): {width, height, channels,
+// base64}, the bytes channels first: plane after plane (grey: one, colour: red, green, blue; feature
+// maps: one each), each plane row by row. Rows of 0..255 ints (/api/predict's readable lists) read as
+// one plane. Returns {width, height, channels, data: all the bytes, plane(c): channel c's bytes}.
+export function decodeImage(value) {
+  let width, height, channels, data;
   if (Array.isArray(value)) {
-    const height = value.length, width = height ? value[0].length : 0;
-    return { width, height, data: Uint8Array.from(value.flat()) };
+    height = value.length;
+    width = height ? value[0].length : 0;
+    channels = 1;
+    data = Uint8Array.from(value.flat());
+  } else {
+    ({ width, height } = value);
+    channels = value.channels ?? 1;
+    data = Uint8Array.from(atob(value.base64), (c) => c.charCodeAt(0));
+    if (data.length !== width * height * channels) {
+      throw new Error(`image of ${channels}x${height}x${width} has ${data.length} bytes`);
+    }
   }
-  return { width: value.width, height: value.height, data: bytesOf(value) };
+  const size = width * height;
+  return { width, height, channels, data, plane: (c) => data.subarray(c * size, (c + 1) * size) };
 }
 
-// Paint a grey image into a canvas, white ink on black, the way the network sees it.
-// The canvas takes the image's size; returns its 2-D context for overlays.
+// Paint a grey image from the server into a canvas, white ink on black, the way the network sees
+// it. The canvas takes the image's size; returns its 2-D context for overlays.
 export function paintGrey(canvas, value) {
-  const { width, height, data } = greyImage(value);
-  return paintPixels(canvas, width, height, (i) => [data[i], data[i], data[i]]);
+  const image = decodeImage(value), grey = image.plane(0);
+  return paintPixels(canvas, image.width, image.height, (i) => [grey[i], grey[i], grey[i]]);
 }
 
-// Paint a colour input (3, H, W) of floats 0..1, as the network reads a photo. With `only`
-// (0 red, 1 green, 2 blue) just that channel, in its own colour: how the slides show channels.
+// Paint a server image: colour (3 planes) as colour, anything else as grey.
+export function paintImage(canvas, value) {
+  return !Array.isArray(value) && value.channels === 3 ? paintColour(canvas, value) : paintGrey(canvas, value);
+}
+
+// Paint a colour image: the server's (3 planes) or (3, H, W) rows of floats 0..1, as the network
+// reads a photo. With `only` (0 red, 1 green, 2 blue) just that channel, in its own colour: how
+// the slides show channels.
 export function paintColour(canvas, chw, only = null) {
   let width, height, at;
   if (Array.isArray(chw)) {  // rows of floats 0..1, channel by channel
     height = chw[0].length; width = chw[0][0].length;
     at = (c, i) => Math.round(255 * chw[c][Math.floor(i / width)][i % width]);
-  } else {  // the compact form: RGB bytes pixel by pixel
-    ({ width, height } = chw);
-    const bytes = bytesOf(chw);
-    at = (c, i) => bytes[i * 3 + c];
+  } else {
+    const image = decodeImage(chw);
+    ({ width, height } = image);
+    at = (c, i) => image.data[c * width * height + i];
   }
   return paintPixels(canvas, width, height, (i) => (only === null ? [at(0, i), at(1, i), at(2, i)]
     : [0, 1, 2].map((c) => (c === only ? at(c, i) : 0))));
@@ -125,14 +141,16 @@ export function numberGrid(table, grid, shown = Infinity, cls = () => "") {
   }));
 }
 
-// Diverging colours for a map: blue below zero, white at zero, orange above (128 = zero).
-export function paintDiverging(canvas, bytes, w, h, offset = 0) {
+// Diverging colours for one plane of a decoded image (decodeImage, or any {width, height, data}):
+// blue below zero, white at zero, orange above (128 = zero).
+export function paintDiverging(canvas, image, channel = 0) {
+  const { width: w, height: h, data } = image, offset = channel * w * h;
   canvas.width = w;
   canvas.height = h;
   const ctx = canvas.getContext("2d");
   const img = ctx.createImageData(w, h);
   for (let i = 0; i < w * h; i++) {
-    const t = (bytes[offset + i] - 128) / 127.5;
+    const t = (data[offset + i] - 128) / 127.5;
     const [r, g, b] = t < 0 ? [255 + t * 255, 255 + t * 141, 255 + t * 77] : [255 - t * 25, 255 - t * 96, 255 - t * 255];
     img.data.set([r, g, b, 255], i * 4);
   }

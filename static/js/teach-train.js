@@ -2,12 +2,15 @@
 // /ws/train/{id}; show held-out accuracy per class and the confusion matrix (a click opens the
 // misread photos); then try the model on the webcam, live, or on a photo.
 import { t as tr } from "./i18n.js";
-import { LiveSocket, postForm, sendJSON } from "./api.js";
+import { LiveSocket, pageConfig, postForm, sendJSON } from "./api.js";
 import { refusal } from "./server-text.js";
 import { frameBlob } from "./camera.js";
 import { createBars } from "./render.js";
 import { percent } from "./format.js";
 import { showConfusion, showProgress } from "./train-view.js";
+
+// A job's statuses, from the server (engine/choices.py).
+const { QUEUED, DONE, DIVERGED, FAILED, INTERRUPTED } = pageConfig().jobStatus;
 
 export class TrainPanel {
   constructor({ $, ensureCamera, video, project, refresh }) {
@@ -88,15 +91,15 @@ export class TrainPanel {
   onEvent(e) {
     const $ = this.$;
     if (e.seq) this.since = e.seq;
-    if (e.type === "status" && e.status === "queued") $("progress-text").textContent = tr("Waiting for the server: place {n} in the queue", undefined, { n: e.position });
+    if (e.type === "status" && e.status === QUEUED) $("progress-text").textContent = tr("Waiting for the server: place {n} in the queue", undefined, { n: e.position });
     if (e.type === "progress") showProgress($("progress-fill"), $("progress-text"), e, Math.ceil(e.total_steps / e.batches));
     if (e.type === "epoch") $("train-status").textContent = tr("Epoch {n}: {p} of the held-out photos right", undefined, { n: e.epoch, p: percent(e.val_accuracy) });
     if (e.type === "error") $("train-status").textContent = e.message;
     if (e.type === "done") {
       this.stop();
       this.setRunning(false);
-      $("train-status").textContent = ["failed", "interrupted"].includes(e.status) ? `${tr(e.status === "failed" ? "Training failed:" : "Interrupted:")} ${e.error}` :
-        tr(e.status === "diverged" ? "Training diverged: the loss blew up." : e.status === "done" ? "Training finished." : "Training stopped.");
+      $("train-status").textContent = [FAILED, INTERRUPTED].includes(e.status) ? `${tr(e.status === FAILED ? "Training failed:" : "Interrupted:")} ${e.error}` :
+        tr(e.status === DIVERGED ? "Training diverged: the loss blew up." : e.status === DONE ? "Training finished." : "Training stopped.");
       this.refresh();
     }
   }

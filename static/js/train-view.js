@@ -109,8 +109,6 @@ export function showProgress(fill, text, e, epochs, rates = [e.learning_rate]) {
     lr: rates.map((lr) => Number(lr.toPrecision(3))).join(" / "), eta: clock(e.eta) });
 }
 
-const image28 = (base64) => ({ width: 28, height: 28, base64 });
-
 // The test images with the guesses of the model at `e.step` (`e.final`: the saved model's).
 export function showSamples(box, e, labels) {
   box.replaceChildren();
@@ -122,7 +120,7 @@ export function showSamples(box, e, labels) {
     figure.className = right ? "right" : "wrong";
     const canvas = document.createElement("canvas");
     canvas.className = "pixelated";
-    paintGrey(canvas, image28(img));
+    paintGrey(canvas, img);
     const caption = document.createElement("figcaption");
     caption.textContent = right ? `✓ ${labels[e.guesses[i]]}`
       : translate("✗ {guess} (is {truth})", undefined, { guess: labels[e.guesses[i]], truth: labels[e.labels[i]] });
@@ -176,7 +174,7 @@ export function showMistakes(dialog, result, labels, t, p) {
   box.replaceChildren(...cell.images.map((img) => {
     const canvas = document.createElement("canvas");
     canvas.className = "pixelated";
-    paintGrey(canvas, image28(img));
+    paintGrey(canvas, img);
     return canvas;
   }));
   dialog.showModal();

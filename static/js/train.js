@@ -13,7 +13,9 @@ import { $ } from "./dom.js";
 const config = pageConfig();
 const form = $("setup");
 const JOB_KEY = "neuronlab.train.job";
-const FINAL = config.finalStatuses;  // a job's statuses once it is over (engine/choices.py)
+// A job's statuses, from the server (engine/choices.py): each by name, and those once it is over.
+const { QUEUED, RUNNING, PAUSED, FAILED, INTERRUPTED, DIVERGED } = config.jobStatus;
+const FINAL = config.finalStatuses;
 const state = { job: null, status: "idle", seq: 0, socket: null, spec: null, batches: 0, results: [] };
 const curves = new Curves($("loss-chart"), $("acc-chart"));
 const editor = new LayerEditor({
@@ -94,7 +96,7 @@ async function command(method, action, body) {
 
 function attach(jobId) {
   if (state.socket) state.socket.close();
-  Object.assign(state, { job: jobId, seq: 0, status: "queued", results: [] });
+  Object.assign(state, { job: jobId, seq: 0, status: QUEUED, results: [] });
   localStorage.setItem(JOB_KEY, jobId);
   $("results").hidden = true;
   $("final-answer").hidden = true;
@@ -161,16 +163,16 @@ function setStatus(status, position, starting = false) {
   state.status = status;
   const badge = $("job-status");
   badge.dataset.status = status;
-  badge.textContent = status === "queued" && position ? t("queued · position {n}", undefined, { n: position })
+  badge.textContent = status === QUEUED && position ? t("queued · position {n}", undefined, { n: position })
     : t(status === "idle" ? "ready" : status);
   const active = state.job && !FINAL.includes(status) && status !== "idle";
-  $("pause").disabled = !["running", "paused"].includes(status);
+  $("pause").disabled = ![RUNNING, PAUSED].includes(status);
   const kbd = document.createElement("kbd");
   kbd.textContent = "P";
-  $("pause").replaceChildren(`${t(status === "paused" ? "▶ Resume" : "‖ Pause")} `, kbd);
+  $("pause").replaceChildren(`${t(status === PAUSED ? "▶ Resume" : "‖ Pause")} `, kbd);
   $("stop").disabled = !active;
   $("train").disabled = active;
-  if (status === "queued") $("progress-text").textContent = t("Waiting for the machine: position {n} in the queue.", undefined, { n: position });
+  if (status === QUEUED) $("progress-text").textContent = t("Waiting for the machine: position {n} in the queue.", undefined, { n: position });
   if (starting) $("progress-text").textContent = t("Starting the training process and loading the data…");
 }
 
@@ -178,9 +180,9 @@ function finish(e) {
   setStatus(e.status);
   state.results = e.results || [];
   $("final-answer").hidden = true;
-  if (e.status === "failed") $("progress-text").textContent = `${t("Training failed:")} ${e.error}`;
-  if (e.status === "interrupted") $("progress-text").textContent = `${t("Interrupted:")} ${e.error || ""}`;
-  if (e.status === "diverged") {
+  if (e.status === FAILED) $("progress-text").textContent = `${t("Training failed:")} ${e.error}`;
+  if (e.status === INTERRUPTED) $("progress-text").textContent = `${t("Interrupted:")} ${e.error || ""}`;
+  if (e.status === DIVERGED) {
     $("progress-text").textContent = t("Diverged: the loss blew up. The learning rate is too large — try a smaller one.");
   }
   if (e.reason) $("progress-text").textContent += ` (${e.reason})`;
@@ -266,11 +268,11 @@ function announce(text) {
 
 // Keys and buttons send only what the job's state allows (after the end, P does nothing).
 function togglePause() {
-  if (state.status === "running") return command("POST", "/pause");
-  if (state.status === "paused") return command("POST", "/resume");
+  if (state.status === RUNNING) return command("POST", "/pause");
+  if (state.status === PAUSED) return command("POST", "/resume");
 }
 function step() {
-  if (state.job && ["running", "paused"].includes(state.status)) return command("POST", "/step");
+  if (state.job && [RUNNING, PAUSED].includes(state.status)) return command("POST", "/step");
   // No job yet: start one paused; the step waits in its queue until the worker is ready.
   if (!state.job || FINAL.includes(state.status) || state.status === "idle") {
     start(true).then((job) => job && command("POST", "/step"));
