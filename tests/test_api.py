@@ -192,11 +192,13 @@ def test_saliency_bad_input(client, seven, data, form, status):
 def test_the_second_language_is_complete():
     import json
 
-    from app.i18n import FOLDER
-    english = json.loads((FOLDER / "en.json").read_text())
-    spanish = json.loads((FOLDER / "es.json").read_text())
+    from app.i18n import files, table
+    english, spanish = table("en"), table("es")
     assert set(english) <= set(spanish), sorted(set(english) - set(spanish))
     assert all(v.strip() for v in spanish.values())
+    for lang in ("en", "es"):  # a key is said in one file of its language only
+        keys = [k for path in files(lang) if path.is_file() for k in json.loads(path.read_text())]
+        assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
 
 
 @pytest.mark.parametrize("path, text", [("/", "Modelos en este servidor"), ("/draw", "Dibuja un dígito"),

@@ -3,18 +3,17 @@ with the mouse and keys, nothing on screen may be left in English (a list made f
 texts of the interface), and plurals are right."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 
-from app.i18n import FOLDER
+from app.i18n import table
 from app.routers.pages import JOIN, PAGES
 from tests.helpers import stroke
 
 pytestmark = pytest.mark.browser
-ENGLISH = json.loads((FOLDER / "en.json").read_text())
-SPANISH = json.loads((FOLDER / "es.json").read_text())
+ENGLISH = table("en")
+SPANISH = table("es")
 
 
 def english_phrases() -> list[str]:

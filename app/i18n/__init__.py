@@ -1,5 +1,7 @@
-"""The interface text, one JSON file per language (`app/i18n/<lang>.json`, key -> text). English is
-complete; another language may leave keys out, and English is used for them."""
+"""The interface text, per language `app/i18n/<lang>.json` (key -> text) and any number of parts
+beside it, `<lang>.<area>.json` (one per lesson area, so that each area's texts live together), read
+as one table; a key is in one file only. English is complete; another language may leave keys out,
+and English is used for them."""
 from __future__ import annotations
 
 import json
@@ -20,12 +22,25 @@ SHORTCUTS = {  # page -> its keys, in order; what each does is text "keys.<page>
 }
 
 
+def files(lang: str) -> list[Path]:
+    """The language's files: `<lang>.json`, then its parts `<lang>.<area>.json` by name."""
+    return [FOLDER / f"{lang}.json", *sorted(FOLDER.glob(f"{lang}.*.json"))]
+
+
+@lru_cache
+def table(lang: str) -> dict[str, str]:
+    """The language's own texts, from all its files."""
+    merged: dict[str, str] = {}
+    for path in files(lang):
+        if path.is_file():
+            merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
+
+
 @lru_cache
 def strings(lang: str) -> dict[str, str]:
-    english = json.loads((FOLDER / "en.json").read_text(encoding="utf-8"))
-    if lang == "en":
-        return english
-    return {**english, **json.loads((FOLDER / f"{lang}.json").read_text(encoding="utf-8"))}
+    english = table("en")
+    return english if lang == "en" else {**english, **table(lang)}
 
 
 def choose(request: Request) -> str:
