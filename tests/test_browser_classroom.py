@@ -2,6 +2,8 @@
 mode, shortcuts, lesson links, languages, no outside requests, and an accessibility check."""
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 
 from app.routers.pages import JOIN, PAGES
@@ -59,6 +61,11 @@ def test_a_class_session_with_a_teacher_and_two_students(browser, server):
     status = ada.evaluate("""async ([code, key]) => (await fetch(`/api/sessions/${code}/end`, {method: 'POST',
         headers: {'Content-Type': 'application/json', 'X-Teacher-Key': key}, body: '{}'})).status""", [code, key])
     assert status == 403  # a student cannot end the session
+    with teacher.expect_download() as saving:  # the class's labelled drawings, as a dataset
+        teacher.click("#download-drawings")
+    saved = zipfile.ZipFile(saving.value.path())
+    assert saving.value.suggested_filename == f"class-{code}-drawings.zip"
+    assert [row.split(",")[1] for row in saved.read("labels.csv").decode().split()[1:]] == ["7"]  # Ada's; Bo gave none
     teacher.click("#end")  # ending asks what becomes of the drawings
     teacher.get_by_role("button", name="End and delete the drawings").click()
     teacher.wait_for_function("document.getElementById('session-status').textContent.includes('ended')")

@@ -256,3 +256,41 @@ def test_the_join_qr_code_holds_the_address_students_can_reach(client, settings,
     monkeypatch.setattr(settings, "public_url", "https://neuronlab.school.example/")
     client.get(f"http://127.0.0.1:8000/api/sessions/{code}/qr.svg")
     assert held[-1] == f"https://neuronlab.school.example/join?code={code}"
+
+
+def test_the_class_drawings_download_as_pngs_and_a_csv_of_labels(client):
+    """The teacher takes the class's labelled drawings away as a dataset: a PNG each (the 28x28 the
+    network read) and labels.csv marking what the fine-tune learns from; names only when asked,
+    written so that a spreadsheet never runs one as a formula; a student cannot download it."""
+    import csv
+    import io
+    import zipfile
+
+    import numpy as np
+
+    session = start(client)
+    code = session["code"]
+    ann, evil = join(client, code, "Ann"), join(client, code, "=HYPERLINK(\"x\")")
+    kept = []
+    for s, label, chosen in ((ann, 7, True), (evil, 1, False), (ann, None, False)):
+        d = draw(client, code, s, "7").json()
+        if label is not None:
+            client.put(f"/api/sessions/{code}/drawings/{d['id']}/label", json={"label": label},
+                       headers={"X-Student-Key": s["student_key"]})
+        if chosen:
+            client.put(f"/api/sessions/{code}/drawings/{d['id']}/dataset", json={"on": True}, headers=teacher(session))
+        kept.append(d)
+    assert client.get(f"/api/sessions/{code}/dataset.zip", headers={"X-Teacher-Key": ann["student_key"]}).status_code == 403
+    got = client.get(f"/api/sessions/{code}/dataset.zip", headers=teacher(session))
+    assert got.status_code == 200 and got.headers["content-type"] == "application/zip"
+    z = zipfile.ZipFile(io.BytesIO(got.content))
+    rows = list(csv.DictReader(io.StringIO(z.read("labels.csv").decode())))
+    assert [(r["label"], r["in_dataset"]) for r in rows] == [("7", "1"), ("1", "0")]  # the unlabelled one is left out
+    assert "student" not in rows[0]
+    gallery = {d["id"]: d for d in client.get(f"/api/sessions/{code}/gallery", headers=teacher(session)).json()["drawings"]}
+    first = np.array(Image.open(io.BytesIO(z.read(rows[0]["file"]))))
+    shown = gallery[kept[0]["id"]]["image"]
+    assert first.shape == (28, 28) and first.tobytes() == __import__("base64").b64decode(shown["base64"])
+    named = client.get(f"/api/sessions/{code}/dataset.zip?names=true", headers=teacher(session))
+    rows = list(csv.DictReader(io.StringIO(zipfile.ZipFile(io.BytesIO(named.content)).read("labels.csv").decode())))
+    assert [r["student"] for r in rows] == ["Ann", "'=HYPERLINK(\"x\")"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -17,6 +17,7 @@ from app.classroom import Classroom
 from app.deps import ClassroomDep, RowId
 from app.errors import ApiError
 from app.owners import is_admin
+from engine.drawings_zip import drawings_zip
 
 router = APIRouter(prefix="/api/sessions/{code}", tags=["class sessions"])
 TeacherKey = Annotated[str | None, Header(description="the key POST /api/sessions returned")]
@@ -94,6 +95,18 @@ def to_dataset(code: str, drawing_id: RowId, body: Toggle, classroom: ClassroomD
     session = teacher.check(classroom, code)
     d = classroom.sessions.mark_for_dataset(code, drawing_id, body.on)
     return classroom.publish_drawing(session["code"], d, classroom.info(code)["labels"])
+
+
+@router.get("/dataset.zip")
+def dataset_zip(code: str, classroom: ClassroomDep, teacher: Teacher, names: bool = False) -> Response:
+    """The class's labelled drawings as a zip: a PNG each (28x28, as the network read it) and
+    labels.csv (label, guess, confidence, in_dataset: the fine-tune's drawings; `names=true` adds
+    each student's name). Teacher only."""
+    session = teacher.check(classroom, code)
+    info = classroom.info(code)
+    body = drawings_zip(classroom.sessions.drawings(code), info["labels"], names)
+    return Response(body, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="class-{session["code"]}-drawings.zip"'})
 
 
 @router.post("/finetune")

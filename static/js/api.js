@@ -15,6 +15,21 @@ async function request(url, init = {}) {
 
 export const getJSON = (url) => request(url);
 
+// Save what `url` answers as a file named `filename` (a request that needs headers, so not a plain
+// link); a refusal is thrown as request's errors are.
+export async function download(url, filename, headers = {}) {
+  const response = await fetch(url, { headers: { "X-Owner-Token": ownerToken(), ...headers } });
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    throw Object.assign(new Error(data.message || `HTTP ${response.status}`), { code: data.error, status: response.status });
+  }
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await response.blob()), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+}
+
 export const sendJSON = (method, url, body, headers = {}) => request(url, {
   method, headers: { "Content-Type": "application/json", ...headers },
   body: body === undefined ? undefined : JSON.stringify(body),

@@ -1,17 +1,19 @@
 // The teacher's class session: start one, show the join code and QR code, and follow the gallery
 // live over /ws/sessions/{code}. The teacher's key stays in this browser (localStorage).
-import { setParam } from "./chrome.js";
 import { t, tn } from "./i18n.js";
-import { getJSON, LiveSocket, modelOption, pageConfig, sendJSON } from "./api.js";
+import { download, getJSON, LiveSocket, modelOption, pageConfig, sendJSON } from "./api.js";
 import { modelName } from "./server-text.js";
 import { paintGrey, readsGrey } from "./render.js";
 import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
 import { studentsAddress } from "./students-address.js";
+import { at, readURL, writeURL } from "./url-state.js";
 
 const STORE = "neuronlab.session";
 const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true, models: [], ended: false };
+// The address: the session's code (never its teacher's key: addresses end up in access logs).
+const URL_STATE = [at("code", (s) => s, "code", { parse: (v) => v || null })];
 
 const teacher = (method, path, body) => sendJSON(method, `/api/sessions/${S.code}${path}`, body, { "X-Teacher-Key": S.key });
 
@@ -20,7 +22,7 @@ async function init() {
   S.models = models;
   for (const m of models.filter(readsGrey)) $("model").append(modelOption(m, m.id === pageConfig().defaultModel));
   const saved = JSON.parse(localStorage.getItem(STORE) || "null");
-  const wanted = new URLSearchParams(location.search).get("code");
+  const wanted = readURL(URL_STATE, { code: null }).code;
   if (saved && (!wanted || wanted.toUpperCase() === saved.code)) open(saved.code, saved.key);
   else if (wanted) {
     const info = await getJSON(`/api/sessions/${encodeURIComponent(wanted)}`).catch(() => null);
@@ -50,7 +52,7 @@ $("start").addEventListener("click", async () => {
 
 function open(code, key) {
   Object.assign(S, { code, key });
-  setParam("code", code);
+  writeURL(URL_STATE, S);
   $("start-panel").hidden = true;
   $("session-panel").hidden = false;
   $("code").textContent = code;
@@ -183,6 +185,15 @@ $("end-dialog").addEventListener("close", () => {
 $("join-size").addEventListener("click", () => {
   S.joinOpen = $("session-panel").classList.contains("joined");
   showStudents(S.students);
+});
+$("download-drawings").addEventListener("click", async () => {
+  const names = $("download-names").checked;
+  try {
+    await download(`/api/sessions/${S.code}/dataset.zip?names=${names}`, `class-${S.code}-drawings.zip`, { "X-Teacher-Key": S.key });
+    say(t("Saved: a PNG per labelled drawing and labels.csv (in_dataset = 1: what the fine-tune learns from)."));
+  } catch (err) {
+    say(err.message);
+  }
 });
 $("finetune").addEventListener("click", async () => {
   say(t("Fine-tuning on the class dataset…"));
