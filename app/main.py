@@ -33,12 +33,11 @@ from app.routers import (
 )
 from app.security import HostGuard, OriginGuard, SecurityHeaders
 from app.services import Services
-from app.settings import ROOT, Settings, get_settings
+from app.settings import Settings, get_settings
 from engine import imageio
+from neuronlab import resources
 
 log = logging.getLogger("neuronlab")
-
-VENDOR = {"/vendor/swagger-ui": "swagger-ui-dist", "/vendor/chartjs": "chart.js/dist"}
 
 API_DESCRIPTION = """A visual deep-learning playground for classrooms.
 
@@ -94,8 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    teacher.router, gallery.router, descent.router, filters.router, inside.router, neuron.router, photos.router,
                    pages.router):
         app.include_router(router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    for url, folder in VENDOR.items():  # npm packages (package.json), served locally: works offline
-        if (ROOT / "node_modules" / folder).is_dir():
-            app.mount(url, StaticFiles(directory=ROOT / "node_modules" / folder), name=url)
+    app.mount("/static", StaticFiles(directory=resources.where("static")), name="static")
+    for url, folder in resources.vendor_dirs().items():  # npm packages (package.json), served locally: works offline
+        app.mount(url, StaticFiles(directory=folder), name=url)
     return app

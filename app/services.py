@@ -19,6 +19,7 @@ from app.training import Training
 from engine.stores import expiry
 from engine.stores.projects import Limits, ProjectStore
 from engine.stores.store import ModelRegistry
+from neuronlab.banner import admin_key_notice
 
 log = logging.getLogger("neuronlab")
 
@@ -40,8 +41,9 @@ class Services:
         loop = asyncio.get_running_loop()
         key = owners.admin_key(settings)
         if not settings.admin_key:
-            print(f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
-                  "  set NEURONLAB_ADMIN_KEY to keep one across restarts", file=sys.stderr, flush=True)
+            # a bare `uvicorn --factory app.main:create_app` start; `neuronlab serve` makes the key
+            # itself and shows it in its start banner (neuronlab/banner.py)
+            print(admin_key_notice(key), file=sys.stderr, flush=True)
         backends = Backends.choose(settings, loop)  # one server, or a district's replica
         registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache,
                                  shared=backends.shared)

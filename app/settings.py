@@ -1,22 +1,35 @@
-"""Server settings, read from NEURONLAB_* environment variables (see README, "Configuration")."""
+"""Server settings: flags (`neuronlab serve`), then NEURONLAB_* environment variables, then the
+config file (`neuronlab.toml` in the data folder, or NEURONLAB_CONFIG), then the defaults below
+(see README, "Configuration"; `neuronlab serve --help` lists them, `neuronlab config` shows them)."""
 from __future__ import annotations
 
 import json
+import os
+import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from neuronlab import resources
 
 ROOT = Path(__file__).resolve().parent.parent
+CONFIG_FILE = "neuronlab.toml"
+PATH_KEYS = ("models_dir", "data_dir")  # relative paths in a config file are relative to the file
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEURONLAB_")
 
-    models_dir: Path = Field(ROOT / "models", description="shipped models (safetensors + cards)")
-    data_dir: Path = Field(ROOT / "data", description="datasets and everything users create")
+    host: str = Field("0.0.0.0", description="the address `neuronlab serve` listens on (0.0.0.0: every network; "
+                      "127.0.0.1: this machine only, no student can reach it)")
+    port: int = Field(8000, ge=1, le=65535, description="the port `neuronlab serve` listens on")
+    max_connections: int = Field(500, ge=1, description="connections at once (more get 503 server_busy)")
+    models_dir: Path = Field(resources.where("models"), description="shipped models (safetensors + cards)")
+    data_dir: Path = Field(resources.default_data_dir(), description="datasets and everything users create (default: "
+                           + resources.DATA_DIR_HELP + "); the optional config file neuronlab.toml is read from it")
     default_model: str = Field("digits", description="model used when a request names none")
     photo_model: str = Field("imagenet", description="the model /classify starts with (the digit model if it is not installed)")
     photo_threads: int = Field(1, ge=1, le=8, description="threads that run the photo network (behind the drawing)")
@@ -72,6 +85,61 @@ class Settings(BaseSettings):
         if isinstance(value, (list, tuple)):
             value = [v.strip() for v in value if isinstance(v, str) and v.strip()] + [v for v in value if not isinstance(v, str)]
         return value
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        """Arguments (the command line's flags) over the environment over the config file over the defaults."""
+        return init_settings, env_settings, ConfigFileSource(settings_cls, getattr(init_settings, "init_kwargs", {}))
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+def config_file(data_dir: Path | str | None = None) -> tuple[Path, bool]:
+    """The config file to read and whether it was named (NEURONLAB_CONFIG: then it must exist), else
+    neuronlab.toml in the data folder (data_dir given, NEURONLAB_DATA_DIR, or the default)."""
+    named = os.environ.get("NEURONLAB_CONFIG")
+    if named:
+        return Path(named).expanduser(), True
+    folder = data_dir or os.environ.get("NEURONLAB_DATA_DIR") or Settings.model_fields["data_dir"].default
+    return Path(folder).expanduser() / CONFIG_FILE, False
+
+
+def read_config(path: Path, named: bool = False) -> dict[str, Any]:
+    """The settings a config file gives (setting names as keys, e.g. `max_queue = 12`)."""
+    if not path.is_file():
+        if named:
+            raise ConfigError(f"{path}: no such config file (named by --config or NEURONLAB_CONFIG)")
+        return {}
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not a valid TOML file: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
+    for key in values:
+        if key not in Settings.model_fields:
+            hint = f" (did you mean {key.replace('-', '_')!r}?)" if key.replace("-", "_") in Settings.model_fields else ""
+            raise ConfigError(f"{path}: unknown setting {key!r}{hint}; the settings are listed by `neuronlab serve --help`")
+    for key in PATH_KEYS:
+        if isinstance(values.get(key), str):
+            values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
+    return values
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """The config file's settings, under the environment's."""
+
+    def __init__(self, settings_cls, init_kwargs: dict):
+        super().__init__(settings_cls)
+        self.init_kwargs = init_kwargs
+
+    def get_field_value(self, field, field_name):  # the whole file is read at once (__call__)
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return read_config(*config_file(self.init_kwargs.get("data_dir")))
 
 
 @lru_cache

@@ -17,7 +17,7 @@ from app.errors import ApiError
 from app.owners import Caller
 from app.training import Training
 from engine import datasets, imagenet, models, photonet, transfer
-from engine.choices import ACTIVE
+from engine.choices import ACTIVE, DONE
 from engine.preprocess import prepare
 from engine.refusal import Refusal
 from engine.stores import store as model_store
@@ -134,7 +134,7 @@ class Teaching:
             "method": "transfer", "model_id": model_id, "job": None, "accuracy": scored["accuracy"],
             "per_class": scored["per_class"], "confusion": scored["confusion"], "labels": names,
             "held_out": held_out, "photos": len(train) + len(test), "seconds": round(seconds, 2),
-            "features_seconds": round(extracted - started, 2), "steps": transfer.HeadConfig().steps, "status": "done",
+            "features_seconds": round(extracted - started, 2), "steps": transfer.HeadConfig().steps, "status": DONE,
             "frozen_parameters": photonet.count(self.registry.get(imagenet.MODEL_ID).module.body()),
             "trained_parameters": transfer.trained_parameters(len(names)),
             "mistakes": {cell: [held_out[i] for i in where] for cell, where in scored["mistakes"].items()},

@@ -261,7 +261,8 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def describe(model: nn.Sequential, input_shape: tuple = INPUT_SHAPE) -> list[dict]:
-    """One row per layer: type, output shape, weights, biases and multiply-adds per image."""
+    """One row per layer: type, how many numbers it reads (`inputs`), output shape, weights, biases
+    and multiply-adds per image."""
     rows, shape = [], tuple(input_shape)
     for m in model:
         out = out_shape(m, shape)
@@ -274,7 +275,7 @@ def describe(model: nn.Sequential, input_shape: tuple = INPUT_SHAPE) -> list[dic
             macs = w * out[1] * out[2]
         elif isinstance(m, nn.Linear):
             macs = w
-        rows.append({"type": type(m).__name__, "label": layer_label(m), "output": list(out),
+        rows.append({"type": type(m).__name__, "label": layer_label(m), "inputs": math.prod(shape), "output": list(out),
                      "weights": w, "biases": b, "params": w + b, "macs": macs,
                      "layer": getattr(m, "spec_index", None)})
         shape = out

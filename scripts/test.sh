@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-.venv/bin/ruff check app engine tests bench   # pyflakes, import order, line length (pyproject.toml)
+.venv/bin/ruff check app engine neuronlab tests bench   # pyflakes, import order, line length (pyproject.toml)
 exec .venv/bin/python -m pytest "$@"

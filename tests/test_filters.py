@@ -227,3 +227,19 @@ def test_a_history_kept_by_an_older_version_is_served_in_the_one_image_form(sett
     assert "map_shape" not in snap and "image_shape" not in got.json()
     assert (shown["channels"], shown["height"], shown["width"]) == (1, 28, 28)
     assert np.array_equal(np.frombuffer(base64.b64decode(shown["base64"]), np.uint8).reshape(28, 28), image)
+
+
+def test_the_slides_pooling_example_and_a_colour_filter_are_offered(client):
+    examples = client.get("/api/kernels").json()["examples"]
+    pooled = client.post("/api/pool", json={"input": examples["slides_pool_4x4"]["input"], "size": 2}).json()
+    assert pooled["output"] == [[0.3, 0.9], [0.0, 0.4]]
+    assert [(s["top"], s["left"]) for s in pooled["steps"]] == [(0, 0), (0, 2), (2, 0), (2, 2)]
+    colour = examples["colour_3x3x3"]
+    assert len(colour["input"]) == len(colour["kernel"]) == 3 and len(colour["kernel"][0]) == 3
+    out = client.post("/api/convolve/colour", json=colour).json()
+    layer = torch.nn.Conv2d(3, 1, 3).double()
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(colour["kernel"], dtype=torch.float64)[None])
+        layer.bias.fill_(colour["bias"])
+        expected = layer(torch.tensor(colour["input"], dtype=torch.float64)[None])[0, 0]
+    assert np.allclose(out["output"], expected.numpy())

@@ -63,3 +63,10 @@ def test_marker_augmentation_draws_some_digits_two_pixels_heavier_all_round():
     widths = (heavy[:, 0, 14] > 0.5).sum(dim=1)
     assert set(widths.tolist()) == {2, 6}  # as drawn, or 2 px more on each side
     assert 0.15 < (widths == 6).float().mean() < 0.35
+
+
+def test_each_row_says_how_many_numbers_it_reads():
+    rows, params, _ = models.measure([{"type": "dense", "units": 4}, {"type": "dense", "units": 5}], 2, (3,))
+    assert [r["inputs"] for r in rows] == [3, 4, 5] and params == 12 + 4 + 20 + 5 + 10 + 2
+    rows, _, _ = models.measure("mnist_recipe")
+    assert rows[0]["inputs"] == 28 * 28 and rows[4]["inputs"] == 32 * 13 * 13  # the Flatten reads 5408

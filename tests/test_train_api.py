@@ -231,3 +231,57 @@ def test_a_layer_that_does_not_fit_is_still_refused_by_name(client):
     too_small = [{"type": "pool", "size": 2}] * 4 + [{"type": "conv", "filters": 4, "kernel": 2}]
     response = client.post("/api/architectures/describe", json={"architecture": too_small})
     assert response.status_code == 422 and "layer 5" in response.text, response.text
+
+
+# --- overfitting (lessons 003, 004) and k-fold (000) through the API ------------------------------
+
+@pytest.mark.parametrize("fields, bad", [
+    ({"weight_decay": -0.1}, "weight_decay"),
+    ({"weight_decay": 5}, "weight_decay"),
+    ({"dropout": 1}, "dropout"),
+    ({"patience": 0}, "patience"),
+    ({"folds": 1}, "folds"),
+    ({"folds": 11}, "folds"),
+    ({"compare": True}, "compare"),  # nothing to compare
+    ({"compare": True, "weight_decay": 0.001, "learning_rates": [0.1, 0.2]}, "compare"),
+    ({"compare": True, "keep_best": True, "folds": 5}, "compare"),
+    ({"folds": 5, "learning_rates": [0.1, 0.2]}, "folds"),
+    ({"train_size": 60000}, "train_size"),  # all 60,000 only in folds
+    ({"folds": 5, "train_size": 200}, "train_size"),
+])
+def test_overfitting_and_fold_values_are_checked_by_name(client, fields, bad):
+    response = client.post("/api/train", json={**SMALL, **fields})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert bad in body["fields"] and body["error"] and body["message"], body
+
+
+def test_a_comparison_trains_without_and_with_weight_decay_dropout_and_the_best_epoch(client):
+    job = start(client, architecture="mlp_16", epochs=2, learning_rate=0.1, weight_decay=0.001, dropout=0.2,
+                keep_best=True, compare=True)
+    done = wait_for(client, job["id"], {"done"})
+    assert done["spec"]["weight_decay"] == 0.001 and done["spec"]["compare"] is True
+    assert len(done["runs"]) == 2 and len(done["model_ids"]) == 2
+    epochs = [e for e in done["epochs"] if e["run"] == 1]
+    assert [e["epoch"] for e in epochs] == [1, 2] and all("best_epoch" in e and "train_loss" in e for e in epochs)
+    results = client.get(f"/api/train/{job['id']}/results").json()["results"]
+    assert [r["label"] for r in results] == ["without", "with"]
+    assert results[1]["kept_epoch"] == epochs[-1]["best_epoch"] and results[0]["kept_epoch"] == 2
+    card = client.get(f"/api/models/{results[1]['model_id']}").json()
+    assert card["layers"][-1] == {"type": "dropout", "rate": 0.2}  # the saved network has its dropout layer
+
+
+def test_a_kfold_job_has_one_run_per_fold_and_their_mean_and_spread(client):
+    job = start(client, architecture="mlp_16", folds=3, train_size=600, epochs=1, learning_rate=0.1, batch_size=50)
+    done = wait_for(client, job["id"], {"done"})
+    assert done["total_steps"] == 8  # 400 images of the 600 train each fold: 8 batches of 50
+    results = client.get(f"/api/train/{job['id']}/results").json()["results"]
+    assert [r["label"] for r in results] == ["fold 1", "fold 2", "fold 3"]
+    with client.websocket_connect(f"/ws/train/{job['id']}") as ws:
+        event = ws.receive_json()
+        while event["type"] != "done":
+            event = ws.receive_json()
+    folds = event["folds"]
+    accuracies = [r["val_accuracy"] for r in results]
+    assert folds["accuracies"] == accuracies and folds["mean"] == pytest.approx(np.mean(accuracies))
+    assert folds["std"] == pytest.approx(np.std(accuracies))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import SettingsDep, decode_upload
 from app.errors import ApiError
-from engine import convolution
+from engine import arithmetic, convolution
 from engine.imageio import encode
 from engine.preprocess import shrink
 
@@ -39,6 +39,17 @@ class PoolRequest(BaseModel):
     stride: int | None = Field(None, ge=1, le=8, description="default: the pool size")
 
 
+Small = Annotated[list[Annotated[list[Cell], Field(min_length=1, max_length=16)]], Field(min_length=1, max_length=16)]
+
+
+class ColourConvolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: Annotated[list[Small], Field(min_length=1, max_length=4, description="channels (red, green, blue), each up to 16x16")]
+    kernel: Annotated[list[Annotated[list[Annotated[list[Cell], Field(min_length=1, max_length=7)]], Field(min_length=1, max_length=7)]],
+                      Field(min_length=1, max_length=4, description="one grid per channel, as many as the input")]
+    bias: Cell = 0.0
+
+
 def _shape_error(fn, *args, **kwargs) -> dict:
     try:
         return fn(*args, **kwargs)
@@ -55,7 +66,10 @@ def kernels() -> dict:
     """The classic kernels and the slides' worked examples."""
     return {"kernels": convolution.KERNELS, "examples": {
         "slides_5x5": {"input": convolution.SLIDES_INPUT, "kernel": convolution.VERTICAL_EDGE},
-        "vertical_edge": {"input": convolution.EDGE_INPUT, "kernel": convolution.VERTICAL_EDGE}}}
+        "vertical_edge": {"input": convolution.EDGE_INPUT, "kernel": convolution.VERTICAL_EDGE},
+        "slides_pool_4x4": {"input": arithmetic.SLIDES_POOL_INPUT, "size": 2, "stride": 2},
+        "colour_3x3x3": {"input": arithmetic.COLOUR_INPUT, "kernel": arithmetic.COLOUR_KERNEL,
+                         "bias": arithmetic.COLOUR_BIAS}}}
 
 
 @router.post("/api/convolve")
@@ -70,6 +84,14 @@ def convolve(body: ConvolveRequest) -> dict:
 def pool(body: PoolRequest) -> dict:
     """Max pooling: the output grid, the formula and each window's position and maximum."""
     return _shape_error(convolution.max_pool, body.input, body.size, body.stride)
+
+
+@router.post("/api/convolve/colour")
+def convolve_colour(body: ColourConvolveRequest) -> dict:
+    """One filter of a conv layer on a colour image: a kernel as deep as the image (3x3x3 for red,
+    green and blue), each window's products per channel, each channel's sum, their total plus the
+    bias: the output, and every step."""
+    return _shape_error(arithmetic.convolve_colour, body.input, body.kernel, body.bias)
 
 
 @router.post("/api/kernels/apply")

@@ -1,20 +1,21 @@
 """Inside a trained network: every layer's output for one input, one feature-map cell worked out
 from its inputs, and test images to look at. Record once, views only read: the page draws what
-the server computed and never redoes a convolution."""
+the server computed and never redoes a convolution. And why CNNs: the inputs, weights and biases
+of any layer list for any input shape, counted (engine.arithmetic)."""
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, UploadFile
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import PhotosDep, RegistryDep, SettingsDep, blank_image, decode_upload
 from app.errors import ApiError
 from app.serialize import cell_json, image, layers_json
-from engine import datasets, imagenet
+from engine import arithmetic, datasets, imagenet
 from engine.activations import activations, explain_cell, photo_stages
 from engine.imageio import diverging, encode
 from engine.preprocess import Prepared, prepare
@@ -103,3 +104,43 @@ def photo_network_stages(registry: RegistryDep, settings: SettingsDep, photos: P
     parts = [{**p, "maps": diverging(p["maps"])} for p in found["parts"]]
     picked = found["picked"] and {**found["picked"], "maps": diverging(found["picked"]["maps"])}
     return {"input": image(prepared.input), "parts": parts, "picked": picked, "stem_filters": found["stem_filters"]}
+
+
+
+class ParametersRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    input: list[Annotated[int, Field(strict=True, ge=1, le=arithmetic.MAX_FEATURES)]] = Field(
+        min_length=1, max_length=3, description="[channels, height, width] (up to 4x4096x4096) or [numbers]")
+    layers: list[dict[str, Any]] = Field(default_factory=list, max_length=40,
+                                         description="layer specs as /api/architectures/describe takes them")
+    classes: Annotated[int, Field(strict=True, ge=1, le=arithmetic.MAX_CLASSES)] | None = Field(
+        None, description="add the output layer, one unit per class")
+
+
+class NetworkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sizes: list[Annotated[int, Field(strict=True, ge=1, le=4096)]] = Field(
+        min_length=2, max_length=12, description="layer sizes, inputs first, outputs last: [3, 4, 5, 3, 2]")
+
+
+@router.get("/api/parameters")
+def parameter_examples() -> dict:
+    """The slides' rows for "why CNNs" (an image into a first dense layer, and what each slide
+    says), the conv layer shown beside them, the slides' 3-4-5-3-2 table, and the limits."""
+    return {"examples": arithmetic.WHY_CNNS, "conv": arithmetic.CONV_BESIDE, "network": arithmetic.SLIDES_NETWORK,
+            "limits": {"side": arithmetic.MAX_SIDE, "channels": arithmetic.MAX_CHANNELS,
+                       "classes": arithmetic.MAX_CLASSES}}
+
+
+@router.post("/api/parameters")
+def count_parameters(body: ParametersRequest) -> dict:
+    """How many numbers an input of any shape is, and each layer's inputs, output shape, weights,
+    biases and multiply-adds (counted: nothing is allocated), with the totals."""
+    return arithmetic.count(body.input, body.layers, body.classes)
+
+
+@router.post("/api/parameters/network")
+def count_network(body: NetworkRequest) -> dict:
+    """A dense network by its layer sizes (the slides' 3-4-5-3-2): each layer's inputs, nodes,
+    weights and biases, and the totals."""
+    return arithmetic.network(body.sizes)

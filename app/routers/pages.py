@@ -5,12 +5,12 @@ from fastapi.templating import Jinja2Templates
 
 from app import i18n
 from app.deps import services
-from app.settings import ROOT
 from engine import choices
 from engine.datasets import SPECS
+from neuronlab import resources
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-templates = Jinja2Templates(directory=ROOT / "templates")
+templates = Jinja2Templates(directory=resources.where("templates"))
 
 PAGES = [  # (path, template) in the order the menu and home page list them; their title, menu
     # label and one-line description are texts "page.<path>.title|nav|blurb" in app/i18n/<lang>.json
@@ -55,6 +55,8 @@ JOB_STATUS_CONFIG = {"jobStatus": choices.JOB_STATUSES, "finalStatuses": list(ch
 PAGE_CONFIG = {  # extra config a page's module needs, by path
     "/train": {"labels": {name: list(spec.labels) for name, spec in SPECS.items()}, **JOB_STATUS_CONFIG},
     "/teach": JOB_STATUS_CONFIG,
+    # what the descent page's exercises start with: the optimizer, and the split network's activation
+    "/descent": {"defaultOptimizer": choices.DEFAULT_OPTIMIZER, "defaultActivation": choices.DEFAULT_SPLIT_ACTIVATION},
 }
 
 

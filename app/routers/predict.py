@@ -21,14 +21,17 @@ from engine.saliency import onto_image, where_it_looked
 from engine.stores.store import ModelRegistry, UnknownModel
 
 router = APIRouter(tags=["predict"])
+ImageUpload = Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")]
+ModelChoice = Annotated[str | None, Form(description="model id (default: digits)")]
+
 
 @router.post("/api/predict", response_class=JSONResponse)
 def predict(
     registry: RegistryDep,
     settings: SettingsDep,
     photos: PhotosDep,
-    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
-    model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
+    image: ImageUpload,
+    model: ModelChoice = None,
     steps: Annotated[bool, Form(description="include the preprocessing steps")] = False,
     min_confidence: Annotated[float | None, Form(ge=0, le=1, description="below this, `sure` is false")] = None,
     groups: Annotated[Literal["cifar10"] | None, Form(description="the photo network only: CIFAR-10's ten classes "
@@ -147,8 +150,8 @@ def saliency_map(
     registry: RegistryDep,
     settings: SettingsDep,
     photos: PhotosDep,
-    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
-    model: Annotated[str | None, Form(description="model id (default: digits)")] = None,
+    image: ImageUpload,
+    model: ModelChoice = None,
     target: Annotated[int | None, Form(ge=0, description="class index to explain (default: the prediction)")] = None,
 ) -> JSONResponse:
     """Where the network looked for the class: occlusion sensitivity (how much covering each part

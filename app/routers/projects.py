@@ -15,6 +15,7 @@ from app.deps import FormRowId, PhotosDep, ProjectsDep, RegistryDep, RowId, Sett
 from app.errors import ApiError
 from app.owners import Caller, CallerDep
 from app.serialize import classification_json
+from engine import choices
 from engine.imageio import ImageError
 from engine.inference import classify
 from engine.stores.projects import ProjectStore
@@ -154,7 +155,7 @@ def train(project_id: str, body: TrainProject, store: ProjectsDep, teaching: Tea
                            "\"method\": \"scratch\" with them, or leave them out for transfer learning.",
                            {name: "only with method scratch" for name in scratch_only})
         project, train_photos, held_out = teaching.transfer(project_id, caller, seed=body.seed)
-        return {"id": None, "method": "transfer", "status": "done", "project": project,
+        return {"id": None, "method": "transfer", "status": choices.DONE, "project": project,
                 "train_photos": train_photos, "held_out_photos": held_out}
     options = body.model_dump(exclude={"method"})
     job, train_photos, held_out = teaching.start(project_id, caller, **options)

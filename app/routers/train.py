@@ -49,12 +49,23 @@ class TrainRequest(ArchitectureRequest):
     momentum: float = Field(0.9, ge=0, lt=1)
     batch_size: int = Field(64, ge=1, le=1024)
     epochs: int = Field(1, ge=1, le=50)
-    train_size: int | None = Field(5000, ge=100, le=55000, description="training images (None: all 55,000)")
+    train_size: int | None = Field(5000, ge=100, le=60000, description="training images (None: all 55,000; "
+                                   "with folds, the images cut into folds: at most and by default all 60,000)")
     val_size: int = Field(5000, ge=500, le=10000, description="images held out of the 60k for validation")
     seed: int = Field(0, ge=0, le=2**31 - 1)
     augment: bool = Field(False, description="slant/size/position/stroke changes (helps drawn digits)")
     name: str | None = Field(None, max_length=60, description="the trained model's name (blank: one is made)")
     start_paused: bool = Field(False, description="start paused, ready for Step")
+    weight_decay: float = Field(0.0, ge=0, le=0.1, allow_inf_nan=False,
+                                description="L2 weight decay: each step also shrinks every weight by lr x this")
+    dropout: float = Field(0.0, ge=0, le=0.9, allow_inf_nan=False,
+                           description="a Dropout layer at this rate before the output layer (0: none)")
+    keep_best: bool = Field(False, description="save the model of the epoch of lowest validation loss")
+    patience: int | None = Field(None, ge=1, le=50, description="early stopping: stop after this many epochs "
+                                                               "without a lower validation loss")
+    compare: bool = Field(False, description="two runs overlaid: without weight decay, dropout and keep-best, "
+                                             "and with them")
+    folds: int | None = Field(None, ge=2, le=10, description="k-fold cross-validation: one run per fold")
 
     @field_validator("name")
     @classmethod
@@ -92,11 +103,37 @@ def start(body: TrainRequest, training: TrainingDep, settings: SettingsDep, call
     """Queue a training job; it runs in a worker process. 201 with {id, status, position}. One
     active job per owner token and a few per address; a full queue answers 503 with Retry-After."""
     check_size(body.architecture, settings)
-    spec = JobSpec(**body.model_dump(exclude={"learning_rate", "learning_rates"}),
-                   learning_rates=body.learning_rates or [body.learning_rate])
+    spec = JobSpec(**body.model_dump(exclude={"learning_rate", "learning_rates"}), learning_rates=runs(body))
     made = caller.ensure()
     job = training.submit(spec, caller)
     return {"id": job.id, "status": job.status, "position": training.jobs.position(job), **made}
+
+
+def refuse(field: str, message: str) -> None:
+    raise Refusal(422, "invalid_request", message, field)
+
+
+def runs(body: TrainRequest) -> list[float]:
+    """Each run's learning rate: a race's, one per fold, the two of a comparison, or the one rate;
+    a request that mixes them is refused (422, naming the field)."""
+    if body.compare and body.folds:
+        refuse("compare", "A comparison and k-fold cross-validation cannot be one job: choose one.")
+    if body.learning_rates and (body.compare or body.folds):
+        refuse("compare" if body.compare else "folds", "A learning-rate race cannot also be a comparison or "
+               "k-fold cross-validation: give one learning rate.")
+    if body.compare and not (body.weight_decay or body.dropout or body.keep_best):
+        refuse("compare", "Nothing to compare: set weight decay, dropout or keep the best epoch for the run "
+               "that has them.")
+    if not body.folds and body.train_size is not None and body.train_size > 55000:
+        refuse("train_size", "At most 55,000 training images (60,000 less the validation images); "
+               "all 60,000 only with k folds.")
+    if body.folds and body.train_size is not None and body.train_size < 50 * body.folds:
+        refuse("train_size", f"{body.folds} folds need at least {50 * body.folds} images.")
+    if body.compare:
+        return [body.learning_rate] * 2
+    if body.folds:
+        return [body.learning_rate] * body.folds
+    return body.learning_rates or [body.learning_rate]
 
 
 @router.get("/api/train/{job_id}")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, RowMapping, Table, create_engine, event, inspect, text
+from sqlalchemy import BigInteger, Column, Connection, ForeignKey, Integer, MetaData, RowMapping, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
@@ -26,6 +26,16 @@ MODEL_NAME_LENGTH = 60  # longest model name (a made name: network, data, accura
 # Every integer column: 64-bit on PostgreSQL (ids up to 2**63 - 1, as the API allows; its INTEGER
 # is 32-bit); INTEGER on SQLite (64-bit there), which makes an `id` primary key the rowid.
 BIGINT = BigInteger().with_variant(Integer, "sqlite")
+
+
+def row_id() -> Column:
+    """A table's id: 64-bit, made by the database, never used again (with sqlite_autoincrement)."""
+    return Column("id", BIGINT, primary_key=True, autoincrement=True)
+
+
+def part_of(name: str, kind, parent: str) -> Column:
+    """A column naming the row (`parent`, "table.column") this row belongs to: deleted with it."""
+    return Column(name, kind, ForeignKey(parent, ondelete="CASCADE"), nullable=False)
 
 
 class StoreError(Refusal):

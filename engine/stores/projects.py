@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import Column, ForeignKey, Index, MetaData, RowMapping, Table, Text
+from sqlalchemy import Column, Index, MetaData, RowMapping, Table, Text
 from sqlalchemy.types import Double
 
 from engine import datasets
 from engine.preprocess import prepare_photo, rgb, shrink
 from engine.stores import files
-from engine.stores.db import BIGINT, StoreError, clean_name, insert_row, open_database
+from engine.stores.db import BIGINT, StoreError, clean_name, insert_row, open_database, part_of, row_id
 
 STORED_SIZE = 320       # longest side of a kept photo
 MIN_PER_CLASS = 4       # photos a class needs before training (one or more are held out)
@@ -40,15 +40,15 @@ PROJECTS = Table(
     Column("training", Text))  # the job training it, and what its end needs
 CLASSES = Table(
     "classes", METADATA,
-    Column("id", BIGINT, primary_key=True, autoincrement=True),
-    Column("project_id", Text, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    row_id(),
+    part_of("project_id", Text, "projects.id"),
     Column("name", Text, nullable=False), Column("created", Double, nullable=False),
     sqlite_autoincrement=True)  # ids are never used again, not even the last one's after a delete
 SAMPLES = Table(
     "samples", METADATA,
-    Column("id", BIGINT, primary_key=True, autoincrement=True),
-    Column("class_id", BIGINT, ForeignKey("classes.id", ondelete="CASCADE"), nullable=False),
-    Column("project_id", Text, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    row_id(),
+    part_of("class_id", BIGINT, "classes.id"),
+    part_of("project_id", Text, "projects.id"),
     Column("source", Text, nullable=False), Column("width", BIGINT, nullable=False),
     Column("height", BIGINT, nullable=False), Column("created", Double, nullable=False),
     Index("samples_by_class", "class_id"), sqlite_autoincrement=True)

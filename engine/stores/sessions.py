@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Column, ForeignKey, Index, LargeBinary, MetaData, RowMapping, Table, Text, text
+from sqlalchemy import Column, Index, LargeBinary, MetaData, RowMapping, Table, Text, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import Double
 
-from engine.stores.db import BIGINT, StoreError, clean_name, open_database
+from engine.stores.db import BIGINT, StoreError, clean_name, open_database, part_of, row_id
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: easy to read off a projector
 CODE_LENGTH = 5
@@ -38,15 +38,15 @@ SESSIONS = Table(
     Column("kept", BIGINT))  # once ended: 1 drawings kept, 0 deleted
 STUDENTS = Table(
     "students", METADATA,
-    Column("id", BIGINT, primary_key=True, autoincrement=True),
-    Column("code", Text, ForeignKey("sessions.code", ondelete="CASCADE"), nullable=False),
+    row_id(),
+    part_of("code", Text, "sessions.code"),
     Column("name", Text, nullable=False), Column("key_hash", Text, nullable=False),
     Column("joined", Double, nullable=False), sqlite_autoincrement=True)
 DRAWINGS = Table(
     "drawings", METADATA,
-    Column("id", BIGINT, primary_key=True, autoincrement=True),
-    Column("code", Text, ForeignKey("sessions.code", ondelete="CASCADE"), nullable=False),
-    Column("student_id", BIGINT, ForeignKey("students.id", ondelete="CASCADE"), nullable=False),
+    row_id(),
+    part_of("code", Text, "sessions.code"),
+    part_of("student_id", BIGINT, "students.id"),
     Column("input", LargeBinary, nullable=False), Column("guess", BIGINT, nullable=False),
     Column("confidence", Double, nullable=False), Column("label", BIGINT),
     Column("in_dataset", BIGINT, nullable=False, server_default=text("0")),

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from engine import choices, datasets, models
 from engine.stores import store
+from engine.training import kfold
 from engine.training.augment import AugmentConfig, PhotoAugmentConfig, augment, augment_photos
 
 
@@ -47,6 +48,11 @@ class TrainConfig:
     bf16: bool = field(default_factory=lambda: native_bf16())  # bfloat16 autocast for the forward
                                        # pass: only where the CPU computes bf16 itself (else it is slower)
     eval_batch: int = 1000
+    dropout: float = 0.0               # a Dropout layer at this rate before the output layer (0: none)
+    keep_best: bool = False            # end with the model of the epoch of lowest validation loss
+    patience: int | None = None        # stop once this many epochs pass without a lower validation loss
+    folds: int | None = None           # k-fold cross-validation: the train_size images in k folds ...
+    fold: int = 0                      # ... and this one (0-based) is held out as the validation split
 
 
 def native_bf16() -> bool:
@@ -80,10 +86,15 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.input_shape = input_shape(data.train.images)
-        self.model = models.build(config.architecture, len(data.labels), self.input_shape)
-        n = len(data.train) if config.train_size is None else min(config.train_size, len(data.train))
-        self.train_x = torch.from_numpy(data.train.images[:n])  # (N, 28, 28) or (N, C, H, W) uint8
-        self.train_y = torch.from_numpy(data.train.labels[:n]).long()
+        self.architecture, init = with_dropout(config.architecture, config.dropout)
+        self.model = (models.build(self.architecture, len(data.labels), self.input_shape) if init is None
+                      else models.build_layers(self.architecture, len(data.labels), init, self.input_shape))
+        train, self.val = data.train, data.val
+        if config.folds:  # the pool of training (and validation) images, cut into folds
+            train, self.val = kfold.fold_splits(data, config.folds, config.fold, config.train_size, config.seed)
+        n = len(train) if config.train_size is None or config.folds else min(config.train_size, len(train))
+        self.train_x = torch.from_numpy(train.images[:n])  # (N, 28, 28) or (N, C, H, W) uint8
+        self.train_y = torch.from_numpy(train.labels[:n]).long()
         self.steps_per_epoch = math.ceil(n / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.optimizer = make_optimizer(self.model, config)
@@ -99,6 +110,11 @@ class Trainer:
         self._order = self.batch_order(1)
         self.started = time.perf_counter()
         self.history: list[Event] = []
+        self.epoch_loss = self.epoch_images = 0.0   # the training loss summed over this epoch's images
+        self.losses: list[tuple[float, float]] = []  # (training, validation) loss of each epoch
+        self.best_state: dict | None = None          # the model at the best epoch (keep_best)
+        self.stopped_early: int | None = None        # the epoch patience ran out at
+        self.kept_epoch: int | None = None           # the epoch whose model the trainer ended with
 
     def batch_order(self, epoch: int) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
@@ -152,8 +168,9 @@ class Trainer:
         self.on_event(event)
 
     def advance(self) -> bool:
-        """Train the next mini-batch (validating at the end of each epoch); False when done."""
-        if self.step_count >= self.total_steps:
+        """Train the next mini-batch (validating at the end of each epoch); False when done (all
+        epochs, or patience ran out)."""
+        if self.step_count >= self.total_steps or self.stopped_early:
             return False
         epoch, b = divmod(self.step_count, self.steps_per_epoch)
         if b == 0:
@@ -161,15 +178,44 @@ class Trainer:
         size = self.config.batch_size
         idx = self._order[b * size:(b + 1) * size]
         loss, acc = self.step(idx)
+        self.epoch_loss += loss * len(idx)
+        self.epoch_images += len(idx)
         self.emit({"type": "batch", "epoch": epoch + 1, "batch": b + 1, "batches": self.steps_per_epoch,
                    "step": self.step_count, "total_steps": self.total_steps, "loss": loss,
                    "accuracy": acc, "size": len(idx),
                    "learning_rate": self.learning_rate})
         if b + 1 == self.steps_per_epoch:
-            val_loss, val_acc = self.evaluate(self.data.val)
-            self.emit({"type": "epoch", "epoch": epoch + 1, "val_loss": val_loss, "val_accuracy": val_acc,
-                       "seconds": time.perf_counter() - self.started})
+            self.end_epoch(epoch + 1)
         return True
+
+    def end_epoch(self, epoch: int) -> None:
+        """Validate; note the epoch of lowest validation loss (its model too, with keep_best), and
+        whether the model overfits since then; stop when `patience` epochs passed without a new low."""
+        val_loss, val_acc = self.evaluate(self.val)
+        train_loss = self.epoch_loss / max(self.epoch_images, 1)
+        self.epoch_loss = self.epoch_images = 0.0
+        self.losses.append((train_loss, val_loss))
+        best = best_epoch([v for _, v in self.losses])
+        if best == epoch and self.config.keep_best:
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self.config.patience and epoch - best >= self.config.patience:
+            self.stopped_early = epoch
+        self.emit({"type": "epoch", "epoch": epoch, "val_loss": val_loss, "val_accuracy": val_acc,
+                   "train_loss": train_loss, "best_epoch": best, "best_val_loss": self.losses[best - 1][1],
+                   "overfitting_from": overfitting_from(self.losses), "stopped_early": self.stopped_early is not None,
+                   "seconds": time.perf_counter() - self.started})
+
+    def use_best(self) -> int | None:
+        """With keep_best, go back to the model of the epoch of lowest validation loss; the epoch
+        whose model the trainer holds now (None before the first epoch ends)."""
+        if not self.losses:
+            return None
+        if self.config.keep_best and self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+            self.kept_epoch = best_epoch([v for _, v in self.losses])
+        else:
+            self.kept_epoch = len(self.losses)
+        return self.kept_epoch
 
     @property
     def learning_rate(self) -> float:
@@ -186,11 +232,37 @@ class Trainer:
         start = time.perf_counter()
         while self.advance():
             pass
+        self.use_best()
         test_loss, test_acc = self.evaluate(self.data.test)
         summary = {"type": "done", "test_loss": test_loss, "test_accuracy": test_acc,
-                   "seconds": time.perf_counter() - start, "steps": self.step_count}
+                   "seconds": time.perf_counter() - start, "steps": self.step_count, "kept_epoch": self.kept_epoch}
         self.emit(summary)
         return summary
+
+
+def best_epoch(val_losses: list[float]) -> int:
+    """The epoch (1-based) of the lowest validation loss; the first of equals."""
+    return min(range(len(val_losses)), key=lambda i: (val_losses[i], i)) + 1
+
+
+def overfitting_from(losses: list[tuple[float, float]]) -> int | None:
+    """The epoch the model overfits from, or None: the epoch of lowest validation loss, when since
+    then the validation loss has risen while the training loss fell (the last epoch against it)."""
+    if len(losses) < 2:
+        return None
+    best = best_epoch([v for _, v in losses])
+    (train_best, val_best), (train_now, val_now) = losses[best - 1], losses[-1]
+    return best if best < len(losses) and val_now > val_best and train_now < train_best else None
+
+
+def with_dropout(architecture: str | list, rate: float) -> tuple[str | list, str | None]:
+    """The architecture with a Dropout layer at `rate` before its output layer, as a layer list,
+    and the preset's initialisation (None: the architecture as it is, built as usual)."""
+    if not rate:
+        return architecture, None
+    preset = models.PRESETS[architecture] if isinstance(architecture, str) else None
+    layers = list(preset.layers if preset else architecture)
+    return layers + [{"type": "dropout", "rate": float(rate)}], preset.init if preset else "default"
 
 
 @torch.inference_mode()
@@ -250,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr", type=float, default=defaults.learning_rate)
     p.add_argument("--momentum", type=float, default=defaults.momentum)
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--dropout", type=float, default=defaults.dropout, help="a Dropout layer before the output")
+    p.add_argument("--keep-best", action="store_true", help="save the epoch of lowest validation loss")
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a lower validation loss")
     p.add_argument("--schedule", default=defaults.schedule, choices=["onecycle", "constant"])
     p.add_argument("--no-augment", action="store_true")
     p.add_argument("--heavy-strokes", type=float, default=defaults.heavy_strokes,
@@ -269,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(architecture=args.architecture, dataset=args.dataset, epochs=args.epochs,
                       batch_size=args.batch_size, optimizer=args.optimizer, learning_rate=args.lr,
                       momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                      dropout=args.dropout, keep_best=args.keep_best, patience=args.patience,
                       augment=not args.no_augment, heavy_strokes=args.heavy_strokes, train_size=args.train_size, seed=args.seed,
                       bf16=native_bf16() and not args.no_bf16)
     try:
@@ -279,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(cfg, data, on_event=_print_event)
     summary = trainer.run()
     card = store.new_card(
-        args.id, args.name or args.id, cfg.architecture, cfg.dataset, data.labels, trainer.model,
+        args.id, args.name or args.id, trainer.architecture, cfg.dataset, data.labels, trainer.model,
         summary["test_accuracy"], task=args.task, preprocess=args.preprocess,
         training={**asdict(cfg), "train_images": len(trainer.train_y), "steps": summary["steps"],
                   "seconds": round(summary["seconds"], 1), "threads": args.threads,

@@ -23,8 +23,9 @@ import torch
 from engine import datasets, models, scores
 from engine.imageio import diverging, encode
 from engine.stores import files, store
+from engine.training import kfold
 from engine.training.failures import failure_reason
-from engine.training.train import Diverged, TrainConfig, Trainer, as_input, predict_classes
+from engine.training.train import Diverged, TrainConfig, Trainer, as_input, best_epoch, predict_classes
 
 PROGRESS_EVERY = 0.1   # seconds between progress events per run
 PROGRESS_POINTS = 50   # and at least this many a run, however fast it trains (a short run's curve
@@ -52,15 +53,33 @@ class JobSpec(TrainConfig):
     project: str | None = None     # a project's own classes: data_file holds its photos
     data_file: str | None = None   # a .npz written by datasets.save_arrays
     owner: str | None = None       # the owner's token hash: models the job saves are theirs
+    compare: bool = False          # two runs, the same but for what fights overfitting: run 0 without
+                                   # weight decay, dropout and keep-best, run 1 with this spec's
 
-    def config(self, lr: float) -> TrainConfig:
-        """The trainer's config for the run at learning rate `lr`."""
-        return TrainConfig(**{f.name: getattr(self, f.name) for f in fields(TrainConfig)} | {"learning_rate": lr})
+    def config(self, lr: float, run: int = 0) -> TrainConfig:
+        """The trainer's config for run `run`, at learning rate `lr`: in a comparison run 0 goes
+        without what fights overfitting; in a k-fold job run i holds fold i out."""
+        config = {f.name: getattr(self, f.name) for f in fields(TrainConfig)} | {"learning_rate": lr}
+        if self.compare and run == 0:
+            config |= WITHOUT
+        if self.folds:
+            config["fold"] = run
+        return TrainConfig(**config)
+
+    def run_label(self, run: int) -> str | None:
+        """How pages and names tell this run from the job's others (None: a job of one run)."""
+        if self.compare:
+            return ("without", "with")[run]
+        if self.folds:
+            return f"fold {run + 1}"
+        return f"lr {self.learning_rates[run]:g}" if len(self.learning_rates) > 1 else None
 
     def public(self) -> dict:
         """What clients may see (no server paths, no owner; each run's rate is in learning_rates)."""
         return {k: v for k, v in asdict(self).items() if k not in ("data_file", "owner", "learning_rate")}
 
+
+WITHOUT = {"weight_decay": 0.0, "dropout": 0.0, "keep_best": False, "patience": None}  # a comparison's run 0
 
 DATA_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 
@@ -198,7 +217,7 @@ class JobRunner:
         self.runs = []
         for i, lr in enumerate(spec.learning_rates):
             run = Run(i, None)
-            run.trainer = Trainer(spec.config(lr), self.data, on_event=lambda e, r=run: r.on_event(e, self.emit))
+            run.trainer = Trainer(spec.config(lr, i), self.data, on_event=lambda e, r=run: r.on_event(e, self.emit))
             self.runs.append(run)
         self.paused, self.step_once, self.active_time = spec.start_paused, False, 0.0
         self.parent = server or os.getppid()
@@ -329,17 +348,21 @@ class JobRunner:
 
     def finish(self, status: str, reason: str | None = None) -> None:
         results = [self.evaluate(run) for run in self.runs if run.status != "diverged"]
+        folds = kfold.summary([r["val_accuracy"] for r in results]) if self.spec.folds and results else None
         self.finishing = True
         if results:  # the test images shown, answered by the saved model (the best of a race)
             best = max(results, key=lambda r: r["test_accuracy"])
             self.emit_samples(self.runs[best["run"]], again=True)
-        self.emit({"type": "done", "status": status, "reason": reason, "results": results,
+        self.emit({"type": "done", "status": status, "reason": reason, "results": results, "folds": folds,
                    "runs_diverged": [r.index for r in self.runs if r.status == "diverged"]})
 
     @torch.inference_mode()
     def evaluate(self, run: Run) -> dict:
         """Test accuracy, confusion matrix and examples of mistakes; the model is saved."""
         trainer, test = run.trainer, self.data.test
+        kept = trainer.use_best()  # with keep_best: the model of the epoch of lowest validation loss
+        best = trainer.losses and best_epoch([v for _, v in trainer.losses])
+        val_loss, val_accuracy = trainer.evaluate(trainer.val)
         preds = predict_classes(trainer.model, test.images)
         scored = scores.report(test.labels, preds, len(self.data.labels), MISTAKES_PER_CELL)
         mistakes = {cell: {"indices": where, "images": encode_all(test.images[where])} for cell, where in scored["mistakes"].items()}
@@ -348,7 +371,10 @@ class JobRunner:
         return {"run": run.index, "learning_rate": trainer.learning_rate, "test_accuracy": accuracy, "name": name,
                 "made_name": made_name,
                 "steps": trainer.step_count, "confusion": confusion, "per_class": per_class,
-                "mistakes": mistakes, "model_id": model_id, "seconds": round(self.active_time, 1)}
+                "mistakes": mistakes, "model_id": model_id, "seconds": round(self.active_time, 1),
+                "val_accuracy": val_accuracy, "val_loss": val_loss, "epochs_trained": len(trainer.losses),
+                "kept_epoch": kept, "best_epoch": best or None, "stopped_early": trainer.stopped_early,
+                "label": self.spec.run_label(run.index)}
 
     def save(self, run: Run, accuracy: float) -> tuple[str, str, dict | None]:
         """Save the run's model with its card: (its id, its name, the parts of a name made here)."""
@@ -356,12 +382,16 @@ class JobRunner:
         base = re.sub(r"[^a-z0-9]+", "-", (spec.name or "trained").lower()).strip("-")[:40] or "trained"
         base = base[:24].strip("-") or "trained"
         model_id = f"{base}-{self.job_id}" + (f"-{run.index + 1}" if len(self.runs) > 1 else "")  # 128 random bits
-        lr = trainer.config.learning_rate if len(self.runs) > 1 else None
-        name, made = (spec.name + (f" (lr {lr:g})" if lr is not None else ""), None) if spec.name \
+        race = len(self.runs) > 1 and not (spec.compare or spec.folds)
+        lr = trainer.config.learning_rate if race else None
+        label = "" if race or len(self.runs) == 1 else f" ({spec.run_label(run.index)})"
+        name, made = (spec.name + (f" (lr {lr:g})" if lr is not None else "") + label, None) if spec.name \
             else default_name(spec, accuracy, lr)
+        if made is not None and label:
+            name, made = name + label, {**made, "run": spec.run_label(run.index)}
         card = store.new_card(
             model_id, name,
-            spec.architecture, f"project:{spec.project}" if spec.project else spec.dataset, self.data.labels,
+            trainer.architecture, f"project:{spec.project}" if spec.project else spec.dataset, self.data.labels,
             trainer.model, accuracy, owner=spec.owner, input_shape=trainer.input_shape,
             training={**{k: v for k, v in trainer.config.__dict__.items() if k != "architecture"},
                       "steps": trainer.step_count, "seconds": round(self.active_time, 1),

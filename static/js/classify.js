@@ -1,21 +1,27 @@
 // Classify photos: files, drops, pastes and webcam frames -> POST /api/predict (with steps) and
 // POST /api/saliency -> one card each: guess, top probabilities, preprocessing steps, where it looked.
-import { setParam } from "./chrome.js";
 import { t } from "./i18n.js";
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { modelName, refusal } from "./server-text.js";
 import { frameBlob as grabFrame, startCamera } from "./camera.js";
 import { decodeImage, fitToParent, paintColour, paintGrey } from "./render.js";
+import { numbersFold } from "./pixel-numbers.js";
 import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
+import { at, readURL, writeURL } from "./url-state.js";
 
 const config = pageConfig();
-const params = new URLSearchParams(location.search);
 const state = {
-  model: params.get("model") || config.defaultModel, stream: null, liveBusy: false, models: [],
-  sure: Math.min(95, Math.max(0, Number(params.get("sure") ?? 40) || 0)),  // below this %, say "not sure"
+  model: config.defaultModel, stream: null, liveBusy: false, models: [],
+  sure: 40,  // below this %, say "not sure"
 };
+// The address: the model and how sure a guess must be (a lesson link reproduces both).
+const URL_STATE = [
+  at("model", (s) => s, "model", { parse: (v) => v || null }),
+  at("sure", (s) => s, "sure", { parse: (v) => Math.min(95, Math.max(0, Number(v) || 0)) }),
+];
+readURL(URL_STATE, state);
 
 const post = (path, blob, model = state.model) => postForm(path, {
   image: blob, model, steps: path === "/api/predict" ? "true" : null,
@@ -124,6 +130,7 @@ function fillCard(card, blob, result, saliency, model) {
   steps.append(figure(looked, overlay(result.steps.ink, saliency.overlay)));
   by.append(" ", readWith(card, blob, card.querySelector(".name").textContent, result.model, model));
   card.append(by, top, steps);
+  numbersFold(card, { across: 14 }).show(result.input);  // what the network read, as its 0-255 numbers
   requestAnimationFrame(() => card.querySelectorAll(".pipeline canvas").forEach(fitToParent));
 }
 
@@ -233,7 +240,7 @@ showSure();
 $("sure").addEventListener("input", (e) => {
   state.sure = Number(e.target.value);
   showSure();
-  setParam("sure", String(state.sure));
+  writeURL(URL_STATE, state);
 });
 
 getJSON("/api/models").then(async ({ models }) => {
@@ -245,6 +252,6 @@ getJSON("/api/models").then(async ({ models }) => {
   for (const m of state.models) $("model").append(modelOption(m, m.id === state.model));
   $("model").addEventListener("change", (e) => {
     state.model = e.target.value;
-    setParam("model", state.model);
+    writeURL(URL_STATE, state);
   });
 });

@@ -3,6 +3,7 @@ import { getJSON, LiveSocket, modelOption, pageConfig } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { clearCanvas, createBars, fitToParent, paintGrey, readsGrey } from "./render.js";
+import { numbersFold } from "./pixel-numbers.js";
 import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { DEFAULTS, isIdentity, transformFrame } from "./robust.js";
@@ -19,6 +20,7 @@ const state = {
   dirty: false,
   bars: null,
 };
+const seenNumbers = numbersFold($("seen-numbers"), { across: 28 });  // what it saw, as 0-255 numbers
 // The address: which network reads the drawing (?model=; the default one without it).
 const URL_STATE = [at("model", (s) => s, "model", { parse: (v) => v || null })];
 readURL(URL_STATE, state);
@@ -87,6 +89,7 @@ function showEmpty() {
   $("r-answer").textContent = "…";
   state.bars && state.bars.update(null);
   for (const id of ["seen", "step-ink", "step-crop", "step-fit", "step-center"]) clearCanvas($(id));
+  seenNumbers.show(null);
 }
 
 function showPrediction(message) {
@@ -97,6 +100,7 @@ function showPrediction(message) {
   $("r-answer").textContent = `${message.prediction} · ${percent(message.confidence)}`;  // beside the sliders
   state.bars.update(probs);
   paintGrey($("seen"), message.input);
+  seenNumbers.show(message.input);
   showSteps(message.steps, message.input);
   if (state.announceNext) {
     $("announce").textContent = t("draw.reads", "", { guess: message.prediction, confidence: percent(message.confidence) });

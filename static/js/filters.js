@@ -1,12 +1,16 @@
-// /filters: five tabs. Convolution step by step (conv-steps.js), inside the network
-// (filters-network.js), learned filters (filters-learned.js), the kernel table (here), and a
-// photo network (filters-photo.js).
+// /filters: six tabs. Convolution step by step (conv-steps.js, with max pooling of its own input:
+// pool-steps.js, and a colour convolution: colour-steps.js), inside the network
+// (filters-network.js), learned filters (filters-learned.js), the kernel table (here), a photo
+// network (filters-photo.js) and why CNNs, in numbers (why-cnns.js).
 import { getJSON, modelOption, pageConfig, postForm } from "./api.js";
 import { loadExample, resetConv, setExamples, stepConv } from "./conv-steps.js";
 import { editableGrid, numberGrid, paintImage, readsGrey } from "./render.js";
 import { inspect, loadSamples, padBlob, useState } from "./filters-network.js";
 import { loadFilters } from "./filters-learned.js";
 import { showPhotoTab } from "./filters-photo.js";
+import { setPoolExample } from "./pool-steps.js";
+import { setColourExample } from "./colour-steps.js";
+import { showWhy } from "./why-cnns.js";
 import { isShortcut } from "./keys.js";
 import { t } from "./i18n.js";
 import { $ } from "./dom.js";
@@ -33,6 +37,7 @@ function showTab(tab) {
   if (tab === "filters") loadFilters(S);
   if (tab === "kernels") applyKernels();
   if (tab === "photo" && S.kernelInfo) showPhotoTab(S.kernelInfo.examples.slides_5x5.input);
+  if (tab === "why") showWhy();
 }
 document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 
@@ -108,6 +113,7 @@ async function init() {
     if (S.lastImage) inspect(S.lastImage);
   });
   await loadExample("slides_5x5");
+  await Promise.all([setPoolExample(S.kernelInfo.examples.slides_pool_4x4), setColourExample(S.kernelInfo.examples.colour_3x3x3)]);
   await loadSamples();
   showTab(S.tab);
   const first = document.querySelector("#samples canvas");

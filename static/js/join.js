@@ -1,17 +1,19 @@
 // A student in a class session: join with the code and a name, then draw. The guess updates live
 // while drawing (/ws/draw); each finished stroke sends the drawing to the class gallery, and the
 // student can say what it really shows. The student's key stays in this browser.
-import { setParam } from "./chrome.js";
 import { LiveSocket, getJSON, postForm, sendJSON } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
 import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
+import { at, readURL, writeURL } from "./url-state.js";
 
 const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null,
   session: null, ended: false };
 const keyName = (code) => `neuronlab.student.${code}`;
+// The address: the session's code (the join link and its QR code carry it).
+const URL_STATE = [at("code", (s) => s, "code", { parse: (v) => v.toUpperCase() })];
 
 function status(text) { $("student-status").textContent = text; }
 
@@ -20,7 +22,7 @@ function status(text) { $("student-status").textContent = text; }
 async function enter(code, me) {
   Object.assign(S, { code, me, labels: me.labels });
   localStorage.setItem(keyName(code), JSON.stringify(me));
-  setParam("code", code);
+  writeURL(URL_STATE, S);
   $("join-panel").hidden = true;
   $("student-panel").hidden = false;
   $("me").textContent = me.name;
@@ -155,7 +157,7 @@ document.addEventListener("keydown", (e) => {
   if (key === "n") nextDrawing();
 });
 
-const code = (new URLSearchParams(location.search).get("code") || "").toUpperCase();
+const { code } = readURL(URL_STATE, { code: "" });
 $("join-code").value = code;
 const saved = code && JSON.parse(localStorage.getItem(keyName(code)) || "null");
 if (saved) enter(code, saved);

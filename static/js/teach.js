@@ -2,16 +2,19 @@
 // trying the model live are in teach-train.js. Every name is shown with textContent: never as markup.
 import { t } from "./i18n.js";
 import { getJSON, postForm, sendJSON } from "./api.js";
-import { setParam } from "./chrome.js";
 import { frameBlob, startCamera } from "./camera.js";
 import { TrainPanel } from "./teach-train.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
+import { at, readURL, writeURL } from "./url-state.js";
 
 const SHOWN = 24; // thumbnails per class (the newest)
 const S = { project: null, stream: null, rows: new Map(), recording: null };
 
 const LAST = "neuronlab.teach.project";
+// The address: the open project's id (a link opens it, as on a projector that shows no list).
+const address = { project: null };
+const URL_STATE = [at("project", (s) => s, "project", { parse: (v) => v || null })];
 
 function say(id, message) { $(id).textContent = message; }
 
@@ -58,7 +61,8 @@ async function openProject(id) {
   if (!project) return;
   S.project = project;
   showList(false);
-  setParam("project", id);
+  address.project = id;
+  writeURL(URL_STATE, address);
   localStorage.setItem(LAST, id);
   $("project").hidden = $("teach-train").hidden = false;
   $("project-name").textContent = project.name;
@@ -97,7 +101,8 @@ $("delete-project").addEventListener("click", () => {
     train.stop();
     $("project").hidden = $("teach-train").hidden = true;
     showList(true);
-    setParam("project", null);
+    address.project = null;
+    writeURL(URL_STATE, address);
     await loadProjects();
   });
 });
@@ -257,6 +262,6 @@ const train = new TrainPanel({ $, ensureCamera, video: () => $("video"), project
 
 loadProjects().catch((err) => say("projects-error", `Could not list the projects: ${err.message}`));
 // the project in the address, else the one this browser had open last (a projector shows no list)
-const wanted = new URLSearchParams(location.search).get("project") || localStorage.getItem(LAST);
+const wanted = readURL(URL_STATE, address).project || localStorage.getItem(LAST);
 showList(!wanted);
 if (wanted) openProject(wanted).then(() => { if (!S.project) { localStorage.removeItem(LAST); showList(true); } });

@@ -26,7 +26,9 @@ function lineChart(canvas, yTitle, yMax) {
         x: { type: "linear", title: { display: true, text: translate("step (mini-batches)") }, ticks: {} },
         y: { min: 0, max: yMax, title: { display: true, text: yTitle }, ticks: {} },
       },
-      plugins: { legend: { labels: {} } },
+      // the markers of the lowest validation loss are said under the progress, not in the legend
+      // (on a projector their entries would leave the curves no room)
+      plugins: { legend: { labels: { filter: (item, data) => !data.datasets[item.datasetIndex].marker } } },
       elements: { point: { radius: 0 } },
     }),
   });
@@ -44,10 +46,12 @@ export class Curves {
     this.names = {};
   }
 
-  reset(learningRates) {
+  // `labels`: each run's name when the runs differ in more than their rate (a comparison, folds)
+  reset(learningRates, labels = null) {
+    this.runs = learningRates.length;
     for (const chart of [this.loss, this.acc]) {
       chart.data.datasets = learningRates.flatMap((lr, run) => {
-        const name = learningRates.length > 1 ? ` (lr ${lr})` : "";
+        const name = labels ? ` (${labels[run]})` : learningRates.length > 1 ? ` (lr ${lr})` : "";
         this.names[run] = name;
         return [
           { label: `${translate("train")}${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3 },
@@ -55,8 +59,12 @@ export class Curves {
             borderDash: [8, 5], pointRadius: 5, pointStyle: "rectRot", showLine: true },
         ];
       });
-      chart.update();
     }
+    // on the loss chart, one marker a run: the epoch of lowest validation loss (lessons 003, 004)
+    this.loss.data.datasets.push(...learningRates.map((lr, run) => ({
+      label: "", data: [], borderColor: COLOURS[run], backgroundColor: COLOURS[run], borderWidth: 3,
+      pointStyle: "star", pointRadius: 14, pointHoverRadius: 16, showLine: false, marker: true })));
+    for (const chart of [this.loss, this.acc]) chart.update();
     this.points = {};
   }
 
@@ -79,6 +87,11 @@ export class Curves {
   epoch(e, batches) {
     this.push(this.loss, 2 * e.run + 1, e.epoch * batches, Math.min(e.val_loss, 10));
     this.push(this.acc, 2 * e.run + 1, e.epoch * batches, e.val_accuracy);
+    const marker = this.loss.data.datasets[2 * (this.runs || 0) + e.run];
+    if (!marker || !e.best_epoch) return;
+    marker.data = [{ x: e.best_epoch * batches, y: Math.min(e.best_val_loss, 10) }];
+    marker.label = translate(e.overfitting_from ? "overfitting from here" : "lowest validation loss") + (this.names[e.run] || "");
+    this.scheduleUpdate(this.loss);
   }
 
   push(chart, index, x, y) {
@@ -180,6 +193,32 @@ export function showMistakes(dialog, result, labels, t, p) {
   dialog.showModal();
 }
 
+// Where each run's validation loss was lowest and whether it overfits since; at the end, which
+// epoch's model was saved. `runs`: [{name, epoch (its last epoch event), result (once done)}].
+export function showOverfitting(list, runs) {
+  const t = translate;
+  const items = runs.map((run, i) => {
+    if (!run || !run.epoch || !run.epoch.best_epoch) return null;
+    const e = run.epoch, r = run.result;
+    const li = document.createElement("li");
+    li.style.setProperty("--run", COLOURS[i]);
+    const parts = [`★ ${t("lowest validation loss {l} at epoch {b}", undefined, { l: e.best_val_loss.toFixed(3), b: e.best_epoch })}`];
+    if (e.overfitting_from) {
+      li.className = "overfitting";
+      parts.push(t("overfitting from epoch {b}: validation loss rises while training loss falls", undefined, { b: e.overfitting_from }));
+    }
+    if (r && r.stopped_early) parts.push(t("stopped early at epoch {s}", undefined, { s: r.stopped_early }));
+    if (r && r.kept_epoch) {
+      parts.push(r.kept_epoch === r.epochs_trained ? t("saved the last epoch ({k})", undefined, { k: r.kept_epoch })
+        : t("saved the best epoch ({k})", undefined, { k: r.kept_epoch }));
+    }
+    li.textContent = (run.name ? `${run.name}: ` : "") + parts.join(" · ");
+    return li;
+  }).filter(Boolean);
+  list.replaceChildren(...items);
+  list.hidden = !items.length;
+}
+
 // One line per run of a learning-rate race, best first: ranked by test accuracy once the race is
 // over, by validation accuracy while it runs (the last mini-batch says little: a run can score
 // 100% on one batch and 38% on images it has not seen). Diverged runs come last.
@@ -200,7 +239,7 @@ export function showRuns(list, runs) {
       : run.test !== undefined ? t("test accuracy {p}", undefined, { p: pct(run.test) })
       : run.val !== undefined ? t("validation {p}", undefined, { p: pct(run.val) })
       : run.loss === undefined ? "…" : t("loss {l} · no validation yet", undefined, { l: run.loss.toFixed(3) });
-    li.textContent = `${place === 0 && judged ? "★ " : ""}lr ${run.lr}: ${how}`;
+    li.textContent = `${place === 0 && judged ? "★ " : ""}${run.label || `lr ${run.lr}`}: ${how}`;
     list.append(li);
   });
 }

@@ -5,7 +5,7 @@ import { control, readURL, writeURL } from "./url-state.js";
 import { LiveSocket, getJSON, pageConfig, sendJSON } from "./api.js";
 import { LayerEditor } from "./layers.js";
 import { modelName } from "./server-text.js";
-import { Curves, showConfusion, showMistakes, showProgress, showRuns, showSamples } from "./train-view.js";
+import { Curves, showConfusion, showMistakes, showOverfitting, showProgress, showRuns, showSamples } from "./train-view.js";
 import { isShortcut } from "./keys.js";
 import { confusionCanvas, filterSheet, reportButtons, saveReport } from "./report.js";
 import { $ } from "./dom.js";
@@ -26,7 +26,8 @@ const editor = new LayerEditor({
 // --- the form, mirrored in the URL so a link reproduces the setup --------------------------
 
 const URL_STATE = [
-  ...["dataset", "train_size", "val_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment"]
+  ...["dataset", "train_size", "val_size", "optimizer", "learning_rate", "race", "batch_size", "epochs", "seed", "augment",
+    "weight_decay", "dropout", "keep_best", "patience", "compare"]
     .map((name) => control(form, name)),
   { key: "architecture", get: () => editor.preset || null, set: (s, v) => { s.architecture = v; } },
 ];
@@ -52,7 +53,38 @@ function request(startPaused = false) {
     train_size: f.train_size.value === "all" ? null : Number(f.train_size.value),
     val_size: Number(f.val_size.value),
     augment: f.augment.checked, start_paused: startPaused,
+    weight_decay: Number(f.weight_decay.value), dropout: Number(f.dropout.value), keep_best: f.keep_best.checked,
+    patience: f.patience.value ? Number(f.patience.value) : null, compare: f.compare.checked,
   };
+}
+
+// Lessons 003 and 004: the same small-data run without and with weight decay, dropout and the
+// best epoch kept, its curves overlaid (the "without" run overfits after a few epochs).
+const READY_COMPARISON = {
+  dataset: "mnist", train_size: "500", val_size: "1000", optimizer: "momentum", batch_size: "32", epochs: "20",
+  seed: "0", race: "", weight_decay: "0.005", dropout: "0.5", patience: "", keep_best: true, compare: true, augment: false,
+};
+function loadReadyComparison() {
+  for (const [name, value] of Object.entries(READY_COMPARISON)) {
+    const input = form.elements[name];
+    if (typeof value === "boolean") input.checked = value;
+    else input.value = value;
+  }
+  setLearningRate(0.1, false);
+  return editor.choose("mlp_512_128");  // (saves the form, the network with it, once described)
+}
+$("ready-comparison").addEventListener("click", loadReadyComparison);
+
+// Each run's name when the runs differ in more than their rate; null for one run or a race.
+function runLabels(spec) {
+  if (spec.compare) return [t("without"), t("with")];
+  if (spec.folds) return spec.learning_rates.map((lr, i) => t("fold {n}", undefined, { n: i + 1 }));
+  return null;
+}
+
+function showOverfit() {
+  const labels = state.labels;
+  showOverfitting($("overfit-note"), state.overfit.map((run, i) => run && { ...run, name: labels ? labels[i] : state.overfit.length > 1 ? `lr ${state.runs[i]}` : "" }));
 }
 
 // --- learning rate: a log slider and a typed value, live while training --------------------
@@ -102,6 +134,10 @@ function attach(jobId) {
   $("final-answer").hidden = true;
   $("samples").replaceChildren();
   $("runs").replaceChildren();
+  $("overfit-note").replaceChildren();
+  $("overfit-note").hidden = true;
+  state.overfit = [];
+  state.labels = null;
   state.runInfo = null;
   state.socket = new LiveSocket(() => `/ws/train/${jobId}?since=${state.seq}`, { onMessage });
 }
@@ -115,7 +151,7 @@ function onMessage(e) {
       state.batches = e.batches;
       state.runs = e.learning_rates;
       state.rates = [...e.learning_rates];  // each run's rate now: the progress names every one
-      state.runInfo = e.learning_rates.map((lr) => ({ lr }));
+      state.runInfo = e.learning_rates.map((lr, i) => ({ lr, label: state.labels ? state.labels[i] : undefined }));
       showRuns($("runs"), state.runInfo);
     }
     setStatus(e.status, e.position, e.starting);
@@ -135,6 +171,8 @@ function onMessage(e) {
     showProgress($("progress-fill"), $("progress-text"), state.progress, state.spec ? state.spec.epochs : "?", state.rates);
   } else if (e.type === "epoch") {
     curves.epoch(e, state.batches);
+    state.overfit[e.run] = { ...state.overfit[e.run], epoch: e };
+    showOverfit();
     if (state.runInfo && state.runInfo[e.run]) { state.runInfo[e.run].val = e.val_accuracy; showRuns($("runs"), state.runInfo); }
   } else if (e.type === "samples") {
     showSamples($("samples"), e, labels());
@@ -147,6 +185,8 @@ function onMessage(e) {
       for (const r of e.results || []) if (state.runInfo[r.run]) state.runInfo[r.run].test = r.test_accuracy;
       showRuns($("runs"), state.runInfo);
     }
+    for (const r of e.results || []) if (state.overfit[r.run]) state.overfit[r.run].result = r;
+    showOverfit();
     finish(e);
   }
 }
@@ -154,7 +194,12 @@ function onMessage(e) {
 async function loadSpec() {
   const job = await getJSON(`/api/train/${state.job}`);
   state.spec = job.spec;
-  curves.reset(job.spec.learning_rates);
+  state.labels = runLabels(job.spec);
+  curves.reset(job.spec.learning_rates, state.labels);
+  if (state.runInfo) {
+    state.runInfo.forEach((run, i) => { run.label = state.labels ? state.labels[i] : undefined; });
+    showRuns($("runs"), state.runInfo);
+  }
 }
 
 const labels = () => config.labels[(state.spec || {}).dataset || "mnist"];
@@ -190,23 +235,25 @@ function finish(e) {
   const best = state.results.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a));
   showSaved(state.results);
   const bestLr = Number(best.learning_rate.toPrecision(3));
-  $("confusion-run").textContent = state.results.length > 1 ? ` ${t("of the best run (lr {lr})", undefined, { lr: bestLr })}` : "";
+  const bestLabel = state.labels ? state.labels[best.run] : null;  // a comparison's or a fold's run, by name
+  $("confusion-run").textContent = state.results.length < 2 ? ""
+    : ` ${bestLabel ? t("of the best run ({name})", undefined, { name: bestLabel }) : t("of the best run (lr {lr})", undefined, { lr: bestLr })}`;
   // a job recovered after a restart has its saved models' scores but no confusion matrix
   $("confusion").closest(".confusion-box").hidden = !best.confusion;
   if (best.confusion) showConfusion($("confusion"), best, labels(), (t, p) => showMistakes($("mistakes"), best, labels(), t, p));
   $("results").hidden = false;
-  showFinalAnswer(best, state.results.length > 1 ? bestLr : null);
+  showFinalAnswer(best, state.results.length > 1 ? bestLr : null, bestLabel);
   announce(t("Training {status}. Test accuracy {p} percent.", undefined, { status: t(e.status), p: (best.test_accuracy * 100).toFixed(1) }));
 }
 
 // The answer of the run, the test accuracy, right under the controls, and on screen: a projector
 // or a phone that shows the set-up first is scrolled to it.
-function showFinalAnswer(best, raceLr) {
+function showFinalAnswer(best, raceLr, label = null) {
   const answer = $("final-answer");
   const strong = document.createElement("strong");
   strong.textContent = `${(best.test_accuracy * 100).toFixed(2)}%`;
   answer.replaceChildren(`${t("Test accuracy")} `, strong,
-    raceLr === null ? "" : ` · ${t("best: lr {lr}", undefined, { lr: raceLr })}`);
+    raceLr === null ? "" : ` · ${label ? t("best: {name}", undefined, { name: label }) : t("best: lr {lr}", undefined, { lr: raceLr })}`);
   answer.hidden = false;
   const box = answer.getBoundingClientRect();
   const header = document.querySelector("header");
@@ -221,7 +268,8 @@ function showSaved(results) {
     const p = document.createElement("p");
     const strong = document.createElement("strong");
     strong.textContent = `${(r.test_accuracy * 100).toFixed(2)}%`;
-    p.append(`${t("Test accuracy")} `, strong, ` (lr ${Number(r.learning_rate.toPrecision(3))}) · ${t("saved as")} `);
+    const which = state.labels && state.labels[r.run] ? state.labels[r.run] : `lr ${Number(r.learning_rate.toPrecision(3))}`;
+    p.append(`${t("Test accuracy")} `, strong, ` (${which}) · ${t("saved as")} `);
     const name = document.createElement("q");  // the model's name, as every list shows it (its id is in the links)
     name.className = "model-name";
     name.textContent = modelName(r);

@@ -5,11 +5,14 @@ import { t } from "./i18n.js";
 import { getJSON, postForm, sendJSON } from "./api.js";
 import { createBars, paintColour } from "./render.js";
 import { count, percent } from "./format.js";
-import { setParam } from "./chrome.js";
 import { $ } from "./dom.js";
+import { at, readURL, writeURL } from "./url-state.js";
 
-const params = new URLSearchParams(location.search);
-const S = { classes: Math.min(50, Math.max(2, Number(params.get("classes")) || 2)), bars: null };
+const classCount = (v) => Math.min(50, Math.max(2, Number(v) || 2));
+const S = { classes: 2, bars: null };
+// The address: how many classes the new output layer has.
+const URL_STATE = [at("classes", (s) => s, "classes", { parse: classCount })];
+readURL(URL_STATE, S);
 
 const shape = (s) => s.join("×");
 // a stage's name and what it does, from its numbers (the server's `what` is English)
@@ -50,8 +53,8 @@ async function showNetwork() {
 
 $("classes").value = String(S.classes);
 $("classes").addEventListener("change", (e) => {
-  S.classes = Math.min(50, Math.max(2, Number(e.target.value) || 2));
-  setParam("classes", String(S.classes));
+  S.classes = classCount(e.target.value);
+  writeURL(URL_STATE, S);
   showNetwork();
 });
 
