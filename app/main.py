@@ -13,7 +13,7 @@ import torch
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from app import errors
+from app import errors, resources
 from app.limits import BodySizeLimit
 from app.routers import (
     descent,
@@ -35,7 +35,6 @@ from app.security import HostGuard, OriginGuard, SecurityHeaders
 from app.services import Services
 from app.settings import Settings, get_settings
 from engine import imageio
-from neuronlab import resources
 
 log = logging.getLogger("neuronlab")
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from neuronlab import resources
+from app import resources
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE = "neuronlab.toml"

@@ -27,7 +27,8 @@ prints the address students open. Settings: `neuronlab serve --help`."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    from neuronlab import config, resources
+    from app import resources
+    from neuronlab import config
 
     p = argparse.ArgumentParser(prog="neuronlab", description="NeuronLab: a visual deep-learning playground for classrooms.",
                                 epilog=EPILOG)
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings_flags(p: argparse.ArgumentParser) -> None:
-    from neuronlab import resources
+    from app import resources
 
     p.add_argument("--host", help="address to listen on (NEURONLAB_HOST; default 0.0.0.0: every network)")
     p.add_argument("--port", type=int, help="port (NEURONLAB_PORT; default 8000)")
@@ -163,9 +164,9 @@ class BannerServer(uvicorn.Server):
 
 def train(argv: list[str]) -> int:
     """The training command line; --data-dir and --out default to this installation's folders."""
+    from app import resources
     from app.settings import Settings
     from engine.training.train import main as train_main
-    from neuronlab import resources
 
     if "-h" not in argv and "--help" not in argv:
         settings = Settings()

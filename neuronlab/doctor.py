@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from neuronlab import resources
+from app import resources
 
 NEEDED = ("fastapi", "uvicorn", "jinja2", "numpy", "PIL", "multipart", "safetensors", "pydantic_settings", "segno",
           "sqlalchemy", "websockets")

@@ -56,7 +56,7 @@ def clean_env(**extra: str) -> dict:
 
 
 def test_the_installed_package_uses_its_own_files(installed, tmp_path):
-    probe = ("import app, neuronlab, neuronlab.resources as r; "
+    probe = ("import app, neuronlab, app.resources as r; "
              "print(app.__file__); print(r.from_checkout()); print(r.where('templates')); print(r.default_data_dir())")
     done = subprocess.run([str(installed / "bin" / "python"), "-c", probe], cwd=tmp_path, env=clean_env(HOME=str(tmp_path)),
                           capture_output=True, text=True, timeout=60)

@@ -3,11 +3,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app import i18n
+from app import i18n, resources
 from app.deps import services
 from engine import choices
 from engine.datasets import SPECS
-from neuronlab import resources
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 templates = Jinja2Templates(directory=resources.where("templates"))
