@@ -84,3 +84,9 @@ CallerDep = Annotated[Caller, Depends(caller)]
 def admin_key(settings) -> str:
     """The configured admin key, or a new random one for this run."""
     return settings.admin_key or secrets.token_urlsafe(18)
+
+
+def admin_key_notice(key: str) -> str:
+    """The admin key made for this run, and how to keep one (printed once, at start)."""
+    return (f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
+            "  set NEURONLAB_ADMIN_KEY to keep one across restarts")

@@ -19,7 +19,6 @@ from app.training import Training
 from engine.stores import expiry
 from engine.stores.projects import Limits, ProjectStore
 from engine.stores.store import ModelRegistry
-from neuronlab.banner import admin_key_notice
 
 log = logging.getLogger("neuronlab")
 
@@ -43,7 +42,7 @@ class Services:
         if not settings.admin_key:
             # a bare `uvicorn --factory app.main:create_app` start; `neuronlab serve` makes the key
             # itself and shows it in its start banner (neuronlab/banner.py)
-            print(admin_key_notice(key), file=sys.stderr, flush=True)
+            print(owners.admin_key_notice(key), file=sys.stderr, flush=True)
         backends = Backends.choose(settings, loop)  # one server, or a district's replica
         registry = ModelRegistry([settings.models_dir, settings.data_dir / "models"], settings.model_cache,
                                  shared=backends.shared)

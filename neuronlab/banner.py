@@ -12,12 +12,6 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 EVERYWHERE = {"0.0.0.0", "::", ""}
 
 
-def admin_key_notice(key: str) -> str:
-    """The admin key made for this run, and how to keep one (printed once, at start)."""
-    return (f"NeuronLab admin key for this run (X-Admin-Key; may change and delete everything): {key}\n"
-            "  set NEURONLAB_ADMIN_KEY to keep one across restarts")
-
-
 def student_urls(host: str, port: int, public_url: str | None, lan: Sequence[str]) -> list[str]:
     """The join addresses students type: NEURONLAB_PUBLIC_URL's, else one per network address this
     server listens on (every LAN address when bound to all of them; none on 127.0.0.1)."""
