@@ -53,7 +53,7 @@ class Classroom:
 
     def snapshot(self, code: str) -> dict:
         session = self.info(code)
-        return {"type": "snapshot", **session,
+        return {"type": "snapshot", **session, "project": self.sessions.shared(code, live=False),  # for the teacher
                 "drawings": [drawing_json(d, session["labels"]) for d in self.sessions.drawings(code)]}
 
     def publish(self, code: str, event: dict) -> None:

@@ -11,10 +11,11 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """Refuse bodies over `max_bytes` with 413: at once from Content-Length, or while streaming."""
+    """Refuse bodies over `max_bytes` (or, for a path in `larger`, its own cap) with 413: at once
+    from Content-Length, or while streaming."""
 
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int, larger: dict[str, int] | None = None):
+        self.app, self.default, self.larger = app, max_bytes, larger or {}
 
     async def _refuse(self, send, status: int, message: str) -> None:
         body = json.dumps(error_body("body_too_large" if status == 413 else "bad_length", message)).encode()
@@ -23,19 +24,20 @@ class BodySizeLimit:
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
-    def _too_large_message(self) -> str:
-        return (f"The request body is larger than the {self.max_bytes // 1024:,} KiB limit. "
-                "Send a smaller image (shrink or compress it first).")
+    def _too_large_message(self, cap: int) -> str:
+        return (f"The request body is larger than the {cap // 1024:,} KiB limit. "
+                "Send a smaller file (an image: shrink or compress it first).")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        cap = self.larger.get(scope["path"], self.default)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None:
             if not length.isdigit():
                 return await self._refuse(send, 400, "The Content-Length header is not a number.")
-            if int(length) > self.max_bytes:
-                return await self._refuse(send, 413, self._too_large_message())
+            if int(length) > cap:
+                return await self._refuse(send, 413, self._too_large_message(cap))
         seen, exceeded, started = 0, False, False
 
         async def limited_receive():
@@ -43,7 +45,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > cap:
                     exceeded = True
                     raise BodyTooLarge
             return message
@@ -54,7 +56,7 @@ class BodySizeLimit:
             if exceeded:
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await self._refuse(send, 413, self._too_large_message())
+                    await self._refuse(send, 413, self._too_large_message(cap))
                 return
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -63,4 +65,4 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, 413, self._too_large_message())
+                await self._refuse(send, 413, self._too_large_message(cap))

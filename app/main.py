@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description=API_DESCRIPTION)
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes,
+                       larger={"/api/projects/import": settings.max_project_file_bytes})
     app.add_middleware(SecurityHeaders)
     app.add_middleware(OriginGuard, allowed=settings.allowed_origins)
     app.add_middleware(HostGuard, allowed=settings.allowed_hosts, public_url=settings.public_url)  # outermost: first

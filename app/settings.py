@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     photo_threads: int = Field(1, ge=1, le=8, description="threads that run the photo network (behind the drawing)")
     photo_niceness: int = Field(10, ge=0, le=19, description="how far below the drawing those threads run")
     max_upload_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="request body cap")
+    max_project_file_bytes: int = Field(128 * 1024 * 1024, ge=1024, description="cap on a .neuronlab project file "
+                                        "imported (POST /api/projects/import; every other body: max_upload_bytes)")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="refused before decoding above this")
     torch_threads: int = Field(1, ge=1, description="threads for inference (1 keeps latency flat)")
     inference_processes: int = Field(1, ge=0, le=8, description="worker processes that read live frames (0: a thread)")
@@ -43,6 +45,8 @@ class Settings(BaseSettings):
     training_niceness: int = Field(10, ge=0, le=19, description="how far below live inference a job trains: above 0 it also "
                                    "runs SCHED_IDLE (only on CPU nothing else wants); 0: normal priority")
     training_time_limit: float = Field(1800, gt=0, description="seconds one job may train")
+    kfold_time_limit: float = Field(14400, gt=0, description="seconds a k-fold cross-validation job may train (its "
+                                    "folds one after the other); one whose estimate is longer is refused before it starts")
     max_parameters: int = Field(3_000_000, ge=1000, description="largest trainable network, in weights")
     max_macs: int = Field(60_000_000, ge=1000, description="largest network, in multiply-adds per image")
     max_projects: int = Field(200, ge=1, description="teachable projects kept on this server")

@@ -26,6 +26,10 @@ ACTIVATIONS = {
     "elu": ("ELU", {"alpha": ELU_ALPHA}),
     "maxout": None,
 }
+# Shapes a neuron on the neuron page shows beside the activations, never a network's layer: the
+# perceptron's step, 1 from z = 0 on and 0 below. Its slope is 0 wherever it has one, so no gradient
+# flows back through it: the lesson draws it beside sigmoid, its smooth stand-in.
+NEURON_SHAPES = {"step": "step function"}  # name -> how the neuron page's menu says it
 LAYER_ACTIVATIONS = tuple(name for name, made in ACTIVATIONS.items() if made is not None)
 DEFAULT_LAYER_ACTIVATION = "relu"  # the one a new layer of the lab (the train page) starts with, as its presets'
 
@@ -39,9 +43,15 @@ ACTIVATION_LABELS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU", "leak
 # that saturate and two rectifiers. ELU stays a lab layer, so the split's menu is the lesson's; maxout
 # is no layer at all. engine.splitdata builds any layer: this is the exercise's menu, not a limit.
 SPLIT_ACTIVATIONS = ("tanh", "sigmoid", "relu", "leaky_relu")
+DEFAULT_SPLIT_ACTIVATION = SPLIT_ACTIVATIONS[0]  # the one the split exercise starts with (its page config)
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 OPTIMIZER_LABELS = {"sgd": "SGD", "momentum": "Momentum", "adam": "Adam"}  # the descent page's menu
+DEFAULT_OPTIMIZER = "sgd"  # the one the descent page's exercises start with (its page config)
+# The lab (the train page) trains with momentum 0.9 (engine.training's TrainConfig) and cannot change
+# it, so its menu says so; it starts with momentum, as a training job does when none is named.
+LAB_OPTIMIZER_LABELS = {**OPTIMIZER_LABELS, "momentum": "Momentum (0.9)"}
+DEFAULT_LAB_OPTIMIZER = "momentum"
 
 # A training job's statuses: while it can still change (ACTIVE), and once it never will (FINAL).
 # The train and teach pages get them in their page config; the district's Redis script is written from FINAL.
@@ -50,6 +60,7 @@ FINAL = ("done", "stopped", "diverged", "failed", "interrupted")
 # Each by its upper-case name, for the pages' scripts (their config's jobStatus: {"QUEUED": "queued", ...}):
 # they compare a job's status with these, never with a name written by hand.
 JOB_STATUSES = {status.upper(): status for status in ACTIVE + FINAL}
+DONE = JOB_STATUSES["DONE"]  # what the server writes itself for work that ends at once (a project taught by transfer)
 
 
 def _unknown(kind: str, name, names) -> ValueError:
@@ -74,6 +85,8 @@ def activate(name: str, z):
 
     if name == "maxout":
         return torch.maximum(z, MAXOUT_SLOPE * z)
+    if name == "step":  # 0 * z keeps it in the graph: its slope is 0, never missing
+        return (z >= 0).to(z.dtype) + 0 * z
     if name not in ACTIVATIONS:
         raise _unknown("activation", name, ACTIVATIONS)
     return layer(name)(z)
@@ -88,3 +101,15 @@ def make_optimizer(name: str, params, lr: float, momentum: float = 0.9, weight_d
     if name not in OPTIMIZERS:
         raise _unknown("optimizer", name, OPTIMIZERS)
     return torch.optim.SGD(params, lr=lr, momentum=momentum if name == "momentum" else 0.0, weight_decay=weight_decay)
+
+
+# The cost functions lesson 002's table names, in its order, with what each is for (its words);
+# the neuron page's loss tab shows one row for each, its values computed by engine.neuron.losses.
+LOSSES = {"mse": "Mean Square Error (MSE)", "rmse": "Root Mean Square Error (RMSE)",
+          "bce": "Binary Cross Entropy", "cross_entropy": "Categorical Cross Entropy"}
+LOSS_USES = {"mse": "Regression", "rmse": "Regression", "bce": "Binary classification",
+             "cross_entropy": "Multi-class classification"}
+
+# The split exercise's regression task starts with the slides' Keras example (lesson 002):
+# Dense(3, activation='relu'), Dense(3, activation='relu'), Dense(1), loss='mse'.
+REGRESSION_START = {"layers": "3,3", "activation": "relu"}

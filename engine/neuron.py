@@ -22,6 +22,14 @@ ACTIVATIONS = tuple(choices.ACTIVATIONS)  # every shape a neuron can have, maxou
 # weighted sum is 3.2 (the slides show only the sum).
 SLIDES_NEURON = {"inputs": [2.0, 3.0, 1.0], "weights": [0.4, 0.6, 0.4], "bias": 0.2, "activation": "sigmoid"}
 
+# Lesson 002's "deep learning process": find a and b in y = ax + b by trial for the target
+# (3, 10), i.e. 10 = 3a + b. Its six trials (a, b), in its order; the slide's errors are
+# target - prediction: 6, -5, 2, -1, 1, 0.
+SLIDES_TRIALS = {"x": 3.0, "y": 10.0, "trials": [[1.0, 1.0], [4.0, 3.0], [2.0, 2.0], [3.0, 2.0], [2.0, 3.0], [2.0, 4.0]]}
+
+# Every shape the neuron page offers: the activations, and the shapes only a neuron shows (step)
+NEURON_SHAPES = ACTIVATIONS + tuple(choices.NEURON_SHAPES)
+
 
 def value_and_slope(name: str, z: float) -> tuple[float, float]:
     """g(z) and g'(z) (autograd; at a kink, the slope torch uses)."""
@@ -32,10 +40,11 @@ def value_and_slope(name: str, z: float) -> tuple[float, float]:
 
 
 def curves(lo: float = -5.0, hi: float = 5.0, n: int = 201) -> dict:
-    """Every activation and its derivative on n points of [lo, hi]."""
+    """Every activation and its derivative on n points of [lo, hi] (and the step, the shape only a
+    neuron shows: its slope is 0 everywhere, torch's at the jump too)."""
     z = torch.linspace(lo, hi, n, dtype=torch.float64, requires_grad=True)
     out = {"z": z.detach().tolist()}
-    for name in ACTIVATIONS:
+    for name in NEURON_SHAPES:
         y = activate(name, z)
         (slope,) = torch.autograd.grad(y.sum(), z)
         out[name] = {"y": y.detach().tolist(), "slope": slope.tolist()}
@@ -52,8 +61,19 @@ def neuron(inputs: list[float], weights: list[float], bias: float, activation: s
     return {"terms": terms, "sum": z, "output": a, "slope": slope, "activation": activation}
 
 
+def trials(x: float, y: float, tried: list[list[float]]) -> list[dict]:
+    """Each trial (a, b) for the target (x, y): the prediction a·x + b and the error written as
+    the slide writes it, target - prediction (0: the trial hits the target)."""
+    rows = []
+    for a, b in tried:
+        prediction = math.fsum([a * x, b])
+        rows.append({"a": a, "b": b, "prediction": prediction, "error": y - prediction})
+    return rows
+
+
 def losses(probabilities: list[float], label: int) -> dict:
-    """MSE (mean over the classes) and cross-entropy of a prediction against a one-hot label."""
+    """MSE (mean over the classes), its root (RMSE), cross-entropy and binary cross-entropy (each
+    class its own yes/no question, the mean over the classes) of a prediction against a one-hot label."""
     p = torch.tensor(probabilities, dtype=torch.float64)
     if p.min() < 0 or not math.isclose(p.sum().item(), 1.0, abs_tol=1e-6):
         raise ValueError("probabilities must be 0 or more and add up to 1")
@@ -63,7 +83,9 @@ def losses(probabilities: list[float], label: int) -> dict:
     clipped = p.clamp_min(1e-12)  # log 0 would be infinite: the loss of a sure, wrong guess is capped
     return {"one_hot": y.tolist(), "mse": F.mse_loss(p, y).item(), "mse_terms": ((p - y) ** 2).tolist(),
             "cross_entropy": F.nll_loss(clipped.log().unsqueeze(0), torch.tensor([label])).item(),
-            "p_label": p[label].item()}
+            "p_label": p[label].item(), "rmse": F.mse_loss(p, y).sqrt().item(),
+            "bce": F.binary_cross_entropy(p.clamp(1e-12, 1 - 1e-12), y).item(),
+            "bce_terms": (-(y * clipped.log() + (1 - y) * (1 - p).clamp_min(1e-12).log())).tolist()}
 
 
 def batches(samples: int, batch_size: int, epochs: int = 1) -> dict:

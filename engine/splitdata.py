@@ -15,6 +15,11 @@ from torch import nn
 from engine.choices import layer
 
 DATASETS = ("blobs", "circles", "xor", "spiral")
+# Regression (lesson 001: "what is the temperature going to be tomorrow?"): a curve y = f(x) to fit,
+# the network's one output a number, its loss the mean squared error.
+CURVES = ("wave", "vee")
+TASKS = ("classification", "regression")
+CURVE_POINTS = 97   # where the fitted curve is drawn: this many x over [-EXTENT, EXTENT]
 EXTENT = 1.2        # the plane shown: [-EXTENT, EXTENT] on both axes
 GRID = 48           # decision-boundary grid size
 NEURON_GRID = 20    # each hidden neuron's own map (TensorFlow Playground's thumbnails)
@@ -47,9 +52,24 @@ def make_points(name: str, n: int = 200, noise: float = 0.1, seed: int = 0) -> n
     return np.concatenate([np.clip(xy, -1.1, 1.1), label[:, None]], axis=1)
 
 
-def build(layers: list[int], activation: str) -> nn.Sequential:
-    """2 inputs -> hidden layers -> 1 logit."""
-    modules, width = [], 2
+def make_curve(name: str, n: int = 60, noise: float = 0.1, seed: int = 0) -> np.ndarray:
+    """(n, 2) rows of x, y with x in [-1, 1]: a wave y = 0.8 sin(3x), or a vee y = 1.4|x| - 0.7
+    (two straight pieces: what ReLU neurons are made of), plus noise."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(rng.uniform(-1, 1, n))
+    if name == "wave":
+        y = 0.8 * np.sin(3 * x)
+    elif name == "vee":
+        y = 1.4 * np.abs(x) - 0.7
+    else:
+        raise ValueError(f"unknown curve {name!r}; choose one of {', '.join(CURVES)}")
+    return np.stack([x, np.clip(y + rng.normal(0, noise / 2, n), -1.1, 1.1)], 1)
+
+
+def build(layers: list[int], activation: str, inputs: int = 2) -> nn.Sequential:
+    """`inputs` inputs (2: a point's x1, x2; 1: a curve's x) -> hidden layers -> 1 output (a logit,
+    or the predicted number)."""
+    modules, width = [], inputs
     for units in layers:
         modules += [nn.Linear(width, units), layer(activation)]
         width = units
@@ -105,12 +125,16 @@ def grid_probabilities(net: nn.Sequential) -> np.ndarray:
         return torch.sigmoid(net(torch.stack([xs.ravel(), ys.ravel()], 1))).reshape(GRID, GRID).numpy()
 
 
-def neuron_maps(net: nn.Sequential) -> list[list[np.ndarray]]:
+def neuron_maps(net: nn.Sequential, inputs: int = 2) -> list[list[np.ndarray]]:
     """Every hidden neuron's output over the plane, per layer: (NEURON_GRID, NEURON_GRID) arrays
-    scaled to 0..1 (0.5 = zero for tanh; the layer's own range otherwise), rows from the top."""
+    scaled to 0..1 (0.5 = zero for tanh; the layer's own range otherwise), rows from the top.
+    With one input (a curve's x) each map is one row, (1, NEURON_GRID), x from left to right."""
     axis = torch.linspace(-EXTENT, EXTENT, NEURON_GRID)
-    ys, xs = torch.meshgrid(axis.flip(0), axis, indexing="ij")
-    h = torch.stack([xs.ravel(), ys.ravel()], 1)  # (G*G, 2)
+    if inputs == 1:
+        h, shape = axis[:, None], (1, NEURON_GRID)
+    else:
+        ys, xs = torch.meshgrid(axis.flip(0), axis, indexing="ij")
+        h, shape = torch.stack([xs.ravel(), ys.ravel()], 1), (NEURON_GRID, NEURON_GRID)  # (G*G, 2)
     maps = []
     with torch.no_grad():
         for m in list(net)[:-1]:
@@ -122,8 +146,30 @@ def neuron_maps(net: nn.Sequential) -> list[list[np.ndarray]]:
             else:
                 lo, hi = h.min(0).values, h.max(0).values
                 scaled = (h - lo) / (hi - lo).clamp_min(1e-6)
-            maps.append([scaled[:, j].reshape(NEURON_GRID, NEURON_GRID).numpy() for j in range(h.shape[1])])
+            maps.append([scaled[:, j].reshape(shape).numpy() for j in range(h.shape[1])])
     return maps
+
+
+def descend(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, learning_rate: float, steps: int,
+            seed: int, blown: float = math.inf) -> tuple[list[float], str]:
+    """`steps` epochs of mini-batch SGD (batches of BATCH points, shuffled) on loss_fn(output, y);
+    the loss after each epoch over all points, and "running", or "diverged" once it is not finite
+    or above `blown`."""
+    opt = torch.optim.SGD(net.parameters(), lr=learning_rate)
+    order = torch.Generator().manual_seed(seed)
+    losses: list[float] = []
+    for _ in range(steps):
+        for batch in torch.randperm(len(x), generator=order).split(BATCH):
+            loss = loss_fn(net(x[batch]).squeeze(1), y[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            epoch_loss = loss_fn(net(x).squeeze(1), y).item()
+        if not math.isfinite(epoch_loss) or epoch_loss > blown:
+            return losses, "diverged"
+        losses.append(epoch_loss)
+    return losses, "running"
 
 
 def train(points: np.ndarray, layers: list[int], activation: str, learning_rate: float, steps: int,
@@ -136,21 +182,7 @@ def train(points: np.ndarray, layers: list[int], activation: str, learning_rate:
         set_state(net, state)
     x = torch.tensor(points[:, :2], dtype=torch.float32)
     y = torch.tensor(points[:, 2], dtype=torch.float32)
-    opt = torch.optim.SGD(net.parameters(), lr=learning_rate)
-    order = torch.Generator().manual_seed(seed)
-    losses, status = [], "running"
-    for _ in range(steps):
-        for batch in torch.randperm(len(x), generator=order).split(BATCH):
-            loss = F.binary_cross_entropy_with_logits(net(x[batch]).squeeze(1), y[batch])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            epoch_loss = F.binary_cross_entropy_with_logits(net(x).squeeze(1), y).item()
-        if not math.isfinite(epoch_loss):
-            status = "diverged"
-            break
-        losses.append(epoch_loss)
+    losses, status = descend(net, x, y, F.binary_cross_entropy_with_logits, learning_rate, steps, seed)
     with torch.no_grad():
         logits = net(x).squeeze(1)
         final = F.binary_cross_entropy_with_logits(logits, y).item()
@@ -160,3 +192,27 @@ def train(points: np.ndarray, layers: list[int], activation: str, learning_rate:
                 "state": None, "grid": None}
     return {"status": status, "loss": losses, "final_loss": final, "accuracy": accuracy,
             "state": get_state(net), "grid": grid_probabilities(net), "neurons": neuron_maps(net)}
+
+
+def fit_curve(points: np.ndarray, layers: list[int], activation: str, learning_rate: float, steps: int,
+              state: list[dict] | None = None, seed: int = 0) -> dict:
+    """Regression: `steps` epochs of mini-batch SGD (batches of BATCH points, shuffled) fitting
+    y = f(x) with the mean squared error (the network's output is the number itself, no sigmoid);
+    the MSE after each epoch, over all points, and the fitted curve at CURVE_POINTS x."""
+    torch.manual_seed(seed)
+    net = build(layers, activation, inputs=1)
+    if state is not None:
+        set_state(net, state)
+    x = torch.tensor(points[:, :1], dtype=torch.float32)
+    y = torch.tensor(points[:, 1], dtype=torch.float32)
+    losses, status = descend(net, x, y, F.mse_loss, learning_rate, steps, seed, blown=1e6)
+    with torch.no_grad():
+        final = F.mse_loss(net(x).squeeze(1), y).item()
+        axis = torch.linspace(-EXTENT, EXTENT, CURVE_POINTS)
+        curve = net(axis[:, None]).squeeze(1)
+    if status == "diverged" or not math.isfinite(final) or not all(p.isfinite().all() for p in net.parameters()):
+        return {"status": "diverged", "loss": [v for v in losses if math.isfinite(v)], "accuracy": None,
+                "state": None, "grid": None, "curve": None}
+    return {"status": status, "loss": losses, "final_loss": final, "accuracy": None, "state": get_state(net),
+            "grid": None, "curve": np.round(torch.stack([axis, curve], 1).numpy().astype(np.float64), 5).tolist(),
+            "neurons": neuron_maps(net, inputs=1)}

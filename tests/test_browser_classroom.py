@@ -61,6 +61,7 @@ def test_a_class_session_with_a_teacher_and_two_students(browser, server):
     status = ada.evaluate("""async ([code, key]) => (await fetch(`/api/sessions/${code}/end`, {method: 'POST',
         headers: {'Content-Type': 'application/json', 'X-Teacher-Key': key}, body: '{}'})).status""", [code, key])
     assert status == 403  # a student cannot end the session
+    teacher.click("#session-more summary")
     with teacher.expect_download() as saving:  # the class's labelled drawings, as a dataset
         teacher.click("#download-drawings")
     saved = zipfile.ZipFile(saving.value.path())

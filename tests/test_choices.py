@@ -204,3 +204,64 @@ def test_the_job_scripts_write_no_status_by_hand(name):
     used = re.search(r"const \{([^}]*)\} = (?:config|pageConfig\(\))\.jobStatus;", source)
     assert used, f"{name} does not take the statuses from its page config"
     assert {n.strip() for n in used.group(1).split(",")} <= set(choices.JOB_STATUSES)
+
+
+# --- the optimizers' menus and defaults come from engine.choices -----------------------------------
+
+def test_the_train_page_offers_the_optimizers_with_the_labs_labels(client):
+    html = client.get("/train").text
+    assert _options(html, 'name="optimizer"') == [(name, choices.LAB_OPTIMIZER_LABELS[name]) for name in choices.OPTIMIZERS]
+    assert ("momentum", "Momentum (0.9)") in _options(html, 'name="optimizer"')  # the lab's momentum is fixed
+    assert re.search(rf'<option value="{choices.DEFAULT_LAB_OPTIMIZER}" selected>', html)
+    assert set(choices.LAB_OPTIMIZER_LABELS) == set(choices.OPTIMIZER_LABELS) == set(choices.OPTIMIZERS)
+    assert TrainConfig().optimizer == choices.DEFAULT_LAB_OPTIMIZER and TrainConfig().momentum == 0.9
+
+
+def test_the_descent_page_gets_its_defaults_from_its_config(client):
+    html = client.get("/descent").text
+    config = json.loads(re.search(r'<script id="page-config" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert config["defaultOptimizer"] == choices.DEFAULT_OPTIMIZER in choices.OPTIMIZERS
+    assert config["defaultActivation"] == choices.DEFAULT_SPLIT_ACTIVATION in SPLIT
+    assert SplitRequest.model_fields["activation"].default == choices.DEFAULT_SPLIT_ACTIVATION
+    source = (ROOT / "static" / "js" / "descent.js").read_text()
+    optimizers, activations = "|".join(choices.OPTIMIZERS), "|".join(choices.ACTIVATIONS)
+    assert not re.search(rf'(?:optimizer|activation): ["\'](?:{optimizers}|{activations})["\']', source), \
+        "descent.js writes a default by hand: take it from its page config"
+
+
+def test_no_template_lists_the_optimizers_by_hand():
+    names = "|".join(choices.OPTIMIZERS)
+    for path in ROOT.glob("templates/*.html"):
+        assert not re.search(rf'<option value="(?:{names})"', path.read_text()), f"{path.name} lists an optimizer by hand"
+
+
+def test_a_transfer_taught_project_says_done_with_the_engines_word():
+    assert choices.DONE == "done" and choices.DONE in choices.FINAL
+    for name in ("app/teaching.py", "app/routers/projects.py"):
+        assert not re.search(r'"status": ["\'](?:' + "|".join(choices.ACTIVE + choices.FINAL) + r')["\']',
+                             (ROOT / name).read_text()), f"{name} writes a job status by hand"
+
+
+# --- a page reads and writes its address through url-state.js only --------------------------------
+
+# chrome.js keeps the lesson's own parameters (projector, hide, note, lang) for every page, and
+# url-state.js keeps them beside a page's state; students-address.js copies the whole address into
+# a link without reading it. Every other module is a page's: its state goes through url-state.js.
+ADDRESS_OWNERS = {"url-state.js", "chrome.js", "students-address.js"}
+READS_ADDRESS = re.compile(r"location\.search|URLSearchParams\(\s*(?:window\.)?location\b|location\.href")
+WRITES_ADDRESS = re.compile(r"history\.(?:replace|push)State|\blocation\.search\s*="
+                            r'|import \{[^}]*\b(?:setParam|setQuery)\b[^}]*\} from "\./chrome\.js"')
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (ROOT / "static" / "js").glob("*.js") if p.name not in ADDRESS_OWNERS))
+def test_no_page_script_reads_or_writes_its_address_by_hand(path):
+    source = (ROOT / "static" / "js" / path).read_text()
+    assert not READS_ADDRESS.search(source), f"{path} reads the address by hand: use url-state.js's readURL"
+    assert not WRITES_ADDRESS.search(source), f"{path} writes the address by hand: use url-state.js's writeURL"
+
+
+def test_an_api_query_built_with_url_search_params_is_not_an_address():
+    api_query = 'const q = new URLSearchParams({ samples: $("samples").value });'
+    assert not READS_ADDRESS.search(api_query)
+    assert READS_ADDRESS.search("const params = new URLSearchParams(location.search);")
+    assert READS_ADDRESS.search('new URLSearchParams(window.location.search).get("code")')

@@ -103,11 +103,16 @@ def _line_grid(points: torch.Tensor, data: dict) -> torch.Tensor:
 
 class SplitRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataset: Literal["blobs", "circles", "xor", "spiral"] = "circles"
+    task: Literal[splitdata.TASKS] = Field("classification", description=(
+        "classification: two classes of 2-D points, binary cross-entropy; regression: a curve y = f(x), "
+        "one input, the output a number, mean squared error"))
+    dataset: Literal[splitdata.DATASETS + splitdata.CURVES] = Field(
+        "circles", description=f"classification: {', '.join(splitdata.DATASETS)}; regression: {', '.join(splitdata.CURVES)}")
     noise: float = Field(0.1, ge=0, le=1, allow_inf_nan=False)
     seed: int = Field(0, ge=0, le=2**31 - 1)
-    points: list[Annotated[list[Finite], Field(min_length=3, max_length=3)]] | None = Field(
-        None, max_length=1000, description="[[x, y, label 0 or 1], ...] instead of a generated dataset")
+    points: list[Annotated[list[Finite], Field(min_length=2, max_length=3)]] | None = Field(
+        None, max_length=1000, description=("[[x, y, label 0 or 1], ...] (classification) or [[x, y], ...] "
+                                            "(regression) instead of a generated dataset"))
     layers: list[Annotated[int, Field(ge=1, le=16)]] = Field([4, 4], max_length=4,
                                                              description="neurons per hidden layer")
     activation: Literal[choices.SPLIT_ACTIVATIONS] = "tanh"
@@ -117,10 +122,36 @@ class SplitRequest(BaseModel):
 
     @field_validator("points")
     @classmethod
-    def labels_are_classes(cls, points):
-        if points is not None and any(p[2] not in (0, 1) for p in points):
-            raise ValueError("each point's third number is its class: 0 or 1")
+    def labels_are_classes(cls, points, info: ValidationInfo):
+        if points is None:
+            return points
+        if info.data.get("task") == "regression":
+            if any(len(p) != 2 for p in points):
+                raise ValueError("a curve's points are [x, y]: two numbers each")
+        elif any(len(p) != 3 or p[2] not in (0, 1) for p in points):
+            raise ValueError("each point is [x, y, class]: its third number is its class, 0 or 1")
         return points
+
+    @model_validator(mode="after")
+    def dataset_fits_task(self):
+        names = splitdata.CURVES if self.task == "regression" else splitdata.DATASETS
+        if self.points is None and self.dataset not in names:
+            raise ValueError(f"{self.dataset} is not a {self.task} dataset; choose one of {', '.join(names)}")
+        return self
+
+
+def _trained(body: SplitRequest, points: np.ndarray, fit) -> dict:
+    """`fit` (splitdata.train or fit_curve) on the points from the body's state; the neurons' maps
+    as images, the points and the task beside the result."""
+    try:
+        result = fit(points, body.layers, body.activation, body.learning_rate, body.steps, body.state, body.seed)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"state: {exc}; send state null to start afresh.",
+                       {"state": str(exc)}) from exc
+    result["neurons"] = {"layers": [[image(m) for m in layer] for layer in result.pop("neurons", None) or []]}
+    result["points"] = np.round(points, 4).tolist()
+    result["task"] = body.task
+    return result
 
 
 @router.post("/api/split/step")
@@ -128,20 +159,22 @@ def split_step(body: SplitRequest) -> dict:
     """Train the small network `steps` epochs (mini-batches of 10, as TensorFlow Playground);
     returns the new weights (send them back next time), the loss after each epoch, the accuracy,
     the decision boundary as a 48x48 grid of class-1 probabilities (compact image form, bytes 0..255,
-    rows from the top, over [-1.2, 1.2]^2) and `neurons`: each hidden neuron's own 20x20 map, per layer."""
+    rows from the top, over [-1.2, 1.2]^2) and `neurons`: each hidden neuron's own 20x20 map, per layer.
+    With task "regression" the network fits a curve y = f(x) instead (one input, MSE): `curve` is
+    the fitted [x, y] at 97 x over [-1.2, 1.2], `grid` and `accuracy` are null, each neuron's map one row."""
+    if body.task == "regression":
+        points = (np.array(body.points, dtype=np.float64) if body.points
+                  else splitdata.make_curve(body.dataset, noise=body.noise, seed=body.seed))
+        if len(points) < 2:
+            raise ApiError(422, "invalid_request", "Add at least two points before fitting a curve.",
+                           {"points": "need at least two points"})
+        return _trained(body, points, splitdata.fit_curve)
     points = (np.array(body.points, dtype=np.float64) if body.points
               else splitdata.make_points(body.dataset, noise=body.noise, seed=body.seed))
     if len(points) == 0 or len(set(points[:, 2].tolist())) < 2:
         raise ApiError(422, "invalid_request", "Add points of both classes (0 and 1) before training.",
                        {"points": "need points of both classes"})
-    try:
-        result = splitdata.train(points, body.layers, body.activation, body.learning_rate, body.steps,
-                                 body.state, body.seed)
-    except ValueError as exc:
-        raise ApiError(422, "invalid_request", f"state: {exc}; send state null to start afresh.",
-                       {"state": str(exc)}) from exc
+    result = _trained(body, points, splitdata.train)
     grid = result.pop("grid")
     result["grid"] = None if grid is None else {**image(grid), "extent": splitdata.EXTENT}
-    result["neurons"] = {"layers": [[image(m) for m in layer] for layer in result.pop("neurons", None) or []]}
-    result["points"] = np.round(points, 4).tolist()
     return result

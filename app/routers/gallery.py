@@ -1,7 +1,8 @@
 """The teacher's live gallery of a class session: a WebSocket that gets a snapshot, then every
 change as it happens (drawings come from students through app.routers.sessions; app.hub fans
 them out). Students follow the session on a socket of their own, which tells them only what is
-theirs to know: that it has ended, and whether the drawings were kept."""
+theirs to know: that the teacher shows the class a project or stops, that it has ended, and whether
+the drawings were kept."""
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +71,10 @@ def _ended(session: dict) -> dict:
 @router.websocket("/ws/sessions/{code}/student")
 async def student_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
     """A student's page follows the session. Send {"key": student key} first; then receive
-    {"type": "session", "ended": false, "kept": null} and, the moment the teacher ends it,
-    {"type": "ended", "kept": true|false} (at once if it already has). Nobody's drawings are sent."""
+    {"type": "session", "ended": false, "kept": null}, {"type": "project", "shared": true|false}
+    whenever the teacher shows the class a project or stops (read it at GET
+    /api/sessions/{code}/project) and, the moment the teacher ends it, {"type": "ended", "kept":
+    true|false} (at once if it already has). Nobody's drawings are sent."""
     await ws.accept()
     store = classroom.sessions
     try:
@@ -97,6 +100,8 @@ async def student_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
             if event is SHUTDOWN:
                 await ws.close(code=1012)  # service restart: the page reconnects
                 return
+            if event.get("type") == "project":
+                await ws.send_json({"type": "project", "shared": bool(event.get("shared"))})
             if event.get("type") == "ended" or (event.get("type") == "snapshot" and event.get("ended")):
                 await ws.send_json({"type": "ended", "kept": event.get("kept")})
                 await ws.close()

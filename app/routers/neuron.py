@@ -7,12 +7,12 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.errors import ApiError
-from engine import choices, neuron
+from engine import basics, choices, neuron
 
 router = APIRouter(prefix="/api/neuron", tags=["a neuron"])
 
 Finite = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
-Activation = Literal[tuple(choices.ACTIVATIONS)]
+Activation = Literal[neuron.NEURON_SHAPES]  # the activations and the step
 
 
 class Neuron(BaseModel):
@@ -45,6 +45,14 @@ class Step(BaseModel):
     learning_rate: float = Field(neuron.EXAMPLE["learning_rate"], gt=0, le=100, allow_inf_nan=False)
 
 
+class Trials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    x: Finite = Field(neuron.SLIDES_TRIALS["x"], description="the target's x (the slide's 3)")
+    y: Finite = Field(neuron.SLIDES_TRIALS["y"], description="the target's y (the slide's 10)")
+    trials: list[Annotated[list[Finite], Field(min_length=2, max_length=2)]] = Field(
+        neuron.SLIDES_TRIALS["trials"], min_length=1, max_length=20, description="[[a, b], ...]: the trials, in order")
+
+
 def _explained(fn, *args, field: str, **kwargs):
     try:
         return fn(*args, **kwargs)
@@ -56,7 +64,16 @@ def _explained(fn, *args, field: str, **kwargs):
 def example() -> dict:
     """The lesson's numbers: the slides' neuron (sigmoid(3.2) = 0.96) and the tiny network's start."""
     return {"neuron": neuron.SLIDES_NEURON, "net": neuron.START.__dict__, "step": neuron.EXAMPLE,
-            "activations": list(neuron.ACTIVATIONS)}
+            "activations": list(neuron.NEURON_SHAPES), "trials": neuron.SLIDES_TRIALS, "maxout_targets": basics.MAXOUT_LABELS,
+            "shapes": choices.NEURON_SHAPES,
+            "losses": [{"name": name, "label": label, "use": choices.LOSS_USES[name]} for name, label in choices.LOSSES.items()]}
+
+
+@router.post("/trials")
+def trials(body: Trials) -> dict:
+    """y = ax + b by trial for one target (x, y): each trial's prediction a·x + b and its error,
+    target - prediction (the slide's six trials of 10 = 3a + b by default)."""
+    return {"x": body.x, "y": body.y, "rows": neuron.trials(body.x, body.y, body.trials)}
 
 
 @router.post("/forward")
@@ -73,7 +90,7 @@ def activations() -> dict:
 
 @router.post("/loss")
 def loss(body: Loss) -> dict:
-    """MSE and cross-entropy of a prediction against the one-hot label."""
+    """MSE, RMSE, cross-entropy and binary cross-entropy of a prediction against the one-hot label."""
     return _explained(neuron.losses, body.probabilities, body.label, field="probabilities")
 
 
@@ -91,3 +108,39 @@ def batches(samples: Annotated[int, Query(ge=1, le=10_000_000)] = 1000,
             epochs: Annotated[int, Query(ge=1, le=1000)] = 1) -> dict:
     """Batches per epoch (the last one may be smaller), and steps in all."""
     return neuron.batches(samples, batch_size, epochs)
+
+
+# --- training basics (lesson 002): initialisation, centring and scaling, maxout, full batch -------
+
+@router.get("/symmetry")
+def symmetry(init: Literal[basics.INITS] = "zeros", steps: Annotated[int, Query(ge=0, le=500)] = 100,
+             learning_rate: Annotated[float, Query(gt=0, le=10, allow_inf_nan=False)] = 1.0,
+             seed: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> dict:
+    """A 2-3-1 network on XOR's points from all-zero or random (standard normal) weights: each step's
+    hidden weights, loss and whether the hidden neurons are still identical."""
+    return basics.symmetry(init, steps, learning_rate, seed)
+
+
+@router.get("/scaling")
+def scaling(steps: Annotated[int, Query(ge=1, le=2000)] = 200) -> dict:
+    """The slide's employees (Age, Salary, Service) centred and scaled, and gradient descent on the
+    line fit Service = a·Age + b with Age as it is and centred and scaled."""
+    rows = basics.EMPLOYEES["rows"]
+    return {**basics.EMPLOYEES, **basics.standardise(rows),
+            "descent": basics.scaling_descent([r[0] for r in rows], [r[2] for r in rows], steps)}
+
+
+@router.get("/maxout")
+def maxout(target: Literal[tuple(basics.MAXOUT_TARGETS)] = "abs", steps: Annotated[int, Query(ge=1, le=2000)] = 300,
+           learning_rate: Annotated[float, Query(gt=0, le=1, allow_inf_nan=False)] = 0.1) -> dict:
+    """One maxout unit, max(w1·x + b1, w2·x + b2), learns its two lines to match a target shape."""
+    return basics.maxout_fit(target, steps, learning_rate)
+
+
+@router.get("/batch-race")
+def batch_race(samples: Annotated[int, Query(ge=2, le=5000)] = 1000,
+               batch_size: Annotated[int, Query(ge=1, le=5000)] = 128,
+               epochs: Annotated[int, Query(ge=1, le=20)] = 5) -> dict:
+    """The same line fit by batch gradient descent (one step an epoch, the whole set's gradient) and
+    by mini-batches: the loss over all the data after every step of each."""
+    return basics.batch_race(samples, batch_size, epochs)

@@ -6,9 +6,10 @@ live-training lab's JobManager (same queue, limits and progress stream: /ws/trai
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import FormRowId, PhotosDep, ProjectsDep, RegistryDep, RowId, SettingsDep, TeachingDep, decode_upload, on_photo_thread
@@ -18,6 +19,7 @@ from app.serialize import classification_json
 from engine import choices
 from engine.imageio import ImageError
 from engine.inference import classify
+from engine.stores import bundle
 from engine.stores.projects import ProjectStore
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
@@ -65,6 +67,40 @@ def create(body: NewProject, store: ProjectsDep, teaching: TeachingDep, caller: 
     """A new project, with its first classes if given; it belongs to the caller's owner token."""
     made = caller.ensure()
     return {**teaching.with_job(store.create(body.name, body.classes, caller.owner)), **made}
+
+
+@router.post("/import", status_code=201)
+def import_project(
+    store: ProjectsDep,
+    registry: RegistryDep,
+    teaching: TeachingDep,
+    settings: SettingsDep,
+    caller: CallerDep,
+    file: Annotated[UploadFile, File(description="a .neuronlab file (GET /api/projects/{id}/export)")],
+) -> dict:
+    """A project file as a new project of the caller (a new id; its model a new model, keeping its
+    score). The whole file is checked before anything is written: a refusal (4xx) imports nothing."""
+    data = file.file.read(settings.max_project_file_bytes + 1)
+    limits = bundle.BundleLimits(max_bytes=settings.max_project_file_bytes, max_pixels=settings.max_image_pixels,
+                                 max_decoded_bytes=settings.max_decoded_bytes, max_parameters=settings.max_parameters)
+    made = caller.ensure()
+    project = bundle.import_bundle(store, registry, data, caller.owner, limits)
+    return {**teaching.with_job(project), **made}
+
+
+@router.get("/{project_id}/export", response_class=Response,
+            responses={200: {"content": {bundle.MEDIA_TYPE: {}}, "description": "a .neuronlab file (zip)"}})
+def export_project(project_id: str, store: ProjectsDep, registry: RegistryDep, caller: CallerDep) -> Response:
+    """The project as one .neuronlab file (a zip: manifest.json, photos/<class>/<n>.jpg, and the
+    model's model.safetensors and model.json when trained), for POST /api/projects/import on any
+    server. Its owner (or the admin) only."""
+    owned(store, project_id, caller)
+    name = store.get(project_id)["name"]
+    plain = "".join(ch if ch.isascii() and (ch.isalnum() or ch in " -_.") else "_" for ch in name).strip() or "project"
+    return Response(bundle.export(store, registry, project_id), media_type=bundle.MEDIA_TYPE, headers={
+        "Content-Disposition": f"attachment; filename=\"{plain}{bundle.SUFFIX}\"; "
+                               f"filename*=UTF-8''{quote(name + bundle.SUFFIX, safe='')}",
+        "Cache-Control": "no-store"})
 
 
 @router.get("/{project_id}")

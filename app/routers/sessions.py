@@ -1,5 +1,8 @@
 """Class sessions, the students' side: the teacher starts one (and gets a key), students join with
 its code and draw; each drawing is read, kept and shown in the teacher's gallery (app.routers.teacher).
+The project the teacher shows the class (PUT /api/sessions/{code}/project) is read here: anyone
+with the code sees it read-only (no id, owner or file path), classifies photos with its model and
+copies it into a project of their own, while it is shown.
 
 Students' requests carry `X-Student-Key` (handed out once, by POST /api/sessions/{code}/students).
 """
@@ -9,15 +12,31 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from app.deps import ClassroomDep, FormRowId, FramesDep, RegistryDep, RowId, SettingsDep, blank_image
+from app.classroom import Classroom
+from app.deps import (
+    ClassroomDep,
+    FormRowId,
+    FramesDep,
+    PhotosDep,
+    ProjectsDep,
+    RegistryDep,
+    RowId,
+    SettingsDep,
+    blank_image,
+    decode_upload,
+    on_photo_thread,
+)
 from app.errors import ApiError
 from app.owners import CallerDep
 from app.routers.health import addresses as server_addresses
-from app.serialize import qr_svg
+from app.serialize import classification_json, qr_svg
+from engine.inference import classify
+from engine.stores.db import StoreError
+from engine.stores.projects import ProjectStore
 
 router = APIRouter(prefix="/api/sessions", tags=["class sessions"])
 StudentKey = Annotated[str | None, Header(description="the key joining returned")]
@@ -118,3 +137,92 @@ def label(code: str, drawing_id: RowId, body: Label, classroom: ClassroomDep, x_
         raise ApiError(422, "invalid_request", f"label must be below {len(labels)}", {"label": "no such class"})
     store.label(student, drawing_id, body.label)
     return classroom.publish_drawing(student["code"], store.drawing(code, drawing_id), labels)
+
+
+# --- the project the teacher shows the class ----------------------------------------------------
+
+THUMBNAILS = 4  # photos of each class shown to the class
+
+
+def nothing_shared() -> ApiError:
+    return ApiError(404, "nothing_shared", "The teacher is not showing the class a project right now.")
+
+
+def shared_project(classroom: Classroom, projects: ProjectStore, code: str) -> dict:
+    """The project the session shows the class (404 when none, or when it was deleted since; 410
+    once the session has ended)."""
+    project_id = classroom.sessions.shared(code)
+    if project_id is None:
+        raise nothing_shared()
+    try:
+        return projects.get(project_id)
+    except StoreError as exc:
+        raise nothing_shared() from exc
+
+
+def shared_view(project: dict, registry) -> dict:
+    """What the class sees of a project: its name, each class with its count and a few photo ids,
+    whether it is trained and its held-out score. No id, owner, model id or path."""
+    result = project["result"] or {}
+    trained = project["model_id"] is not None and project["model_id"] in registry
+    return {"name": project["name"], "trained": trained,
+            "accuracy": result.get("accuracy") if trained else None,
+            "method": result.get("method") if trained else None,
+            "held_out": len(result.get("held_out") or []) if trained else 0,
+            "photos": sum(c["count"] for c in project["classes"]),
+            "classes": [{"name": c["name"], "count": c["count"], "samples": c["samples"][:THUMBNAILS]}
+                        for c in project["classes"]]}
+
+
+@router.get("/{code}/project")
+def project(code: str, classroom: ClassroomDep, projects: ProjectsDep, registry: RegistryDep) -> dict:
+    """The project the teacher shows the class, read-only (anyone with the code, while it is shown):
+    its name, classes (a few photo ids each, for /project/samples/{id}), whether it is trained and
+    its held-out accuracy. 404 when none is shown, 410 once the session has ended."""
+    return shared_view(shared_project(classroom, projects, code), registry)
+
+
+@router.get("/{code}/project/samples/{sample_id}", response_class=FileResponse)
+def project_sample(code: str, sample_id: RowId, classroom: ClassroomDep, projects: ProjectsDep) -> FileResponse:
+    """A photo of the project shown to the class (JPEG, at most 320 px); only its photos."""
+    shown = shared_project(classroom, projects, code)
+    try:
+        path = projects.sample_file(shown["id"], sample_id)
+    except StoreError as exc:
+        raise ApiError(404, "sample_not_found", f"The class project has no photo {sample_id}.") from exc
+    return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
+
+
+@router.post("/{code}/project/predict", response_class=JSONResponse)
+def project_predict(
+    code: str, classroom: ClassroomDep, projects: ProjectsDep, registry: RegistryDep, settings: SettingsDep,
+    photos: PhotosDep, image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
+) -> JSONResponse:
+    """Classify a photo with the model of the project shown to the class (as /api/predict, without
+    the model's id); 409 `not_trained` before the teacher has trained it."""
+    shown = shared_project(classroom, projects, code)
+    if shown["model_id"] is None or shown["model_id"] not in registry:
+        raise ApiError(409, "not_trained", "This project has not been trained yet: the teacher trains it first.")
+    stored = registry.get(shown["model_id"])
+    result = on_photo_thread(photos, stored, classify, stored, decode_upload(image, settings))
+    if result.probabilities is None:
+        raise blank_image()
+    body = classification_json(result, with_steps=False)
+    body.pop("model")
+    return JSONResponse(body)
+
+
+@router.post("/{code}/project/copy", status_code=201)
+def project_copy(code: str, classroom: ClassroomDep, projects: ProjectsDep, caller: CallerDep) -> dict:
+    """Copy the project shown to the class into a new project of the caller's own (X-Owner-Token;
+    one is made if none is sent): the same name, classes and photos, untrained (its owner adds
+    photos and trains it). 404 when none is shown, 410 once the session has ended."""
+    shown = shared_project(classroom, projects, code)
+    made = caller.ensure()
+    try:
+        copied = projects.copy(shown["id"], caller.owner)
+    except StoreError as exc:
+        if exc.status == 404:  # deleted a moment ago
+            raise nothing_shared() from exc
+        raise
+    return {**copied, **made}

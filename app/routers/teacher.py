@@ -1,5 +1,6 @@
 """Class sessions, the teacher's side: the gallery, revealing guesses, the class dataset,
-fine-tuning on it, clearing and ending (the live gallery socket: app.routers.gallery).
+fine-tuning on it, showing the class a project, clearing and ending (the live gallery socket:
+app.routers.gallery).
 
 Teacher-only requests carry `X-Teacher-Key` (handed out once, by POST /api/sessions) or the
 server's `X-Admin-Key`.
@@ -14,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.classroom import Classroom
-from app.deps import ClassroomDep, RowId
+from app.deps import ClassroomDep, ProjectsDep, RegistryDep, RowId
 from app.errors import ApiError
-from app.owners import is_admin
+from app.owners import CallerDep, is_admin
+from app.routers.sessions import shared_view
 from engine.drawings_zip import drawings_zip
 
 router = APIRouter(prefix="/api/sessions/{code}", tags=["class sessions"])
@@ -32,6 +34,11 @@ class Reveal(BaseModel):
 class Toggle(BaseModel):
     model_config = ConfigDict(extra="forbid")
     on: bool = True
+
+
+class Share(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    project: str | None = Field(max_length=64, description="the id of one of your projects, or null to stop showing it")
 
 
 class End(BaseModel):
@@ -119,6 +126,26 @@ async def fine_tune(code: str, classroom: ClassroomDep, teacher: Teacher) -> dic
         report = await run_in_threadpool(lambda: classroom.finetune(teacher.check(classroom, code)))
     classroom.publish(classroom.sessions.normalise(code), {**classroom.snapshot(code), "finetune": report})
     return report
+
+
+@router.put("/project")
+def share_project(code: str, body: Share, classroom: ClassroomDep, projects: ProjectsDep, registry: RegistryDep,
+                  teacher: Teacher, caller: CallerDep) -> dict:
+    """Show the class one of your projects, read-only (students see its classes and a few photos,
+    classify photos with its model and copy it into a project of their own), or stop (null).
+    Teacher only, and the project must be the caller's (X-Owner-Token, as for every change to a
+    project): 403 otherwise, 404 for no such project, 410 once the session has ended. Students'
+    pages hear it at once. An untrained project may be shown: its classes and photos are there."""
+    session = teacher.check(classroom, code)
+    shown = None
+    if body.project is not None:
+        if not caller.owns(projects.owner(body.project)):
+            raise ApiError(403, "not_owner", "Only whoever created this project (from the same browser) can show "
+                           "it to a class. Your owner token is missing or is not this project's owner's.")
+        shown = shared_view(projects.get(body.project), registry)
+    classroom.sessions.share(code, body.project)
+    classroom.publish(session["code"], {"type": "project", "shared": body.project is not None})
+    return {"project": body.project, "shown": shown}
 
 
 @router.post("/end")

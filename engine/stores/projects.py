@@ -67,10 +67,12 @@ class ProjectStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.db = open_database(self.folder / "projects.sqlite3", METADATA, database_url)
         self.limits = limits or Limits()
+        young = files.SHARED_PARTIAL_AGE if shared else 0.0  # shared: other servers' writes in progress stay
         for sub in [self.folder, *self.folder.iterdir()]:
-            if sub.is_dir():
-                # photos a crash left half-written (shared: other servers' writes in progress stay)
-                files.remove_partial(sub, files.SHARED_PARTIAL_AGE if shared else 0.0)
+            if sub.name.startswith(".import-") and time.time() - sub.stat().st_mtime >= young:
+                shutil.rmtree(sub, ignore_errors=True)  # an import a crash cut short (its rows were never written)
+            elif sub.is_dir():
+                files.remove_partial(sub, young)  # photos a crash left half-written
         self._query, self._value = self.db.query, self.db.value
 
     # --- projects ---------------------------------------------------------------------------
@@ -283,6 +285,50 @@ class ProjectStore:
         self._sample(project_id, sample_id)
         return self.sample_path(project_id, sample_id)
 
+    # --- a whole project at once (a .neuronlab file: engine.stores.bundle) ------------------------
+
+    def sources(self, project_id: str) -> dict[int, str]:
+        """Each photo's source (upload or webcam), by sample id."""
+        return {r["id"]: r["source"] for r in self._query(
+            "SELECT id, source FROM samples WHERE project_id = :project", project=project_id)}
+
+    def insert_whole(self, project_id: str, name: str, owner: str | None,
+                     classes: list[tuple[str, list[tuple[bytes, str, int, int]]]], model_id: str | None,
+                     result_for) -> dict:
+        """A new project with its classes and photos ((JPEG bytes, source, width, height), already
+        checked and kept as given), in one transaction: its photos are written to a temporary
+        folder that becomes the project's only once every row is in. `result_for(sample ids per
+        class)` gives its result (or None). On any error nothing remains, neither rows nor files."""
+        if not ID_PATTERN.match(project_id):
+            raise ValueError(f"project id {project_id!r} is not 32 hex digits")
+        temporary, final = self.folder / f".import-{project_id}", self.folder / project_id
+        now = time.time()
+        try:
+            with self.db.transaction() as con:
+                if con.exec_driver_sql("SELECT COUNT(*) FROM projects").scalar() >= self.limits.projects:
+                    raise StoreError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
+                                     "projects; delete one you no longer need.")
+                insert_row(con, PROJECTS, id=project_id, name=name, created=now, owner=owner, model_id=model_id)
+                temporary.mkdir()
+                ids = []
+                for class_name, photos in classes:
+                    class_id = insert_row(con, CLASSES, project_id=project_id, name=class_name, created=now)
+                    ids.append([])
+                    for data, source, width, height in photos:
+                        sample_id = insert_row(con, SAMPLES, class_id=class_id, project_id=project_id, source=source,
+                                               width=width, height=height, created=now)
+                        files.write_bytes(temporary / f"{int(sample_id)}.jpg", data)
+                        ids[-1].append(sample_id)
+                result = result_for(ids)
+                if result is not None:
+                    con.execute(PROJECTS.update().where(PROJECTS.c.id == project_id).values(result=json.dumps(result)))
+                temporary.rename(final)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            shutil.rmtree(final, ignore_errors=True)
+            raise
+        return self.get(project_id)
+
     # --- training ---------------------------------------------------------------------------
 
     def split(self, project_id: str, seed: int = 0) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
@@ -356,3 +402,39 @@ class ProjectStore:
             with Image.open(self.sample_path(project_id, sample_id)) as img:
                 out.append(np.rint(prepare_photo(img).input * 255).astype(np.uint8))
         return np.stack(out)
+
+    # --- copies -----------------------------------------------------------------------------
+
+    def copy(self, project_id: str, owner: str | None) -> dict:
+        """A new project of `owner` with the same name, classes and photos (new ids; each photo's
+        file and its kept features copied, so that training the copy by transfer is quick). It
+        starts untrained: the model is not copied, the new owner trains their own."""
+        source = self._project(project_id)
+        if self._value("SELECT COUNT(*) FROM projects") >= self.limits.projects:
+            raise StoreError(409, "too_many_projects", f"This server keeps at most {self.limits.projects} "
+                               "projects; delete one you no longer need.")
+        copy_id, now = secrets.token_hex(16), time.time()
+        folder, written = self.folder / copy_id, []
+        classes = self._query("SELECT id, name FROM classes WHERE project_id = :project ORDER BY id", project=project_id)
+        samples = self._query("SELECT * FROM samples WHERE project_id = :project ORDER BY id", project=project_id)
+        try:  # one transaction: the copy appears whole, or not at all (its files go with it)
+            with self.db.transaction() as con:
+                insert_row(con, PROJECTS, id=copy_id, name=source["name"], created=now, owner=owner)
+                folder.mkdir(exist_ok=True)
+                for c in classes:
+                    class_id = insert_row(con, CLASSES, project_id=copy_id, name=c["name"], created=now)
+                    for s in (s for s in samples if s["class_id"] == c["id"]):
+                        if not self.sample_path(project_id, s["id"]).is_file():
+                            continue  # a photo whose file is gone is not copied
+                        sample_id = insert_row(con, SAMPLES, class_id=class_id, project_id=copy_id, source=s["source"],
+                                               width=s["width"], height=s["height"], created=now)
+                        for path in self._sample_files(project_id, s["id"]):
+                            target = folder / f"{sample_id}{path.name[len(str(s['id'])):]}"
+                            files.write_bytes(target, path.read_bytes())
+                            written.append(target)
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return self.get(copy_id)

@@ -35,7 +35,8 @@ SESSIONS = Table(
     Column("finetunes", Text, nullable=False, server_default="[]"),
     # added to older databases, as every later column is
     Column("owner", Text),  # the teacher's owner-token hash
-    Column("kept", BIGINT))  # once ended: 1 drawings kept, 0 deleted
+    Column("kept", BIGINT),  # once ended: 1 drawings kept, 0 deleted
+    Column("project", Text))  # the project the teacher shows the class (read-only), if any
 STUDENTS = Table(
     "students", METADATA,
     row_id(),
@@ -130,13 +131,23 @@ class SessionStore:
         self._write("UPDATE sessions SET model_id = :model, finetunes = :finetunes WHERE code = :code", model=model_id,
                     finetunes=json.dumps(session["finetunes"] + [finetune]), code=session["code"])
 
+    def share(self, code: str, project_id: str | None) -> None:
+        """Show a project to the class (read-only), or stop (None). Sharing needs a live session."""
+        row = self._row(code, live=project_id is not None)
+        self._write("UPDATE sessions SET project = :project WHERE code = :code", project=project_id, code=row["code"])
+
+    def shared(self, code: str, live: bool = True) -> str | None:
+        """The id of the project the class is shown, or None; 410 once the session has ended."""
+        return self._row(code, live)["project"]
+
     def end(self, code: str, keep: bool) -> None:
-        """End the session; its students' drawings are deleted unless `keep`."""
+        """End the session (a project shown to the class is no longer shown); its students'
+        drawings are deleted unless `keep`."""
         code = self.normalise(code)
         with self.db.transaction() as con:
             # ending twice changes nothing: what the first end said about the drawings stays true
-            con.execute(text("UPDATE sessions SET ended = :now, kept = :keep WHERE code = :code AND ended IS NULL"),
-                        {"now": time.time(), "keep": int(keep), "code": code})
+            con.execute(text("UPDATE sessions SET ended = :now, kept = :keep, project = NULL WHERE code = :code "
+                             "AND ended IS NULL"), {"now": time.time(), "keep": int(keep), "code": code})
             con.execute(text("DELETE FROM drawings WHERE code = :code AND EXISTS (SELECT 1 FROM sessions WHERE code = :code "
                              "AND kept = 0)"), {"code": code})
 

@@ -15,7 +15,7 @@ export class SplitTab {
     S.splitGeneration = (S.splitGeneration || 0) + 1;  // answers to requests sent before are dropped
     S.splitPending = 0;
     S.splitQueued = false;
-    Object.assign(S.split, { state: null, losses: [], grid: null, accuracy: null, status: "running" });
+    Object.assign(S.split, { state: null, losses: [], grid: null, accuracy: null, status: "running", curve: null });
     S.n = 0;
     this.step(0);
   }
@@ -43,14 +43,15 @@ export class SplitTab {
   async request(steps) {
     const S = this.S, sp = S.split;
     const layers = sp.layers.split(/[ ,]+/).filter(Boolean).map(Number);
-    const body = { layers, activation: sp.activation, learning_rate: S.lr, steps, state: sp.state, seed: 0 };
-    if (sp.dataset === "mine") body.points = sp.mine;
+    const body = { task: sp.task, layers, activation: sp.activation, learning_rate: S.lr, steps, state: sp.state, seed: 0 };
+    if (sp.dataset === "mine") body.points = sp.task === "regression" ? sp.mine.map(([x, y]) => [x, y]) : sp.mine;
     else body.dataset = sp.dataset;
     const generation = S.splitGeneration;
     try {
       const r = await sendJSON("POST", "/api/split/step", body);
       if (generation !== S.splitGeneration) return;
-      Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status, neurons: r.neurons });
+      Object.assign(sp, { state: r.state, grid: r.grid, accuracy: r.accuracy, points: r.points, status: r.status,
+                          neurons: r.neurons, curve: r.curve || null });
       sp.losses.push(...r.loss);
       S.n = sp.losses.length;
       $("verdict").textContent = r.status === "diverged" ? t("Diverged: the learning rate is too large. Press RESET.") : "";

@@ -134,13 +134,22 @@ export function drawSplit(S) {
       return share < 0.5 ? `rgba(0, 114, 178, ${0.08 + strength * 0.45})` : `rgba(230, 159, 0, ${0.08 + strength * 0.45})`;
     });
   }
-  frame.axes("x₁", "x₂");
+  const regression = sp.task === "regression";
+  frame.axes(regression ? "x" : "x₁", regression ? "y" : "x₂");
   const points = sp.dataset === "mine" ? sp.mine : sp.points;
-  for (const [x, y, label] of points) frame.marker([x, y], label ? COLOURS[1] : COLOURS[0], label ? "triangle" : "circle", 6);
+  if (regression) {  // the points to fit, and the curve the network draws through them
+    for (const [x, y] of points) frame.marker([x, y], "#222", "square", 6);
+    if (sp.curve) frame.clipped(() => frame.line(sp.curve, COLOURS[0], 4));
+  } else {
+    for (const [x, y, label] of points) frame.marker([x, y], label ? COLOURS[1] : COLOURS[0], label ? "triangle" : "circle", 6);
+  }
   lossPlot($("loss-plot"), [{ loss: sp.losses, colour: COLOURS[0] }], sp.losses.length);
-  showNumbers([[t("loss"), fmt(sp.losses[sp.losses.length - 1])],
-    [t("accuracy"), sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]]);
-  $("hint").textContent = sp.dataset === "mine" ? t("Click the plot to add points; choose their class on the left.") : "";
+  showNumbers(regression ? [[t("loss (MSE)"), fmt(sp.losses[sp.losses.length - 1])]]
+    : [[t("loss"), fmt(sp.losses[sp.losses.length - 1])],
+      [t("accuracy"), sp.accuracy === null ? "–" : `${Math.round(sp.accuracy * 100)}%`]]);
+  $("hint").textContent = sp.dataset !== "mine" ? ""
+    : regression ? t("Click the plot to add points: the network draws a curve through them.")
+      : t("Click the plot to add points; choose their class on the left.");
   drawNeurons(sp.neurons);
   return frame;
 }

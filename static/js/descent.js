@@ -2,7 +2,7 @@
 // (POST /api/descent/run); STEP reveals the next one, RUN animates, RESET starts again.
 import { t } from "./i18n.js";
 import { at, numbers, positive, readURL, writeURL } from "./url-state.js";
-import { getJSON, sendJSON } from "./api.js";
+import { getJSON, pageConfig, sendJSON } from "./api.js";
 import { COLOURS } from "./plot.js";
 import { drawExercise, drawSplit } from "./descent-view.js";
 import { isShortcut } from "./keys.js";
@@ -11,15 +11,37 @@ import { $ } from "./dom.js";
 import { SplitTab } from "./descent-split.js";
 
 const MAX_STEPS = 500;
+// the optimizer every exercise starts with and the split network's activation: the server's (engine/choices.py)
+const { defaultOptimizer, defaultActivation } = pageConfig();
 const S = {
-  tab: "parabola", problem: "bowl", optimizer: "sgd", lr: 0.08, momentum: 0.9,
+  tab: "parabola", problem: "bowl", optimizer: defaultOptimizer, lr: 0.08, momentum: 0.9,
   starts: {},                      // problem -> dragged start
   data: null,
   race: [],
   n: 0, runs: [], problems: {}, surface: null, timer: null, drag: null,
-  split: { dataset: "circles", layers: "4,4", activation: "tanh", state: null, losses: [], points: [], mine: [],
-           grid: null, accuracy: null, status: "running" },
+  split: { dataset: "circles", layers: "4,4", activation: defaultActivation, state: null, losses: [], points: [], mine: [],
+           grid: null, accuracy: null, status: "running", task: "classification", curve: null },
 };
+
+// The split tab's two tasks (lesson 001: regression vs classification), each with the data and the
+// network it starts with; regression's is the slides' Keras example, Dense(3, relu), Dense(3, relu), Dense(1).
+const TASK_SETUP = {
+  classification: { dataset: "circles", layers: "4,4", activation: defaultActivation,
+    title: "Split the data: a small network learns to separate two classes",
+    says: "Classification: will it be class 0 or class 1? The output is a probability (sigmoid), the loss binary cross-entropy." },
+  // layers and activation: the server's (engine/choices.py REGRESSION_START), on the task's menu
+  regression: { dataset: "wave", layers: $("task").options[1].dataset.layers, activation: $("task").options[1].dataset.activation,
+    title: "Fit a curve: a small network learns a number for each x",
+    says: "Regression: what number goes with this x? The output is the number itself, the loss the mean squared error (MSE). Hidden layers 3,3 with ReLU and one output, as the slides' Keras example",
+    keras: "Dense(3, input_dim=2, activation='relu'), Dense(3, activation='relu'), Dense(1)",
+    differs: "here one input x (input_dim=1) so the curve can be drawn, and plain SGD instead of the slides' Adam." },
+};
+
+// whether the split's data belongs to its task (the data menu marks each generated set with its task)
+function datasetFits(split) {
+  const option = [...$("dataset").options].find((o) => o.value === split.dataset);
+  return Boolean(option) && (!option.dataset.task || option.dataset.task === split.task);
+}
 
 function parseData(text) {
   const pairs = text.split(",").map((p) => p.split(":").map(Number));
@@ -47,15 +69,18 @@ const URL_STATE = [
   at("dataset", splitState, "dataset", { when: splitting }),
   at("layers", splitState, "layers", { when: splitting }),
   at("activation", splitState, "activation", { when: splitting }),
+  // read after the data: a link that names only the task gets that task's own data
+  { key: "task", when: splitting, parse: (v) => (TASK_SETUP[v] ? v : null), get: (s) => s.split.task,
+    set: (s, v) => { s.split.task = v; if (!datasetFits(s.split)) s.split.dataset = TASK_SETUP[v].dataset; } },
 ];
 // Each exercise has its own settings: its defaults the first time, what the class chose for it
 // when it comes back. A rate that suits one (1.05 to show divergence on the curve) is never
 // carried into the next (the line fit would blow up; the network would not learn).
 const TAB_DEFAULTS = {
-  parabola: { lr: 0.08, optimizer: "sgd", momentum: 0.9 },
-  line_fit: { lr: 0.08, optimizer: "sgd", momentum: 0.9 },
-  surface: { lr: 0.08, optimizer: "sgd", momentum: 0.9 },
-  split: { lr: 0.3, optimizer: "sgd", momentum: 0.9 },
+  parabola: { lr: 0.08, optimizer: defaultOptimizer, momentum: 0.9 },
+  line_fit: { lr: 0.08, optimizer: defaultOptimizer, momentum: 0.9 },
+  surface: { lr: 0.08, optimizer: defaultOptimizer, momentum: 0.9 },
+  split: { lr: 0.3, optimizer: defaultOptimizer, momentum: 0.9 },
 };
 const TAB_SETTINGS = Object.keys(TAB_DEFAULTS.parabola);
 const tabSettings = {};
@@ -183,7 +208,7 @@ function syncControls() {
   $("example").hidden = S.tab !== "line_fit" || !S.data;
   $("optimizer-row").hidden = S.tab === "split";
   $("momentum-row").hidden = S.tab === "split" || S.optimizer !== "momentum";
-  $("class-row").hidden = S.split.dataset !== "mine";
+  $("class-row").hidden = S.split.dataset !== "mine" || S.split.task === "regression";
   $("problem").value = S.problem;
   $("optimizer").value = S.optimizer;
   $("momentum").value = S.momentum;
@@ -192,6 +217,11 @@ function syncControls() {
   $("dataset").value = S.split.dataset;
   $("layers").value = S.split.layers;
   $("activation").value = S.split.activation;
+  $("task").value = S.split.task;
+  for (const o of $("dataset").options) o.hidden = Boolean(o.dataset.task) && o.dataset.task !== S.split.task;
+  $("split-task").hidden = S.tab !== "split";
+  const task = TASK_SETUP[S.split.task];  // the slides' code as it is, around the words
+  $("split-task").textContent = task.keras ? `${t(task.says)} ${task.keras}; ${t(task.differs)}` : t(task.says);
   const raceList = $("race");
   raceList.replaceChildren(...S.race.map((r, i) => {
     const li = document.createElement("li");
@@ -207,7 +237,7 @@ function syncControls() {
   }));
   const p = S.problems[problemName()];
   // the server names its problems in English: the title is the key of its translation
-  $("formula").textContent = S.tab === "split" ? t("Split the data: a small network learns to separate two classes")
+  $("formula").textContent = S.tab === "split" ? t(TASK_SETUP[S.split.task].title)
     : p ? `${t(p.title)}: ${p.formula}` : "";
 }
 
@@ -272,6 +302,10 @@ $("reset").addEventListener("click", reset);
 $("example").addEventListener("click", () => { S.data = null; setup(); });
 $("add-run").addEventListener("click", () => {
   if (S.race.length < 4) S.race.push({ optimizer: S.optimizer, lr: S.lr });
+  setup();
+});
+$("task").addEventListener("change", (e) => {  // each task starts with its own data and network
+  Object.assign(S.split, { task: e.target.value, mine: [] }, TASK_SETUP[e.target.value]);
   setup();
 });
 for (const id of ["dataset", "layers", "activation"]) {

@@ -1,6 +1,7 @@
 // A student in a class session: join with the code and a name, then draw. The guess updates live
 // while drawing (/ws/draw); each finished stroke sends the drawing to the class gallery, and the
-// student can say what it really shows. The student's key stays in this browser.
+// student can say what it really shows. A project the teacher shows the class appears at once
+// (share.js). The student's key stays in this browser.
 import { LiveSocket, getJSON, postForm, sendJSON } from "./api.js";
 import { t } from "./i18n.js";
 import { DrawingPad } from "./pad.js";
@@ -8,9 +9,10 @@ import { percent } from "./format.js";
 import { isShortcut } from "./keys.js";
 import { $ } from "./dom.js";
 import { at, readURL, writeURL } from "./url-state.js";
+import { SharedProject } from "./share.js";
 
 const S = { code: null, me: null, labels: [], drawingId: null, sending: false, dirty: false, socket: null, lastSent: 0, later: null,
-  session: null, ended: false };
+  session: null, ended: false, shared: null };
 const keyName = (code) => `neuronlab.student.${code}`;
 // The address: the session's code (the join link and its QR code carry it).
 const URL_STATE = [at("code", (s) => s, "code", { parse: (v) => v.toUpperCase() })];
@@ -37,10 +39,14 @@ async function enter(code, me) {
   pad.resize();
   const info = await getJSON(`/api/sessions/${code}`);
   if (info.ended) return showEnded(info.kept);
-  // the session itself: the server says at once when the teacher ends it (the key goes in the first message)
+  // the session itself: the server says at once when the teacher ends it or shows the class a
+  // project (the key goes in the first message); what is shown is read again whenever it (re)opens
+  S.shared = new SharedProject(code);
   S.session = new LiveSocket(`/ws/sessions/${code}/student`, {
     onOpen: () => S.session.send({ key: me.student_key }),
     onMessage: (e) => {
+      if (e.type === "session") S.shared.refresh();
+      if (e.type === "project") { if (e.shared) S.shared.refresh(); else S.shared.hide(); }
       if (e.type === "ended") showEnded(e.kept);
       if (e.type === "error") S.session.close();  // not a student of it (any more): drawing says why
     },
@@ -110,6 +116,7 @@ function showEnded(kept) {
   if (S.ended) return;
   S.ended = true;
   for (const socket of [S.session, S.socket]) socket?.close();
+  S.shared?.hide();
   $("join-panel").hidden = true;
   $("student-panel").hidden = true;
   $("ended-box").hidden = false;

@@ -9,11 +9,13 @@ import { COLOURS, Frame, canvasFont } from "./plot.js";
 import { fmt, term } from "./format.js";
 import { $ } from "./dom.js";
 import { at, numbers, readURL, writeURL } from "./url-state.js";
+import { Trials, pairs, showPairs } from "./neuron-trials.js";
+import { showBasics, showCosts } from "./neuron-basics.js";
 
 const CURVE_COLOURS = [...COLOURS, "#56B4E9", "#D55E00"];
 const DASHES = [[], [8, 4], [2, 3], [10, 3, 2, 3], [4, 4], [1, 2]];
 const LINE_POINTS = { x: [2, 4], y: [5, 9] };
-const S = { tab: "neuron", example: null, curves: null, net: null, steps: 0 };
+const S = { tab: "neuron", example: null, curves: null, net: null, steps: 0, save: () => saveURL() };
 
 // The address: the tab, the neuron (x1..x3, w1..w3, b) and its activation, the line's a and b.
 // The neuron's rows are read once the example neuron (and the activations offered) have come.
@@ -28,6 +30,12 @@ const URL_STATE = [
     get: (s) => s.neuron?.activation, set: (s, v) => { s.neuron.activation = v; } },
   slider("a", "line-a"),
   slider("b", "line-b"),
+  // y = ax + b by trial: the target "3:10" and the trials "1:1,4:3,..." (lesson 002's by default)
+  { key: "target", afterExample: true, parse: (v) => (pairs(v)?.length === 1 ? pairs(v)[0] : null),
+    get: (s) => s.trials && showPairs([[s.trials.x, s.trials.y]]), set: (s, [x, y]) => { Object.assign(s.trials, { x, y }); } },
+  { key: "trials", afterExample: true, parse: (v) => (pairs(v)?.length <= 20 ? pairs(v) : null),
+    get: (s) => s.trials && showPairs(s.trials.tried), set: (s, v) => { s.trials.tried = v; s.trials.chosen = 0; } },
+  at("init", top, "init", { parse: (v) => (["zeros", "random"].includes(v) ? v : null), when: (s) => s.tab === "init" }),
 ];
 $("line-a").value = 1;
 $("line-b").value = 1;
@@ -47,8 +55,9 @@ function showTab(tab) {
   document.querySelectorAll("[data-tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
   document.querySelectorAll(".tab-panel").forEach((p) => { p.hidden = p.id !== `tab-${tab}`; });
   saveURL();
-  ({ neuron: drawNeuron, activations: drawActivations, loss: updateLoss, line: drawLine,
-     step: () => S.net || stepOnce(), batches: updateBatches })[tab]();
+  const shown = ({ neuron: drawNeuron, activations: drawActivations, loss: updateLoss, line: () => { drawLine(); S.trialsTab.update(); },
+     step: () => S.net || stepOnce(), batches: updateBatches, init: () => null, scaling: () => null })[tab]();
+  Promise.resolve(shown).then(() => showBasics(S, tab));
 }
 
 // --- one neuron ----------------------------------------------------------------------------------
@@ -90,7 +99,8 @@ async function drawNeuron() {
 
 async function drawActivations() {
   if (!S.curves) S.curves = await getJSON("/api/neuron/activations");
-  const c = S.curves, names = S.example.activations, zs = [c.z[0], c.z[c.z.length - 1]];
+  // the step has its own plot beside sigmoid (neuron-basics.js): the chart keeps the activations
+  const c = S.curves, names = S.example.activations.filter((n) => !(n in S.example.shapes)), zs = [c.z[0], c.z[c.z.length - 1]];
   const values = new Frame($("act-curves"), zs, [-1.5, 3]);
   const slopes = new Frame($("act-slopes"), zs, [-0.1, 1.2]);
   values.axes("z", "g(z)");
@@ -147,6 +157,7 @@ async function updateLoss() {
   $("one-hot").textContent = `${t("one-hot label")} y = (${out.one_hot.join(", ")})`;
   $("mse-line").textContent = `MSE = (${out.mse_terms.map((v) => fmt(v)).join(" + ")}) / ${p.length} = ${fmt(out.mse)}`;
   $("ce-line").textContent = `${t("cross-entropy")} = −log p${label} = −log ${fmt(out.p_label)} = ${fmt(out.cross_entropy)}`;
+  showCosts(S, out);
 }
 
 // --- y = ax + b ----------------------------------------------------------------------------------
@@ -155,7 +166,7 @@ function drawLine() {
   const a = Number($("line-a").value), b = Number($("line-b").value);
   $("line-a-value").textContent = a.toFixed(1);
   $("line-b-value").textContent = b.toFixed(1);
-  const errors = LINE_POINTS.x.map((x, i) => a * x + b - LINE_POINTS.y[i]);
+  const errors = LINE_POINTS.x.map((x, i) => LINE_POINTS.y[i] - (a * x + b));  // target − prediction, as the slides write it
   $("line-errors").textContent = LINE_POINTS.x.map((x, i) =>
     `${fmt(a)}×${x} + ${fmt(b)} = ${fmt(a * x + b)} (${t("should be")} ${LINE_POINTS.y[i]}: ${t("error")} ${fmt(errors[i])})`).join(" · ");
   const mse = errors.reduce((s, e) => s + e * e, 0) / errors.length;
@@ -323,9 +334,12 @@ window.addEventListener("resize", () => showTab(S.tab));
 
 getJSON("/api/neuron/example").then((example) => {
   S.example = example;
-  $("activation").replaceChildren(...example.activations.map((a) => new Option(a, a)));
+  // the neuron-only shapes by their label (the step function), the activations by their names
+  $("activation").replaceChildren(...example.activations.map((a) => new Option(example.shapes[a] ? t(example.shapes[a]) : a, a)));
   S.neuron = structuredClone(example.neuron);
+  S.trials = { x: example.trials.x, y: example.trials.y, tried: structuredClone(example.trials.trials), chosen: 0 };
   readURL(URL_STATE.filter((row) => row.afterExample), S);
+  S.trialsTab = new Trials(S, example.trials, saveURL);
   fillNeuron();
   makeLossSliders();
   showTab(S.tab);

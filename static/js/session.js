@@ -11,7 +11,8 @@ import { studentsAddress } from "./students-address.js";
 import { at, readURL, writeURL } from "./url-state.js";
 
 const STORE = "neuronlab.session";
-const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true, models: [], ended: false };
+const S = { code: null, key: null, socket: null, labels: [], drawings: new Map(), reveal: true, models: [], ended: false,
+  projects: [], shared: null, sharedName: "" };
 // The address: the session's code (never its teacher's key: addresses end up in access logs).
 const URL_STATE = [at("code", (s) => s, "code", { parse: (v) => v || null })];
 
@@ -59,7 +60,46 @@ function open(code, key) {
   showJoinAddress(code);
   // the key goes in the first message, never in the address (addresses end up in access logs)
   S.socket = new LiveSocket(`/ws/sessions/${code}`, { onMessage, onOpen: () => S.socket.send({ key }) });
+  loadProjects();
 }
+
+// --- a project shown to the class (read-only on the students' pages) -----------------------------
+
+// This browser's own projects (its owner token): only those can be shown.
+async function loadProjects() {
+  try {
+    S.projects = (await getJSON("/api/projects")).projects;
+  } catch (err) {
+    $("share-status").textContent = err.message;
+    return;
+  }
+  const pick = $("share-pick");
+  pick.replaceChildren(...S.projects.map((p) => new Option(`${p.name} (${tn(p.samples, "{n} photo", "{n} photos")})`, p.id)));
+  if (!S.projects.length) pick.append(new Option(t("No projects yet: make one on Teach"), ""));
+  pick.disabled = $("share").disabled = !S.projects.length || S.ended;
+  showShared();
+}
+
+function showShared() {
+  const p = S.projects.find((x) => x.id === S.shared);
+  if (S.shared && p) { S.sharedName = p.name; $("share-pick").value = p.id; }
+  $("share-status").textContent = S.shared ? t("Shown to the class: {name}", undefined, { name: S.sharedName }) : "";
+  $("unshare").hidden = !S.shared || S.ended;
+}
+
+async function share(project) {
+  try {
+    const answer = await teacher("PUT", "/project", { project });
+    S.shared = answer.project;
+    S.sharedName = answer.shown?.name || "";
+    showShared();
+  } catch (err) {
+    $("share-status").textContent = err.message;
+  }
+}
+
+$("share").addEventListener("click", () => { if ($("share-pick").value) share($("share-pick").value); });
+$("unshare").addEventListener("click", () => share(null));
 
 // The address students type (students-address.js: the one lesson links and reports give too).
 async function showJoinAddress(code) {
@@ -88,6 +128,8 @@ function onMessage(e) {
     $("reveal").disabled = false;  // usable once the server's state is known: a click before would be undone by it
     showStudents(S.students = e.students);
     showModel(e.model_id);
+    S.shared = e.project ?? null;
+    showShared();
     if (e.finetune) say(fineTuneReport(e.finetune));
     if (e.ended) ended(e.kept);
     renderGallery();
@@ -95,6 +137,7 @@ function onMessage(e) {
   if (e.type === "drawing") { S.drawings.set(e.drawing.id, e.drawing); renderGallery(); }
   if (e.type === "reveal") { S.reveal = $("reveal").checked = e.reveal; renderGallery(); }
   if (e.type === "students") showStudents(S.students = e.count);
+  if (e.type === "project" && !e.shared) { S.shared = null; showShared(); }
   if (e.type === "ended") {
     if (!e.kept) S.drawings.clear();  // deleted on the server too
     ended(e.kept);
@@ -129,7 +172,9 @@ function ended(kept) {
       : t("The session has ended. Students can no longer draw."));
   $("join-box").hidden = true;
   $("session-panel").classList.add("ended");
-  for (const id of ["finetune", "clear-gallery", "end"]) $(id).disabled = true;
+  for (const id of ["finetune", "clear-gallery", "end", "share", "share-pick"]) $(id).disabled = true;
+  S.shared = null;
+  showShared();
 }
 
 function renderGallery() {

@@ -1,7 +1,7 @@
 // Teach new classes: projects, their classes and photos (files or webcam). Training, results and
 // trying the model live are in teach-train.js. Every name is shown with textContent: never as markup.
 import { t } from "./i18n.js";
-import { getJSON, postForm, sendJSON } from "./api.js";
+import { download, getJSON, postForm, sendJSON } from "./api.js";
 import { frameBlob, startCamera } from "./camera.js";
 import { TrainPanel } from "./teach-train.js";
 import { isShortcut } from "./keys.js";
@@ -91,6 +91,19 @@ $("new-project").addEventListener("submit", (e) => {
 $("rename-project").addEventListener("click", () => {
   const name = prompt(t("New name for the project"), S.project.name);
   if (name !== null) act("project-error", async () => { await sendJSON("PATCH", `/api/projects/${S.project.id}`, { name }); await openProject(S.project.id); });
+});
+
+// A project as one file (photos, classes, model and score), to open on another server.
+$("export-project").addEventListener("click", () => act("project-error", () =>
+  download(`/api/projects/${S.project.id}/export`, `${S.project.name}.neuronlab`)));
+
+$("import-project").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  e.target.value = "";
+  if (file) act("projects-error", async () => {
+    const project = await postForm("/api/projects/import", { file });
+    await openProject(project.id);
+  });
 });
 
 $("delete-project").addEventListener("click", () => {
