@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from tests.helpers import ARTIFACTS
 
 pytestmark = pytest.mark.browser
-RUN_BOUND = 180000  # ms: a generous bound for two 20-epoch runs of 500 images on a busy machine
+RUN_BOUND = 240000  # ms: a generous bound for two 40-epoch runs of 500 images on a busy machine
 
 
 def chart(page, canvas: str) -> dict:
@@ -56,7 +56,7 @@ def test_the_ready_comparison_marks_where_the_run_without_overfits(browser, serv
     marker = drawn["lines"][4]
     epoch = int(without.split("at epoch ")[1].split()[0])
     assert marker["points"] == 1 and marker["x"] == epoch * 16, (marker, epoch)  # 16 batches of 32 an epoch
-    assert drawn["lines"][1]["points"] == 20  # every epoch of the run without: nothing stopped it
+    assert drawn["lines"][1]["points"] == 40  # every epoch of the run without: nothing stopped it
     page.click("body")
     page.keyboard.press("Shift+P")  # projector mode: the charts' text grows
     expect(page.locator("html.projector")).to_have_count(1)

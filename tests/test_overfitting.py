@@ -165,3 +165,96 @@ def test_fold_summary_is_the_mean_and_spread_by_hand():
     s = kfold.summary([0.98, 0.99, 0.97, 0.98, 0.98])
     assert s["mean"] == pytest.approx(0.98)
     assert s["std"] == pytest.approx(np.sqrt((0 + 0.0001 + 0.0001 + 0 + 0) / 5))
+
+
+# --- the lab's ready comparison tells the lesson truthfully ------------------------------------------
+
+READY = {"architecture": "mlp_512_128", "dataset": "mnist", "train_size": 500, "val_size": 1000, "optimizer": "momentum",
+         "batch_size": 32, "epochs": 40, "weight_decay": 0.005, "dropout": 0.5, "keep_best": True,
+         "augment": False, "bf16": False}  # static/js/train.js READY_COMPARISON (learning rate 0.1)
+
+
+def test_the_ready_comparison_overfits_without_and_validates_better_with():
+    """What holds on any CPU: the run without overfits (validation loss rises from its lowest while
+    the training loss falls) and the run with them reaches a lower validation loss. (Which tests
+    better is measured, not asserted: docs/benchmarks.md.)"""
+    from app.settings import ROOT
+    from engine import datasets
+    data = datasets.load("mnist", ROOT / "data", val_size=READY["val_size"])
+    spec = JobSpec(**READY, compare=True, learning_rates=[0.1, 0.1])
+    runs = []
+    for run in (0, 1):
+        trainer = Trainer(spec.config(0.1, run), data)
+        while trainer.advance():
+            pass
+        runs.append(trainer.losses)
+    without, with_ = runs
+    assert overfitting_from(without) is not None, without
+    assert min(v for _, v in with_) < min(v for _, v in without)
+
+
+# --- a k-fold job in the worker: folds one after the other, its own time limit -----------------------
+
+def fold_job(tmp_path, stop_after_fold: int | None = None, **spec):
+    import queue
+
+    from app.settings import ROOT
+    from engine.training.worker import JobRunner
+    spec = JobSpec(**{"architecture": "mlp_16", "folds": 3, "train_size": 300, "epochs": 1, "batch_size": 50,
+                      "learning_rates": [0.1] * 3, "val_size": 1000, **spec})
+    commands, events = queue.Queue(), []
+
+    def emit(event):
+        events.append(event)
+        if stop_after_fold is not None and event["type"] == "epoch" and event["run"] == stop_after_fold:
+            commands.put({"action": "stop"})
+    JobRunner("ef" * 16, spec, ROOT / "data", tmp_path, commands, emit, 600).run()
+    return events
+
+
+def test_the_folds_train_one_after_the_other_with_an_eta_for_them_all(tmp_path):
+    events = fold_job(tmp_path)
+    progress = [e for e in events if e["type"] == "progress"]
+    assert [e["run"] for e in progress] == sorted(e["run"] for e in progress)  # fold 1's, then fold 2's, ...
+    assert {e["run"] for e in progress} == {0, 1, 2}
+    first = next(e for e in progress if e["eta"] is not None)
+    assert first["run"] == 0 and first["eta"] > 0  # the time left counts the folds still to come
+    assert events[0]["folds"] == 3
+    done = events[-1]
+    assert done["type"] == "done" and done["folds"]["n"] == 3 and done["folds"]["runs"] == [0, 1, 2]
+
+
+def test_a_stopped_kfold_job_sums_up_the_folds_trained_to_the_end(tmp_path):
+    done = fold_job(tmp_path, stop_after_fold=0)[-1]
+    assert done["status"] == "stopped"
+    assert [r["label"] for r in done["results"]] == ["fold 1"]  # the folds not begun are not saved
+    assert done["folds"]["n"] == 1 and done["folds"]["of"] == 3 and done["folds"]["runs"] == [0]
+
+
+def test_a_job_spec_brings_its_own_time_limit_to_the_worker(tmp_path):
+    import queue
+
+    from app.settings import ROOT
+    from engine.training.worker import worker_main
+    spec = {"architecture": "mlp_16", "folds": 2, "train_size": 200, "epochs": 50, "batch_size": 50,
+            "learning_rates": [0.1, 0.1], "time_limit": 1e-6}
+    events = queue.Queue()
+    worker_main("0a" * 16, spec, str(ROOT / "data"), str(tmp_path), queue.Queue(), events,
+                threads=torch.get_num_threads(), niceness=0, time_limit=3600)  # (this process keeps its priority)
+    seen = []
+    while not events.empty():
+        seen.append(events.get_nowait())
+    done = seen[-1]
+    assert done["type"] == "done" and done["status"] == "stopped" and "time limit" in done["reason"]
+
+
+def test_the_estimate_counts_every_folds_batches_and_evaluations():
+    speed = {"step": 0.01, "image": 0.0001, "batch_size": 32, "threads": 1}
+    seconds = kfold.estimate(speed, 60000, 5, 10, 32)
+    # 5 folds x (10 epochs x (1,500 batches x 10 ms + 12,000 held-out images x 0.1 ms) + 10,000 test images x 0.1 ms)
+    assert seconds == pytest.approx(kfold.START_SECONDS + 5 * (10 * (15 + 1.2) + 1.0))
+    assert kfold.epochs_within(speed, 60000, 5, 32, seconds) == 10
+    assert kfold.epochs_within(speed, 60000, 5, 32, seconds - 1) == 9
+    assert kfold.epochs_within(speed, 60000, 5, 32, 10) == 0
+    measured = kfold.measure_speed("mlp_16", 32)
+    assert measured["step"] > 0 and measured["image"] > 0 and kfold.measure_speed("mlp_16", 32) is measured  # kept

@@ -285,3 +285,37 @@ def test_a_kfold_job_has_one_run_per_fold_and_their_mean_and_spread(client):
     accuracies = [r["val_accuracy"] for r in results]
     assert folds["accuracies"] == accuracies and folds["mean"] == pytest.approx(np.mean(accuracies))
     assert folds["std"] == pytest.approx(np.std(accuracies))
+
+
+def test_a_kfold_job_says_its_estimate_and_is_refused_when_longer_than_the_servers_limit(client, settings):
+    settings.kfold_time_limit = 120
+    slide = {**SMALL, "folds": 5, "train_size": None, "epochs": 10, "batch_size": 32}  # the slide's run
+    estimate = client.post("/api/train/estimate", json=slide).json()
+    assert estimate["images"] == 60000 and estimate["batches"] == 1500 and estimate["steps"] == 5 * 10 * 1500
+    assert estimate["estimate_s"] > 120 and not estimate["fits"] and estimate["limit_s"] == 120
+    assert estimate["speed"]["step_s"] > 0 and "timed on this server" in estimate["method"]
+    refused = client.post("/api/train", json=slide)
+    assert refused.status_code == 422, refused.text
+    body = refused.json()
+    assert body["error"] == "too_long" and "epochs" in body["fields"]
+    message = body["message"]
+    assert "would take about" in message and "about 2 min a k-fold job may train here" in message, message
+    assert "fewer epochs" in message and "fewer images" in message, message
+    assert client.get("/api/train/estimate").status_code in (404, 405)
+    no_folds = client.post("/api/train/estimate", json=SMALL)
+    assert no_folds.status_code == 422 and "folds" in no_folds.json()["fields"]
+    # within the limit: accepted, with its estimate and the job's own limit
+    job = start(client, architecture="mlp_16", folds=3, train_size=600, epochs=1, learning_rate=0.1, batch_size=50)
+    assert 0 < job["estimate_s"] <= 120 and job["limit_s"] == 120
+    done = wait_for(client, job["id"], {"done"})
+    assert done["spec"]["time_limit"] == 120
+
+
+def test_a_learning_rate_change_may_name_any_run_of_a_ten_fold_job(client):
+    job = start(client, architecture="mlp_16", folds=10, train_size=1000, epochs=1, learning_rate=0.1,
+                batch_size=50, start_paused=True)
+    changed = client.patch(f"/api/train/{job['id']}", json={"learning_rate": 0.05, "run": 9})
+    assert changed.status_code == 200, changed.text
+    assert client.patch(f"/api/train/{job['id']}", json={"learning_rate": 0.05, "run": 10}).status_code == 422
+    client.post(f"/api/train/{job['id']}/stop")
+    wait_for(client, job["id"], {"stopped", "done"})

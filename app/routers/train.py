@@ -15,6 +15,7 @@ from app.training import check_size, fits
 from engine import choices, models
 from engine.refusal import Refusal
 from engine.stores.db import MODEL_NAME_LENGTH, StoreError, clean_name
+from engine.training import kfold
 from engine.training.worker import JobSpec
 
 router = APIRouter(tags=["training"])
@@ -81,7 +82,8 @@ class TrainRequest(ArchitectureRequest):
 class LearningRateChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     learning_rate: LearningRate
-    run: int | None = Field(None, ge=0, le=3, description="which run of a race (default: all)")
+    run: int | None = Field(None, ge=0, le=9, description="which run of the job, from 0: a race's rate, a "
+                            "comparison's or a fold's (default: all)")
 
 
 @router.get("/api/architectures")
@@ -104,9 +106,63 @@ def start(body: TrainRequest, training: TrainingDep, settings: SettingsDep, call
     active job per owner token and a few per address; a full queue answers 503 with Retry-After."""
     check_size(body.architecture, settings)
     spec = JobSpec(**body.model_dump(exclude={"learning_rate", "learning_rates"}), learning_rates=runs(body))
+    estimate = None
+    if body.folds:  # the folds train one after the other: such a job may run longer than others, bounded
+        estimate = how_long(body, settings)
+        if not estimate["fits"]:
+            raise Refusal(422, "too_long", too_long(body, estimate), "epochs")
+        spec.time_limit = settings.kfold_time_limit
     made = caller.ensure()
     job = training.submit(spec, caller)
-    return {"id": job.id, "status": job.status, "position": training.jobs.position(job), **made}
+    return {"id": job.id, "status": job.status, "position": training.jobs.position(job), **made,
+            **({"estimate_s": estimate["estimate_s"], "limit_s": estimate["limit_s"]} if estimate else {})}
+
+
+@router.post("/api/train/estimate")
+def estimate(body: TrainRequest, settings: SettingsDep) -> dict:
+    """How long a k-fold job would take on this server, before it starts: {estimate_s, limit_s,
+    fits, method, speed}. Its network's mini-batches are timed here, now (kept for the next ask)."""
+    check_size(body.architecture, settings)
+    runs(body)
+    if not body.folds:
+        refuse("folds", "An estimate is made for k-fold cross-validation: give folds (2 to 10).")
+    return how_long(body, settings)
+
+
+def how_long(body: TrainRequest, settings) -> dict:
+    """The k-fold job's estimate from this machine's measured speed, and whether it fits the limit."""
+    speed = kfold.measure_speed(body.architecture, body.batch_size, body.optimizer)
+    n = body.train_size or 60000
+    seconds = kfold.estimate(speed, n, body.folds, body.epochs, body.batch_size)
+    batches = kfold.batches_per_epoch(n, body.folds, body.batch_size)
+    return {"estimate_s": round(seconds, 1), "limit_s": settings.kfold_time_limit,
+            "fits": seconds <= settings.kfold_time_limit, "images": n, "folds": body.folds,
+            "batches": batches, "steps": body.folds * body.epochs * batches,
+            "speed": {"step_s": round(speed["step"], 5), "image_s": round(speed["image"], 7),
+                      "batch_size": speed["batch_size"], "threads": speed["threads"]},
+            "method": f"{body.folds} folds x {body.epochs} epoch(s) x {batches:,} mini-batches of "
+                      f"{body.batch_size}, at {speed['step'] * 1000:.1f} ms each as timed on this server "
+                      f"now, plus each fold's evaluations"}
+
+
+def duration(seconds: float) -> str:
+    """"about 1 h 45 min", "about 12 min", "about 40 s"."""
+    s = round(seconds)
+    if s >= 3600:
+        return f"about {s // 3600} h {round(s % 3600 / 60)} min"
+    return f"about {round(s / 60)} min" if s >= 90 else f"about {s} s"
+
+
+def too_long(body: TrainRequest, estimate: dict) -> str:
+    """Why a k-fold job is refused: its estimate, the limit, and how to shorten it."""
+    limit, seconds = estimate["limit_s"], estimate["estimate_s"]
+    speed = kfold.measure_speed(body.architecture, body.batch_size, body.optimizer)  # (kept: not timed again)
+    fit = kfold.epochs_within(speed, estimate["images"], body.folds, body.batch_size, limit)
+    shorter = (f"at most {fit} epoch{'s' if fit != 1 else ''} fit" if fit >= 1
+               else "even one epoch does not fit: use fewer images or folds")
+    return (f"This k-fold job would take {duration(seconds)} on this server ({estimate['method']}), longer "
+            f"than the {duration(limit)} a k-fold job may train here (kfold_time_limit). Shorten it: fewer "
+            f"epochs ({shorter}), fewer images or fewer folds, or a larger batch.")
 
 
 def refuse(field: str, message: str) -> None:

@@ -5,11 +5,15 @@ each fold in turn is held out for validation while the model trains on the other
 (1,500 mini-batches of 32 an epoch)."""
 from __future__ import annotations
 
+import json
 import math
+import time
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from engine import datasets
+from engine import choices, datasets, models
 
 
 def fold_bounds(n: int, k: int) -> list[tuple[int, int]]:
@@ -61,6 +65,71 @@ def batches_per_epoch(n: int, k: int, batch_size: int) -> int:
 
 def summary(accuracies: list[float]) -> dict:
     """Per-fold accuracies, their mean and spread (the population standard deviation, as the
-    lesson's numpy std)."""
+    lesson's numpy std) and how many folds (the lesson's "Accuracy: mean=... std=..., n=5")."""
     a = np.asarray(accuracies, dtype=float)
-    return {"accuracies": [float(x) for x in a], "mean": float(a.mean()), "std": float(a.std())}
+    return {"accuracies": [float(x) for x in a], "mean": float(a.mean()), "std": float(a.std()), "n": len(a)}
+
+
+# --- how long a k-fold job takes on this machine, said before it starts ------------------------------
+
+TEST_IMAGES = 10000   # each fold's model is also tested on the dataset's test images at the end
+START_SECONDS = 5.0   # a worker process starts and loads the data
+TIMED_STEPS = 8       # mini-batches timed (after WARM_STEPS that are not)
+WARM_STEPS = 2
+EVAL_IMAGES = 500     # images one timed evaluation reads
+_speeds: dict[tuple, dict] = {}
+
+
+def measure_speed(architecture: str | list, batch_size: int, optimizer: str = "momentum",
+                  input_shape: tuple = (1, 28, 28), classes: int = 10) -> dict:
+    """How fast this machine trains `architecture` now, with the threads torch has here: the median
+    of TIMED_STEPS mini-batches of `batch_size` random images (forward, backward, optimizer step)
+    and the seconds an image takes to evaluate (a forward pass in batches). Kept per architecture,
+    batch size and optimizer, as long as this process runs."""
+    key = (json.dumps(architecture, sort_keys=True), batch_size, optimizer, tuple(input_shape), classes)
+    if key in _speeds:
+        return _speeds[key]
+    generator = torch.Generator().manual_seed(0)
+    model = models.build(architecture, classes, tuple(input_shape))
+    opt = choices.make_optimizer(optimizer, model.parameters(), 0.001)
+    x = torch.rand((batch_size, *input_shape), generator=generator)
+    y = torch.randint(0, classes, (batch_size,), generator=generator)
+    times = []
+    model.train()
+    for i in range(WARM_STEPS + TIMED_STEPS):
+        started = time.perf_counter()
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= WARM_STEPS:
+            times.append(time.perf_counter() - started)
+    model.eval()
+    images = torch.rand((EVAL_IMAGES, *input_shape), generator=generator)
+    with torch.inference_mode():
+        model(images[:50])
+        started = time.perf_counter()
+        model(images)
+        per_image = (time.perf_counter() - started) / EVAL_IMAGES
+    speed = {"step": float(np.median(times)), "image": per_image, "batch_size": batch_size,
+             "threads": torch.get_num_threads()}
+    if len(_speeds) > 64:
+        _speeds.clear()
+    _speeds[key] = speed
+    return speed
+
+
+def estimate(speed: dict, n: int, k: int, epochs: int, batch_size: int) -> float:
+    """Seconds a k-fold job takes at `speed` (measure_speed): each of the k folds trains `epochs`
+    epochs of mini-batches on the other folds and evaluates its held-out fold after each, then its
+    model is tested on TEST_IMAGES; plus the worker's start."""
+    held = math.ceil(n / k)
+    per_fold = epochs * (batches_per_epoch(n, k, batch_size) * speed["step"] + held * speed["image"]) \
+        + TEST_IMAGES * speed["image"]
+    return START_SECONDS + k * per_fold
+
+
+def epochs_within(speed: dict, n: int, k: int, batch_size: int, seconds: float) -> int:
+    """The most epochs a k-fold job of n images trains within `seconds` at `speed` (0: not one)."""
+    one, two = (estimate(speed, n, k, e, batch_size) for e in (1, 2))
+    return max(0, int((seconds - one) // (two - one)) + 1) if seconds >= one else 0

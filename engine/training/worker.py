@@ -55,6 +55,8 @@ class JobSpec(TrainConfig):
     owner: str | None = None       # the owner's token hash: models the job saves are theirs
     compare: bool = False          # two runs, the same but for what fights overfitting: run 0 without
                                    # weight decay, dropout and keep-best, run 1 with this spec's
+    time_limit: float | None = None  # seconds this job may train, when the server allows it more than
+                                     # its jobs' usual limit (a k-fold job: settings.kfold_time_limit)
 
     def config(self, lr: float, run: int = 0) -> TrainConfig:
         """The trainer's config for run `run`, at learning rate `lr`: in a comparison run 0 goes
@@ -106,10 +108,12 @@ def encode_all(images: np.ndarray) -> list[dict]:
 
 
 class Run:
-    """One trainer plus the running means it reports between progress events."""
+    """One trainer plus the running means it reports between progress events. `clock()`: the job's
+    (seconds trained, seconds left or None) that each progress event carries."""
 
-    def __init__(self, index: int, trainer: Trainer):
+    def __init__(self, index: int, trainer: Trainer, clock=None):
         self.index, self.trainer = index, trainer
+        self.clock = clock or (lambda: (0.0, None))
         self.status = "running"  # running | finished | diverged
         self.loss_sum = self.acc_sum = 0.0
         self.count = self.images = 0
@@ -130,11 +134,16 @@ class Run:
             self.flush(emit)
             emit({**event, "run": self.index})
 
-    def flush(self, emit, elapsed: float = 0.0) -> None:
+    def trained(self) -> bool:
+        """Whether the run trained to its end: every epoch, or until its patience ran out."""
+        t = self.trainer
+        return self.status == "finished" or t.step_count >= t.total_steps or t.stopped_early is not None
+
+    def flush(self, emit) -> None:
         if not self.count:
             return
         e = self.last
-        eta = elapsed / e["step"] * (e["total_steps"] - e["step"]) if e["step"] else None
+        elapsed, eta = self.clock()
         emit({"type": "progress", "run": self.index, "epoch": e["epoch"], "batch": e["batch"],
               "batches": e["batches"], "step": e["step"], "total_steps": e["total_steps"],
               "loss": self.loss_sum / self.images, "accuracy": self.acc_sum / self.images,
@@ -161,7 +170,8 @@ def worker_main(job_id: str, spec: dict, data_dir: str, models_dir: str, command
         return  # the server is already gone (perhaps before the signal above was asked for)
     try:
         lower_priority(niceness, threads)
-        JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit, time_limit, server).run()
+        JobRunner(job_id, JobSpec(**spec), Path(data_dir), Path(models_dir), commands, emit,
+                  spec.get("time_limit") or time_limit, server).run()
     except Exception as exc:  # the job fails; the server goes on
         emit({"type": "done", "status": "failed", "error": failure_reason(exc, spec.get("project"))})
 
@@ -216,7 +226,7 @@ class JobRunner:
                      else datasets.load(spec.dataset, data_dir, val_size=spec.val_size))
         self.runs = []
         for i, lr in enumerate(spec.learning_rates):
-            run = Run(i, None)
+            run = Run(i, None, self.clock)
             run.trainer = Trainer(spec.config(lr, i), self.data, on_event=lambda e, r=run: r.on_event(e, self.emit))
             self.runs.append(run)
         self.paused, self.step_once, self.active_time = spec.start_paused, False, 0.0
@@ -226,9 +236,22 @@ class JobRunner:
         self.shown: np.ndarray | None = None  # the test images the page shows now
         self.finishing = False
 
+    def clock(self) -> tuple[float, float | None]:
+        """(seconds trained so far, seconds left at that pace or None): over all the job's runs, as
+        the folds of a k-fold job train one after the other."""
+        done = sum(r.trainer.step_count for r in self.runs)
+        left = sum(r.trainer.total_steps - r.trainer.step_count for r in self.runs if r.status == "running")
+        return self.active_time, (self.active_time / done * left if done else None)
+
+    def training_now(self) -> list[Run]:
+        """The runs the next turn steps: every run of a race or a comparison side by side; the folds
+        of a k-fold job one after the other, as the lesson's loop trains them ("fold 2/5")."""
+        running = [r for r in self.runs if r.status == "running"]
+        return running[:1] if self.spec.folds else running
+
     def run(self) -> None:
         t0 = self.runs[0].trainer
-        self.emit({"type": "status", "status": "paused" if self.paused else "running",
+        self.emit({"type": "status", "status": "paused" if self.paused else "running", "folds": self.spec.folds,
                    "total_steps": t0.total_steps, "batches": t0.steps_per_epoch, "runs": len(self.runs),
                    "learning_rates": self.spec.learning_rates, "parameters": models.count_parameters(t0.model)})
         while any(r.status == "running" for r in self.runs):
@@ -241,7 +264,7 @@ class JobRunner:
             if self.paused and not self.step_once:
                 continue
             started = time.monotonic()
-            for run in self.runs:
+            for run in self.training_now():
                 self.advance(run)
             self.active_time += time.monotonic() - started
             self.report(force=self.step_once, samples=self.step_once)  # after a STEP: that model's answers
@@ -321,7 +344,7 @@ class JobRunner:
         for run in self.runs:
             every = max(1, run.trainer.total_steps // PROGRESS_POINTS)
             if force or now - run.sent >= PROGRESS_EVERY or run.count >= every:
-                run.flush(self.emit, self.active_time)
+                run.flush(self.emit)
         if samples:
             self.samples_at = now
             self.emit_samples(self.live_run(), again=True)
@@ -330,6 +353,10 @@ class JobRunner:
             self.emit_samples(self.live_run())
 
     def live_run(self) -> Run:
+        """The run whose guesses the page shows: the first that has not diverged (a k-fold job's:
+        the fold training now)."""
+        if self.spec.folds:
+            return next(iter(self.training_now()), self.runs[-1])
         return next((r for r in self.runs if r.status != "diverged"), self.runs[0])
 
     @torch.inference_mode()
@@ -347,8 +374,13 @@ class JobRunner:
                    "labels": self.data.test.labels[idx].tolist(), "guesses": guesses})
 
     def finish(self, status: str, reason: str | None = None) -> None:
-        results = [self.evaluate(run) for run in self.runs if run.status != "diverged"]
-        folds = kfold.summary([r["val_accuracy"] for r in results]) if self.spec.folds and results else None
+        # a k-fold job stopped early: the folds not yet begun are neither saved nor summed up, and
+        # the summary is over the folds trained to the end
+        results = [self.evaluate(run) for run in self.runs
+                   if run.status != "diverged" and not (self.spec.folds and run.trainer.step_count == 0)]
+        whole = [r for r in results if self.runs[r["run"]].trained()]
+        folds = ({**kfold.summary([r["val_accuracy"] for r in whole]), "runs": [r["run"] for r in whole],
+                  "of": len(self.runs)} if self.spec.folds and whole else None)
         self.finishing = True
         if results:  # the test images shown, answered by the saved model (the best of a race)
             best = max(results, key=lambda r: r["test_accuracy"])

@@ -5,6 +5,11 @@ import { paintGrey } from "./render.js";
 import { COLOURS, chartFont } from "./plot.js";
 import { smoothTrain } from "./train-smooth.js";
 
+// One colour a run: the palette's, then more of the same colour-blind-safe kind for the folds of a
+// k-fold job (up to 10).
+const PALETTE = [...COLOURS, "#D55E00", "#56B4E9", "#882255", "#44AA99", "#999999", "#000000"];
+export const runColour = (run) => PALETTE[run % PALETTE.length];
+
 // Chart text as every plot's (plot.js: dark, and large in projector mode).
 function styleChart(o) {
   const { font, color } = chartFont(0.9);
@@ -54,15 +59,15 @@ export class Curves {
         const name = labels ? ` (${labels[run]})` : learningRates.length > 1 ? ` (lr ${lr})` : "";
         this.names[run] = name;
         return [
-          { label: `${translate("train")}${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3 },
-          { label: `${translate("validation")}${name}`, data: [], borderColor: COLOURS[run], borderWidth: 3,
+          { label: `${translate("train")}${name}`, data: [], borderColor: runColour(run), borderWidth: 3 },
+          { label: `${translate("validation")}${name}`, data: [], borderColor: runColour(run), borderWidth: 3,
             borderDash: [8, 5], pointRadius: 5, pointStyle: "rectRot", showLine: true },
         ];
       });
     }
     // on the loss chart, one marker a run: the epoch of lowest validation loss (lessons 003, 004)
     this.loss.data.datasets.push(...learningRates.map((lr, run) => ({
-      label: "", data: [], borderColor: COLOURS[run], backgroundColor: COLOURS[run], borderWidth: 3,
+      label: "", data: [], borderColor: runColour(run), backgroundColor: runColour(run), borderWidth: 3,
       pointStyle: "star", pointRadius: 14, pointHoverRadius: 16, showLine: false, marker: true })));
     for (const chart of [this.loss, this.acc]) chart.update();
     this.points = {};
@@ -108,18 +113,45 @@ export class Curves {
   }
 }
 
-const clock = (seconds) => {
+// m:ss, or h:mm:ss from an hour on (a k-fold job of all 60,000 images takes hours)
+export const clock = (seconds) => {
   if (seconds == null || !isFinite(seconds)) return "–";
   const s = Math.round(seconds);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  const ms = `${String(Math.floor((s % 3600) / 60)).padStart(s >= 3600 ? 2 : 1, "0")}:${String(s % 60).padStart(2, "0")}`;
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${ms}` : ms;
 };
 
 // `rates`: each run's learning rate now (a race names every one), else the event's own.
-export function showProgress(fill, text, e, epochs, rates = [e.learning_rate]) {
-  fill.style.width = `${(100 * e.step) / e.total_steps}%`;
-  text.textContent = translate("Epoch {e}/{E} · batch {b}/{B} · step {s}/{S} · lr {lr} · ETA {eta}", undefined, {
+// `folds`: a k-fold job's k: its folds train one after the other, "Fold 2/5 · ... batch 1500/1500",
+// and the bar fills over them all.
+export function showProgress(fill, text, e, epochs, rates = [e.learning_rate], folds = null) {
+  const done = folds ? (e.run * e.total_steps + e.step) / (folds * e.total_steps) : e.step / e.total_steps;
+  fill.style.width = `${100 * done}%`;
+  const fold = folds ? `${translate("Fold {f}/{F}", undefined, { f: e.run + 1, F: folds })} · ` : "";
+  text.textContent = fold + translate("Epoch {e}/{E} · batch {b}/{B} · step {s}/{S} · lr {lr} · ETA {eta}", undefined, {
     e: e.epoch, E: epochs, b: e.batch, B: e.batches, s: e.step, S: e.total_steps,
-    lr: rates.map((lr) => Number(lr.toPrecision(3))).join(" / "), eta: clock(e.eta) });
+    lr: (folds ? [rates[e.run] ?? e.learning_rate] : rates).map((lr) => Number(lr.toPrecision(3))).join(" / "),
+    eta: clock(e.eta) });
+}
+
+// The k-fold summary as the lesson's Keras loop prints it: each held-out fold's accuracy
+// ("> 98.450"), then "Accuracy: mean=98.617 std=0.105, n=5" (percent; the spread is numpy's std).
+// `folds`: the job's done event's {accuracies, mean, std, n, runs, of}.
+export function showFolds(box, folds) {
+  const pct = (v) => (v * 100).toFixed(3);
+  const list = box.querySelector("ol");
+  list.replaceChildren(...folds.accuracies.map((accuracy, i) => {
+    const li = document.createElement("li");
+    li.style.setProperty("--run", runColour(folds.runs[i]));
+    li.dataset.fold = folds.runs[i] + 1;
+    li.textContent = `> ${pct(accuracy)}   ${translate("fold {n}", undefined, { n: folds.runs[i] + 1 })}`;
+    return li;
+  }));
+  box.querySelector(".kfold-mean").textContent = translate("Accuracy: mean={m} std={s}, n={n}", undefined,
+    { m: pct(folds.mean), s: pct(folds.std), n: folds.n });
+  box.querySelector(".kfold-partial").textContent = folds.n < folds.of
+    ? translate("{n} of the {k} folds trained to the end: the job was stopped.", undefined, { n: folds.n, k: folds.of }) : "";
+  box.hidden = false;
 }
 
 // The test images with the guesses of the model at `e.step` (`e.final`: the saved model's).
@@ -201,7 +233,7 @@ export function showOverfitting(list, runs) {
     if (!run || !run.epoch || !run.epoch.best_epoch) return null;
     const e = run.epoch, r = run.result;
     const li = document.createElement("li");
-    li.style.setProperty("--run", COLOURS[i]);
+    li.style.setProperty("--run", runColour(i));
     const parts = [`★ ${t("lowest validation loss {l} at epoch {b}", undefined, { l: e.best_val_loss.toFixed(3), b: e.best_epoch })}`];
     if (e.overfitting_from) {
       li.className = "overfitting";
@@ -222,16 +254,18 @@ export function showOverfitting(list, runs) {
 // One line per run of a learning-rate race, best first: ranked by test accuracy once the race is
 // over, by validation accuracy while it runs (the last mini-batch says little: a run can score
 // 100% on one batch and 38% on images it has not seen). Diverged runs come last.
-export function showRuns(list, runs) {
+// `ranked` false (the folds of a k-fold job): in their own order, none the best.
+export function showRuns(list, runs, ranked = true) {
   list.replaceChildren();
   if (runs.length < 2) return;
   const score = (run) => (run.diverged ? -1 : run.test ?? run.val ?? null);
-  const order = runs.map((run, i) => i).sort((a, b) => (score(runs[b]) ?? -0.5) - (score(runs[a]) ?? -0.5));
-  const judged = runs.filter((run) => score(run) !== null && score(run) >= 0).length >= 2;
+  const order = runs.map((run, i) => i);
+  if (ranked) order.sort((a, b) => (score(runs[b]) ?? -0.5) - (score(runs[a]) ?? -0.5));
+  const judged = ranked && runs.filter((run) => score(run) !== null && score(run) >= 0).length >= 2;
   order.forEach((i, place) => {
     const run = runs[i];
     const li = document.createElement("li");
-    li.style.setProperty("--run", COLOURS[i]);
+    li.style.setProperty("--run", runColour(i));
     li.className = run.diverged ? "diverged" : place === 0 && judged ? "best" : "";
     const pct = (v) => `${Math.round(v * 100)}%`;
     const t = translate;
