@@ -53,6 +53,12 @@ async function countRow(row) {
   return { dense, conv };
 }
 
+// Each cell named by its column's heading (a phone shows each row as a card of named cells).
+function labelCells(table) {
+  const headings = [...(table.tHead?.rows[0]?.cells || [])].map((th) => th.textContent);
+  for (const row of table.tBodies[0].rows) [...row.cells].forEach((td, i) => { td.dataset.label = headings[i] || ""; });
+}
+
 // One table row per image: its inputs are made once (typing keeps its place), its counts redone.
 function renderRows() {
   const limit = S.info.limits.side;
@@ -72,6 +78,7 @@ function renderRows() {
     row.cells.slide = cell(line, "…", "why-slide");
     return line;
   }));
+  labelCells($("why-table"));
   return Promise.all(S.rows.map(recount));
 }
 
