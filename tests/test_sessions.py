@@ -218,6 +218,8 @@ def test_every_student_hears_at_once_that_the_session_ended_and_what_was_kept(cl
         wb.send_json({"key": bo["student_key"]})
         assert wa.receive_json() == {"type": "session", "ended": False, "kept": None}
         assert wb.receive_json()["ended"] is False
+        for ws in (wa, wb):  # and what the class is shown now: nothing
+            assert ws.receive_json() == {"type": "project", "shared": False}
         assert client.post(f"/api/sessions/{code}/end", json={"keep": True}, headers=teacher(session)).status_code == 200
         assert wa.receive_json() == {"type": "ended", "kept": True}
         assert wb.receive_json() == {"type": "ended", "kept": True}

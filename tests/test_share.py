@@ -45,6 +45,7 @@ def test_students_see_the_shown_project_at_once_read_only_and_copy_it(client, se
     with client.websocket_connect(f"/ws/sessions/{code}/student") as ws:
         ws.send_json({"key": ada["student_key"]})
         assert ws.receive_json()["type"] == "session"
+        assert ws.receive_json() == {"type": "project", "shared": False}  # what is shown now: nothing (no 404 to ask)
         shared = client.put(f"/api/sessions/{code}/project", json={"project": p["id"]}, headers=teacher(session))
         assert shared.status_code == 200 and shared.json()["shown"]["name"] == "Ball or box"
         assert ws.receive_json() == {"type": "project", "shared": True}  # at once

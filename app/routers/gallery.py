@@ -72,7 +72,7 @@ def _ended(session: dict) -> dict:
 async def student_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
     """A student's page follows the session. Send {"key": student key} first; then receive
     {"type": "session", "ended": false, "kept": null}, {"type": "project", "shared": true|false}
-    whenever the teacher shows the class a project or stops (read it at GET
+    at once and whenever the teacher shows the class a project or stops (read it at GET
     /api/sessions/{code}/project) and, the moment the teacher ends it, {"type": "ended", "kept":
     true|false} (at once if it already has). Nobody's drawings are sent."""
     await ws.accept()
@@ -93,6 +93,8 @@ async def student_socket(ws: WebSocket, code: str, classroom: ClassroomDep):
             await ws.close()
             return
         await ws.send_json({"type": "session", "ended": False, "kept": None})
+        shown = await run_in_threadpool(store.shared, found["code"], False)
+        await ws.send_json({"type": "project", "shared": shown is not None})  # what the class is shown now
         while True:
             event = await until_closed(ws, queue.get())
             if event is CLOSED:

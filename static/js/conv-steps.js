@@ -54,8 +54,8 @@ function renderConv() {
   $("conv-formula").textContent = `${t("Output size")} = ⌊(n + padding − k) / stride⌋ + 1 = ⌊(${f.n[0]} + ${f.padding[0]} − ${f.k[0]}) / ${f.stride}⌋ + 1 = ${f.output[0]}` +
     (f.n[0] !== f.n[1] || f.k[0] !== f.k[1] ? ` (rows) × ${f.output[1]} (columns)` : "");
   $("pool-formula").textContent = S.pool && S.pool.formula
-    ? `Max pool ${S.pool.formula.k[0]}×${S.pool.formula.k[0]}, stride ${S.pool.formula.stride}: ⌊(${S.pool.formula.n[0]} − ${S.pool.formula.k[0]}) / ${S.pool.formula.stride}⌋ + 1 = ${S.pool.formula.output[0]}`
-    : S.pool && S.pool.error ? `Max pool: ${S.pool.error}` : "";
+    ? `${t("Max pool {k}×{k}, stride {s}", undefined, { k: S.pool.formula.k[0], s: S.pool.formula.stride })}: ⌊(${S.pool.formula.n[0]} − ${S.pool.formula.k[0]}) / ${S.pool.formula.stride}⌋ + 1 = ${S.pool.formula.output[0]}`
+    : S.pool && S.pool.error ? `${t("Max pool")}: ${S.pool.error}` : "";
 }
 
 export function stepConv() {

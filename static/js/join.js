@@ -40,12 +40,12 @@ async function enter(code, me) {
   const info = await getJSON(`/api/sessions/${code}`);
   if (info.ended) return showEnded(info.kept);
   // the session itself: the server says at once when the teacher ends it or shows the class a
-  // project (the key goes in the first message); what is shown is read again whenever it (re)opens
+  // project (the key goes in the first message); it says at once, each time it (re)opens, whether a
+  // project is shown
   S.shared = new SharedProject(code);
   S.session = new LiveSocket(`/ws/sessions/${code}/student`, {
     onOpen: () => S.session.send({ key: me.student_key }),
     onMessage: (e) => {
-      if (e.type === "session") S.shared.refresh();
       if (e.type === "project") { if (e.shared) S.shared.refresh(); else S.shared.hide(); }
       if (e.type === "ended") showEnded(e.kept);
       if (e.type === "error") S.session.close();  // not a student of it (any more): drawing says why
