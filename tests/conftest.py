@@ -23,6 +23,16 @@ def mnist() -> datasets.Dataset:
 
 
 @pytest.fixture(autouse=True)
+def the_suite_keeps_its_priority():
+    """A test that runs a job in this process (worker_main, lower_priority) must not leave the suite
+    niced or SCHED_IDLE: beside any other work the rest of the suite would then get no CPU at all."""
+    before = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+    yield
+    after = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))
+    assert after == before, f"this test changed the suite's scheduling (policy, nice) from {before} to {after}"
+
+
+@pytest.fixture(autouse=True)
 def allow_the_test_client_host(monkeypatch):
     """The in-process client names the server "testserver" in its Host header: allowed in tests
     (every Settings built in a test reads it; real servers started before a test do not)."""
