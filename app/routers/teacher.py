@@ -109,9 +109,8 @@ def dataset_zip(code: str, classroom: ClassroomDep, teacher: Teacher, names: boo
     """The class's labelled drawings as a zip: a PNG each (28x28, as the network read it) and
     labels.csv (label, guess, confidence, in_dataset: the fine-tune's drawings; `names=true` adds
     each student's name). Teacher only."""
-    session = teacher.check(classroom, code)
-    info = classroom.info(code)
-    body = drawings_zip(classroom.sessions.drawings(code), info["labels"], names)
+    session = teacher.check(classroom, code)  # the session itself: its model's labels come from it
+    body = drawings_zip(classroom.sessions.drawings(code), classroom.model(session).labels, names)
     return Response(body, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="class-{session["code"]}-drawings.zip"'})
 
