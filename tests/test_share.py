@@ -201,6 +201,7 @@ def test_students_classify_with_the_shown_projects_model_and_cannot_touch_it(cli
     read = client.post(f"/api/sessions/{code}/project/predict", headers=STUDENT, files={"image": ("c.jpg", cat, "image/jpeg")})
     assert read.status_code == 200, read.text
     assert read.json()["prediction"] == "cat" and read.json()["labels"] == ["cat", "coffee"] and "model" not in read.json()
+    assert isinstance(read.json()["sure"], bool)  # a house would still be given one of its classes: the page says when unsure
     assert model_id not in read.text
     # the model is the teacher's: a student can neither rename nor delete it
     assert client.patch(f"/api/models/{model_id}", json={"name": "mine"}, headers=STUDENT).status_code == 403

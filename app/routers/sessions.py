@@ -193,13 +193,17 @@ def project_sample(code: str, sample_id: RowId, classroom: ClassroomDep, project
     return FileResponse(path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=300"})
 
 
+SHARED_SURE = 0.8  # a project knows only its own few classes: below this, the page says it is not sure
+
+
 @router.post("/{code}/project/predict", response_class=JSONResponse)
 def project_predict(
     code: str, classroom: ClassroomDep, projects: ProjectsDep, registry: RegistryDep, settings: SettingsDep,
     photos: PhotosDep, image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or GIF")],
 ) -> JSONResponse:
     """Classify a photo with the model of the project shown to the class (as /api/predict, without
-    the model's id); 409 `not_trained` before the teacher has trained it."""
+    the model's id; `sure` below SHARED_SURE is false: a photo of none of its classes is still given
+    one of them); 409 `not_trained` before the teacher has trained it."""
     shown = shared_project(classroom, projects, code)
     if shown["model_id"] is None or shown["model_id"] not in registry:
         raise ApiError(409, "not_trained", "This project has not been trained yet: the teacher trains it first.")
@@ -207,7 +211,7 @@ def project_predict(
     result = on_photo_thread(photos, stored, classify, stored, decode_upload(image, settings))
     if result.probabilities is None:
         raise blank_image()
-    body = classification_json(result, with_steps=False)
+    body = classification_json(result, with_steps=False, min_confidence=SHARED_SURE)
     body.pop("model")
     return JSONResponse(body)
 

@@ -84,7 +84,9 @@ export class SharedProject {
       preview.addEventListener("load", () => URL.revokeObjectURL(preview.src), { once: true });
       const verdict = document.createElement("span");
       verdict.className = "shared-verdict";
-      verdict.textContent = t("It says: {label} ({confidence})", undefined, { label: read.prediction, confidence: percent(read.confidence) });
+      const values = { label: read.prediction, confidence: percent(read.confidence), labels: read.labels.join(", ") };
+      verdict.textContent = `${read.sure ? t("It says: {label} ({confidence})", undefined, values)
+        : t("Not sure: perhaps {label} ({confidence})", undefined, values)} ${t("It can only answer with its classes: {labels}.", undefined, values)}`;
       $("shared-answer").replaceChildren(preview, verdict);
       this.say("");
     } catch (err) {
