@@ -180,3 +180,28 @@ def test_the_new_panels_in_spanish_show_no_english(page, server, path, tabs):
         seen |= set(english_on_screen(page))
     assert sorted(seen) == []
     assert page.errors == []
+
+
+@pytest.mark.parametrize("path", ["/neuron", "/descent", "/filters"])
+def test_every_tab_clicked_before_the_pages_data_arrives_shows_it_when_it_comes(page, server, path):
+    """On a busy server a person clicks a tab before the page's first answers have come (the
+    example neuron, the descent's data, the filters): nothing breaks then, and the tab shows its
+    content once they arrive (the trials tab threw "reading 'update'" of a panel not made yet)."""
+    held, released = [], []
+
+    def hold(route):
+        route.continue_() if released else held.append(route)
+    page.route("**/api/**", hold)
+    page.goto(server + path)
+    tabs = page.locator("[data-tab]")
+    expect(tabs.first).to_be_visible()
+    names = [tabs.nth(i).get_attribute("data-tab") for i in range(tabs.count())]
+    for name in names:
+        page.click(f"[data-tab={name}]")
+    released.append(True)
+    for route in held:
+        route.continue_()
+    page.click(f"[data-tab={names[0]}]")
+    expect(page.locator(f"[data-tab={names[0]}]")).to_have_attribute("aria-selected", "true")
+    page.wait_for_load_state("networkidle")
+    assert page.errors == []

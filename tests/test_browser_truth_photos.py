@@ -114,3 +114,27 @@ def test_classify_asks_for_the_name_of_a_model_it_has_not_listed_yet(browser, se
     for route in held:
         route.continue_()
     page.context.close()
+
+
+def test_training_waits_for_the_photos_still_being_saved(browser, server, tmp_path):
+    """A photo still on its way to the server (a file upload, a recording's last frames) is not in
+    the project yet: Train waits for it, so a run, and both runs of a comparison, learn from the
+    photos on screen (on a busy machine a click right after a recording trained on fewer, and the
+    comparison then said its held-out photos differed)."""
+    page = new_page(browser, 1280, 720)
+    project = cat_or_coffee(page, server, 6)
+    held = []
+    page.route("**/samples", lambda route: held.append(route) if route.request.method == "POST" else route.continue_())
+    page.goto(server + f"/teach?project={project['id']}")
+    expect(page.locator("#train")).to_be_enabled()
+    extra = tmp_path / "one-more-cat.jpg"
+    photo("chelsea.png").save(extra, quality=90)
+    page.locator("#classes .class-row").first.locator("input[type=file]").set_input_files(str(extra))
+    expect(page.locator("#train")).to_be_disabled()  # the photo is being saved
+    expect(page.locator("#train")).to_have_attribute("title", "Saving photos…")
+    page.wait_for_function("1")  # let the route's handler run
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#train")).to_be_enabled()
+    expect(page.locator("#classes .count").first).to_have_text("7 photos")
+    assert page.errors == []

@@ -17,7 +17,7 @@ import { $ } from "./dom.js";
 import { at, readURL, writeURL } from "./url-state.js";
 
 const config = pageConfig();
-const S = { tab: "conv", model: config.defaultModel, lastImage: null, net: null, kernelInfo: null };
+const S = { tab: "conv", model: config.defaultModel, lastImage: null, net: null, kernelInfo: null, ready: false };
 const URL_STATE = [at("tab", (s) => s, "tab"), at("model", (s) => s, "model")];
 readURL(URL_STATE, S);
 
@@ -34,6 +34,7 @@ function showTab(tab) {
   document.querySelectorAll("[data-tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
   document.querySelectorAll(".tab-panel").forEach((p) => { p.hidden = p.id !== `tab-${tab}`; });
   writeURL(URL_STATE, S);
+  if (!S.ready) return;  // a tab clicked before the page's data came: init() shows it then
   if (tab === "filters") loadFilters(S);
   if (tab === "kernels") applyKernels();
   if (tab === "photo" && S.kernelInfo) showPhotoTab(S.kernelInfo.examples.slides_5x5.input);
@@ -56,6 +57,7 @@ async function kernelSource() {
 }
 
 async function applyKernels() {
+  if (!S.ready) return;
   const source = await kernelSource();
   const names = [...Object.keys(S.kernelInfo.kernels), "custom"];
   const cards = await Promise.all(names.map(async (name) => {
@@ -115,6 +117,7 @@ async function init() {
   await loadExample("slides_5x5");
   await Promise.all([setPoolExample(S.kernelInfo.examples.slides_pool_4x4), setColourExample(S.kernelInfo.examples.colour_3x3x3)]);
   await loadSamples();
+  S.ready = true;
   showTab(S.tab);
   const first = document.querySelector("#samples canvas");
   if (first) first.click();

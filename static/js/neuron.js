@@ -55,6 +55,7 @@ function showTab(tab) {
   document.querySelectorAll("[data-tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
   document.querySelectorAll(".tab-panel").forEach((p) => { p.hidden = p.id !== `tab-${tab}`; });
   saveURL();
+  if (!S.example) return;  // a tab clicked before the example came: its arrival shows the tab
   const shown = ({ neuron: drawNeuron, activations: drawActivations, loss: updateLoss, line: () => { drawLine(); S.trialsTab.update(); },
      step: () => S.net || stepOnce(), batches: updateBatches, init: () => null, scaling: () => null })[tab]();
   Promise.resolve(shown).then(() => showBasics(S, tab));
@@ -315,18 +316,20 @@ function playBatches() {
 
 // --- wiring --------------------------------------------------------------------------------------
 
+// the tabs switch at once; every other control acts once the example has come (`ready`)
+const ready = (act) => (...args) => S.example && act(...args);
 document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
-$("bias").addEventListener("input", () => { S.neuron.bias = Number($("bias").value) || 0; drawNeuron(); });
-$("activation").addEventListener("change", () => { S.neuron.activation = $("activation").value; drawNeuron(); });
-$("slides-neuron").addEventListener("click", () => { S.neuron = structuredClone(S.example.neuron); fillNeuron(); drawNeuron(); });
-$("loss-label").addEventListener("change", updateLoss);
-for (const id of ["line-a", "line-b"]) $(id).addEventListener("input", drawLine);
-for (const id of ["samples", "batch-size", "batch-epochs"]) $(id).addEventListener("input", updateBatches);
-$("one-step").addEventListener("click", stepOnce);
-$("batch-play").addEventListener("click", playBatches);
-$("step-reset").addEventListener("click", resetStep);
+$("bias").addEventListener("input", ready(() => { S.neuron.bias = Number($("bias").value) || 0; drawNeuron(); }));
+$("activation").addEventListener("change", ready(() => { S.neuron.activation = $("activation").value; drawNeuron(); }));
+$("slides-neuron").addEventListener("click", ready(() => { S.neuron = structuredClone(S.example.neuron); fillNeuron(); drawNeuron(); }));
+$("loss-label").addEventListener("change", ready(updateLoss));
+for (const id of ["line-a", "line-b"]) $(id).addEventListener("input", ready(drawLine));
+for (const id of ["samples", "batch-size", "batch-epochs"]) $(id).addEventListener("input", ready(updateBatches));
+$("one-step").addEventListener("click", ready(stepOnce));
+$("batch-play").addEventListener("click", ready(playBatches));
+$("step-reset").addEventListener("click", ready(resetStep));
 document.addEventListener("keydown", (e) => {
-  if (!isShortcut(e) || S.tab !== "step") return;
+  if (!isShortcut(e) || S.tab !== "step" || !S.example) return;
   if (e.key === " ") { e.preventDefault(); stepOnce(); }
   if (e.key === "r" || e.key === "R") resetStep();
 });

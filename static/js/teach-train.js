@@ -14,7 +14,8 @@ const { QUEUED, DONE, DIVERGED, FAILED, INTERRUPTED } = pageConfig().jobStatus;
 
 export class TrainPanel {
   constructor({ $, ensureCamera, video, project, refresh }) {
-    Object.assign(this, { $, ensureCamera, video, project, refresh, socket: null, jobId: null, since: 0, liveBusy: false });
+    Object.assign(this, { $, ensureCamera, video, project, refresh, socket: null, jobId: null, since: 0, liveBusy: false,
+      running: false, saving: 0 });
     $("train").addEventListener("click", () => this.start());
     $("stop").addEventListener("click", () => this.jobId && sendJSON("POST", `/api/train/${this.jobId}/stop`).catch(() => {}));
     $("live").addEventListener("change", async (e) => {
@@ -72,8 +73,30 @@ export class TrainPanel {
   }
 
   setRunning(running, stoppable = running) {
-    this.$("train").disabled = this.$("train-other").disabled = running;
+    this.running = running;
+    this.showButtons();
     this.$("stop").hidden = !stoppable;
+  }
+
+  // Photos still on their way to the server (an upload, a recording's frames) are not in the project
+  // yet: Train waits until `work` is done, so a run (and both runs of a comparison) learns from the
+  // photos on screen.
+  async whileSaving(work) {
+    this.saving += 1;
+    this.showButtons();
+    try {
+      return await work;
+    } finally {
+      this.saving -= 1;
+      this.showButtons();
+    }
+  }
+
+  showButtons() {
+    for (const id of ["train", "train-other"]) {
+      this.$(id).disabled = this.running || this.saving > 0;
+      this.$(id).title = this.saving > 0 ? tr("Saving photos…") : "";
+    }
   }
 
   follow(jobId) {

@@ -205,10 +205,10 @@ function fillRow(li, c) {
 
 async function addSamples(classId, blobs, source) {
   if (!blobs.length) return;
-  await act("project-error", async () => {
+  await train.whileSaving(act("project-error", async () => {
     await postForm(`/api/projects/${S.project.id}/samples`, { class_id: classId, source, images: blobs });
     await refresh();
-  });
+  }));
 }
 
 $("new-class").addEventListener("submit", (e) => {
@@ -242,7 +242,9 @@ async function startRecording(classId, button) {
   const rec = { classId, button, frames: [], timer: null, busy: false };
   S.recording = rec;
   button?.classList.add("recording");
-  const grab = async () => {
+  // a frame being grabbed counts as a photo being saved: Train waits for it (a release of the
+  // button while a frame is on its way would otherwise train without it)
+  const grab = () => train.whileSaving((async () => {
     if ($("video").videoWidth) rec.frames.push(await frameBlob($("video"), 320));
     if (!rec.busy && rec.frames.length) {
       rec.busy = true;
@@ -250,7 +252,7 @@ async function startRecording(classId, button) {
       await addSamples(classId, batch, "webcam");
       rec.busy = false;
     }
-  };
+  })());
   grab();
   rec.timer = setInterval(grab, 300);
 }
