@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ARTIFACTS, stroke
 
@@ -26,11 +27,11 @@ def test_draw_a_seven_and_watch_it_read(page, server):
     page.goto(server + "/draw")
     page.evaluate("localStorage.clear()")
     page.reload()
-    assert verdict(page).text_content() == "Draw a digit"
-    assert page.locator("#bars li").count() == 10
+    expect(verdict(page)).to_have_text("Draw a digit")
+    expect(page.locator("#bars li")).to_have_count(10)
     stroke(page, [(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)])
     page.wait_for_function("document.getElementById('verdict-label').textContent === '7'", timeout=10000)
-    assert page.locator("#bars li.top .name").text_content() == "7"
+    expect(page.locator("#bars li.top .name")).to_have_text("7")
     assert int(page.locator("#verdict-confidence").text_content().rstrip("%")) >= 50
     # the 28x28 the network saw has ink in it
     ink = page.evaluate("""() => { const c = document.getElementById('seen');
@@ -57,8 +58,8 @@ def test_one_then_undo_and_clear(page, server):
     assert page.evaluate(strokes) == 1
     page.wait_for_function("document.getElementById('verdict-label').textContent === '1'", timeout=10000)
     page.keyboard.press("c")
-    assert verdict(page).text_content() == "Draw a digit"
-    assert page.locator("#bars li.top").count() == 0
+    expect(verdict(page)).to_have_text("Draw a digit")
+    expect(page.locator("#bars li.top")).to_have_count(0)
 
 
 def test_drawing_survives_a_reload(page, server):
@@ -111,8 +112,8 @@ def test_train_step_pause_resume_and_draw_with_the_model(page, server):
     badge(page, "done", timeout=120000)
     points = page.evaluate("Chart.getChart(document.getElementById('loss-chart')).data.datasets[0].data.length")
     assert points > 10
-    assert page.locator("#samples figure").count() == 8
-    assert page.locator("#confusion tbody tr").count() == 10
+    expect(page.locator("#samples figure")).to_have_count(8)
+    expect(page.locator("#confusion tbody tr")).to_have_count(10)
     page.locator("#confusion td.miss").first.click()
     assert page.locator("#mistake-images canvas").count() >= 1
     page.keyboard.press("Escape")
@@ -141,7 +142,7 @@ def test_learning_rate_race_shows_the_diverged_run(page, server):
     badge(page, "done")
     runs = page.locator("#runs li").all_text_contents()
     assert runs[0].startswith("lr 0.05: test accuracy") and runs[1] == "lr 10: diverged ✗"
-    assert page.locator("#saved p").count() == 1
+    expect(page.locator("#saved p")).to_have_count(1)
     datasets = page.evaluate("Chart.getChart(document.getElementById('loss-chart')).data.datasets"
                              ".filter((d) => !d.marker).length")  # curves (each run's lowest validation loss: a ★ marker)
     assert datasets == 4  # train and validation for each rate
@@ -270,7 +271,7 @@ def test_feature_maps_for_a_drawn_digit(page, server):
     headings = page.locator("#layer-list h3").all_text_contents()
     assert headings[1].startswith("1. Conv 32 3×3") and "26×26×32" in headings[1]
     assert page.locator("#layer-list .maps").count() == 2  # the conv layer and the pooling layer
-    assert page.locator("#layer-list .maps").first.locator("canvas").count() == 32
+    expect(page.locator("#layer-list .maps").first.locator("canvas")).to_have_count(32)
     page.locator(".maps canvas").nth(3).click()
     box = page.locator("#map-big").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -284,7 +285,7 @@ def test_feature_maps_for_a_drawn_digit(page, server):
     page.click("[data-tab=filters]")
     page.wait_for_function("document.querySelectorAll('canvas.filter').length === 32")
     page.locator("canvas.filter").first.click()
-    assert page.locator("table.weights td").count() == 9
+    expect(page.locator("table.weights td")).to_have_count(9)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "filters.png"))
     assert page.errors == []
@@ -303,7 +304,7 @@ def test_classify_an_uploaded_photo_and_a_webcam_frame(page, server, tmp_path, m
     page.set_input_files("#files", str(photo))
     page.wait_for_function("document.querySelector('#cards .guess') && document.querySelector('#cards .guess').textContent.startsWith('3')",
                            timeout=15000)
-    assert page.locator("#cards .pipeline figure").count() == 5
+    expect(page.locator("#cards .pipeline figure")).to_have_count(5)
     assert "where it looked" in page.locator("#cards .pipeline figcaption").last.text_content()
     page.click("#camera-start")
     page.wait_for_selector("#capture", state="visible")
@@ -332,7 +333,7 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     rows = page.locator("#classes .class-row")
     rows.first.wait_for()
     assert rows.first.locator(".class-name").text_content() == "<b>ball</b>"  # shown as typed, not as markup
-    assert page.locator("#classes b").count() == 0
+    expect(page.locator("#classes b")).to_have_count(0)
     rows.nth(0).locator("input[type=file]").set_input_files(photos[:5])
     page.wait_for_function("document.querySelector('#classes .count').textContent === '5 photos'")
     page.wait_for_function("document.querySelector('#project-list small').textContent.includes('5 photos')")  # the list too
@@ -350,8 +351,8 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     page.wait_for_selector("#results:not([hidden])", timeout=60000)
     assert page.locator("#accuracy").text_content().endswith("%")
     assert page.locator("#compare-transfer").text_content().endswith("%")
-    assert page.locator("#compare-scratch").text_content() == "–"
-    assert page.locator("#confusion tbody tr").count() == 2
+    expect(page.locator("#compare-scratch")).to_have_text("–")
+    expect(page.locator("#confusion tbody tr")).to_have_count(2)
     page.click("#train-other")  # the same held-out photos, from scratch: both numbers side by side
     page.wait_for_function("document.getElementById('compare-scratch').textContent.endsWith('%')", timeout=60000)
     assert page.locator("#compare-transfer").text_content().endswith("%")
@@ -373,7 +374,7 @@ def test_teach_two_classes_from_files_and_the_webcam_then_try_it_live(page, serv
     page.keyboard.press("Shift+P")
     page.reload()  # the project, its photos and its model are kept on the server
     rows.first.wait_for()
-    assert rows.first.locator(".count").text_content() == "6 photos"
+    expect(rows.first.locator(".count")).to_have_text("6 photos")
     page.wait_for_selector("#live-box:not([hidden])")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "teach.png"), full_page=True)

@@ -7,6 +7,7 @@ import json
 import zipfile
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.test_browser_photos import api, cat_or_coffee
 
@@ -36,11 +37,11 @@ def test_download_a_project_and_open_the_file_as_a_new_project(page, server, tmp
     page.wait_for_function("(old) => { const id = new URLSearchParams(location.search).get('project'); "
                            "return id && id !== old; }", arg=p["id"], timeout=30000)
     page.wait_for_function("document.getElementById('accuracy').textContent.endsWith('%')", timeout=30000)
-    assert page.locator("#project-name").text_content() == "Cat or coffee?"
+    expect(page.locator("#project-name")).to_have_text("Cat or coffee?")
     rows = page.locator("#classes .class-row")
     assert rows.locator(".class-name").all_text_contents() == ["cat", "coffee"]
     assert rows.locator(".count").all_text_contents() == ["5 photos", "5 photos"]
-    assert rows.nth(0).locator(".thumbs img").count() == 5
+    expect(rows.nth(0).locator(".thumbs img")).to_have_count(5)
     assert page.locator("#accuracy").text_content() == score
     assert page.locator("#compare-transfer").text_content() == score
     new_id = page.evaluate("new URLSearchParams(location.search).get('project')")

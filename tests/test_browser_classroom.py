@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 
 import pytest
+from playwright.sync_api import expect
 
 from app.routers.pages import JOIN, PAGES
 from app.settings import ROOT
@@ -52,7 +53,8 @@ def test_a_class_session_with_a_teacher_and_two_students(browser, server):
 
     teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=10000)
     names = teacher.locator("#gallery .student").all_text_contents()
-    assert sorted(names) == ["<b>Bo</b>", "Ada"] and teacher.locator("#gallery b").count() == 0
+    assert sorted(names) == ["<b>Bo</b>", "Ada"]
+    expect(teacher.locator("#gallery b")).to_have_count(0)
     assert "✓ is 7" in teacher.locator("#gallery").text_content()
     teacher.keyboard.press("g")  # hide the guesses
     teacher.wait_for_function("[...document.querySelectorAll('.tile-guess')].every(e => e.textContent === '?')")
@@ -170,7 +172,7 @@ def test_a_lesson_link_restores_the_setup_with_hidden_controls_and_a_note(page, 
     student.wait_for_function("document.getElementById('lr-number').value === '1.05'")
     descent_ready(student)
     assert not student.locator("[data-control=learning-rate]").is_visible()
-    assert student.locator("#lesson-note-text").text_content() == "Press STEP: why does it <b>diverge</b>?"
+    expect(student.locator("#lesson-note-text")).to_have_text("Press STEP: why does it <b>diverge</b>?")
     student.keyboard.press("Space")
     student.wait_for_function("document.getElementById('counter').textContent === '1'")
     student.context.close()
@@ -182,7 +184,7 @@ def test_the_interface_in_spanish(page, server):
     page.select_option("#lang-pick", "es")
     page.wait_for_url("**lang=es**")
     assert page.locator("html").get_attribute("lang") == "es"
-    assert page.locator("#draw-title").text_content() == "Dibuja un dígito"
+    expect(page.locator("#draw-title")).to_have_text("Dibuja un dígito")
     page.goto(server + "/join")  # the cookie keeps the language
-    assert page.locator("#join-title").text_content() == "Unirse a una clase"
+    expect(page.locator("#join-title")).to_have_text("Unirse a una clase")
     assert page.errors == []

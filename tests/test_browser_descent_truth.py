@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +49,7 @@ def test_momentum_spiralling_in_is_not_called_diverging(page, server):
         assert "diverg" not in verdict and page.locator("#verdict").get_attribute("data-state") != "diverged", verdict
     assert "rises for now" in verdict, verdict
     press_space(page, 96)
-    assert page.locator("#verdict").text_content() == "reached the minimum in 126 steps ✓"
+    expect(page.locator("#verdict")).to_have_text("reached the minimum in 126 steps ✓")
     assert page.errors == []
 
 

@@ -42,7 +42,7 @@ def test_pooling_and_a_colour_convolution_step_by_step(page, server):
     expect(lines.nth(2)).to_contain_text("= 15")
     expect(lines.nth(3)).to_have_text("(-3) + 2 + 15 + 1 (bias) = 15")
     expect(page.locator("#colour-output td.current")).to_have_text("15")
-    assert page.locator("#colour-input-0 td.window").count() == 9
+    expect(page.locator("#colour-input-0 td.window")).to_have_count(9)
     page.fill("#colour-bias", "-2")
     page.press("#colour-bias", "Tab")  # leaving the box is its change
     expect(page.locator("#colour-output")).to_have_attribute("data-bias", "-2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import OWNER
 from tests.helpers import ARTIFACTS, http_json, trained
@@ -41,7 +42,7 @@ def test_the_four_rates_of_the_crash_course_exercise_get_the_verdict_it_teaches(
         where = page.locator("#offplot")  # the ball left the plot: it is pinned at the edge, and says where
         assert where.is_visible() and "w = " in where.text_content(), where.text_content()
     else:
-        assert page.locator("#offplot").text_content() == ""
+        expect(page.locator("#offplot")).to_have_text("")
     assert page.errors == []
 
 
@@ -71,7 +72,7 @@ def test_space_steps_after_using_the_slider_and_after_clicking_step(page, server
     page.wait_for_function("document.getElementById('counter').textContent === '4'")
     page.locator("#lr-number").focus()
     page.keyboard.press("r")  # typing in a field is typing, not a shortcut
-    assert page.locator("#counter").text_content() == "4"
+    expect(page.locator("#counter")).to_have_text("4")
 
 
 def test_session_shortcuts_after_clicking_a_checkbox(page, server):
@@ -151,7 +152,7 @@ def test_nine_students_fit_one_projector_screen_and_hidden_guesses_hide_right_an
 
     page.keyboard.press("g")  # hide the guesses
     page.wait_for_function("[...document.querySelectorAll('.tile-guess')].every(g => g.textContent === '?')")
-    assert page.locator("#gallery .tile.right, #gallery .tile.misread").count() == 0
+    expect(page.locator("#gallery .tile.right, #gallery .tile.misread")).to_have_count(0)
     assert not any(("✓" in t or "✗" in t) for t in page.locator("#gallery .truth").all_text_contents())
     page.keyboard.press("g")
     page.wait_for_function("document.querySelectorAll('#gallery .tile.right, #gallery .tile.misread').length === 9")
@@ -191,7 +192,7 @@ def test_split_the_data_with_its_defaults_learns_in_seconds_and_shows_each_neuro
 def test_a_neuron_the_slides_0_96_one_real_training_step_and_8_batches(page, server):
     page.goto(server + "/neuron?tab=neuron")
     page.wait_for_function("document.getElementById('neuron-output').textContent.length > 0")
-    assert page.locator("#neuron-output").text_content() == "sigmoid(3.2) = 0.96"
+    expect(page.locator("#neuron-output")).to_have_text("sigmoid(3.2) = 0.96")
     assert "2 × 0.4 + 3 × 0.6 + 1 × 0.4 + 0.2 = 3.2" in page.locator("#weighted-sum").text_content()
     page.locator("#activation").select_option("relu")
     page.wait_for_function("document.getElementById('neuron-output').textContent.startsWith('relu(3.2) = 3.20')")
@@ -212,7 +213,7 @@ def test_a_neuron_the_slides_0_96_one_real_training_step_and_8_batches(page, ser
     page.click("[data-tab=batches]")
     page.wait_for_function("document.getElementById('batch-answer').textContent.length > 0")
     assert page.locator("#batch-answer").text_content().startswith("8 batches an epoch (the last one has 104 samples)")
-    assert page.locator("#batch-boxes li").count() == 8
+    expect(page.locator("#batch-boxes li")).to_have_count(8)
     page.locator("#batch-epochs").fill("2")
     page.wait_for_function("document.getElementById('batch-answer').textContent.includes('16 steps')")
     page.click("#batch-play")  # counted as the training lab counts: the 8th batch is step 8, then epoch 2
@@ -255,10 +256,10 @@ def test_the_first_filters_play_back_over_training_time(page, server):
     page.goto(server + f"/filters?tab=filters&model={model}")
     page.locator("#filter-history:not([hidden])").wait_for()
     assert page.locator("#history-step").get_attribute("max") == "4"  # the start, three quarters, the end
-    assert page.locator("#history-when").text_content() == "epoch 1 · step 20"
+    expect(page.locator("#history-when")).to_have_text("epoch 1 · step 20")
     page.locator("#history-step").fill("0")
     page.wait_for_function("document.getElementById('history-when').textContent === 'epoch 0 · step 0'")
-    assert page.locator("#history-filters .history-maps canvas").count() == 32
+    expect(page.locator("#history-filters .history-maps canvas")).to_have_count(32)
     page.click("#history-play")
     page.wait_for_function("document.getElementById('history-when').textContent.includes('step 20')", timeout=10000)
     page.goto(server + "/filters?tab=filters&model=digits")  # shipped: no history, no empty panel

@@ -7,6 +7,7 @@ import json
 import urllib.request
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.helpers import ARTIFACTS, encode
 from tests.photos import crops, photo
@@ -53,18 +54,20 @@ def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cif
     cat_or_coffee(page, server, 8)
     page.goto(server + "/transfer?classes=2")
     page.wait_for_function("document.getElementById('frozen-total').textContent === '3,371,008'")
-    assert page.locator("#trained-total").text_content() == "2,562"
-    assert page.locator("#stages tr.trained").count() == 1 and page.locator("#stages tr.replaced").count() == 1
+    expect(page.locator("#trained-total")).to_have_text("2,562")
+    expect(page.locator("#stages tr.trained")).to_have_count(1)
+    expect(page.locator("#stages tr.replaced")).to_have_count(1)
     page.locator("#classes").click()  # three classes: the new layer grows, the frozen part does not
     page.keyboard.press("ArrowUp")
     page.wait_for_function("document.getElementById('trained-total').textContent === '3,843'")
-    assert "classes=3" in page.url and page.locator("#frozen-total").text_content() == "3,371,008"
+    assert "classes=3" in page.url
+    expect(page.locator("#frozen-total")).to_have_text("3,371,008")
 
     page.wait_for_function("document.getElementById('curve-project').options.length === 1")
     page.click("#measure")
     page.wait_for_selector("#curve:not([hidden])", timeout=120000)
     rows = page.locator("#curve-rows tr")
-    assert rows.count() == 4
+    expect(rows).to_have_count(4)
     assert rows.nth(0).locator("td").nth(1).text_content().endswith("%")  # 2 a class, by transfer
     assert rows.nth(3).locator("td").nth(1).text_content() == "too few photos"  # 20 a class: 8 photos only
 
@@ -94,7 +97,7 @@ def test_inside_a_photo_network_on_the_filters_page(page, server, tmp_path):
     assert "20,736" in page.locator("#dw-weights").text_content()  # 3 x 3 x 96 x 24
     page.set_input_files("#photo-upload", str(cat))
     page.wait_for_function("document.querySelectorAll('#photo-stages > li').length === 9", timeout=20000)
-    assert page.locator("#stem-filters canvas").count() == 32
+    expect(page.locator("#stem-filters canvas")).to_have_count(32)
     assert "112×112×32" in page.locator("#photo-stages > li").first.text_content()
     page.select_option("#pick-part", "8")  # the head: any of its 1280 channels on request
     page.fill("#pick-channel", "1279")
@@ -118,7 +121,7 @@ def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, ser
     page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
     card = page.locator("#cards .card").first
     assert "ImageNet" in card.locator(".read-by").text_content()
-    assert card.locator(".top3 li").count() == 5
+    expect(card.locator(".top3 li")).to_have_count(5)
     assert "Grad-CAM" in card.locator(".pipeline figcaption").last.text_content()
     page.locator("#sure").click()  # a person's way: click the slider, then keys
     for _ in range(19):
@@ -134,7 +137,7 @@ def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, ser
     espresso.locator(".read-with select").select_option("fashion")
     page.wait_for_function("document.querySelectorAll('#cards .card')[1].querySelector('.read-by')?.textContent.includes('Fashion')",
                            timeout=20000)
-    assert page.locator("#cards .card").count() == 2
+    expect(page.locator("#cards .card")).to_have_count(2)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "classify.png"))
     assert page.errors == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import OWNER
 from tests.helpers import ARTIFACTS, trained
@@ -50,7 +51,7 @@ def test_at_the_end_the_samples_are_the_saved_models_and_the_train_curve_has_cau
     page.wait_for_function("document.getElementById('samples').dataset.final === 'true'")
     assert samples.get_attribute("data-step") == str(state["total_steps"])  # the saved model's answers
     figures = page.locator("#samples figure")
-    assert figures.count() == 8
+    expect(figures).to_have_count(8)
     acc = chart(page, "acc-chart")
     train, validation = acc["lines"]
     assert train["label"] == "train" and validation["label"] == "validation", acc  # no "older than" note
@@ -141,7 +142,8 @@ def test_a_race_names_each_rate_models_are_shown_by_name_and_p_after_the_end_sen
     page.keyboard.press("p")
     page.keyboard.press("P")
     page.wait_for_timeout(500)  # nothing is expected to happen: a short look for a request that would be wrong
-    assert sent == [] and page.locator("#form-error").text_content() == ""
+    assert sent == []
+    expect(page.locator("#form-error")).to_have_text("")
     pause = page.locator("#pause")
     assert pause.is_disabled() and pause.inner_text().startswith("‖ Pause")
     assert page.errors == []
