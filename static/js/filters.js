@@ -37,7 +37,7 @@ function showTab(tab) {
   if (!S.ready) return;  // a tab clicked before the page's data came: init() shows it then
   if (tab === "filters") loadFilters(S);
   if (tab === "kernels") applyKernels();
-  if (tab === "photo" && S.kernelInfo) showPhotoTab(S.kernelInfo.examples.slides_5x5.input);
+  if (tab === "photo") showPhotoTab(S.kernelInfo.examples.slides_5x5.input);
   if (tab === "why") showWhy();
 }
 document.querySelectorAll("[data-tab]").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
