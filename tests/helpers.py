@@ -30,6 +30,14 @@ def stroke(page, points):
     page.mouse.up()
 
 
+def focus_page(page):
+    """Give the page the keyboard as a person does, with a click where nothing answers one: the top
+    bar's corner (every page has it, it never moves). Not the body: while a page fills in, the
+    body's box grows, and Playwright retries such a click with other scroll alignments, scrolling
+    the page to its end (tests/test_suite_itself.py)."""
+    page.locator("header.topbar").click(position={"x": 2, "y": 2})
+
+
 def http_json(url: str, method: str = "GET", body=None, headers: dict | None = None, raw: bytes | None = None,
               ctype: str = "application/json", timeout: float = 20):
     """One request to a real server; its JSON answer (HTTP errors raise)."""

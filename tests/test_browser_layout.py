@@ -7,7 +7,7 @@ import pytest
 
 from app.routers.pages import JOIN, PAGES
 from app.settings import ROOT
-from tests.helpers import http_json, stroke, trained
+from tests.helpers import focus_page, http_json, stroke, trained
 
 pytestmark = pytest.mark.browser
 SIZES = {"phone": (390, 844), "laptop": (1366, 768), "projector": (1280, 720)}
@@ -80,7 +80,7 @@ def test_the_convolution_and_its_arithmetic_are_on_the_first_screen(sized, serve
     page = sized(size, projector=size == "projector")
     page.goto(server + "/filters?tab=conv")
     page.wait_for_function("document.querySelectorAll('#input-grid td').length > 0")
-    page.click("body")
+    focus_page(page)
     for _ in range(2):
         page.keyboard.press(" ")
     page.wait_for_function("document.getElementById('arithmetic').textContent.length > 0")

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import OWNER
-from tests.helpers import ARTIFACTS, http_json, trained
+from tests.helpers import ARTIFACTS, focus_page, http_json, trained
 
 pytestmark = pytest.mark.browser
 
@@ -201,7 +201,7 @@ def test_a_neuron_the_slides_0_96_one_real_training_step_and_8_batches(page, ser
     page.click("[data-tab=step]")
     page.wait_for_function("document.getElementById('step-count').textContent === '1'")
     first = page.locator("#step-loss").text_content()
-    page.click("body")
+    focus_page(page)
     page.keyboard.press(" ")  # STEP twice quickly: each from the weights the one before left
     page.keyboard.press(" ")
     page.wait_for_function("document.getElementById('step-count').textContent === '3'")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import ARTIFACTS
+from tests.helpers import ARTIFACTS, focus_page
 
 pytestmark = pytest.mark.browser
 RUN_BOUND = 240000  # ms: a generous bound for two 40-epoch runs of 500 images on a busy machine
@@ -57,7 +57,7 @@ def test_the_ready_comparison_marks_where_the_run_without_overfits(browser, serv
     epoch = int(without.split("at epoch ")[1].split()[0])
     assert marker["points"] == 1 and marker["x"] == epoch * 16, (marker, epoch)  # 16 batches of 32 an epoch
     assert drawn["lines"][1]["points"] == 40  # every epoch of the run without: nothing stopped it
-    page.click("body")
+    focus_page(page)
     page.keyboard.press("Shift+P")  # projector mode: the charts' text grows
     expect(page.locator("html.projector")).to_have_count(1)
     page.wait_for_function("window.Chart.getChart(document.getElementById('loss-chart')).options.scales.x.ticks.font.size >= 20")

@@ -9,7 +9,7 @@ import pytest
 
 from app.i18n import table
 from app.routers.pages import JOIN, PAGES
-from tests.helpers import stroke
+from tests.helpers import focus_page, stroke
 
 pytestmark = pytest.mark.browser
 ENGLISH = table("en")
@@ -60,7 +60,7 @@ def walk(page, server, path) -> list[str]:
     if path == "/descent":  # every exercise, a few steps each
         for tab in ["parabola", "line_fit", "surface", "split"]:
             page.click(f"[data-tab={tab}]")
-            page.click("body")
+            focus_page(page)
             for _ in range(4):
                 page.keyboard.press(" ")
             page.wait_for_function("document.getElementById('counter').textContent === '4'")
@@ -98,7 +98,7 @@ def test_the_english_phrases_catch_english_on_screen(page, server):
     page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
     assert len(english_on_screen(page)) >= 3
     page.goto(server + "/descent?lang=en&tab=parabola")  # and the words, on the plot's canvas too
-    page.click("body")
+    focus_page(page)
     for _ in range(4):
         page.keyboard.press(" ")
     page.wait_for_function("document.getElementById('counter').textContent === '4'")
@@ -116,7 +116,7 @@ def test_every_page_walked_in_spanish_shows_no_english(page, server, path):
 def test_spanish_plurals_and_the_descent_slider(page, server):
     page.goto(server + "/descent?lang=es&tab=parabola&lr=0.5")
     page.wait_for_function("document.querySelectorAll('#numbers dd').length > 0")
-    page.click("body")
+    focus_page(page)
     page.keyboard.press(" ")
     page.wait_for_function("document.getElementById('verdict').textContent.includes('1 paso ✓')")
     slider = page.locator("#lr-slider").bounding_box()

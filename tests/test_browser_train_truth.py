@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import OWNER
-from tests.helpers import ARTIFACTS, trained
+from tests.helpers import ARTIFACTS, focus_page, trained
 
 pytestmark = pytest.mark.browser
 AS_OWNER = {"X-Owner-Token": OWNER}
@@ -138,7 +138,7 @@ def test_a_race_names_each_rate_models_are_shown_by_name_and_p_after_the_end_sen
     assert not re.search(r"[0-9a-f]{32}", page.locator("#saved").inner_text())  # no raw ids
     sent = []
     page.on("request", lambda r: r.method == "POST" and "/api/train/" in r.url and sent.append(r.url))
-    page.click("body")
+    focus_page(page)
     page.keyboard.press("p")
     page.keyboard.press("P")
     page.wait_for_timeout(500)  # nothing is expected to happen: a short look for a request that would be wrong
