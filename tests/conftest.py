@@ -139,14 +139,29 @@ def server(tmp_path_factory):
     stop(proc)
 
 
+# How long a browser test waits for what it expects before it fails: one bound for every wait (a
+# page's answer, a photo read, a training run to its end), generous because beside other work a
+# job may take minutes; a wait ends as soon as its condition holds, so a passing test never pays it.
+# No test gives a wait a bound of its own (tests/test_suite_itself.py).
+WAIT_MS = 240_000
+
+
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
     assert Path(CHROMIUM).exists(), "the browser tests need Debian's chromium (apt-get install chromium)"
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        opened = b.new_context
+
+        def new_context(**options):  # every context the tests open waits WAIT_MS
+            context = opened(**options)
+            context.set_default_timeout(WAIT_MS)
+            return context
+        b.new_context = new_context
         yield b
         b.close()
 

@@ -18,7 +18,7 @@ def test_download_a_project_and_open_the_file_as_a_new_project(page, server, tmp
     p = cat_or_coffee(page, server, 5)
     trained = api(server, f"/api/projects/{p['id']}/train", {})["project"]
     page.goto(server + f"/teach?project={p['id']}")
-    page.wait_for_function("document.getElementById('accuracy').textContent.endsWith('%')", timeout=30000)
+    page.wait_for_function("document.getElementById('accuracy').textContent.endsWith('%')")
     score = page.locator("#accuracy").text_content()
 
     button = page.get_by_role("button", name="Download project (.neuronlab)")
@@ -35,8 +35,8 @@ def test_download_a_project_and_open_the_file_as_a_new_project(page, server, tmp
 
     page.set_input_files("#import-project", str(path))
     page.wait_for_function("(old) => { const id = new URLSearchParams(location.search).get('project'); "
-                           "return id && id !== old; }", arg=p["id"], timeout=30000)
-    page.wait_for_function("document.getElementById('accuracy').textContent.endsWith('%')", timeout=30000)
+                           "return id && id !== old; }", arg=p["id"])
+    page.wait_for_function("document.getElementById('accuracy').textContent.endsWith('%')")
     expect(page.locator("#project-name")).to_have_text("Cat or coffee?")
     rows = page.locator("#classes .class-row")
     assert rows.locator(".class-name").all_text_contents() == ["cat", "coffee"]
@@ -56,7 +56,7 @@ def test_download_a_project_and_open_the_file_as_a_new_project(page, server, tmp
     bad = tmp_path / "notes.neuronlab"
     bad.write_text("not a project")
     page.set_input_files("#import-project", str(bad))
-    page.wait_for_function("document.getElementById('projects-error').textContent.length > 0", timeout=10000)
+    page.wait_for_function("document.getElementById('projects-error').textContent.length > 0")
     assert "not a zip" in page.locator("#projects-error").text_content()
     assert page.evaluate("new URLSearchParams(location.search).get('project')") == new_id
     assert page.errors == ["Failed to load resource: the server responded with a status of 422 (Unprocessable Entity)"]

@@ -51,7 +51,7 @@ def test_a_class_session_with_a_teacher_and_two_students(browser, server):
     stroke(bo, [(0.5, 0.1), (0.5, 0.9)])  # a 1
     bo.wait_for_selector("#label-box:not([hidden])")
 
-    teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=10000)
+    teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2")
     names = teacher.locator("#gallery .student").all_text_contents()
     assert sorted(names) == ["<b>Bo</b>", "Ada"]
     expect(teacher.locator("#gallery b")).to_have_count(0)
@@ -148,7 +148,7 @@ def test_shortcut_overlay_and_a_presentation_clicker(page, server):
     page.goto(server + "/descent?tab=parabola&optimizer=sgd&lr=0.5")
     descent_ready(page)
     page.keyboard.press("?")
-    assert page.locator("#shortcuts").is_visible()
+    expect(page.locator("#shortcuts")).to_be_visible()
     assert "one step" in page.locator("#shortcuts").text_content()
     page.keyboard.press("Escape")
     page.keyboard.press("PageDown")  # the clicker's "next" is Space: one step

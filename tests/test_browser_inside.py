@@ -122,7 +122,7 @@ def test_a_drawing_as_numbers(page, server):
     page.goto(server + "/draw")
     page.keyboard.press("c")
     stroke(page, [(0.5, 0.15), (0.52, 0.85)])
-    expect(page.locator("#verdict-label")).to_have_text("1", timeout=15000)
+    expect(page.locator("#verdict-label")).to_have_text("1")
     fold = page.locator("#seen-numbers .as-numbers")
     fold.locator("summary").click()
     expect(fold.locator("td")).to_have_count(28 * 28)
@@ -147,7 +147,7 @@ def test_a_photo_as_numbers_per_channel(page, server, tmp_path):
     page.goto(server + "/classify?model=imagenet")
     page.set_input_files("#files", str(photo))
     fold = page.locator("#cards .as-numbers").first
-    expect(fold).to_be_visible(timeout=30000)
+    expect(fold).to_be_visible()
     fold.locator("summary").click()
     expect(fold.locator("td")).to_have_count(14 * 14)
     expected = expected_numbers(photo.read_bytes(), "imagenet")

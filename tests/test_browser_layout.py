@@ -4,6 +4,7 @@ on the first screen; students joining see no teacher menu. Screenshots go to doc
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from app.routers.pages import JOIN, PAGES
 from app.settings import ROOT
@@ -128,7 +129,7 @@ def test_a_long_model_name_never_widens_the_page(sized, server, long_named_model
 def test_teach_on_a_projector_is_never_blank(sized, server):
     page = sized("projector", projector=True)
     page.goto(server + "/teach")
-    assert page.locator("#new-name").is_visible()  # no project open: the list and "new project" show
+    expect(page.locator("#new-name")).to_be_visible()  # no project open: the list and "new project" show
 
 
 ONE_LINE = """() => { const bar = document.querySelector('.topbar'), nav = bar.querySelector('nav');

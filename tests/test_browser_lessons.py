@@ -2,6 +2,7 @@
 of the ML Crash Course learning-rate exercise, and keyboard shortcuts wherever focus is."""
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -106,7 +107,7 @@ def test_shift_p_on_train_is_projector_mode_only_and_the_lesson_dialog_names_its
     labels = page.locator("#lesson-controls label").all_text_contents()
     assert any("Set-up panel" in label for label in labels) and not any("undefined" in label for label in labels), labels
     page.locator("#lesson-controls input").first.check()
-    assert "hide=setup" in page.locator("#lesson-link").input_value()
+    expect(page.locator("#lesson-link")).to_have_value(re.compile("hide=setup"))
     assert page.errors == []
 
 
@@ -158,7 +159,7 @@ def test_nine_students_fit_one_projector_screen_and_hidden_guesses_hide_right_an
     page.wait_for_function("document.querySelectorAll('#gallery .tile.right, #gallery .tile.misread').length === 9")
 
     page.click("#end")  # ending asks what becomes of the drawings
-    assert page.locator("#end-dialog").is_visible()
+    expect(page.locator("#end-dialog")).to_be_visible()
     page.get_by_role("button", name="End and keep the drawings").click()
     page.wait_for_function("document.getElementById('end').disabled")
     assert api(server, "GET", f"/api/sessions/{code}")["ended"]
@@ -168,7 +169,7 @@ def test_nine_students_fit_one_projector_screen_and_hidden_guesses_hide_right_an
 def test_a_race_is_ranked_by_accuracy_on_unseen_images_not_the_last_batch(page, server):
     page.goto(server + "/train?train_size=1000&race=0.001,0.1&optimizer=sgd&architecture=mlp_16&epochs=2")
     page.locator("#train").click()
-    page.locator("#job-status[data-status='done']").wait_for(timeout=90000)
+    page.locator("#job-status[data-status='done']").wait_for()
     runs = page.locator("#runs li").all_text_contents()
     assert runs[0].startswith("★ lr 0.1: test accuracy") and runs[1].startswith("lr 0.001: test accuracy"), runs
     assert page.errors == []
@@ -179,12 +180,14 @@ def test_split_the_data_with_its_defaults_learns_in_seconds_and_shows_each_neuro
     page.wait_for_function("document.getElementById('numbers').children.length > 0")
     assert page.locator("#layers").input_value() == "4,4" and page.locator("#lr-number").input_value() == "0.3"
     page.click("#run")
-    page.wait_for_function("parseInt(document.querySelectorAll('#numbers dd')[1].textContent) >= 95", timeout=20000)
+    page.wait_for_function("parseInt(document.querySelectorAll('#numbers dd')[1].textContent) >= 95")
     page.click("#run")
     assert int(page.locator("#counter").text_content()) <= 300  # epochs (the engine test pins it: 100 at most)
     rows = page.locator("#neuron-layers .neuron-row")
-    assert rows.count() == 2 and [rows.nth(i).locator("canvas").count() for i in range(2)] == [4, 4]
-    assert page.locator("#neurons").is_visible()
+    expect(rows).to_have_count(2)
+    for i in range(2):
+        expect(rows.nth(i).locator("canvas")).to_have_count(4)
+    expect(page.locator("#neurons")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "descent-split-neurons.png"))
     assert page.errors == []
 
@@ -217,7 +220,7 @@ def test_a_neuron_the_slides_0_96_one_real_training_step_and_8_batches(page, ser
     page.locator("#batch-epochs").fill("2")
     page.wait_for_function("document.getElementById('batch-answer').textContent.includes('16 steps')")
     page.click("#batch-play")  # counted as the training lab counts: the 8th batch is step 8, then epoch 2
-    page.wait_for_function("document.getElementById('batch-counter').textContent === 'Epoch 2/2 · batch 8/8 · step 16/16'", timeout=10000)
+    page.wait_for_function("document.getElementById('batch-counter').textContent === 'Epoch 2/2 · batch 8/8 · step 16/16'")
 
     page.click("[data-tab=loss]")
     page.wait_for_function("document.getElementById('ce-line').textContent.includes('log')")
@@ -240,7 +243,7 @@ def test_try_to_break_the_drawing_turn_it_and_the_answer_changes_then_as_drawn_a
     page.wait_for_function("document.getElementById('verdict-label').textContent === '7'")
     page.click("#robust summary")
     page.locator("#r-rotate").fill("90")  # the 7 lying on its side
-    page.wait_for_function("document.getElementById('verdict-label').textContent !== '7'", timeout=10000)
+    page.wait_for_function("document.getElementById('verdict-label').textContent !== '7'")
     assert page.locator("#r-rotate").evaluate("e => e.nextElementSibling.textContent") == "90"
     page.locator("#r-rotate").fill("0")
     page.locator("#r-noise").fill("30")  # noise: still answered, whatever it reads
@@ -261,7 +264,7 @@ def test_the_first_filters_play_back_over_training_time(page, server):
     page.wait_for_function("document.getElementById('history-when').textContent === 'epoch 0 · step 0'")
     expect(page.locator("#history-filters .history-maps canvas")).to_have_count(32)
     page.click("#history-play")
-    page.wait_for_function("document.getElementById('history-when').textContent.includes('step 20')", timeout=10000)
+    page.wait_for_function("document.getElementById('history-when').textContent.includes('step 20')")
     page.goto(server + "/filters?tab=filters&model=digits")  # shipped: no history, no empty panel
     page.locator("#filter-layers h3").first.wait_for()
     assert page.locator("#filter-history").is_hidden()
@@ -291,7 +294,7 @@ def test_a_lab_report_of_the_descent_and_of_a_training_run(page, server):
     page.evaluate("localStorage.clear()")
     page.goto(server + "/train?train_size=1000&architecture=mlp_16&epochs=1")
     page.click("#train")
-    page.locator("#job-status[data-status='done']").wait_for(timeout=60000)
+    page.locator("#job-status[data-status='done']").wait_for()
     name, size, img = saved_png(page, "#report")
     img.save(ARTIFACTS / "report-train.png")
     assert name.startswith("neuronlab-train-") and size[1] > 900  # settings, two curves, the confusion matrix

@@ -10,7 +10,6 @@ from playwright.sync_api import expect
 from tests.helpers import ARTIFACTS
 
 pytestmark = pytest.mark.browser
-expect.set_options(timeout=20_000)  # the server computes every number: a busy machine answers slowly
 
 SIZES = {"phone": (390, 844), "laptop": (1280, 720)}
 

@@ -11,7 +11,6 @@ from playwright.sync_api import expect
 from tests.helpers import ARTIFACTS, focus_page
 
 pytestmark = pytest.mark.browser
-RUN_BOUND = 240000  # ms: a generous bound for two 40-epoch runs of 500 images on a busy machine
 
 
 def chart(page, canvas: str) -> dict:
@@ -43,7 +42,7 @@ def test_the_ready_comparison_marks_where_the_run_without_overfits(browser, serv
     assert page.locator("[name=compare]").is_checked() and page.locator("[name=keep_best]").is_checked()
     assert "compare=" in page.url and "weight_decay=0.005" in page.url  # a link reproduces it
     page.click("#train")
-    expect(page.locator("#job-status")).to_have_attribute("data-status", "done", timeout=RUN_BOUND)
+    expect(page.locator("#job-status")).to_have_attribute("data-status", "done")
     notes = page.locator("#overfit-note li")
     expect(notes).to_have_count(2)
     without, with_ = notes.all_text_contents()

@@ -65,7 +65,7 @@ def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cif
 
     page.wait_for_function("document.getElementById('curve-project').options.length === 1")
     page.click("#measure")
-    page.wait_for_selector("#curve:not([hidden])", timeout=120000)
+    page.wait_for_selector("#curve:not([hidden])")
     rows = page.locator("#curve-rows tr")
     expect(rows).to_have_count(4)
     assert rows.nth(0).locator("td").nth(1).text_content().endswith("%")  # 2 a class, by transfer
@@ -74,7 +74,7 @@ def test_the_transfer_lesson_shows_what_is_frozen_measures_a_curve_and_reads_cif
     cat = tmp_path / "cat.jpg"
     photo("chelsea.png").save(cat, quality=90)
     page.set_input_files("#cifar-file", str(cat))
-    page.wait_for_function("document.getElementById('cifar-verdict').textContent.startsWith('cat')", timeout=20000)
+    page.wait_for_function("document.getElementById('cifar-verdict').textContent.startsWith('cat')")
     cat_bar = page.locator("#cifar-bars li").nth(3)  # airplane, automobile, bird, cat, ...
     assert cat_bar.locator(".name").text_content() == "cat" and int(cat_bar.locator(".pct").text_content().rstrip("%")) >= 50
     for width, height, projector in [(390, 844, False), (1366, 768, False), (1280, 720, True)]:
@@ -96,7 +96,7 @@ def test_inside_a_photo_network_on_the_filters_page(page, server, tmp_path):
     page.wait_for_function("document.querySelector('#dw-a-out td')?.textContent === '-29'")  # 2 + 1 - 36 + 1 + 3
     assert "20,736" in page.locator("#dw-weights").text_content()  # 3 x 3 x 96 x 24
     page.set_input_files("#photo-upload", str(cat))
-    page.wait_for_function("document.querySelectorAll('#photo-stages > li').length === 9", timeout=20000)
+    page.wait_for_function("document.querySelectorAll('#photo-stages > li').length === 9")
     expect(page.locator("#stem-filters canvas")).to_have_count(32)
     assert "112×112×32" in page.locator("#photo-stages > li").first.text_content()
     page.select_option("#pick-part", "8")  # the head: any of its 1280 channels on request
@@ -118,7 +118,7 @@ def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, ser
     page.wait_for_function("document.getElementById('model').value === 'imagenet'")  # the photo network first
     page.set_input_files("#files", str(coffee))
     guess = page.locator("#cards .card .guess").first
-    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
+    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')")
     card = page.locator("#cards .card").first
     assert "ImageNet" in card.locator(".read-by").text_content()
     expect(card.locator(".top3 li")).to_have_count(5)
@@ -130,13 +130,12 @@ def test_classify_names_an_everyday_photo_and_says_when_it_is_not_sure(page, ser
     assert "sure=95" in page.url
     page.set_input_files("#files", str(gravel))
     page.wait_for_function("document.querySelectorAll('#cards .card').length === 2")
-    page.wait_for_function("document.querySelector('#cards .card .guess').textContent.startsWith('Not sure')", timeout=20000)
+    page.wait_for_function("document.querySelector('#cards .card .guess').textContent.startsWith('Not sure')")
     assert "unsure" in page.locator("#cards .card").first.get_attribute("class")
     assert guess.is_visible()
     espresso = page.locator("#cards .card").nth(1)  # the same photo read again by another model
     espresso.locator(".read-with select").select_option("fashion")
-    page.wait_for_function("document.querySelectorAll('#cards .card')[1].querySelector('.read-by')?.textContent.includes('Fashion')",
-                           timeout=20000)
+    page.wait_for_function("document.querySelectorAll('#cards .card')[1].querySelector('.read-by')?.textContent.includes('Fashion')")
     expect(page.locator("#cards .card")).to_have_count(2)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "classify.png"))
@@ -166,7 +165,7 @@ def test_a_photo_card_reads_at_every_size(page, server, tmp_path):
     photo("coffee.png").save(shot, quality=90)
     page.goto(server + "/classify")
     page.set_input_files("#files", str(shot))
-    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')", timeout=20000)
+    page.wait_for_function("document.querySelector('#cards .guess')?.textContent.startsWith('espresso')")
 
     def guess_readable(width, height):
         guess = page.locator("#cards .guess").first
@@ -182,7 +181,7 @@ def test_teaching_by_transfer_reads_at_every_size(page, server, tmp_path):
     p = cat_or_coffee(page, server, 6)
     page.goto(server + f"/teach?project={p['id']}")
     page.locator("#train").click()
-    page.wait_for_function("document.getElementById('compare-transfer').textContent.endsWith('%')", timeout=60000)
+    page.wait_for_function("document.getElementById('compare-transfer').textContent.endsWith('%')")
 
     def result_readable(width, height):
         for selector in ("#accuracy", "#compare-transfer"):

@@ -87,7 +87,7 @@ def test_the_classroom_share_with_a_teacher_and_two_students(browser, server, tm
         shot = tmp_path / "cat.jpg"
         shot.write_bytes(jpeg(crops("chelsea.png", 1, seed=90)[0]))
         ada.set_input_files("#shared-photo", str(shot))
-        expect(ada.locator(".shared-verdict")).to_contain_text("It says: cat", timeout=30000)
+        expect(ada.locator(".shared-verdict")).to_contain_text("It says: cat")
         expect(ada.locator(".shared-preview")).to_be_visible()
     else:
         expect(ada.locator("#shared-score")).to_have_text("Not trained yet: its classes and photos only.")

@@ -69,20 +69,20 @@ def walk(page, server, path) -> list[str]:
         page.select_option("select[name=train_size]", "1000")
         page.fill("input[name=epochs]", "1")
         page.click("#train")
-        page.wait_for_selector("#results:not([hidden])", timeout=120000)
+        page.wait_for_selector("#results:not([hidden])")
     if path == "/draw":
         page.wait_for_function("document.querySelectorAll('#bars li').length === 10")
         stroke(page, [(0.25, 0.15), (0.75, 0.15), (0.45, 0.9)])
         page.wait_for_function("document.getElementById('verdict').dataset.state === 'prediction'")
     if path == "/filters":  # the network tab too, where the texts are built while running
         page.click("[data-tab=network]")
-        page.wait_for_function("document.getElementById('net-prediction').textContent.length > 0", timeout=20000)
+        page.wait_for_function("document.getElementById('net-prediction').textContent.length > 0")
     if path == "/classify":  # a photo's card, built while running, in Spanish too
         from tests.photos import photo
         shot = f"/tmp/neuronlab-es-{id(page)}.png"
         photo("coffee.png").save(shot)
         page.set_input_files("#files", shot)
-        page.wait_for_function("document.querySelector('#cards .read-by')?.textContent.length > 0", timeout=20000)
+        page.wait_for_function("document.querySelector('#cards .read-by')?.textContent.length > 0")
     if path == "/transfer":
         page.wait_for_function("document.querySelectorAll('#stages tr').length === 13")
     if path == "/session":

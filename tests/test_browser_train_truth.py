@@ -9,13 +9,12 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import OWNER
+from tests.conftest import OWNER, WAIT_MS
 from tests.helpers import ARTIFACTS, focus_page, trained
 
 pytestmark = pytest.mark.browser
 AS_OWNER = {"X-Owner-Token": OWNER}
 SHORT = "train_size=1000&val_size=1000&architecture=mlp_16&epochs=1&optimizer=sgd&learning_rate=0.1"
-RUN_BOUND = 120000  # ms: a generous bound on a short run on a busy machine (waited on, never slept)
 
 
 def fresh(page, server: str, query: str) -> None:
@@ -27,7 +26,7 @@ def fresh(page, server: str, query: str) -> None:
 
 
 def wait_done(page) -> None:
-    page.wait_for_function("document.getElementById('job-status').dataset.status === 'done'", timeout=RUN_BOUND)
+    page.wait_for_function("document.getElementById('job-status').dataset.status === 'done'")
     page.locator("#final-answer:not([hidden])").wait_for()
 
 
@@ -73,7 +72,7 @@ def _answer_on_first_screen(page) -> dict:
 @pytest.fixture(scope="module")
 def done_job(server):
     return trained(server, {"architecture": "mlp_16", "train_size": 640, "val_size": 500, "optimizer": "sgd",
-                            "learning_rate": 0.1}, AS_OWNER, timeout=RUN_BOUND / 1000)
+                            "learning_rate": 0.1}, AS_OWNER, timeout=WAIT_MS / 1000)
 
 
 @pytest.mark.parametrize("width, height, query", [(1280, 720, "?projector=1"), (1366, 768, ""), (390, 844, "")])
@@ -128,8 +127,7 @@ def test_a_race_names_each_rate_models_are_shown_by_name_and_p_after_the_end_sen
     fresh(page, server, SHORT.replace("learning_rate=0.1", "race=0.001,0.1"))
     page.click("#train")
     page.wait_for_function("(() => { const t = document.getElementById('progress-text').textContent;"
-                           " return t.includes('0.001') && t.includes('0.1 ') || t.includes('/ 0.1'); })()",
-                           timeout=RUN_BOUND)
+                           " return t.includes('0.001') && t.includes('0.1 ') || t.includes('/ 0.1'); })()")
     wait_done(page)
     progress = page.locator("#progress-text").text_content()
     assert "0.001" in progress and "0.1" in progress.replace("0.001", ""), progress

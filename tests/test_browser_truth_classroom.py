@@ -175,10 +175,10 @@ def test_draw_while_breaking_shows_the_answer_on_the_first_screen(browser, serve
     page = new_page(browser, width, height)
     page.goto(server + with_query("/draw", query))
     stroke(page, [(0.5, 0.1), (0.5, 0.9)])  # draw, then try to break it
-    expect(page.locator("#verdict")).not_to_have_attribute("data-state", "empty", timeout=20000)
+    expect(page.locator("#verdict")).not_to_have_attribute("data-state", "empty")
     page.locator("#robust summary").click()
     page.locator("#r-rotate").fill("45")
-    expect(page.locator("#r-answer")).not_to_have_text("…", timeout=20000)
+    expect(page.locator("#r-answer")).not_to_have_text("…")
     fits(page, size)
     panel = page.evaluate("document.querySelector('.result-panel').getBoundingClientRect().width")
     assert panel >= min(240, width - 40), (size, "result panel", panel)
@@ -257,12 +257,12 @@ def test_draw_reads_its_canvas_without_warnings(browser, server):
     page = new_page(browser)
     page.goto(server + "/draw")
     stroke(page, [(0.5, 0.1), (0.5, 0.9)])
-    expect(page.locator("#verdict")).not_to_have_attribute("data-state", "empty", timeout=20000)
+    expect(page.locator("#verdict")).not_to_have_attribute("data-state", "empty")
     page.locator("#robust summary").click()
     page.locator("#r-noise").fill("10")
-    expect(page.locator("#verdict")).not_to_have_attribute("data-state", "empty", timeout=20000)
+    expect(page.locator("#verdict")).not_to_have_attribute("data-state", "empty")
     page.locator("#r-noise").fill("20")
-    expect(page.locator("#r-answer")).not_to_have_text("…", timeout=20000)
+    expect(page.locator("#r-answer")).not_to_have_text("…")
     assert [e for e in page.errors if "willReadFrequently" in e] == []
     page.context.close()
 

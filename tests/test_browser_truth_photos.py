@@ -46,7 +46,7 @@ def test_teach_try_it_shows_the_photo_it_read_beside_the_answer(browser, server,
     cat = tmp_path / "my-cat.jpg"
     photo("chelsea.png").save(cat, quality=90)
     page.set_input_files("#try-file", str(cat))
-    expect(page.locator("#live-verdict")).to_contain_text("cat", timeout=30000)
+    expect(page.locator("#live-verdict")).to_contain_text("cat")
     thumb = page.locator("#try-photo")
     expect(thumb).to_be_visible()
     page.wait_for_function("(() => { const i = document.getElementById('try-photo');"
@@ -62,7 +62,7 @@ def test_teach_try_it_shows_the_photo_it_read_beside_the_answer(browser, server,
     coffee = tmp_path / "espresso.png"
     photo("coffee.png").save(coffee)
     page.set_input_files("#try-file", str(coffee))
-    expect(page.locator("#live-verdict")).to_contain_text("coffee", timeout=30000)
+    expect(page.locator("#live-verdict")).to_contain_text("coffee")
     expect(thumb).to_have_attribute("alt", "espresso.png")
     fits(page, size)
     page.screenshot(path=str(ARTIFACTS / f"teach-try-{width}.png"))
@@ -85,7 +85,7 @@ def test_classify_names_the_model_that_read_the_photo_even_one_not_in_its_list(b
     photo("chelsea.png").save(cat, quality=90)
     page.set_input_files("#files", str(cat))
     card = page.locator("#cards .card").first
-    expect(card.locator(".top3 li").first).to_be_visible(timeout=30000)
+    expect(card.locator(".top3 li").first).to_be_visible()
     by = card.locator(".read-by")
     expect(by).to_contain_text(LONG_NAME[:20])
     assert model_id not in by.inner_text(), by.inner_text()
@@ -110,7 +110,7 @@ def test_classify_asks_for_the_name_of_a_model_it_has_not_listed_yet(browser, se
     draw_digit("7").save(seven)
     page.set_input_files("#files", str(seven))
     by = page.locator("#cards .card .read-by").first
-    expect(by).to_contain_text("Digits (digit CNN)", timeout=30000)
+    expect(by).to_contain_text("Digits (digit CNN)")
     for route in held:
         route.continue_()
     page.context.close()

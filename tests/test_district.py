@@ -161,7 +161,7 @@ def test_the_district_command_serves_a_class_through_nginx_and_stops_cleanly(tmp
             student.wait_for_selector("#student-panel:not([hidden])")
             stroke(student, [(0.5, 0.1), (0.5, 0.9)])  # a 1
             student.wait_for_selector("#label-box:not([hidden])")
-        teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2", timeout=60000)
+        teacher.wait_for_function("document.querySelectorAll('#gallery .tile').length === 2")
         assert sorted(teacher.locator("#gallery .student").all_text_contents()) == ["Ada", "Bo"]
         teacher.screenshot(path=str(ARTIFACTS / "district-session-projector.png"))
     finally:

@@ -178,7 +178,7 @@ def test_the_training_page_tells_a_student_their_job_was_interrupted_by_a_restar
             page.goto(url + "/")
             page.evaluate(f"localStorage.setItem('neuronlab.train.job', '{job_id}')")
             page.goto(url + "/train")
-            page.locator("#job-status[data-status='interrupted']").wait_for(timeout=15000)
+            page.locator("#job-status[data-status='interrupted']").wait_for()
             text = page.locator("#progress-text").inner_text()
             assert "Interrupted" in text and "nothing had been saved" in text, text
             assert page.locator("#train").is_enabled()  # they can start again
