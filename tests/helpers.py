@@ -1,6 +1,7 @@
 """Images made by the tests themselves: MNIST digits re-drawn as canvas pictures, encoded files."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -36,6 +37,18 @@ def focus_page(page):
     body's box grows, and Playwright retries such a click with other scroll alignments, scrolling
     the page to its end (tests/test_suite_itself.py)."""
     page.locator("header.topbar").click(position={"x": 2, "y": 2})
+
+
+def until(condition, what: str, limit: float = 120):
+    """condition()'s first true value, asked every 0.1 s, within `limit` seconds (a bound for a
+    loaded machine: the wait ends as soon as the condition holds)."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what}: not within {limit} s"
+        time.sleep(0.1)
 
 
 def http_json(url: str, method: str = "GET", body=None, headers: dict | None = None, raw: bytes | None = None,

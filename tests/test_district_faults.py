@@ -17,23 +17,12 @@ from app.settings import ROOT
 from engine import datasets
 from tests.conftest import OWNER, launch, stop
 from tests.district import ADMIN, REDIS, gallery, next_event, start_district, start_redis, start_worker, supervisorctl
-from tests.helpers import http_json, trained
+from tests.helpers import http_json, trained, until
 
 pytestmark = pytest.mark.skipif(not Path(REDIS).exists(), reason="district mode needs Debian's redis-server")
 
 QUICK = {"architecture": "mlp_16", "train_size": 640, "val_size": 500}
 LIMIT = 120  # seconds any recovery may take here (measured: a few seconds; the machine may be loaded)
-
-
-def until(condition, what: str, limit: float = LIMIT):
-    """condition()'s first true value, asked every 0.2 s, within `limit` seconds."""
-    deadline = time.time() + limit
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.time() < deadline, f"{what}: not within {limit} s"
-        time.sleep(0.2)
 
 
 def answers(url: str) -> bool:

@@ -16,7 +16,7 @@ from engine.stores import files, store
 from engine.training.jobs import JobManager
 from engine.training.worker import JobSpec
 from tests.conftest import OWNER, launch, stop
-from tests.helpers import alive, descendants, http_json
+from tests.helpers import alive, descendants, http_json, until
 
 HEADERS = {"X-Owner-Token": OWNER, "Content-Type": "application/json"}
 SHORT_JOB = {"architecture": "mnist_recipe", "train_size": 1280, "val_size": 500, "epochs": 1, "start_paused": True}
@@ -25,15 +25,6 @@ SHORT_JOB = {"architecture": "mnist_recipe", "train_size": 1280, "val_size": 500
 def call(url: str, method: str = "GET", body: dict | None = None) -> dict:
     return http_json(url, method, body, HEADERS)
 
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def status(url: str, job_id: str) -> dict:
@@ -46,19 +37,18 @@ def test_a_server_killed_as_its_job_finishes_takes_the_training_process_along_an
     try:
         before = descendants(proc.pid)  # the frame reader, multiprocessing's helper
         job = call(f"{url}/api/train", "POST", SHORT_JOB)
-        wait_for(lambda: status(url, job["id"])["status"] == "paused", 120, "the job started (paused)")
+        until(lambda: status(url, job["id"])["status"] == "paused", "the job started (paused)", 120)
         trainers = descendants(proc.pid) - before
         assert trainers, "no training process was found"
         call(f"{url}/api/train/{job['id']}/resume", "POST")
         # the server is killed the moment the model is on disk, while the job still sends its last
         # events (results with their images). It is not frozen first: a frozen server reads no events,
         # and on a busy machine a slow job's events fill the pipe before it can save its model.
-        cards = wait_for(lambda: [p for p in (tmp_path / "models").glob(f"*-{job['id']}.json")], 300,
-                         "the job saved its model")
+        cards = until(lambda: [p for p in (tmp_path / "models").glob(f"*-{job['id']}.json")], "the job saved its model", 300)
         proc.kill()
         proc.wait(10)
         killed = True
-        wait_for(lambda: not any(alive(pid) for pid in trainers), 60, f"the training process {trainers} ended")
+        until(lambda: not any(alive(pid) for pid in trainers), f"the training process {trainers} ended", 60)
     finally:
         if not killed:
             proc.kill()
@@ -165,9 +155,9 @@ def test_a_job_started_from_a_thread_that_ends_goes_on_training(tmp_path):
         starter.start()
         starter.join()
         job = box["job"]
-        wait_for(lambda: manager.get(job.id).status == "paused", 120, "the job started")
+        until(lambda: manager.get(job.id).status == "paused", "the job started", 120)
         manager.command(job.id, "resume")
-        wait_for(lambda: manager.get(job.id).status in ("done", "failed"), 120, "the job ended")
+        until(lambda: manager.get(job.id).status in ("done", "failed"), "the job ended", 120)
         assert manager.get(job.id).status == "done", manager.get(job.id).error
     finally:
         manager.close()
@@ -197,7 +187,7 @@ def test_a_paused_job_dies_with_its_killed_server(tmp_path):
         assert alive(pid)
         server.kill()
         server.wait(10)
-        wait_for(lambda: not alive(pid), 60, "the training process ended with its server")
+        until(lambda: not alive(pid), "the training process ended with its server", 60)
     finally:
         server.kill()
         server.wait(10)

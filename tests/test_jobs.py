@@ -8,6 +8,7 @@ from app.settings import ROOT
 from engine.stores.store import read_card
 from engine.training.jobs import JobManager
 from engine.training.worker import JobSpec
+from tests.helpers import until
 
 
 def finish(manager, job_id, statuses=("done",), timeout=90):
@@ -271,13 +272,10 @@ LONG = dict(architecture="mlp_16", train_size=20000, epochs=20, val_size=500)
 
 
 def started(manager, job_id):
-    deadline = time.time() + 120
-    while time.time() < deadline:
+    def stepped():
         summary = manager.get(job_id).summary(None)
-        if summary["status"] == "running" and summary["step"] > 0:
-            return summary
-        time.sleep(0.1)
-    raise AssertionError(manager.get(job_id).summary(None))
+        return summary if summary["status"] == "running" and summary["step"] > 0 else None
+    return until(stepped, "the job trained a step")
 
 
 def test_closing_with_time_to_save_keeps_each_running_jobs_model_so_far_and_says_so(tmp_path):

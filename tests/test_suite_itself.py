@@ -12,19 +12,23 @@ from pathlib import Path
 TESTS = Path(__file__).parent
 
 
+def places(pattern: str) -> list[str]:
+    """file:line of each match of `pattern` in the other test files."""
+    found = []
+    for path in sorted(TESTS.glob("*.py")):
+        if path.name != Path(__file__).name:
+            text = path.read_text()
+            found += [f"{path.name}:{text.count(chr(10), 0, m.start()) + 1}" for m in re.finditer(pattern, text)]
+    return found
+
+
 def test_no_browser_test_clicks_the_whole_body():
-    clicks = re.compile(r"""(?:\.click\(\s*["']body["']|locator\(\s*["']body["']\s*\)\.click)""")
-    found = [f"{path.name}:{n}" for path in sorted(TESTS.glob("*.py")) if path.name != Path(__file__).name
-             for n, line in enumerate(path.read_text().splitlines(), 1) if clicks.search(line)]
+    found = places(r"""(?:\.click\(\s*["']body["']|locator\(\s*["']body["']\s*\)\.click)""")
     assert found == [], f"give the page the keyboard with focus_page(page), not a click on the body: {found}"
 
 
 def test_no_browser_wait_gives_itself_a_shorter_bound_than_the_suites():
     """Every wait of a page (wait_for_*, a locator's wait_for, expect) gets conftest.WAIT_MS: beside
     two CPU hogs a photo network's training from scratch took longer than the 60 s one test gave it."""
-    waits = re.compile(r"\.(?:wait_for_function|wait_for_selector|wait_for|to_\w+)\((?:[^()]|\([^()]*\))*timeout=")
-    found = []
-    for path in sorted(TESTS.glob("*.py")):
-        text = path.read_text()
-        found += [f"{path.name}:{text.count(chr(10), 0, m.start()) + 1}" for m in waits.finditer(text)]
+    found = places(r"\.(?:wait_for_function|wait_for_selector|wait_for|to_\w+)\((?:[^()]|\([^()]*\))*timeout=")
     assert found == [], f"let the wait take conftest.WAIT_MS: {found}"
